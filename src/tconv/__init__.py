@@ -1,0 +1,25 @@
+"""tconv: transposed convolution for NumPy, exact, portable and explained.
+
+>>> import tconv, numpy as np
+>>> tconv.trans_conv(np.array([[0., 1], [2, 3]]), np.array([[0., 1], [2, 3]]))
+array([[ 0.,  0.,  1.],
+       [ 0.,  4.,  6.],
+       [ 4., 12.,  9.]])
+"""
+
+from .chapter import corr2d, kernel2matrix, trans_conv
+from .ops import algorithms, conv, conv_transpose
+from .shapes import conv_output_shape, conv_transpose_output_shape
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "algorithms",
+    "conv",
+    "conv_output_shape",
+    "conv_transpose",
+    "conv_transpose_output_shape",
+    "corr2d",
+    "kernel2matrix",
+    "trans_conv",
+]

@@ -1,0 +1,61 @@
+"""The reference algorithm: the chapter's scatter definition, generalised to N-d.
+
+For every kernel tap, one matrix product over channels moves a shifted,
+strided window of the input to the output (vectorised over batch, groups and
+positions).  It is the readable definition every other algorithm is tested
+against, and it needs almost no workspace.
+
+>>> import numpy as np
+>>> from tconv.params import conv_transpose_geometry
+>>> x = np.array([[[[0., 1], [2, 3]]]]); k = np.array([[[[0., 1], [2, 3]]]])
+>>> conv_transpose(x, k, conv_transpose_geometry(x, k))[0, 0]
+array([[ 0.,  0.,  1.],
+       [ 0.,  4.,  6.],
+       [ 4., 12.,  9.]])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..params import Geometry
+from .taps import tap_windows
+
+
+def _channel_product(w_tap: np.ndarray, x_window: np.ndarray) -> np.ndarray:
+    """``(g, co, ci) x (N, g, ci, *spatial) -> (N, g, co, *spatial)``."""
+    n, g, ci = x_window.shape[:3]
+    spatial = x_window.shape[3:]
+    flat = x_window.reshape(n, g, ci, int(np.prod(spatial)))
+    return np.matmul(w_tap, flat).reshape((n, g, w_tap.shape[1]) + spatial)
+
+
+def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Scatter: ``y[big(i, t)] += W[t]^T x[i]`` for every tap ``t``."""
+    g = geom.groups
+    xg = x.reshape((geom.batch, g, geom.in_channels // g) + geom.input_shape)
+    wg = weight.reshape((g, geom.in_channels // g, geom.out_channels // g) + geom.kernel_shape)
+    y = np.zeros((geom.batch, g, geom.out_channels // g) + geom.output_shape, dtype=x.dtype)
+    lead = (slice(None),) * 3
+    for tap, small, big in tap_windows(geom):
+        w_tap = np.swapaxes(wg[(Ellipsis,) + tap], 1, 2)  # (g, co, ci)
+        y[lead + big] += _channel_product(w_tap, xg[lead + small])
+    return y.reshape((geom.batch, geom.out_channels) + geom.output_shape)
+
+
+def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Gather: ``y[i] += W[t] x[big(i, t)]`` for every tap ``t`` (zero padding implied)."""
+    g = geom.groups
+    xg = x.reshape((geom.batch, g, geom.in_channels // g) + geom.input_shape)
+    wg = weight.reshape((g, geom.out_channels // g, geom.in_channels // g) + geom.kernel_shape)
+    y = np.zeros((geom.batch, g, geom.out_channels // g) + geom.output_shape, dtype=x.dtype)
+    lead = (slice(None),) * 3
+    for tap, small, big in tap_windows(geom):
+        y[lead + small] += _channel_product(wg[(Ellipsis,) + tap], xg[lead + big])
+    return y.reshape((geom.batch, geom.out_channels) + geom.output_shape)
+
+
+def workspace_bytes(geom: Geometry, itemsize: int) -> int:
+    """One tap's product and one gathered window, at most."""
+    small = geom.batch * max(geom.in_channels, geom.out_channels) * int(np.prod(geom.small_shape))
+    return 2 * small * itemsize

@@ -1,0 +1,174 @@
+"""The canonical operator: ``conv_transpose`` and ``conv`` on channels-first NumPy arrays.
+
+Every call goes the same way: validate into a :class:`~tconv.params.Geometry`,
+plan (pick the algorithm and check the memory budget), run the algorithm's
+kernel, add the bias, cast to the result dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import algorithms as registry
+from .memory import available_bytes, check_fits
+from .params import Geometry, conv_geometry, conv_transpose_geometry
+from .validate import numeric_array
+
+
+def algorithms() -> tuple[str, ...]:
+    """Names accepted by the ``algorithm`` argument (besides ``"auto"``).
+
+    >>> algorithms()
+    ('direct', 'gemm')
+    """
+    return registry.names()
+
+
+def working_dtype(geom: Geometry) -> np.dtype:
+    """The dtype the kernels compute in: the result dtype, at least float32."""
+    return np.promote_types(geom.dtype, np.float32)
+
+
+def _result_bytes(geom: Geometry) -> int:
+    n = int(np.prod(geom.result_shape, dtype=object))
+    return n * (geom.dtype.itemsize + working_dtype(geom).itemsize)
+
+
+def _needed_bytes(geom: Geometry, algorithm: registry.Algorithm) -> int:
+    return _result_bytes(geom) + algorithm.workspace_bytes(geom, working_dtype(geom).itemsize)
+
+
+def plan(geom: Geometry, algorithm: str = "auto") -> registry.Algorithm:
+    """Pick the algorithm for ``geom`` and make sure its memory fits.
+
+    ``"auto"`` takes the cheapest (by the cost model) supported algorithm whose
+    result plus workspace fit in the available memory.
+    """
+    kind = "conv_transpose" if geom.transposed else "conv"
+    if algorithm != "auto":
+        chosen = registry.get(algorithm)
+        reason = chosen.unsupported(geom)
+        if reason:
+            raise ValueError(f"algorithm {chosen.name!r} does not support {reason}")
+        check_fits(_needed_bytes(geom, chosen), f"{kind} with algorithm {chosen.name!r} (result + workspace)")
+        return chosen
+    candidates = [registry.get(name) for name in registry.names()]
+    candidates = [a for a in candidates if not a.unsupported(geom)]
+    limit = available_bytes()
+    fitting = [a for a in candidates if _needed_bytes(geom, a) <= limit]
+    if not fitting:
+        smallest = min(candidates, key=lambda a: _needed_bytes(geom, a))
+        check_fits(_needed_bytes(geom, smallest), f"{kind} (result + workspace of the leanest algorithm)")
+    return min(fitting, key=lambda a: a.cost(geom))
+
+
+def _execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, algorithm: str) -> np.ndarray:
+    chosen = plan(geom, algorithm)
+    work = working_dtype(geom)
+    xb = (x if geom.batched else x[np.newaxis]).astype(work, copy=False)
+    w = weight.astype(work, copy=False)
+    kernel = chosen.conv_transpose if geom.transposed else chosen.conv
+    y = kernel(xb, w, geom)
+    if bias is not None:
+        y += bias.astype(work, copy=False).reshape((geom.out_channels,) + (1,) * geom.ndim)
+    y = y.astype(geom.dtype, copy=False)
+    return y if geom.batched else y[0]
+
+
+def _operands(x: Any, weight: Any, bias: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    return (
+        numeric_array(x, "x"),
+        numeric_array(weight, "weight"),
+        None if bias is None else numeric_array(bias, "bias"),
+    )
+
+
+def _check_algorithm_name(algorithm: Any) -> str:
+    if algorithm == "auto":
+        return "auto"
+    return registry.get(algorithm).name
+
+
+def conv_transpose(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    output_size: Any = None,
+    algorithm: str = "auto",
+) -> np.ndarray:
+    """Transposed convolution with PyTorch's ``conv_transpose{1,2,3}d`` semantics, in N-d.
+
+    Args:
+        x: ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``.
+        weight: ``(C_in, C_out // groups, *kernel)``.
+        bias: ``(C_out,)`` or None.
+        stride, dilation: an int or one int per spatial dim.
+        padding: outputs cropped at each end: an int, one int per dim,
+            ``(before, after)`` pairs per dim, ``"valid"`` (crop nothing) or
+            ``"same"`` (``in * stride`` outputs, the odd crop at the end, as
+            TensorFlow/Keras/JAX).
+        output_padding: extra outputs at the end of each dim; must be smaller
+            than stride or dilation.
+        output_size: the wanted spatial size (or PyTorch's full shape); picks
+            ``output_padding``.
+        algorithm: ``"auto"`` or a name from :func:`algorithms`.
+
+    Returns:
+        ``(N, C_out, *out)`` (unbatched in -> unbatched out), dtype by NumPy
+        promotion of the operands (integers give float64).
+
+    >>> X = np.array([[[[0., 1], [2, 3]]]]); K = np.array([[[[0., 1], [2, 3]]]])
+    >>> conv_transpose(X, K)
+    array([[[[ 0.,  0.,  1.],
+             [ 0.,  4.,  6.],
+             [ 4., 12.,  9.]]]])
+    >>> conv_transpose(X, K, padding=1)
+    array([[[[4.]]]])
+    >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 3)), stride=2, padding="same").shape
+    (1, 6)
+    """
+    algorithm = _check_algorithm_name(algorithm)
+    xa, wa, ba = _operands(x, weight, bias)
+    geom = conv_transpose_geometry(
+        xa, wa, ba, stride=stride, padding=padding, output_padding=output_padding,
+        dilation=dilation, groups=groups, output_size=output_size,
+    )
+    return _execute(geom, xa, wa, ba, algorithm)
+
+
+def conv(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    algorithm: str = "auto",
+) -> np.ndarray:
+    """Convolution (cross-correlation) with PyTorch's ``conv{1,2,3}d`` semantics, in N-d.
+
+    ``weight`` is ``(C_out, C_in // groups, *kernel)``; ``padding`` adds zeros
+    to the input: an int, per-dim ints, ``(before, after)`` pairs, ``"valid"``
+    or ``"same"`` (``ceil(in / stride)`` outputs with the odd pad at the end:
+    PyTorch's rule at stride 1, TensorFlow's at any stride).
+    :func:`conv_transpose` with the same weight and hyper-parameters is its
+    exact adjoint.
+
+    >>> conv(np.arange(9.).reshape(1, 1, 3, 3), np.array([[[[0., 1], [2, 3]]]]))
+    array([[[[19., 25.],
+             [37., 43.]]]])
+    """
+    algorithm = _check_algorithm_name(algorithm)
+    xa, wa, ba = _operands(x, weight, bias)
+    geom = conv_geometry(xa, wa, ba, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return _execute(geom, xa, wa, ba, algorithm)

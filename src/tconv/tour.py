@@ -1,0 +1,159 @@
+"""The chapter's guided tour: every example, computed live, in the chapter's order.
+
+:func:`sections` returns the examples as data (title, what it shows, the
+code, the live result, whether it matches the chapter's number);
+:func:`render_text` turns them into the terminal text of ``tconv tour``.
+Other renderers (an HTML page) can reuse :func:`sections`.
+
+>>> [s.title for s in sections()][:2]
+['The definition: scatter each input element times the kernel', 'The same with the operator (a layer-free call)']
+>>> all(s.matches for s in sections())
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .chapter import corr2d, kernel2matrix, trans_conv
+from .ops import conv, conv_transpose
+
+
+@dataclass(frozen=True)
+class Section:
+    """One example of the chapter: what it shows, the call, and its live result."""
+
+    title: str
+    text: str
+    code: str
+    result: object
+    expected: object
+    matches: bool
+
+
+def _equal(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def _section(title: str, text: str, code: str, result, expected) -> Section:
+    return Section(title, text, code, result, expected, _equal(result, expected))
+
+
+def sections(seed: int = 0) -> list[Section]:
+    """Compute every example of the chapter (random inputs drawn from ``seed``)."""
+    X = np.array([[0.0, 1.0], [2.0, 3.0]])
+    K = np.array([[0.0, 1.0], [2.0, 3.0]])
+    X4, K4 = X.reshape(1, 1, 2, 2), K.reshape(1, 1, 2, 2)
+    out = [
+        _section(
+            "The definition: scatter each input element times the kernel",
+            "Each input element X[i, j] adds X[i, j] * K into the output block that starts at (i, j); "
+            "a 2x2 input and a 2x2 kernel give a 3x3 output.",
+            "trans_conv(X, K)   # X = K = [[0, 1], [2, 3]]",
+            trans_conv(X, K),
+            [[0, 0, 1], [0, 4, 6], [4, 12, 9]],
+        ),
+        _section(
+            "The same with the operator (a layer-free call)",
+            "Inputs and kernels are 4-D (batch, channels, height, width); the result is the same numbers.",
+            "conv_transpose(X.reshape(1, 1, 2, 2), K.reshape(1, 1, 2, 2))",
+            conv_transpose(X4, K4),
+            [[[[0, 0, 1], [0, 4, 6], [4, 12, 9]]]],
+        ),
+        _section(
+            "Padding is applied to the output",
+            "padding=1 computes the 3x3 output as usual, then removes its first and last rows and columns.",
+            "conv_transpose(X4, K4, padding=1)",
+            conv_transpose(X4, K4, padding=1),
+            [[[[4.0]]]],
+        ),
+        _section(
+            "Stride is applied to the output",
+            "stride=2 places the scattered 2x2 blocks two steps apart: the output grows to 4x4.",
+            "conv_transpose(X4, K4, stride=2)",
+            conv_transpose(X4, K4, stride=2),
+            [[[[0, 0, 0, 1], [0, 0, 2, 3], [0, 2, 0, 3], [4, 6, 6, 9]]]],
+        ),
+    ]
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(1, 10, 16, 16))
+    w_conv = rng.uniform(-0.1, 0.1, size=(20, 10, 5, 5))
+    w_tconv = rng.uniform(-0.1, 0.1, size=(20, 10, 5, 5))
+    y = conv(x, w_conv, padding=2, stride=3)
+    back = conv_transpose(y, w_tconv, padding=2, stride=3)
+    out.append(
+        _section(
+            "Channels: a transposed convolution inverts a convolution's shape",
+            f"A convolution 10 -> 20 channels (kernel 5, padding 2, stride 3) maps 1x10x16x16 to "
+            f"{'x'.join(map(str, y.shape))}; a transposed convolution 20 -> 10 with the same "
+            f"hyper-parameters maps it back to {'x'.join(map(str, back.shape))}.",
+            "conv_transpose(conv(X, W1, padding=2, stride=3), W2, padding=2, stride=3).shape == X.shape",
+            back.shape == x.shape,
+            True,
+        )
+    )
+    X9 = np.arange(9.0).reshape(3, 3)
+    Y = corr2d(X9, K)
+    W = kernel2matrix(K)
+    out += [
+        _section(
+            "The matrix view: a convolution",
+            "corr2d slides the 2x2 kernel over a 3x3 input: four window sums.",
+            "corr2d(arange(9).reshape(3, 3), K)",
+            Y,
+            [[19, 25], [37, 43]],
+        ),
+        _section(
+            "The kernel as a matrix",
+            "Row r of W holds the kernel at the input positions that output r reads: a 4x9 matrix, "
+            "mostly zeros.",
+            "kernel2matrix(K)",
+            W,
+            [
+                [0, 1, 0, 2, 3, 0, 0, 0, 0],
+                [0, 0, 1, 0, 2, 3, 0, 0, 0],
+                [0, 0, 0, 0, 1, 0, 2, 3, 0],
+                [0, 0, 0, 0, 0, 1, 0, 2, 3],
+            ],
+        ),
+        _section(
+            "Convolution is W @ x",
+            "Multiplying W by the flattened input gives the convolution's output, flattened.",
+            "(W @ X.ravel()).reshape(2, 2) == corr2d(X, K)",
+            (W @ X9.ravel()).reshape(2, 2) == Y,
+            np.ones((2, 2), dtype=bool),
+        ),
+        _section(
+            "Transposed convolution is W.T @ x",
+            "Multiplying the transpose W.T by a flattened 2x2 input gives the transposed convolution: "
+            "the same W, used backwards.",
+            "(W.T @ X.ravel()).reshape(3, 3) == trans_conv(X, K)",
+            (W.T @ X.ravel()).reshape(3, 3) == trans_conv(X, K),
+            np.ones((3, 3), dtype=bool),
+        ),
+    ]
+    return out
+
+
+def _format(value) -> str:
+    if isinstance(value, np.ndarray):
+        return np.array2string(value, separator=", ")
+    return repr(value)
+
+
+def render_text(items: list[Section]) -> str:
+    """The terminal form of the tour."""
+    lines = ["tconv tour: the transposed-convolution chapter, computed live", ""]
+    for number, s in enumerate(items, 1):
+        lines.append(f"{number}. {s.title}")
+        lines.append(f"   {s.text}")
+        lines.append(f"   >>> {s.code}")
+        lines.extend("   " + line for line in _format(s.result).splitlines())
+        lines.append(f"   {'matches the chapter' if s.matches else 'DOES NOT match the chapter: expected ' + _format(np.asarray(s.expected))}")
+        lines.append("")
+    ok = sum(s.matches for s in items)
+    lines.append(f"{ok} of {len(items)} examples reproduce the chapter's results.")
+    return "\n".join(lines)

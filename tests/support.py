@@ -1,0 +1,103 @@
+"""Hypothesis strategies for random convolution configurations, shared by the test modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+
+
+@dataclass(frozen=True)
+class Config:
+    """One random problem: shapes and hyper-parameters of a transposed conv / conv pair."""
+
+    batch: int
+    small_channels: int  # conv_transpose input channels == conv output channels
+    big_channels: int  # conv_transpose output channels == conv input channels
+    groups: int
+    small_spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    output_padding: tuple[int, ...]
+    dtype: str
+    seed: int
+
+    @property
+    def ndim(self) -> int:
+        return len(self.kernel)
+
+    @property
+    def symmetric(self) -> bool:
+        return all(lo == hi for lo, hi in self.padding)
+
+    def k_eff(self, dim: int) -> int:
+        return self.dilation[dim] * (self.kernel[dim] - 1) + 1
+
+    def big_spatial(self) -> tuple[int, ...]:
+        """The conv_transpose output size (== a conv input size that maps back to small_spatial)."""
+        return tuple(
+            (n - 1) * s - lo - hi + self.k_eff(d) + op
+            for d, (n, s, (lo, hi), op) in enumerate(zip(self.small_spatial, self.stride, self.padding, self.output_padding))
+        )
+
+    def arrays(self):
+        """x (small side), weight (conv_transpose layout) and bias, random."""
+        rng = np.random.default_rng(self.seed)
+        x = rng.standard_normal((self.batch, self.small_channels) + self.small_spatial).astype(self.dtype)
+        w = rng.standard_normal((self.small_channels, self.big_channels // self.groups) + self.kernel).astype(self.dtype)
+        b = rng.standard_normal(self.big_channels).astype(self.dtype)
+        return x, w, b
+
+
+@st.composite
+def configs(draw, max_dims: int = 3, symmetric: bool = False, max_batch: int = 3) -> Config:
+    """Random valid configurations: dims 1-3, kernel 1-5, stride 1-4, dilation 1-3, groups, padding."""
+    nd = draw(st.integers(1, max_dims))
+    groups = draw(st.integers(1, 3))
+    small_c = groups * draw(st.integers(1, 3))
+    big_c = groups * draw(st.integers(1, 3))
+    max_k = {1: 5, 2: 4, 3: 3}[nd]
+    max_n = {1: 9, 2: 6, 3: 4}[nd]
+    kernel = tuple(draw(st.integers(1, max_k)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    small = tuple(draw(st.integers(1, max_n)) for _ in range(nd))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    padding = []
+    for n, k, s, d, op in zip(small, kernel, stride, dilation, output_padding):
+        full = (n - 1) * s + d * (k - 1) + 1 + op
+        lo = draw(st.integers(0, (full - 1) // 2 if symmetric else full - 1))
+        hi = lo if symmetric else draw(st.integers(0, full - 1 - lo))
+        padding.append((lo, hi))
+    return Config(
+        batch=draw(st.integers(0, max_batch)),
+        small_channels=small_c,
+        big_channels=big_c,
+        groups=groups,
+        small_spatial=small,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        padding=tuple(padding),
+        output_padding=output_padding,
+        dtype=draw(st.sampled_from(["float32", "float64"])),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
+
+
+def tolerance(dtype) -> dict:
+    """The project's tolerances: float64 1e-10 relative, float32 1e-4."""
+    return {"rtol": 1e-10, "atol": 1e-10} if np.dtype(dtype) == np.float64 else {"rtol": 1e-4, "atol": 1e-4}
+
+
+def assert_close(got, want, dtype) -> None:
+    """Compare with the project's tolerance, relative to the largest magnitude in ``want``."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, f"shape {got.shape} != {want.shape}"
+    tol = tolerance(dtype)["rtol"]
+    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+    err = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max(initial=0.0))
+    assert err <= tol * scale, f"max abs error {err:.3g} > {tol:.0e} * {scale:.3g}"

@@ -1,0 +1,94 @@
+"""Differential tests: every algorithm against PyTorch over random configurations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tconv
+from support import Config, assert_close, configs
+from torch_oracle import torch_conv, torch_conv_transpose
+
+ALGORITHMS = ["auto", *tconv.algorithms()]
+WORST = {}  # largest relative error seen per (op, dtype), reported by test_report_errors
+
+
+def _record(op: str, dtype: str, got, want) -> None:
+    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+    err = float(np.abs(np.asarray(got, np.float64) - want).max(initial=0.0)) / scale
+    key = (op, dtype)
+    WORST[key] = max(WORST.get(key, 0.0), err)
+
+
+def _ct_kwargs(cfg: Config) -> dict:
+    return dict(stride=cfg.stride, padding=cfg.padding, output_padding=cfg.output_padding,
+                dilation=cfg.dilation, groups=cfg.groups)
+
+
+def _conv_kwargs(cfg: Config) -> dict:
+    return dict(stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation, groups=cfg.groups)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@given(cfg=configs(), use_bias=st.booleans())
+def test_conv_transpose_matches_torch(algorithm, cfg, use_bias):
+    x, w, b = cfg.arrays()
+    b = b if use_bias else None
+    got = tconv.conv_transpose(x, w, b, algorithm=algorithm, **_ct_kwargs(cfg))
+    want = torch_conv_transpose(x, w, b, **_ct_kwargs(cfg))
+    assert got.dtype == np.dtype(cfg.dtype)
+    assert_close(got, want, cfg.dtype)
+    _record("conv_transpose", cfg.dtype, got, want)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@given(cfg=configs(symmetric=True), use_bias=st.booleans())
+def test_conv_transpose_symmetric_padding_through_torch_padding(algorithm, cfg, use_bias):
+    """Symmetric cases go through torch's own padding/output_padding arguments, not our crop."""
+    x, w, b = cfg.arrays()
+    b = b if use_bias else None
+    got = tconv.conv_transpose(x, w, b, algorithm=algorithm, **_ct_kwargs(cfg))
+    want = torch_conv_transpose(x, w, b, **_ct_kwargs(cfg))
+    assert_close(got, want, cfg.dtype)
+    _record("conv_transpose", cfg.dtype, got, want)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@given(cfg=configs(), extra=st.integers(0, 3), use_bias=st.booleans())
+def test_conv_matches_torch(algorithm, cfg, extra, use_bias):
+    """conv on the big side (with `extra` trailing rows that a stride may drop)."""
+    rng = np.random.default_rng(cfg.seed + 1)
+    w = rng.standard_normal((cfg.small_channels, cfg.big_channels // cfg.groups) + cfg.kernel).astype(cfg.dtype)
+    big = tuple(n + extra for n in cfg.big_spatial())
+    x = rng.standard_normal((cfg.batch, cfg.big_channels) + big).astype(cfg.dtype)
+    b = rng.standard_normal(cfg.small_channels).astype(cfg.dtype) if use_bias else None
+    got = tconv.conv(x, w, b, algorithm=algorithm, **_conv_kwargs(cfg))
+    want = torch_conv(x, w, b, **_conv_kwargs(cfg))
+    assert_close(got, want, cfg.dtype)
+    _record("conv", cfg.dtype, got, want)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@settings(max_examples=2000)
+@given(cfg=configs(), use_bias=st.booleans())
+def test_conv_transpose_matches_torch_thorough(algorithm, cfg, use_bias):
+    test_conv_transpose_matches_torch.hypothesis.inner_test(algorithm, cfg, use_bias)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@settings(max_examples=2000)
+@given(cfg=configs(), extra=st.integers(0, 3), use_bias=st.booleans())
+def test_conv_matches_torch_thorough(algorithm, cfg, extra, use_bias):
+    test_conv_matches_torch.hypothesis.inner_test(algorithm, cfg, extra, use_bias)
+
+
+def test_report_errors(capsys):
+    """Prints the largest relative error seen against torch in this run (runs last in the module)."""
+    with capsys.disabled():
+        for (op, dtype), err in sorted(WORST.items()):
+            print(f"\n  largest error vs torch: {op} {dtype}: {err:.3g}")
+    assert all(err <= (1e-10 if dtype == "float64" else 1e-4) for (op, dtype), err in WORST.items())
