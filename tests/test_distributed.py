@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
+import pathlib
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -365,3 +368,19 @@ def test_report_worst_errors():
     """Prints the largest relative errors seen (for the report)."""
     for key, err in sorted(WORST.items()):
         print(f"worst relative error {key}: {err:.3g}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["zarr", "npy"])
+def test_volume_example_runs_small(fmt, tmp_path):
+    """examples/upsample_volume.py end to end on a small volume (it starts its own cluster)."""
+    script = pathlib.Path(__file__).parents[1] / "examples" / "upsample_volume.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--size", "40", "--chunk", "16", "--memory-limit", "400MiB",
+         "--format", fmt, "--dir", str(tmp_path / "v")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "workers restarted: no" in out.stdout
+    error = float(re.search(r"max abs error (\S+)", out.stdout).group(1))
+    assert error < 1e-5
