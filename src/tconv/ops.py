@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import algorithms as registry
+from . import arrayapi
 from .memory import available_bytes, check_fits
 from .params import Geometry, conv_geometry, conv_transpose_geometry
 from .validate import numeric_array
@@ -123,7 +124,10 @@ def conv_transpose(
 
     Returns:
         ``(N, C_out, *out)`` (unbatched in -> unbatched out), dtype by NumPy
-        promotion of the operands (integers give float64).
+        promotion of the operands (integers give float64).  PyTorch, CuPy,
+        JAX (any array-api-compat library) arrays in give that library's
+        array out, computed on its device (see :mod:`tconv.arrayapi`); a Dask
+        array gives a lazy Dask array (:mod:`tconv.distributed`).
 
     >>> X = np.array([[[[0., 1], [2, 3]]]]); K = np.array([[[[0., 1], [2, 3]]]])
     >>> conv_transpose(X, K)
@@ -135,6 +139,11 @@ def conv_transpose(
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 3)), stride=2, padding="same").shape
     (1, 6)
     """
+    if arrayapi.any_foreign(x, weight, bias):  # PyTorch, CuPy, JAX, Dask, ...: computed in their namespace
+        return arrayapi.conv_transpose(
+            x, weight, bias, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
+            groups=groups, output_size=output_size, algorithm=algorithm,
+        )
     algorithm = _check_algorithm_name(algorithm)
     xa, wa, ba = _operands(x, weight, bias)
     geom = conv_transpose_geometry(
@@ -168,6 +177,10 @@ def conv(
     array([[[[19., 25.],
              [37., 43.]]]])
     """
+    if arrayapi.any_foreign(x, weight, bias):
+        return arrayapi.conv(
+            x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups, algorithm=algorithm
+        )
     algorithm = _check_algorithm_name(algorithm)
     xa, wa, ba = _operands(x, weight, bias)
     geom = conv_geometry(xa, wa, ba, stride=stride, padding=padding, dilation=dilation, groups=groups)

@@ -111,6 +111,12 @@ def numeric_array(value: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name} has complex dtype {arr.dtype}; expected real numbers")
     if kind == "b":
         raise TypeError(f"{name} has dtype bool; expected real numbers (cast it first)")
+    if kind == "O" and not isinstance(value, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numeric array; got {type(value).__module__}.{type(value).__name__}, which is not a "
+            f"supported array type (expected a NumPy array or array-like, or, with the array-api extra, an array "
+            f"of a library that array-api-compat supports: PyTorch, CuPy, JAX, ...)"
+        )
     if kind not in "iuf":
         raise TypeError(f"{name} has dtype {arr.dtype}; expected a real numeric dtype (int or float)")
     return arr

@@ -1,0 +1,194 @@
+"""Arrays of other libraries (PyTorch, CuPy, JAX, ...) through the array API.
+
+:func:`tconv.conv_transpose` and :func:`tconv.conv` send a call here when one
+of ``x``, ``weight``, ``bias`` is an array of a library other than NumPy.  The
+call is validated exactly as for NumPy (the same :class:`~tconv.params.Geometry`,
+built from the shapes alone), then computed *in that array's own namespace*
+(found by ``array-api-compat``) by the portable direct algorithm of
+:mod:`tconv.algorithms.portable`: a CUDA tensor or a CuPy array stays on its
+GPU, a JAX array stays a JAX array.  The result is an array of the same
+library, on the same device.  Nothing is converted to NumPy on the way.
+
+Rules beyond NumPy's:
+
+* The namespace comes from the non-NumPy operands, which must agree (a torch
+  ``x`` with a CuPy ``weight`` is a ``TypeError``); NumPy operands and array
+  likes are moved into it (``xp.asarray`` on ``x``'s device).
+* The result dtype is the library's own promotion of the floating operands;
+  integer operands only give the library's default float dtype (float32 for
+  PyTorch and JAX, float64 for NumPy and CuPy).  Float16/bfloat16 compute in
+  float32 and are rounded once at the end.
+* ``algorithm`` must be ``"auto"`` or ``"direct"`` (the NumPy-specific
+  algorithms do not apply).
+* A Dask array goes to :mod:`tconv.distributed` (chunked, lazy).
+
+Needs the ``array-api`` extra (``pip install 'tconv[array-api]'``); NumPy
+users never import it.
+
+>>> import torch  # doctest: +SKIP
+>>> y = tconv.conv_transpose(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2), stride=2)  # doctest: +SKIP
+>>> type(y), tuple(y.shape)  # doctest: +SKIP
+(<class 'torch.Tensor'>, (1, 1, 4, 4))
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .algorithms import portable
+from .memory import check_fits
+from .params import Geometry, conv_geometry, conv_transpose_geometry
+
+#: Top-level modules whose array types need array-api-compat.
+ARRAY_LIBRARIES = ("torch", "cupy", "jax", "jaxlib", "dask", "array_api_strict", "sparse", "ndonnx", "mlx")
+
+_PORTABLE_ALGORITHMS = ("auto", "direct")
+
+
+def is_foreign(value: Any) -> bool:
+    """True for an array of a library other than NumPy (it goes through the array API).
+
+    >>> is_foreign(np.ones(3)), is_foreign([1.0, 2.0]), is_foreign(None)
+    (False, False, False)
+    """
+    if value is None or isinstance(value, (np.ndarray, np.generic, numbers.Number, list, tuple, str, bytes)):
+        return False
+    root = type(value).__module__.split(".")[0]
+    return root in ARRAY_LIBRARIES or hasattr(value, "__array_namespace__")
+
+
+def any_foreign(*values: Any) -> bool:
+    """True when one of ``values`` is a non-NumPy array."""
+    return any(is_foreign(v) for v in values)
+
+
+def _compat() -> Any:
+    try:
+        import array_api_compat
+    except ImportError:
+        raise ImportError(
+            "tconv needs array-api-compat for non-NumPy arrays (PyTorch, CuPy, JAX, ...): "
+            "pip install 'tconv[array-api]'"
+        ) from None
+    return array_api_compat
+
+
+def _namespace(named: dict[str, Any]) -> tuple[Any, Any]:
+    """(xp, device) of the non-NumPy operands; TypeError for unsupported or mixed libraries."""
+    compat = _compat()
+    foreign = {name: v for name, v in named.items() if is_foreign(v)}
+    for name, value in foreign.items():
+        if not compat.is_array_api_obj(value):
+            raise TypeError(
+                f"{name} is a {type(value).__module__}.{type(value).__name__}, which is not a supported array type: "
+                f"expected a NumPy array (or array-like) or an array supported by array-api-compat "
+                f"(PyTorch, CuPy, JAX, Dask, ...)"
+            )
+    try:
+        xp = compat.array_namespace(*foreign.values())
+    except TypeError:
+        kinds = ", ".join(f"{name}: {type(v).__module__}.{type(v).__name__}" for name, v in foreign.items())
+        raise TypeError(f"x, weight and bias must be arrays of one library (or NumPy), got {kinds}") from None
+    first = next(iter(foreign.values()))
+    return xp, compat.device(first)
+
+
+def _is_dask(xp: Any) -> bool:
+    return "dask" in getattr(xp, "__name__", "")
+
+
+def _to_namespace(xp: Any, value: Any, device: Any, name: str) -> Any:
+    if is_foreign(value):
+        return value
+    try:
+        return xp.asarray(np.asarray(value), device=device)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from None
+
+
+def _check_dtype(xp: Any, value: Any, name: str) -> None:
+    dtype = value.dtype
+    if xp.isdtype(dtype, "bool"):
+        raise TypeError(f"{name} has dtype bool; expected real numbers (cast it first)")
+    if xp.isdtype(dtype, "complex floating"):
+        raise TypeError(f"{name} has complex dtype {dtype}; expected real numbers")
+    if not xp.isdtype(dtype, ("real floating", "integral")):
+        raise TypeError(f"{name} has dtype {dtype}; expected a real numeric dtype (int or float)")
+
+
+def _result_dtype(xp: Any, operands: list[Any], device: Any) -> Any:
+    floats = [a.dtype for a in operands if xp.isdtype(a.dtype, "real floating")]
+    if floats:
+        return xp.result_type(*floats)
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is not None:
+        return info().default_dtypes(device=device)["real floating"]
+    return xp.float64
+
+
+def _stand_in(shape: Any) -> np.ndarray:
+    """A zero-byte NumPy array of ``shape``, so that the shared validation sees only shapes."""
+    return np.broadcast_to(np.zeros((), np.float64), tuple(int(n) for n in shape))
+
+
+def _check_memory(xp: Any, geom: Geometry, work: Any, upsampled: int) -> None:
+    itemsize = xp.finfo(work).bits // 8
+    result = int(np.prod(geom.result_shape, dtype=object))
+    per_channel_in = geom.batch * upsampled
+    workspace = per_channel_in * geom.in_channels * 2 + result * 2
+    what = "conv_transpose" if geom.transposed else "conv"
+    check_fits((result + workspace) * itemsize, f"{what} with the array-API algorithm (result + workspace)")
+
+
+def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
+    algorithm = kwargs.pop("algorithm")
+    named = {"x": x, "weight": weight, "bias": bias}
+    xp, device = _namespace(named)
+    if _is_dask(xp):
+        return _via_dask(x, weight, bias, kwargs, algorithm, transposed)
+    if algorithm not in _PORTABLE_ALGORITHMS:
+        raise ValueError(
+            f"algorithm must be 'auto' or 'direct' for {xp.__name__} arrays (the array-API implementation), "
+            f"got {algorithm!r}"
+        )
+    xa, wa = _to_namespace(xp, x, device, "x"), _to_namespace(xp, weight, device, "weight")
+    ba = None if bias is None else _to_namespace(xp, bias, device, "bias")
+    operands = [a for a in (xa, wa, ba) if a is not None]
+    for name, a in zip(("x", "weight", "bias"), operands):
+        _check_dtype(xp, a, name)
+    build = conv_transpose_geometry if transposed else conv_geometry
+    geom = build(_stand_in(xa.shape), _stand_in(wa.shape), None if ba is None else _stand_in(ba.shape), **kwargs)
+    dtype = _result_dtype(xp, operands, device)
+    work = xp.result_type(dtype, xp.float32)
+    upsampled = int(np.prod([(n - 1) * s + 1 + (k - 1) * d + m for n, s, k, d, m in zip(
+        geom.input_shape, geom.stride, geom.kernel_shape, geom.dilation, geom.output_shape)], dtype=object))
+    _check_memory(xp, geom, work, upsampled if transposed else int(np.prod(geom.input_shape, dtype=object)))
+    xb = xp.astype(xa if geom.batched else xp.expand_dims(xa, axis=0), work)
+    kernel = portable.conv_transpose if transposed else portable.conv
+    y = kernel(xp, xb, xp.astype(wa, work), geom, device)
+    if ba is not None:
+        y = y + xp.reshape(xp.astype(ba, work), (1, geom.out_channels) + (1,) * geom.ndim)
+    y = xp.astype(y, dtype)
+    return y if geom.batched else y[0, ...]
+
+
+def _via_dask(x: Any, weight: Any, bias: Any, kwargs: dict, algorithm: str, transposed: bool) -> Any:
+    from . import distributed
+
+    w = np.asarray(weight)
+    b = None if bias is None else np.asarray(bias)
+    op = distributed.conv_transpose if transposed else distributed.conv
+    return op(x, w, b, algorithm=algorithm, **kwargs)
+
+
+def conv_transpose(x: Any, weight: Any, bias: Any = None, **kwargs: Any) -> Any:
+    """:func:`tconv.conv_transpose` for non-NumPy arrays (same arguments, result in ``x``'s library)."""
+    return _run(x, weight, bias, kwargs, transposed=True)
+
+
+def conv(x: Any, weight: Any, bias: Any = None, **kwargs: Any) -> Any:
+    """:func:`tconv.conv` for non-NumPy arrays (same arguments, result in ``x``'s library)."""
+    return _run(x, weight, bias, kwargs, transposed=False)
