@@ -188,6 +188,15 @@ def test_bad_input():
         weight_grad(x, x, conv_geometry(x, np.ones((2, 2, 1))), method="fft")
 
 
+def test_docstring_examples():
+    import doctest
+
+    import tconv.grad
+
+    result = doctest.testmod(tconv.grad)
+    assert result.attempted > 0 and result.failed == 0
+
+
 @pytest.mark.slow
 @settings(max_examples=2000)
 @given(cfg=configs(), use_bias=st.booleans())

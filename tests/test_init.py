@@ -188,3 +188,12 @@ def test_bad_arguments():
     with pytest.raises(TypeError, match="shape must be a sequence of ints"):
         init.Uniform()("ab")
     assert tconv.__version__
+
+
+@pytest.mark.parametrize("module", ['tconv.init'])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -165,6 +165,31 @@ def test_inputs_are_not_modified():
     np.testing.assert_array_equal(gy, gy0)
 
 
+
+def test_parameters_behave_as_plain_arrays():
+    import copy
+    import pickle
+
+    layer = nn.ConvTranspose2d(1, 2, 2, seed=0)
+    w = layer.weight
+    assert isinstance(w, np.ndarray) and w.name == "weight" and layer.bias.name == "bias"
+    for result in (w * 2, w + w, np.sin(w), np.concatenate([w, w]), np.asarray(w), w @ np.ones(2)):
+        assert type(result) is np.ndarray
+    assert type(w.sum()) is np.float32
+    layer.weight -= 1  # in place: the same object stays attached (optimizers keep working)
+    assert layer.weight is w
+    layer.weight = w  # assigning the parameter to itself is a no-op
+    restored = pickle.loads(pickle.dumps(w))
+    np.testing.assert_array_equal(restored, w)
+    np.testing.assert_array_equal(copy.deepcopy(w), w)
+    layer(np.ones((1, 1, 2, 2)))
+    layer.backward(np.ones((1, 2, 3, 3)))
+    assert layer.weight_grad is w.grad and w.grad.shape == w.shape
+    layer.zero_grad()
+    assert layer.weight_grad is None and layer.bias_grad is None
+    assert nn.Sequential(layer, nn.ReLU(), layer).parameters() == [w, layer.bias, w, layer.bias]
+
+
 # -- PyTorch's default initialisation ------------------------------------------------------------
 
 DEFAULT_INIT_CASES = [
@@ -438,3 +463,12 @@ def test_sequential_training_reduces_the_loss():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         repr(net)
+
+
+@pytest.mark.parametrize("module", ['tconv.nn', 'tconv.nn.conv', 'tconv.nn.gluon', 'tconv.nn.module', 'tconv.nn.parameter', 'tconv.optim'])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
