@@ -10,3 +10,14 @@ settings.register_profile(
 )
 settings.register_profile("ci", parent=settings.get_profile("default"), print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report the largest error seen against the oracles in this run."""
+    from support import CHECKED, WORST_ERRORS
+
+    if WORST_ERRORS:
+        terminalreporter.section("largest relative error vs oracles")
+        for key, err in sorted(WORST_ERRORS.items()):
+            op, dtype = key
+            terminalreporter.write_line(f"{op} {dtype}: {CHECKED[key]} comparisons, largest error {err:.3g}")

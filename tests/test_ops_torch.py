@@ -8,18 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tconv
-from support import Config, assert_close, configs
+from support import Config, assert_close, configs, record_error
 from torch_oracle import torch_conv, torch_conv_transpose
 
 ALGORITHMS = ["auto", *tconv.algorithms()]
-WORST = {}  # largest relative error seen per (op, dtype), reported by test_report_errors
-
-
-def _record(op: str, dtype: str, got, want) -> None:
-    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
-    err = float(np.abs(np.asarray(got, np.float64) - want).max(initial=0.0)) / scale
-    key = (op, dtype)
-    WORST[key] = max(WORST.get(key, 0.0), err)
 
 
 def _ct_kwargs(cfg: Config) -> dict:
@@ -40,7 +32,7 @@ def test_conv_transpose_matches_torch(algorithm, cfg, use_bias):
     want = torch_conv_transpose(x, w, b, **_ct_kwargs(cfg))
     assert got.dtype == np.dtype(cfg.dtype)
     assert_close(got, want, cfg.dtype)
-    _record("conv_transpose", cfg.dtype, got, want)
+    record_error("conv_transpose", cfg.dtype, got, want)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -52,7 +44,7 @@ def test_conv_transpose_symmetric_padding_through_torch_padding(algorithm, cfg, 
     got = tconv.conv_transpose(x, w, b, algorithm=algorithm, **_ct_kwargs(cfg))
     want = torch_conv_transpose(x, w, b, **_ct_kwargs(cfg))
     assert_close(got, want, cfg.dtype)
-    _record("conv_transpose", cfg.dtype, got, want)
+    record_error("conv_transpose", cfg.dtype, got, want)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -67,7 +59,7 @@ def test_conv_matches_torch(algorithm, cfg, extra, use_bias):
     got = tconv.conv(x, w, b, algorithm=algorithm, **_conv_kwargs(cfg))
     want = torch_conv(x, w, b, **_conv_kwargs(cfg))
     assert_close(got, want, cfg.dtype)
-    _record("conv", cfg.dtype, got, want)
+    record_error("conv", cfg.dtype, got, want)
 
 
 @pytest.mark.slow
@@ -85,10 +77,3 @@ def test_conv_transpose_matches_torch_thorough(algorithm, cfg, use_bias):
 def test_conv_matches_torch_thorough(algorithm, cfg, extra, use_bias):
     test_conv_matches_torch.hypothesis.inner_test(algorithm, cfg, extra, use_bias)
 
-
-def test_report_errors(capsys):
-    """Prints the largest relative error seen against torch in this run (runs last in the module)."""
-    with capsys.disabled():
-        for (op, dtype), err in sorted(WORST.items()):
-            print(f"\n  largest error vs torch: {op} {dtype}: {err:.3g}")
-    assert all(err <= (1e-10 if dtype == "float64" else 1e-4) for (op, dtype), err in WORST.items())

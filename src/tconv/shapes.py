@@ -158,7 +158,7 @@ def _shape_args(input_shape: Any, kernel_size: Any) -> tuple[tuple[int, ...], tu
 
 def _refuse_empty(shape: tuple[int, ...], what: str) -> tuple[int, ...]:
     if any(n < 1 for n in shape):
-        raise ValueError(f"no valid output: {what} gives the output shape {shape}")
+        raise ValueError(f"no valid output: {what} (the output shape would be {shape})")
     return shape
 
 
