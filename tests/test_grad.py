@@ -8,13 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tconv
-from support import Config, assert_close, configs
+from support import Config, assert_close, configs, record_error
 from torch_autograd import conv_grads, conv_transpose_grads
 from tconv.grad import weight_grad
 from tconv.params import conv_geometry, conv_transpose_geometry
-
-WORST: dict = {}  # largest relative error vs torch per (op, dtype), printed by test_report_worst_errors
-
 
 def _record(op, dtype, got, want):
     for name, g, w in zip(("input", "weight", "bias"), got, want):
@@ -23,9 +20,7 @@ def _record(op, dtype, got, want):
             continue
         assert g.dtype == np.dtype(dtype), f"grad_{name} dtype {g.dtype} != {dtype}"
         assert_close(g, w, dtype)
-        scale = max(1.0, float(np.abs(w).max(initial=0.0)))
-        err = float(np.abs(np.asarray(g, np.float64) - w).max(initial=0.0)) / scale
-        WORST[(op, dtype)] = max(WORST.get((op, dtype), 0.0), err)
+        record_error(f"{op} backward (grad_{name})", dtype, g, w)
 
 
 def _ct_kwargs(cfg: Config) -> dict:
@@ -210,9 +205,3 @@ def test_conv_transpose_backward_matches_torch_thorough(cfg, use_bias):
 def test_conv_backward_matches_torch_thorough(cfg, extra, use_bias):
     test_conv_backward_matches_torch.hypothesis.inner_test(cfg, extra, use_bias)
 
-
-def test_report_worst_errors(capsys):
-    """Prints the largest gradient error vs torch seen by the property tests in this run."""
-    with capsys.disabled():
-        for (op, dtype), err in sorted(WORST.items()):
-            print(f"\n  worst relative gradient error vs torch, {op} {dtype}: {err:.3g}", end="")

@@ -14,7 +14,7 @@ import tconv
 import tconv.init as init
 import tconv.nn as nn
 import tconv.optim as optim
-from support import Config, assert_close, configs
+from support import Config, assert_close, configs, record_error
 from torch_autograd import torch
 
 X = np.array([[0.0, 1], [2, 3]]).reshape(1, 1, 2, 2)
@@ -90,6 +90,11 @@ def _ours(cfg: Config, transposed: bool, bias: bool):
     return getattr(nn, f"Conv{nd}d")(cfg.big_channels, cfg.small_channels, **common)
 
 
+def _check(what, got, want):
+    assert_close(got, want, "float64")
+    record_error(f"nn layers vs torch.nn ({what})", "float64", got, want)
+
+
 def _compare_layer(ours, theirs, x, output_size=None):
     ours.weight = theirs.weight.detach().numpy()
     if theirs.bias is not None:
@@ -97,13 +102,13 @@ def _compare_layer(ours, theirs, x, output_size=None):
     tx = torch.from_numpy(x.copy()).requires_grad_(True)
     ty = theirs(tx) if output_size is None else theirs(tx, output_size=output_size)
     y = ours(x) if output_size is None else ours(x, output_size=output_size)
-    assert_close(y, ty.detach().numpy(), "float64")
+    _check("forward", y, ty.detach().numpy())
     gy = np.random.default_rng(1).standard_normal(y.shape)
     ty.backward(torch.from_numpy(gy))
-    assert_close(ours.backward(gy), tx.grad.numpy(), "float64")
-    assert_close(ours.weight_grad, theirs.weight.grad.numpy(), "float64")
+    _check("grad_input", ours.backward(gy), tx.grad.numpy())
+    _check("weight_grad", ours.weight_grad, theirs.weight.grad.numpy())
     if theirs.bias is not None:
-        assert_close(ours.bias_grad, theirs.bias.grad.numpy(), "float64")
+        _check("bias_grad", ours.bias_grad, theirs.bias.grad.numpy())
     else:
         assert ours.bias_grad is None
 
