@@ -8,6 +8,7 @@ array([[ 0.,  0.,  1.],
 """
 
 from .chapter import corr2d, kernel2matrix, trans_conv
+from .grad import conv_backward, conv_transpose_backward
 from .ops import algorithms, conv, conv_transpose
 from .shapes import conv_output_shape, conv_transpose_output_shape
 
@@ -16,8 +17,10 @@ __version__ = "0.1.0"
 __all__ = [
     "algorithms",
     "conv",
+    "conv_backward",
     "conv_output_shape",
     "conv_transpose",
+    "conv_transpose_backward",
     "conv_transpose_output_shape",
     "corr2d",
     "kernel2matrix",

@@ -1,0 +1,234 @@
+"""Gradients of ``conv_transpose`` and ``conv``, expressed through the operator itself.
+
+A transposed convolution and a convolution with the same weight and
+hyper-parameters are adjoint, so the gradient of one with respect to its
+input *is* the other:
+
+* ``y = conv_transpose(x, W)``  ->  ``dL/dx = conv(dL/dy, W)``
+* ``y = conv(x, W)``            ->  ``dL/dx = conv_transpose(dL/dy, W)``
+  (with the ``output_padding`` that restores ``x``'s size, which a stride may
+  have dropped).
+
+The weight gradient pairs every small-side position ``i`` with every big-side
+position ``o = i * stride + t * dilation - before`` (see
+:mod:`tconv.algorithms.taps`) and sums ``small[i] * big[o]`` over the batch and
+the positions: one GEMM over an im2col gather of the big side (or one smaller
+product per kernel tap when that gather would not fit in memory).  The bias
+gradient is the sum of ``grad_output`` over batch and space.
+
+>>> import numpy as np
+>>> x = np.array([[[[0., 1], [2, 3]]]]); K = np.array([[[[0., 1], [2, 3]]]])
+>>> gx, gw, gb = conv_transpose_backward(np.ones((1, 1, 3, 3)), x, K)
+>>> gx            # each input meets every tap once: the sum of K
+array([[[[6., 6.],
+         [6., 6.]]]])
+>>> gw            # each tap meets every input once: the sum of x
+array([[[[6., 6.],
+         [6., 6.]]]])
+>>> gb
+array([9.])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .algorithms.taps import tap_windows
+from .memory import available_bytes
+from .params import Geometry, conv_geometry, conv_transpose_geometry
+from .validate import compute_dtype, numeric_array
+
+Grads = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _check_grad_output(grad_output: np.ndarray, geom: Geometry) -> None:
+    if grad_output.shape != geom.result_shape:
+        kind = "conv_transpose" if geom.transposed else "conv"
+        raise ValueError(
+            f"grad_output must have the shape of the {kind} result for this x and weight, "
+            f"{geom.result_shape}, got {grad_output.shape}"
+        )
+
+
+def _batched(a: np.ndarray, geom: Geometry) -> np.ndarray:
+    return a if geom.batched else a[np.newaxis]
+
+
+def _im2col_bytes(geom: Geometry, itemsize: int) -> int:
+    """Bytes of the gathered big side: one row per (big channel, tap), one column per small position."""
+    return geom.batch * geom.big_channels * _prod(geom.kernel_shape) * _prod(geom.small_shape) * itemsize
+
+
+def _group_rows(a: np.ndarray, geom: Geometry) -> np.ndarray:
+    """``(N, C, *spatial) -> (g, C // g, N, *spatial)`` (a view)."""
+    g, n = geom.groups, a.shape[0]
+    nd = a.ndim - 2
+    grouped = a.reshape((n, g, a.shape[1] // g) + a.shape[2:])
+    return grouped.transpose((1, 2, 0) + tuple(range(3, 3 + nd)))
+
+
+def _weight_grad_im2col(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
+    """One GEMM: ``small (g, cs, N*P) @ im2col(big) (g, N*P, cb*taps)``."""
+    g, taps, n = geom.groups, _prod(geom.kernel_shape), small.shape[0]
+    cs, cb = small.shape[1] // g, big.shape[1] // g
+    positions = n * _prod(geom.small_shape)
+    cols = np.zeros((g, cb, taps, n) + geom.small_shape, dtype=small.dtype)
+    big_g = _group_rows(big, geom)
+    lead = (slice(None),) * 3
+    for tap, small_sl, big_sl in tap_windows(geom):
+        flat = int(np.ravel_multi_index(tap, geom.kernel_shape))
+        cols[(slice(None), slice(None), flat, slice(None)) + small_sl] = big_g[lead + big_sl]
+    small_rows = np.ascontiguousarray(_group_rows(small, geom)).reshape(g, cs, positions)
+    dw = np.matmul(small_rows, cols.reshape(g, cb * taps, positions).transpose(0, 2, 1))
+    return dw.reshape((g * cs, cb) + geom.kernel_shape)
+
+
+def _weight_grad_per_tap(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
+    """One ``(g, cs, M) @ (g, M, cb)`` product per kernel tap (little workspace)."""
+    g = geom.groups
+    cs, cb = small.shape[1] // g, big.shape[1] // g
+    dw = np.zeros((g, cs, cb) + geom.kernel_shape, dtype=small.dtype)
+    small_g, big_g = _group_rows(small, geom), _group_rows(big, geom)
+    lead = (slice(None),) * 3
+    for tap, small_sl, big_sl in tap_windows(geom):
+        a = small_g[lead + small_sl].reshape(g, cs, -1)
+        b = big_g[lead + big_sl].reshape(g, cb, -1)
+        dw[(Ellipsis,) + tap] = np.matmul(a, b.transpose(0, 2, 1))
+    return dw.reshape((g * cs, cb) + geom.kernel_shape)
+
+
+def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str = "auto") -> np.ndarray:
+    """``sum over batch, i, t-paired o of small[:, a, i] * big[:, b, o]`` in the weight's layout.
+
+    ``small`` and ``big`` are batched ``(N, C, *spatial)`` arrays of the two
+    sides of ``geom`` (for a transposed convolution: its input and the output
+    gradient; for a convolution: the output gradient and its input).  The
+    result has the layout of the weight of that operator, ``(small channels,
+    big channels // groups, *kernel)``.  ``method`` is ``"im2col"`` (one GEMM),
+    ``"per_tap"`` (one product per tap), or ``"auto"`` (im2col when its
+    workspace takes at most a quarter of the available memory).
+    """
+    if method == "auto":
+        fits = _im2col_bytes(geom, small.dtype.itemsize) <= available_bytes() // 4
+        method = "im2col" if fits else "per_tap"
+    if method == "im2col":
+        return _weight_grad_im2col(small, big, geom)
+    if method == "per_tap":
+        return _weight_grad_per_tap(small, big, geom)
+    raise ValueError(f"method must be 'auto', 'im2col' or 'per_tap', got {method!r}")
+
+
+def _check_bias_flag(bias: Any) -> bool:
+    if not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(f"bias must be True or False (whether to return grad_bias), got {type(bias).__name__}")
+    return bool(bias)
+
+
+def _bias_grad(grad_output: np.ndarray) -> np.ndarray:
+    axes = (0,) + tuple(range(2, grad_output.ndim))
+    return grad_output.sum(axis=axes)
+
+
+def conv_transpose_backward(
+    grad_output: Any,
+    x: Any,
+    weight: Any,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    bias: bool = True,
+) -> Grads:
+    """Gradients of ``sum(grad_output * conv_transpose(x, weight, b, ...))``.
+
+    Takes the hyper-parameters of :func:`tconv.conv_transpose` (``padding``
+    as ints, ``(before, after)`` pairs, ``"same"`` or ``"valid"``).
+    ``grad_output`` has the shape of the forward result (batched or unbatched
+    like ``x``).  Returns ``(grad_input, grad_weight, grad_bias)`` shaped like
+    ``x``, ``weight`` and the bias ``(C_out,)``; ``grad_bias`` is None when
+    ``bias=False``.  The input gradient is :func:`tconv.conv` of
+    ``grad_output`` with the same weight and hyper-parameters.
+
+    >>> x = np.ones((1, 1, 3)); w = np.array([[[1., 2.]]])
+    >>> gx, gw, gb = conv_transpose_backward(np.arange(6.).reshape(1, 1, 6), x, w, stride=2)
+    >>> gx, gw, gb
+    (array([[[ 2.,  8., 14.]]]), array([[[6., 9.]]]), array([15.]))
+    """
+    bias = _check_bias_flag(bias)
+    gy, xa, wa = _operands(grad_output, x, weight)
+    geom = conv_transpose_geometry(
+        xa, wa, None, stride=stride, padding=padding, output_padding=output_padding,
+        dilation=dilation, groups=groups,
+    )
+    _check_grad_output(gy, geom)
+    dtype = compute_dtype(gy, xa, wa)
+    gy, xa, wa = (a.astype(dtype, copy=False) for a in (gy, xa, wa))
+    # conv of the big side gives at least len(x) outputs per dim (more when
+    # output_padding >= stride, possible with dilation); the extra ones meet no input.
+    full = ops.conv(gy, wa, stride=geom.stride, padding=geom.padding, dilation=geom.dilation, groups=geom.groups)
+    grad_input = full[(Ellipsis,) + tuple(slice(0, n) for n in geom.input_shape)]
+    grad_input = np.ascontiguousarray(grad_input)
+    work = ops.working_dtype(geom)
+    gyb, xb = _batched(gy, geom).astype(work, copy=False), _batched(xa, geom).astype(work, copy=False)
+    grad_weight = weight_grad(xb, gyb, geom).astype(dtype, copy=False)
+    grad_bias = _bias_grad(gyb).astype(dtype, copy=False) if bias else None
+    return grad_input, grad_weight, grad_bias
+
+
+def conv_backward(
+    grad_output: Any,
+    x: Any,
+    weight: Any,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    bias: bool = True,
+) -> Grads:
+    """Gradients of ``sum(grad_output * conv(x, weight, b, ...))``.
+
+    Takes the hyper-parameters of :func:`tconv.conv`; returns
+    ``(grad_input, grad_weight, grad_bias)`` shaped like ``x``, ``weight`` and
+    ``(C_out,)`` (``grad_bias`` is None when ``bias=False``).  The input
+    gradient is :func:`tconv.conv_transpose` of ``grad_output`` with the same
+    weight and hyper-parameters, and the ``output_padding`` that gives back
+    the rows a stride dropped (they get a zero gradient).
+
+    >>> x = np.arange(5.).reshape(1, 1, 5); w = np.array([[[1., 2.]]])
+    >>> gx, gw, gb = conv_backward(np.ones((1, 1, 2)), x, w, stride=2)
+    >>> gx, gw, gb
+    (array([[[1., 2., 1., 2., 0.]]]), array([[[2., 4.]]]), array([2.]))
+    """
+    bias = _check_bias_flag(bias)
+    gy, xa, wa = _operands(grad_output, x, weight)
+    geom = conv_geometry(xa, wa, None, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    _check_grad_output(gy, geom)
+    dtype = compute_dtype(gy, xa, wa)
+    gy, xa, wa = (a.astype(dtype, copy=False) for a in (gy, xa, wa))
+    dropped = tuple(
+        (n + lo + hi - d * (k - 1) - 1) % s
+        for n, k, s, d, (lo, hi) in zip(geom.input_shape, geom.kernel_shape, geom.stride, geom.dilation, geom.padding)
+    )
+    grad_input = ops.conv_transpose(
+        gy, wa, stride=geom.stride, padding=geom.padding, output_padding=dropped,
+        dilation=geom.dilation, groups=geom.groups,
+    )
+    work = ops.working_dtype(geom)
+    gyb, xb = _batched(gy, geom).astype(work, copy=False), _batched(xa, geom).astype(work, copy=False)
+    grad_weight = weight_grad(gyb, xb, geom).astype(dtype, copy=False)
+    grad_bias = _bias_grad(gyb).astype(dtype, copy=False) if bias else None
+    return grad_input, grad_weight, grad_bias
+
+
+def _operands(grad_output: Any, x: Any, weight: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return numeric_array(grad_output, "grad_output"), numeric_array(x, "x"), numeric_array(weight, "weight")

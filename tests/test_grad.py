@@ -1,0 +1,207 @@
+"""Gradients of conv_transpose / conv against torch.autograd and against finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tconv
+from support import Config, assert_close, configs, record_error
+from torch_autograd import conv_grads, conv_transpose_grads
+from tconv.grad import weight_grad
+from tconv.params import conv_geometry, conv_transpose_geometry
+
+def _record(op, dtype, got, want):
+    for name, g, w in zip(("input", "weight", "bias"), got, want):
+        if w is None:
+            assert g is None
+            continue
+        assert g.dtype == np.dtype(dtype), f"grad_{name} dtype {g.dtype} != {dtype}"
+        assert_close(g, w, dtype)
+        record_error(f"{op} backward (grad_{name})", dtype, g, w)
+
+
+def _ct_kwargs(cfg: Config) -> dict:
+    return dict(stride=cfg.stride, padding=cfg.padding, output_padding=cfg.output_padding,
+                dilation=cfg.dilation, groups=cfg.groups)
+
+
+def _conv_kwargs(cfg: Config) -> dict:
+    return dict(stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation, groups=cfg.groups)
+
+
+def _conv_problem(cfg: Config, extra: int):
+    """conv on the big side, with ``extra`` trailing rows that a stride may drop."""
+    rng = np.random.default_rng(cfg.seed + 1)
+    w = rng.standard_normal((cfg.small_channels, cfg.big_channels // cfg.groups) + cfg.kernel).astype(cfg.dtype)
+    big = tuple(n + extra for n in cfg.big_spatial())
+    x = rng.standard_normal((cfg.batch, cfg.big_channels) + big).astype(cfg.dtype)
+    b = rng.standard_normal(cfg.small_channels).astype(cfg.dtype)
+    return x, w, b
+
+
+@given(cfg=configs(), use_bias=st.booleans())
+def test_conv_transpose_backward_matches_torch(cfg, use_bias):
+    x, w, b = cfg.arrays()
+    y = tconv.conv_transpose(x, w, b, **_ct_kwargs(cfg))
+    gy = np.random.default_rng(cfg.seed + 7).standard_normal(y.shape).astype(cfg.dtype)
+    got = tconv.conv_transpose_backward(gy, x, w, bias=use_bias, **_ct_kwargs(cfg))
+    want = conv_transpose_grads(gy, x, w, b if use_bias else None, **_ct_kwargs(cfg))
+    _record("conv_transpose", cfg.dtype, got, want)
+
+
+@given(cfg=configs(), extra=st.integers(0, 3), use_bias=st.booleans())
+def test_conv_backward_matches_torch(cfg, extra, use_bias):
+    x, w, b = _conv_problem(cfg, extra)
+    y = tconv.conv(x, w, b, **_conv_kwargs(cfg))
+    gy = np.random.default_rng(cfg.seed + 7).standard_normal(y.shape).astype(cfg.dtype)
+    got = tconv.conv_backward(gy, x, w, bias=use_bias, **_conv_kwargs(cfg))
+    want = conv_grads(gy, x, w, b if use_bias else None, **_conv_kwargs(cfg))
+    _record("conv", cfg.dtype, got, want)
+
+
+@settings(max_examples=100)
+@given(cfg=configs(max_batch=2))
+def test_weight_grad_methods_agree(cfg):
+    """The im2col GEMM and the per-tap products give the same weight gradient."""
+    x, w, _ = cfg.arrays()
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    geom = conv_transpose_geometry(x, w, **_ct_kwargs(cfg))
+    gy = np.random.default_rng(cfg.seed).standard_normal(geom.result_shape)
+    a = weight_grad(x, gy, geom, method="im2col")
+    b = weight_grad(x, gy, geom, method="per_tap")
+    assert a.shape == w.shape
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def _fd_check(f, args, grads, rng, eps=1e-6):
+    """Central differences along a random direction for each argument: <grad, d> == (f(a+eps d) - f(a-eps d)) / 2eps."""
+    for i, (a, g) in enumerate(zip(args, grads)):
+        if a is None:
+            continue
+        d = rng.standard_normal(a.shape)
+        plus = list(args)
+        minus = list(args)
+        plus[i], minus[i] = a + eps * d, a - eps * d
+        numeric = (f(*plus) - f(*minus)) / (2 * eps)
+        analytic = float(np.sum(g * d))
+        assert abs(numeric - analytic) <= 1e-6 * max(1.0, abs(analytic)), (i, numeric, analytic)
+
+
+@settings(max_examples=60)
+@given(cfg=configs(max_batch=2))
+def test_conv_transpose_backward_finite_differences(cfg):
+    x, w, b = (a.astype(np.float64) for a in cfg.arrays())
+    kw = _ct_kwargs(cfg)
+    y = tconv.conv_transpose(x, w, b, **kw)
+    gy = np.random.default_rng(cfg.seed + 3).standard_normal(y.shape)
+    grads = tconv.conv_transpose_backward(gy, x, w, **kw)
+    _fd_check(lambda x_, w_, b_: float(np.sum(gy * tconv.conv_transpose(x_, w_, b_, **kw))), (x, w, b), grads,
+              np.random.default_rng(cfg.seed))
+
+
+@settings(max_examples=60)
+@given(cfg=configs(max_batch=2), extra=st.integers(0, 3))
+def test_conv_backward_finite_differences(cfg, extra):
+    x, w, b = (a.astype(np.float64) for a in _conv_problem(cfg, extra))
+    kw = _conv_kwargs(cfg)
+    y = tconv.conv(x, w, b, **kw)
+    gy = np.random.default_rng(cfg.seed + 3).standard_normal(y.shape)
+    grads = tconv.conv_backward(gy, x, w, **kw)
+    _fd_check(lambda x_, w_, b_: float(np.sum(gy * tconv.conv(x_, w_, b_, **kw))), (x, w, b), grads,
+              np.random.default_rng(cfg.seed))
+
+
+def test_chapter_example_gradients():
+    """y = trans_conv(X, K): every input meets all four taps, every tap all four inputs."""
+    X = np.array([[[[0.0, 1], [2, 3]]]])
+    K = np.array([[[[0.0, 1], [2, 3]]]])
+    gx, gw, gb = tconv.conv_transpose_backward(np.ones((1, 1, 3, 3)), X, K)
+    np.testing.assert_array_equal(gx, np.full((1, 1, 2, 2), 6.0))
+    np.testing.assert_array_equal(gw, np.full((1, 1, 2, 2), 6.0))
+    np.testing.assert_array_equal(gb, [9.0])
+
+
+def test_unbatched_and_padding_modes():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 3, 3, 2))
+    for padding in ("same", "valid", ((1, 0), (0, 2))):
+        kw = dict(stride=2, padding=padding)
+        y = tconv.conv_transpose(x, w, **kw)
+        gy = rng.standard_normal(y.shape)
+        gx, gw, gb = tconv.conv_transpose_backward(gy, x, w, **kw)
+        bx, bw, bb = tconv.conv_transpose_backward(gy[None], x[None], w, **kw)
+        np.testing.assert_allclose(gx, bx[0], rtol=1e-12)
+        np.testing.assert_allclose(gw, bw, rtol=1e-12)
+        np.testing.assert_allclose(gb, bb, rtol=1e-12)
+        assert gx.shape == x.shape and gw.shape == w.shape and gb.shape == (3,)
+    xc = rng.standard_normal((3, 7, 6))
+    kw = dict(stride=2, padding="same")
+    gy = rng.standard_normal(tconv.conv(xc, w, **kw).shape)
+    gx, gw, gb = tconv.conv_backward(gy, xc, w, **kw)
+    bx, bw, _ = tconv.conv_backward(gy[None], xc[None], w, **kw)
+    np.testing.assert_allclose(gx, bx[0], rtol=1e-12)
+    np.testing.assert_allclose(gw, bw, rtol=1e-12)
+
+
+def test_dtypes_and_inputs_untouched():
+    x = np.arange(6).reshape(1, 2, 3)  # integers compute in float64
+    w = np.ones((2, 1, 2), dtype=np.float32)
+    gy = np.ones((1, 1, 4), dtype=np.float32)
+    copies = [a.copy() for a in (gy, x, w)]
+    gx, gw, gb = tconv.conv_transpose_backward(gy, x, w, groups=1)
+    assert gx.dtype == gw.dtype == gb.dtype == np.float64
+    for a, c in zip((gy, x, w), copies):
+        np.testing.assert_array_equal(a, c)
+    gx, gw, gb = tconv.conv_transpose_backward(gy, x.astype(np.float32), w, bias=False)
+    assert gx.dtype == gw.dtype == np.float32 and gb is None
+
+
+def test_empty_batch():
+    x, w = np.zeros((0, 2, 3, 3)), np.ones((2, 4, 2, 2))
+    gx, gw, gb = tconv.conv_transpose_backward(np.zeros((0, 4, 6, 6)), x, w, stride=2)
+    assert gx.shape == x.shape and not gw.any() and gw.shape == w.shape and gb.shape == (4,) and not gb.any()
+    gx, gw, gb = tconv.conv_backward(np.zeros((0, 4, 3, 3)), np.zeros((0, 2, 6, 6)), np.ones((4, 2, 2, 2)), stride=2)
+    assert gx.shape == (0, 2, 6, 6) and gw.shape == (4, 2, 2, 2) and not gw.any()
+
+
+def test_bad_input():
+    x, w = np.ones((1, 2, 3)), np.ones((2, 1, 2))
+    with pytest.raises(ValueError, match=r"grad_output must have the shape .*\(1, 1, 4\)"):
+        tconv.conv_transpose_backward(np.ones((1, 1, 5)), x, w)
+    with pytest.raises(ValueError, match="grad_output must have the shape"):
+        tconv.conv_backward(np.ones((1, 2, 2)), x, np.ones((1, 2, 2)))
+    with pytest.raises(TypeError, match="grad_output"):
+        tconv.conv_backward(np.array([["a"]]), x, w)
+    with pytest.raises(TypeError, match="bias must be True or False"):
+        tconv.conv_transpose_backward(np.ones((1, 1, 4)), x, w, bias=np.ones(1))
+    with pytest.raises(ValueError, match="output_padding"):
+        tconv.conv_transpose_backward(np.ones((1, 1, 4)), x, w, output_padding=1)
+    with pytest.raises(ValueError, match="method"):
+        weight_grad(x, x, conv_geometry(x, np.ones((2, 2, 1))), method="fft")
+
+
+def test_docstring_examples():
+    import doctest
+
+    import tconv.grad
+
+    result = doctest.testmod(tconv.grad)
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.slow
+@settings(max_examples=2000)
+@given(cfg=configs(), use_bias=st.booleans())
+def test_conv_transpose_backward_matches_torch_thorough(cfg, use_bias):
+    test_conv_transpose_backward_matches_torch.hypothesis.inner_test(cfg, use_bias)
+
+
+@pytest.mark.slow
+@settings(max_examples=2000)
+@given(cfg=configs(), extra=st.integers(0, 3), use_bias=st.booleans())
+def test_conv_backward_matches_torch_thorough(cfg, extra, use_bias):
+    test_conv_backward_matches_torch.hypothesis.inner_test(cfg, extra, use_bias)
+
