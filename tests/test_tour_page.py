@@ -58,7 +58,8 @@ def test_english_and_portuguese_have_the_same_sections(pages):
     ids = lambda p: re.findall(r"<section id='([^']+)'", p.read_text(encoding="utf-8"))  # noqa: E731
     assert ids(pages["en"][0]) == ids(pages["pt"][0]) == en.section_ids
     assert "<html lang='pt'>" in pages["pt"][0].read_text(encoding="utf-8")
-    assert set(CHAPTER_PT) == {s.title for s in sections()}  # every chapter section has Portuguese text
+    titles = {s.title for s in sections()}
+    assert set(CHAPTER_PT) == titles and set(tour_page.CHAPTER_PICTURES) == titles  # text and picture for each
     assert PAGE["en"].keys() == PAGE["pt"].keys()
     pt_text = pages["pt"][0].read_text(encoding="utf-8")
     for title, _ in CHAPTER_PT.values():
@@ -103,12 +104,14 @@ def test_help_is_complete(capsys):
                 assert param.opts[-1] in text and (param.help or param.is_flag)
 
 
-def test_tour_command_prints_text_and_writes_html(tmp_path, capsys):
+def test_tour_command_prints_text_and_writes_html(pages, tmp_path, capsys):
+    # pictures are computed once per process (cached), so this reuses the fixture's work
     assert cli.main(["tour", "--lang", "pt", "--out", str(tmp_path / "site")]) == 0
     captured = capsys.readouterr()
     assert "9 of 9 examples reproduce the chapter's results." in captured.out
     assert "tconv-tour-pt.html" in captured.out and "[13/13]" in captured.err
-    assert (tmp_path / "site" / "tconv-tour-pt.html").stat().st_size > 100_000
+    written = (tmp_path / "site" / "tconv-tour-pt.html").read_text(encoding="utf-8")
+    assert "[[19, 25], [37, 43]]" in written and "<html lang='pt'>" in written
 
 
 def test_tour_without_the_viz_extra_prints_the_text_tour(monkeypatch, capsys):

@@ -184,7 +184,8 @@ def _tour(seed: int, lang: str, out_dir: Path, open_page: bool, text_only: bool)
 
     click.echo("\nWriting the illustrated tour:", err=True)
     path, page = write_tour(out_dir, lang, seed=seed, progress=lambda msg: click.echo(f"  {msg}", err=True))
-    click.echo(f"{page.summary} Illustrated tour ({len(page.section_ids)} sections, images inlined): {path}")
+    click.echo(f"{page.summary} Illustrated tour ({len(page.section_ids)} sections, one file, images inlined):")
+    click.echo(f"  {path.resolve()}")
     if open_page:
         webbrowser.open(path.resolve().as_uri())
     return status
@@ -218,7 +219,7 @@ def _draw(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, output_
 @click.option("--frame-ms", type=click.IntRange(50, 10000), default=900, show_default=True,
               help="milliseconds per frame")
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("tconv-animate.gif"), show_default=True, help="GIF file")
+              default=Path("tconv-animate.gif"), show_default=True, help="animation file: .gif, or .png for an APNG")
 def _animate(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, output_padding: Any, view: str,
              frame_ms: int, out: Path) -> None:
     from .viz.render import animate

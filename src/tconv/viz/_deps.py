@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-EXTRA_HINT = 'pip install "tconv[viz]"'
+EXTRA_HINT = 'pip install "tconv[viz]"  (from a source checkout: pip install ".[viz]")'
 
 
 def require(module: str, what: str = "drawing") -> ModuleType:

@@ -20,7 +20,7 @@ from ._deps import pyplot, require
 
 _CELL = 0.42  # inches per grid cell
 _INPUT, _KERNEL, _SUM, _HIT = "#9ecae1", "#fdd0a2", "#c7e9c0", "#fb6a4a"
-_CROP = "#bdbdbd"
+_CROP = "#e3e3e3"
 
 
 def cell_text(value: float) -> str:
@@ -46,10 +46,12 @@ def grid(
     shade: np.ndarray | None = None,
     highlight: np.ndarray | None = None,
     texts: np.ndarray | None = None,
+    dim: np.ndarray | None = None,
 ) -> None:
     """Draw ``values`` as a grid of cells with their numbers (only where ``show``).
 
-    ``shade`` marks cells greyed out (cropped padding), ``highlight`` cells
+    ``shade`` marks cells greyed out (cropped padding), ``dim`` cells left
+    white although their number is shown (inserted zeros), ``highlight`` cells
     outlined in red; ``texts`` replaces the numbers with other strings.
     """
     patches = require("matplotlib.patches")
@@ -59,11 +61,14 @@ def grid(
     ax.set_label(label)
     for r in range(rows):
         for c in range(cols):
-            face = color if show[r, c] else "white"
-            if shade is not None and shade[r, c]:
+            face = color if show[r, c] and (dim is None or not dim[r, c]) else "white"
+            shaded = shade is not None and bool(shade[r, c])
+            if shaded:
                 face = _CROP
-            ax.add_patch(patches.Rectangle((c, r), 1, 1, facecolor=face, edgecolor="#555555", lw=0.8,
-                                           hatch="//" if shade is not None and shade[r, c] else None))
+            ax.add_patch(patches.Rectangle((c, r), 1, 1, facecolor=face, edgecolor="#555555", lw=0.8))
+            if shaded:  # light hatching over the grey, so the number stays readable
+                ax.add_patch(patches.Rectangle((c, r), 1, 1, fill=False, edgecolor="#b0b0b0", lw=0,
+                                               hatch="//"))
             if highlight is not None and highlight[r, c]:
                 ax.add_patch(patches.Rectangle((c + 0.05, r + 0.05), 0.9, 0.9, fill=False,
                                                edgecolor=_HIT, lw=2.2))
@@ -139,7 +144,7 @@ def draw_scatter(s: geometry.Scatter, *, title: str | None = None) -> Any:
         ax = fig.add_subplot(gs[1 + m // cols, m % cols])
         foot = s.footprint(i, j)
         grid(ax, s.contributions[i, j], label=f"contribution {i},{j}", title=f"x[{i},{j}] * K",
-             color=_KERNEL, show=foot, shade=crop & ~foot)
+             color=_KERNEL, show=foot, shade=crop)
     fig.suptitle(title or f"transposed convolution: {_hyper(s)}", fontsize=10)
     return fig
 
@@ -216,7 +221,7 @@ def _scatter_frame(fig: Any, gs: Any, s: geometry.Scatter, m: int) -> None:
     for a, b in zip(*np.nonzero(order <= m)):
         written |= s.footprint(a, b)
     grid(fig.add_subplot(gs[1]), partial, label="canvas", title=f"+ x[{i},{j}] * K",
-         color=_SUM, show=written, shade=s.cropped_mask() & ~written, highlight=s.footprint(i, j))
+         color=_SUM, show=written, shade=s.cropped_mask(), highlight=s.footprint(i, j))
 
 
 def _conv_frame(fig: Any, gs: Any, v: geometry.ConvView, m: int) -> None:
@@ -225,10 +230,8 @@ def _conv_frame(fig: Any, gs: Any, v: geometry.ConvView, m: int) -> None:
     r, c = divmod(m, ow)
     win = np.zeros(v.grid.shape, bool)
     win[v.window(r, c)] = True
-    real = v.source[..., 0] >= 0
-    grid(fig.add_subplot(gs[0]), v.grid, label="padded input",
-         title="conv: padded input", show=np.ones(v.grid.shape, bool),
-         highlight=win, texts=np.where(real, np.vectorize(cell_text)(v.grid), "0"))
+    grid(fig.add_subplot(gs[0]), v.grid, label="padded input", title="conv: padded input",
+         highlight=win, dim=v.source[..., 0] < 0)
     done = np.zeros(v.output.shape, bool)
     done.flat[: m + 1] = True
     pick = np.zeros(v.output.shape, bool)
@@ -239,9 +242,10 @@ def _conv_frame(fig: Any, gs: Any, v: geometry.ConvView, m: int) -> None:
 
 def _frame_image(fig: Any) -> Any:
     Image = require("PIL.Image", "animations")
-    data = to_bytes(fig, "png", dpi=80)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)  # every frame has the same size: no tight bounding box (one draw less)
     pyplot().close(fig)
-    return Image.open(io.BytesIO(data)).convert("RGB")
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
 
 
 def animate(
@@ -255,13 +259,16 @@ def animate(
     view: str = "both",
     frame_ms: int = 900,
     path: str | Path | None = None,
+    fmt: str | None = None,
 ) -> bytes:
-    """An animated GIF of the operator, step by step; returns its bytes (and writes ``path``).
+    """An animated GIF (or APNG) of the operator, step by step; returns its bytes (and writes ``path``).
 
     ``view="scatter"``: one input element at a time adds ``x[i, j] * K`` to
     the canvas.  ``view="conv"``: the flipped kernel slides over the
     zero-inserted, padded input, one output at a time.  ``view="both"``: the
     two side by side, so the two views of the same operator can be compared.
+    ``fmt`` is ``"gif"`` or ``"png"`` (an animated PNG); by default it follows
+    the suffix of ``path`` (``.gif`` or ``.png``), else GIF.
 
     >>> gif = animate([[1., 2]], [[1., 1]], view="scatter")
     >>> gif[:6]
@@ -269,6 +276,10 @@ def animate(
     """
     if view not in ("scatter", "conv", "both"):
         raise ValueError(f"view must be 'scatter', 'conv' or 'both', got {view!r}")
+    if fmt is None:
+        fmt = Path(path).suffix.lower().lstrip(".") if path is not None else "gif"
+    if fmt not in ("gif", "png"):
+        raise ValueError(f"the animation format must be 'gif' or 'png' (APNG), got {fmt!r} (from path {path!r})")
     kwargs = dict(stride=stride, padding=padding, dilation=dilation, output_padding=output_padding)
     s = geometry.scatter(x, kernel, **kwargs)
     v = geometry.conv_view(x, kernel, **kwargs)
@@ -298,7 +309,7 @@ def animate(
         frames.append(canvas)
     buf = io.BytesIO()
     durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 3]
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    frames[0].save(buf, format=fmt.upper(), save_all=True, append_images=frames[1:], duration=durations, loop=0)
     data = buf.getvalue()
     if path is not None:
         Path(path).write_bytes(data)

@@ -12,6 +12,7 @@ True
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import re
 import time
@@ -36,6 +37,9 @@ X = np.array([[0.0, 1.0], [2.0, 3.0]])
 K = np.array([[0.0, 1.0], [2.0, 3.0]])
 
 Progress = Callable[[str], None]
+
+#: Upsampling factor of the photograph demo.
+DEMO_SCALE = 4
 
 
 @dataclass
@@ -126,29 +130,38 @@ def _matvec_picture(M: np.ndarray, v: np.ndarray, title: str) -> Any:
     return fig
 
 
-def _chapter_picture(index: int, section: Section) -> tuple[str, str]:
-    """(picture html, caption) for chapter section ``index``."""
-    W = kernel2matrix(K)
-    if index == 0:
-        return _png(render.draw(X, K), "scatter of X times K"), ""
-    if index == 1:
-        gif = render.animate(X, K, view="both", frame_ms=700)
-        return _img(gif, "image/gif", "scatter and convolution views, animated"), ""
-    if index == 2:
-        return _png(render.draw(X, K, padding=1), "padding crops the output"), ""
-    if index == 3:
-        return _png(render.draw(X, K, stride=2), "stride 2 spreads the blocks"), ""
-    if index == 4:
-        return _png(_channels_picture(), "shapes through conv and conv_transpose"), ""
-    if index == 5:
-        return _png(_corr_picture(), "corr2d window sums"), ""
-    if index == 6:
-        return _png(render.matrix_picture(), "W and W.T, nonzeros labelled"), ""
-    if index == 7:
-        return _png(_matvec_picture(W, np.arange(9.0), "W"), "W times the flattened 3x3 input"), ""
-    if index == 8:
-        return _png(_matvec_picture(W.T, X.ravel(), "W.T"), "W.T times the flattened 2x2 input"), ""
-    raise IndexError(f"no picture for chapter section {index} ({section.title!r})")
+def _matvec_w() -> str:
+    return _png(_matvec_picture(kernel2matrix(K), np.arange(9.0), "W"), "W times the flattened 3x3 input")
+
+
+def _matvec_wt() -> str:
+    return _png(_matvec_picture(kernel2matrix(K).T, X.ravel(), "W.T"), "W.T times the flattened 2x2 input")
+
+
+#: The picture of each chapter section of :func:`tconv.tour.sections`, by its (English) title.
+CHAPTER_PICTURES: dict[str, Callable[[], str]] = {
+    "The definition: scatter each input element times the kernel":
+        lambda: _png(render.draw(X, K), "scatter of X times K"),
+    "The same with the operator (a layer-free call)":
+        lambda: _img(render.animate(X, K, view="both", frame_ms=700), "image/gif",
+                     "scatter and convolution views, animated"),
+    "Padding is applied to the output": lambda: _png(render.draw(X, K, padding=1), "padding crops the output"),
+    "Stride is applied to the output": lambda: _png(render.draw(X, K, stride=2), "stride 2 spreads the blocks"),
+    "Channels: a transposed convolution inverts a convolution's shape":
+        lambda: _png(_channels_picture(), "shapes through conv and conv_transpose"),
+    "The matrix view: a convolution": lambda: _png(_corr_picture(), "corr2d window sums"),
+    "The kernel as a matrix": lambda: _png(render.matrix_picture(), "W and W.T, nonzeros labelled"),
+    "Convolution is W @ x": _matvec_w,
+    "Transposed convolution is W.T @ x": _matvec_wt,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _chapter_picture(title: str) -> str:
+    """The picture (an ``<img>``) of a chapter section; the same in every language, so computed once."""
+    if title not in CHAPTER_PICTURES:
+        raise KeyError(f"no picture for the tour section {title!r}; add one to CHAPTER_PICTURES in {__name__}")
+    return CHAPTER_PICTURES[title]()
 
 
 # ---------------------------------------------------------------------------
@@ -202,8 +215,11 @@ def measure_exercise(sizes: tuple[int, ...] = (8, 16, 32), repeats: int = 5) -> 
 
 def find_exercise_doc() -> Path | None:
     """``docs/exercise.md`` of the source checkout or the current directory, when it exists."""
-    here = Path(__file__).resolve()
-    for candidate in (Path.cwd() / "docs" / "exercise.md", here.parents[3] / "docs" / "exercise.md"):
+    candidates = [Path.cwd() / "docs" / "exercise.md"]
+    package = Path(__file__).resolve().parents[1]
+    if package.parent.name == "src":  # running from a source checkout (editable install or PYTHONPATH=src)
+        candidates.append(package.parent.parent / "docs" / "exercise.md")
+    for candidate in candidates:
         if candidate.is_file():
             return candidate
     return None
@@ -300,12 +316,14 @@ def sample_image() -> tuple[np.ndarray, str]:
         return (rgb * 255).astype(np.uint8), "generated_image"
 
 
-def _upsample_section(t: dict[str, str]) -> str:
+@functools.lru_cache(maxsize=None)
+def _upsample_picture() -> tuple[str, tuple[int, int], tuple[int, int], str]:
+    """The demo's picture, the input and output sizes and the image's source key (cached: language-free)."""
     image, source = sample_image()
     h0, w0 = image.shape[:2]
     step = max(1, min(h0, w0) // 64)
     small = image[::step, ::step][:64, :64]  # a small thumbnail makes the upsampling visible
-    s = 4
+    s = DEMO_SCALE
     up = to_uint8(upsample_array(small, s))
     ones = np.ones((3, 1, 3, 3))  # constant kernel: the uneven overlap shows as a checkerboard
     checker = np.moveaxis(small.astype(np.float64), -1, 0)
@@ -321,11 +339,16 @@ def _upsample_section(t: dict[str, str]) -> str:
         ax.imshow(img, interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
+    return _png(fig, "photograph upsampled by transposed convolutions"), small.shape[:2], up.shape[:2], source
+
+
+def _upsample_section(t: dict[str, str]) -> str:
+    s = DEMO_SCALE
+    picture, (h, w), (H, W), source = _upsample_picture()
     text = t["upsample_text"].format(s=s, k=bilinear_kernel(s).shape[0], p=upsampling_padding(s),
-                                     h=small.shape[0], w=small.shape[1], H=up.shape[0], W=up.shape[1], source=t[source])
+                                     h=h, w=w, H=H, W=W, source=t[source])
     code = f"tconv.viz.upsample_array(image, {s})   # or: tconv upsample in.png out.png --scale {s}"
-    return (f"<p>{html.escape(text)}</p><pre><code>{html.escape(code)}</code></pre>"
-            + _png(fig, "photograph upsampled by transposed convolutions"))
+    return f"<p>{html.escape(text)}</p><pre><code>{html.escape(code)}</code></pre>" + picture
 
 
 # ---------------------------------------------------------------------------
@@ -362,7 +385,7 @@ def build_page(lang: str = "en", *, seed: int = 0, progress: Progress | None = N
     for index, section in enumerate(items):
         title, text = _chapter_title_text(section, lang)
         say(f"[{index + 1}/{len(items) + 4}] {section.title}")
-        picture, _ = _chapter_picture(index, section)
+        picture = _chapter_picture(section.title)
         result = compact(section.result)
         verdict = (f"<p class='ok'>✓ {html.escape(t['matches'])}</p>" if section.matches else
                    f"<p class='bad'>✗ {html.escape(t['differs'])} {html.escape(compact(section.expected))}</p>")
