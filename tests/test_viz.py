@@ -330,3 +330,22 @@ def test_upsample_refuses_tiny_huge_and_absurd(tmp_path):
     with pytest.raises(ValueError, match="not a readable image"):
         upsample.upsample_file(tmp_path / "text.png", tmp_path / "o.png", 2)
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("name", ["geometry", "overlap", "matrix", "upsample", "render", "texts", "tour_page",
+                                  "_deps", "__init__"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module("tconv.viz" if name == "__init__" else f"tconv.viz.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+
+
+def test_cli_docstring_examples_run():
+    import doctest
+
+    from tconv import cli
+
+    assert doctest.testmod(cli).failed == 0
