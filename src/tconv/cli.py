@@ -157,7 +157,7 @@ def _hyper_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 # tour
 
 
-@command("tour", help="Walk through the transposed-convolution chapter, every example computed live. "
+@command("tour", short_help="Walk through the chapter, computed live (text and HTML page).", help="Walk through the transposed-convolution chapter, every example computed live. "
          "Prints the text tour and, when the 'viz' extra is installed, writes an illustrated HTML page "
          "(one self-contained file) into --out.")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the random inputs of the channel example")
@@ -195,7 +195,7 @@ def _tour(seed: int, lang: str, out_dir: Path, open_page: bool, text_only: bool)
 # draw, animate, overlap
 
 
-@command("draw", help="Draw the chapter's figure of a small 2-D transposed convolution: input, kernel, each "
+@command("draw", short_help="Draw the chapter's figure for a small 2-D case (SVG or PNG).", help="Draw the chapter's figure of a small 2-D transposed convolution: input, kernel, each "
          "input element's contribution, their sum with the cropped padding shaded, and the output.")
 @_hyper_options
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
@@ -210,7 +210,7 @@ def _draw(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, output_
     click.echo(f"wrote {out}")
 
 
-@command("animate", help="Animate a small 2-D transposed convolution as a GIF: the scatter (one input element "
+@command("animate", short_help="Animate the scatter and/or the convolution view (GIF or APNG).", help="Animate a small 2-D transposed convolution as a GIF: the scatter (one input element "
          "at a time), the convolution view (flipped kernel sliding over the zero-inserted, padded input), or both "
          "side by side.")
 @_hyper_options
@@ -229,8 +229,9 @@ def _animate(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, outp
     click.echo(f"wrote {out} ({len(data):,} bytes)")
 
 
-@command("overlap", help="Count the kernel taps that land on each output pixel of a transposed convolution "
-         "(the checkerboard pattern) and explain the ratio; optionally draw the map.")
+@command("overlap", short_help="Count taps per output pixel (the checkerboard) and explain it.", help="Count the kernel taps that land on each output pixel of a transposed convolution "
+         "(the checkerboard pattern) with kernel size KERNEL_SIZE and stride STRIDE, "
+         "and explain the ratio; optionally draw the map.")
 @click.argument("kernel_size", type=click.IntRange(1, 64))
 @click.argument("stride", type=click.IntRange(1, 64))
 @click.option("--dilation", type=click.IntRange(1, 64), default=1, show_default=True, help="kernel dilation")
@@ -257,9 +258,9 @@ def _overlap(kernel_size: int, stride: int, dilation: int, input_size: int | Non
 # upsample
 
 
-@command("upsample", help="Upsample an image with a bilinear-initialised transposed convolution per colour "
-         "channel (the FCN trick): stride SCALE, kernel 2*SCALE - SCALE % 2. The output is SCALE times larger "
-         "in each direction. Images over 40 megapixels (as declared by the file) or results over 100 megapixels "
+@command("upsample", short_help="Upsample an image with a bilinear transposed convolution (FCN).", help="Upsample an image with a bilinear-initialised transposed convolution per colour "
+         "channel (the FCN trick): stride SCALE, kernel 2*SCALE - SCALE % 2. SRC is the image to read (PNG, "
+         "JPEG, ...), DST the file to write (format from its suffix), SCALE times larger in each direction. Images over 40 megapixels (as declared by the file) or results over 100 megapixels "
          "are refused.")
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
