@@ -11,6 +11,7 @@ True
 from __future__ import annotations
 
 #: Translations of the chapter sections: English title -> (Portuguese title, Portuguese text).
+#: ``{small}`` and ``{back}`` are filled with the live shapes of the channel example.
 CHAPTER_PT: dict[str, tuple[str, str]] = {
     "The definition: scatter each input element times the kernel": (
         "A definição: cada elemento da entrada espalha uma cópia do kernel",
@@ -34,8 +35,8 @@ CHAPTER_PT: dict[str, tuple[str, str]] = {
     ),
     "Channels: a transposed convolution inverts a convolution's shape": (
         "Canais: a convolução transposta desfaz a forma de uma convolução",
-        "Uma convolução de 10 para 20 canais (kernel 5, padding 2, stride 3) leva 1x10x16x16 a 1x20x6x6; "
-        "uma convolução transposta de 20 para 10 canais com os mesmos hiperparâmetros devolve 1x10x16x16. "
+        "Uma convolução de 10 para 20 canais (kernel 5, padding 2, stride 3) leva 1x10x16x16 a {small}; "
+        "uma convolução transposta de 20 para 10 canais com os mesmos hiperparâmetros devolve {back}. "
         "A forma volta; os valores não (não é uma inversa).",
     ),
     "The matrix view: a convolution": (

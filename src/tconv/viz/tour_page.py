@@ -370,7 +370,10 @@ def _chapter_title_text(section: Section, lang: str) -> tuple[str, str]:
         return section.title, section.text + CHAPTER_EN_EXTRA.get(section.title, "")
     if section.title not in CHAPTER_PT:
         raise KeyError(f"no Portuguese text for the tour section {section.title!r}; add it to tconv/viz/texts.py")
-    return CHAPTER_PT[section.title]
+    title, text = CHAPTER_PT[section.title]
+    small = (1, 20) + tuple(conv_output_shape((16, 16), 5, stride=3, padding=2))
+    back = (1, 10) + tuple(conv_transpose_output_shape(small[2:], 5, stride=3, padding=2))
+    return title, text.format(small="x".join(map(str, small)), back="x".join(map(str, back)))
 
 
 def build_page(lang: str = "en", *, seed: int = 0, progress: Progress | None = None) -> Page:
