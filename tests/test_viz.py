@@ -99,6 +99,18 @@ def test_draw_writes_the_operator_numbers_into_cells(case):
         render.pyplot().close(fig)
 
 
+def test_draw_of_a_large_input_shows_the_sum_only():
+    x = np.arange(49.0).reshape(7, 7)
+    fig = render.draw(x, np.ones((2, 2)), stride=2)
+    try:
+        labels = [ax.get_label() for ax in fig.axes]
+        assert labels == ["input", "kernel", "sum", "output"]
+        want = tconv.conv_transpose(x[None, None], np.ones((1, 1, 2, 2)), stride=2)[0, 0]
+        assert np.array_equal(_cells_as_array(render.panel(fig, "output"), want.shape)[0], want)
+    finally:
+        render.pyplot().close(fig)
+
+
 def test_draw_writes_svg_and_png(tmp_path):
     render.draw([[0.0, 1], [2, 3]], [[0.0, 1], [2, 3]], padding=1, path=tmp_path / "f.svg")
     svg = (tmp_path / "f.svg").read_text()

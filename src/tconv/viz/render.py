@@ -21,6 +21,8 @@ from ._deps import pyplot, require
 _CELL = 0.42  # inches per grid cell
 _INPUT, _KERNEL, _SUM, _HIT = "#9ecae1", "#fdd0a2", "#c7e9c0", "#fb6a4a"
 _CROP = "#e3e3e3"
+#: Most contribution panels :func:`draw` shows (one per input element); bigger inputs show the sum only.
+MAX_CONTRIBUTION_PANELS = 36
 
 
 def cell_text(value: float) -> str:
@@ -129,7 +131,7 @@ def draw_scatter(s: geometry.Scatter, *, title: str | None = None) -> Any:
     """The chapter's figure for precomputed scatter data (see :func:`draw`)."""
     h, w = s.x.shape
     ch, cw = s.canvas_shape
-    n = h * w
+    n = h * w if h * w <= MAX_CONTRIBUTION_PANELS else 0
     cols = max(4, min(n, 6))
     rows = 1 + -(-n // cols)
     fig = _figure(rows, cols, cols * (cw + 1.5), rows * (ch + 2.2))
@@ -145,7 +147,8 @@ def draw_scatter(s: geometry.Scatter, *, title: str | None = None) -> Any:
         foot = s.footprint(i, j)
         grid(ax, s.contributions[i, j], label=f"contribution {i},{j}", title=f"x[{i},{j}] * K",
              color=_KERNEL, show=foot, shade=crop)
-    fig.suptitle(title or f"transposed convolution: {_hyper(s)}", fontsize=10)
+    note = "" if n else f"\n(one panel per input element is drawn up to {MAX_CONTRIBUTION_PANELS} elements)"
+    fig.suptitle((title or f"transposed convolution: {_hyper(s)}") + note, fontsize=10)
     return fig
 
 
