@@ -99,6 +99,22 @@ def test_draw_writes_the_operator_numbers_into_cells(case):
         render.pyplot().close(fig)
 
 
+def test_pictures_speak_portuguese():
+    fig = render.draw([[1.0]], [[1.0, 2.0]], stride=2, lang="pt")
+    try:
+        assert render.panel(fig, "output").get_title() == "saída"
+        assert render.panel(fig, "sum").get_title() == "soma (cinza: recortado)"
+    finally:
+        render.pyplot().close(fig)
+    fig = render.matrix_picture(lang="pt")
+    try:
+        assert "numa entrada 3x3" in fig._suptitle.get_text()
+    finally:
+        render.pyplot().close(fig)
+    with pytest.raises(ValueError, match="lang must be one of"):
+        render.draw([[1.0]], [[1.0]], lang="de")
+
+
 def test_draw_of_a_large_input_shows_the_sum_only():
     x = np.arange(49.0).reshape(7, 7)
     fig = render.draw(x, np.ones((2, 2)), stride=2)

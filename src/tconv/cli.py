@@ -147,6 +147,8 @@ def _hyper_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="kernel dilation: D or DH,DW."),
         click.option("--output-padding", default="0", show_default=True, callback=ints, metavar="OP",
                      help="extra outputs at the end: OP or OPH,OPW."),
+        click.option("--lang", type=click.Choice(["en", "pt"]), default="en", show_default=True,
+                     help="language of the titles in the picture"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -200,12 +202,13 @@ def _tour(seed: int, lang: str, out_dir: Path, open_page: bool, text_only: bool)
 @_hyper_options
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("tconv-draw.svg"), show_default=True, help="picture file, .svg or .png")
-def _draw(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, output_padding: Any, out: Path) -> None:
+def _draw(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, output_padding: Any, lang: str,
+          out: Path) -> None:
     from .viz import geometry, render
     from .viz.tour_page import compact
 
     hyper = dict(stride=stride, padding=padding, dilation=dilation, output_padding=output_padding)
-    render.draw(x, kernel, **hyper, path=out)
+    render.draw(x, kernel, **hyper, path=out, lang=lang)
     click.echo(f"output = {compact(geometry.scatter(x, kernel, **hyper).output)}")
     click.echo(f"wrote {out}")
 
@@ -220,12 +223,12 @@ def _draw(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, output_
               help="milliseconds per frame")
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("tconv-animate.gif"), show_default=True, help="animation file: .gif, or .png for an APNG")
-def _animate(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, output_padding: Any, view: str,
-             frame_ms: int, out: Path) -> None:
+def _animate(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, output_padding: Any, lang: str,
+             view: str, frame_ms: int, out: Path) -> None:
     from .viz.render import animate
 
     data = animate(x, kernel, stride=stride, padding=padding, dilation=dilation, output_padding=output_padding,
-                   view=view, frame_ms=frame_ms, path=out)
+                   view=view, frame_ms=frame_ms, path=out, lang=lang)
     click.echo(f"wrote {out} ({len(data):,} bytes)")
 
 

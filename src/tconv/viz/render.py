@@ -25,6 +25,32 @@ _CROP = "#e3e3e3"
 MAX_CONTRIBUTION_PANELS = 36
 
 
+#: The words written in the pictures.
+WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "input": "input x", "kernel": "kernel K", "sum": "sum (grey: cropped)", "output": "output",
+        "title": "transposed convolution", "step": "step {m} of {n}", "scatter": "scatter: x",
+        "conv": "conv: padded input", "position": "output position", "taps": "taps",
+        "matrix": "kernel {kh}x{kw} on a {h}x{w} input (blank cells are zeros)",
+        "panels": "(one panel per input element is drawn up to {n} elements)",
+    },
+    "pt": {
+        "input": "entrada x", "kernel": "kernel K", "sum": "soma (cinza: recortado)", "output": "saída",
+        "title": "convolução transposta", "step": "etapa {m} de {n}", "scatter": "espalhar: x",
+        "conv": "conv: entrada preenchida", "position": "posição na saída", "taps": "contribuições",
+        "matrix": "kernel {kh}x{kw} numa entrada {h}x{w} (células vazias são zeros)",
+        "panels": "(um painel por elemento da entrada é desenhado até {n} elementos)",
+    },
+}
+
+
+def words(lang: str) -> dict[str, str]:
+    """The picture words for ``lang`` ("en" or "pt")."""
+    if lang not in WORDS:
+        raise ValueError(f"lang must be one of {sorted(WORDS)}, got {lang!r}")
+    return WORDS[lang]
+
+
 def cell_text(value: float) -> str:
     """How a number is written in a cell: integers plainly, others with 3 significant digits.
 
@@ -119,7 +145,7 @@ def save(fig: Any, path: str | Path) -> Path:
 
 def _hyper(s: geometry.Scatter) -> str:
     pads = tuple(tuple(p) for p in s.padding)
-    return f"stride {s.stride}, padding {pads}, dilation {s.dilation}, output_padding {s.output_padding}"
+    return f"stride={s.stride}, padding={pads}, dilation={s.dilation}, output_padding={s.output_padding}"
 
 
 def _figure(nrows: int, ncols: int, width_cells: float, height_cells: float) -> Any:
@@ -127,8 +153,9 @@ def _figure(nrows: int, ncols: int, width_cells: float, height_cells: float) -> 
     return plt.figure(figsize=(max(4.0, width_cells * _CELL), max(2.0, height_cells * _CELL)))
 
 
-def draw_scatter(s: geometry.Scatter, *, title: str | None = None) -> Any:
+def draw_scatter(s: geometry.Scatter, *, title: str | None = None, lang: str = "en") -> Any:
     """The chapter's figure for precomputed scatter data (see :func:`draw`)."""
+    w_ = words(lang)
     h, w = s.x.shape
     ch, cw = s.canvas_shape
     n = h * w if h * w <= MAX_CONTRIBUTION_PANELS else 0
@@ -136,19 +163,19 @@ def draw_scatter(s: geometry.Scatter, *, title: str | None = None) -> Any:
     rows = 1 + -(-n // cols)
     fig = _figure(rows, cols, cols * (cw + 1.5), rows * (ch + 2.2))
     gs = fig.add_gridspec(rows, cols)
-    grid(fig.add_subplot(gs[0, 0]), s.x, label="input", title="input x")
-    grid(fig.add_subplot(gs[0, 1]), s.kernel, label="kernel", title="kernel K", color=_KERNEL)
+    grid(fig.add_subplot(gs[0, 0]), s.x, label="input", title=w_["input"])
+    grid(fig.add_subplot(gs[0, 1]), s.kernel, label="kernel", title=w_["kernel"], color=_KERNEL)
     crop = s.cropped_mask()
-    grid(fig.add_subplot(gs[0, 2]), s.total, label="sum", title="sum (grey: cropped)", color=_SUM, shade=crop)
-    grid(fig.add_subplot(gs[0, 3]), s.output, label="output", title="output", color=_SUM)
+    grid(fig.add_subplot(gs[0, 2]), s.total, label="sum", title=w_["sum"], color=_SUM, shade=crop)
+    grid(fig.add_subplot(gs[0, 3]), s.output, label="output", title=w_["output"], color=_SUM)
     for m in range(n):
         i, j = divmod(m, w)
         ax = fig.add_subplot(gs[1 + m // cols, m % cols])
         foot = s.footprint(i, j)
         grid(ax, s.contributions[i, j], label=f"contribution {i},{j}", title=f"x[{i},{j}] * K",
              color=_KERNEL, show=foot, shade=crop)
-    note = "" if n else f"\n(one panel per input element is drawn up to {MAX_CONTRIBUTION_PANELS} elements)"
-    fig.suptitle((title or f"transposed convolution: {_hyper(s)}") + note, fontsize=10)
+    note = "" if n else "\n" + w_["panels"].format(n=MAX_CONTRIBUTION_PANELS)
+    fig.suptitle((title or f"{w_['title']}: {_hyper(s)}") + note, fontsize=10)
     return fig
 
 
@@ -161,20 +188,22 @@ def draw(
     dilation: Any = 1,
     output_padding: Any = 0,
     path: str | Path | None = None,
+    lang: str = "en",
 ) -> Any:
     """The chapter's figure for a small 2-D single-channel transposed convolution.
 
     Input grid, kernel, every input element's contribution ``x[i, j] * K``
     on the uncropped canvas, their sum with the cropped padding shaded, and
     the output; the number in every cell.  Returns the matplotlib figure and
-    writes it to ``path`` (``.png`` or ``.svg``) when given.
+    writes it to ``path`` (``.png`` or ``.svg``) when given; ``lang`` ("en"
+    or "pt") is the language of the panel titles.
 
     >>> fig = draw([[0., 1], [2, 3]], [[0., 1], [2, 3]], padding=1)
     >>> read_cells(panel(fig, "output"))
     {(0, 0): '4'}
     """
     s = geometry.scatter(x, kernel, stride=stride, padding=padding, dilation=dilation, output_padding=output_padding)
-    fig = draw_scatter(s)
+    fig = draw_scatter(s, lang=lang)
     if path is not None:
         save(fig, path)
     return fig
@@ -211,13 +240,13 @@ def conv_frames(v: geometry.ConvView) -> list[np.ndarray]:
     return frames
 
 
-def _scatter_frame(fig: Any, gs: Any, s: geometry.Scatter, m: int) -> None:
+def _scatter_frame(fig: Any, gs: Any, s: geometry.Scatter, m: int, w_: dict[str, str]) -> None:
     h, w = s.x.shape
     m = min(m, h * w - 1)
     i, j = divmod(m, w)
     pick = np.zeros(s.x.shape, bool)
     pick[i, j] = True
-    grid(fig.add_subplot(gs[0]), s.x, label="input", title="scatter: x", highlight=pick)
+    grid(fig.add_subplot(gs[0]), s.x, label="input", title=w_["scatter"], highlight=pick)
     partial = scatter_frames(s)[m]
     order = np.arange(h * w).reshape(h, w)
     written = np.zeros(s.canvas_shape, bool)
@@ -227,19 +256,19 @@ def _scatter_frame(fig: Any, gs: Any, s: geometry.Scatter, m: int) -> None:
          color=_SUM, show=written, shade=s.cropped_mask(), highlight=s.footprint(i, j))
 
 
-def _conv_frame(fig: Any, gs: Any, v: geometry.ConvView, m: int) -> None:
+def _conv_frame(fig: Any, gs: Any, v: geometry.ConvView, m: int, w_: dict[str, str]) -> None:
     oh, ow = v.output.shape
     m = min(m, oh * ow - 1)
     r, c = divmod(m, ow)
     win = np.zeros(v.grid.shape, bool)
     win[v.window(r, c)] = True
-    grid(fig.add_subplot(gs[0]), v.grid, label="padded input", title="conv: padded input",
+    grid(fig.add_subplot(gs[0]), v.grid, label="padded input", title=w_["conv"],
          highlight=win, dim=v.source[..., 0] < 0)
     done = np.zeros(v.output.shape, bool)
     done.flat[: m + 1] = True
     pick = np.zeros(v.output.shape, bool)
     pick[r, c] = True
-    grid(fig.add_subplot(gs[1]), conv_frames(v)[m], label="output", title="output",
+    grid(fig.add_subplot(gs[1]), conv_frames(v)[m], label="output", title=w_["output"],
          color=_SUM, show=done, highlight=pick)
 
 
@@ -263,6 +292,7 @@ def animate(
     frame_ms: int = 900,
     path: str | Path | None = None,
     fmt: str | None = None,
+    lang: str = "en",
 ) -> bytes:
     """An animated GIF (or APNG) of the operator, step by step; returns its bytes (and writes ``path``).
 
@@ -271,7 +301,8 @@ def animate(
     zero-inserted, padded input, one output at a time.  ``view="both"``: the
     two side by side, so the two views of the same operator can be compared.
     ``fmt`` is ``"gif"`` or ``"png"`` (an animated PNG); by default it follows
-    the suffix of ``path`` (``.gif`` or ``.png``), else GIF.
+    the suffix of ``path`` (``.gif`` or ``.png``), else GIF; ``lang`` ("en" or
+    "pt") is the language of the titles.
 
     >>> gif = animate([[1., 2]], [[1., 1]], view="scatter")
     >>> gif[:6]
@@ -279,6 +310,7 @@ def animate(
     """
     if view not in ("scatter", "conv", "both"):
         raise ValueError(f"view must be 'scatter', 'conv' or 'both', got {view!r}")
+    w_ = words(lang)
     if fmt is None:
         fmt = Path(path).suffix.lower().lstrip(".") if path is not None else "gif"
     if fmt not in ("gif", "png"):
@@ -298,10 +330,10 @@ def animate(
         panels = 4 if view == "both" else 2
         gs = fig.add_gridspec(1, panels)
         if view in ("scatter", "both"):
-            _scatter_frame(fig, [gs[0], gs[1]], s, m)
+            _scatter_frame(fig, [gs[0], gs[1]], s, m, w_)
         if view in ("conv", "both"):
-            _conv_frame(fig, [gs[2], gs[3]] if view == "both" else [gs[0], gs[1]], v, m)
-        fig.suptitle(f"step {m + 1} of {steps}: {_hyper(s)}", fontsize=9)
+            _conv_frame(fig, [gs[2], gs[3]] if view == "both" else [gs[0], gs[1]], v, m, w_)
+        fig.suptitle(f"{w_['step'].format(m=m + 1, n=steps)}: {_hyper(s)}", fontsize=9)
         images.append(_frame_image(fig))
     size = (max(im.width for im in images), max(im.height for im in images))
     Image = require("PIL.Image", "animations")
@@ -351,8 +383,8 @@ def overlap_map(
         ax.bar(np.arange(counts.size), counts, color=_SUM, edgecolor="#555555")
         for o, c in enumerate(counts):
             ax.text(o, c + 0.05, str(int(c)), ha="center", va="bottom", fontsize=8)
-        ax.set_xlabel("output position")
-        ax.set_ylabel("taps")
+        ax.set_xlabel(words(lang)["position"])
+        ax.set_ylabel(words(lang)["taps"])
     else:
         fig, ax = plt.subplots(figsize=(max(4.5, 0.38 * counts.shape[1] + 1), max(4.0, 0.38 * counts.shape[0] + 1.6)))
         cmap = plt.get_cmap("viridis")
@@ -375,6 +407,7 @@ def matrix_picture(
     padding: Any = 0,
     dilation: Any = 1,
     path: str | Path | None = None,
+    lang: str = "en",
 ) -> Any:
     """The convolution matrix ``W`` and its transpose, nonzeros labelled with kernel entries.
 
@@ -385,6 +418,7 @@ def matrix_picture(
     >>> read_cells(panel(fig, "W"))[(0, 1)], read_cells(panel(fig, "W"))[(0, 0)]
     ('k01=1', 'k00=0')
     """
+    words(lang)
     m = matrix.conv_matrix(kernel, input_shape, stride=stride, padding=padding, dilation=dilation)
     labels = np.array([[f"{m.label(r, c)}={cell_text(m.W[r, c])}" if m.tap[r, c] >= 0 else ""
                         for c in range(m.W.shape[1])] for r in range(m.W.shape[0])], dtype=object)
@@ -399,8 +433,8 @@ def matrix_picture(
     for ax in fig.axes:
         for t in ax.texts:
             t.set_fontsize(6.5)
-    fig.suptitle(f"kernel {m.kernel.shape[0]}x{m.kernel.shape[1]} on a {input_shape[0]}x{input_shape[1]} input "
-                 f"(blank cells are zeros)", fontsize=9)
+    fig.suptitle(words(lang)["matrix"].format(kh=m.kernel.shape[0], kw=m.kernel.shape[1], h=m.input_shape[0],
+                                              w=m.input_shape[1]), fontsize=9)
     if path is not None:
         save(fig, path)
     return fig

@@ -103,14 +103,21 @@ def _channels_picture() -> Any:
     return fig
 
 
-def _corr_picture() -> Any:
+_WINDOW = {"en": "X (window of Y[0, 0])", "pt": "X (janela de Y[0, 0])"}
+_DEMO = {
+    "en": ("input {h}x{w}", "bilinear tconv x{s}: {H}x{W}", "constant 3x3 kernel, stride 2, twice: {H}x{W}"),
+    "pt": ("entrada {h}x{w}", "tconv bilinear x{s}: {H}x{W}", "kernel 3x3 constante, passo 2, duas vezes: {H}x{W}"),
+}
+
+
+def _corr_picture(lang: str) -> Any:
     plt = render.pyplot()
     X9 = np.arange(9.0).reshape(3, 3)
     Y = corr2d(X9, K)
     fig, axes = plt.subplots(1, 3, figsize=(6.5, 2.4))
     win = np.zeros((3, 3), bool)
     win[:2, :2] = True
-    render.grid(axes[0], X9, label="input", title="X (window of Y[0, 0])", highlight=win)
+    render.grid(axes[0], X9, label="input", title=_WINDOW[lang], highlight=win)
     render.grid(axes[1], K, label="kernel", title="K", color="#fdd0a2")
     first = np.zeros((2, 2), bool)
     first[0, 0] = True
@@ -130,52 +137,54 @@ def _matvec_picture(M: np.ndarray, v: np.ndarray, title: str) -> Any:
     return fig
 
 
-def _matvec_w() -> str:
+def _matvec_w(lang: str) -> str:
     return _png(_matvec_picture(kernel2matrix(K), np.arange(9.0), "W"), "W times the flattened 3x3 input")
 
 
-def _matvec_wt() -> str:
+def _matvec_wt(lang: str) -> str:
     return _png(_matvec_picture(kernel2matrix(K).T, X.ravel(), "W.T"), "W.T times the flattened 2x2 input")
 
 
-#: The picture of each chapter section of :func:`tconv.tour.sections`, by its (English) title.
-CHAPTER_PICTURES: dict[str, Callable[[], str]] = {
+#: The picture of each chapter section of :func:`tconv.tour.sections`, by its (English) title; called with the language.
+CHAPTER_PICTURES: dict[str, Callable[[str], str]] = {
     "The definition: scatter each input element times the kernel":
-        lambda: _png(render.draw(X, K), "scatter of X times K"),
+        lambda lang: _png(render.draw(X, K, lang=lang), "scatter of X times K"),
     "The same with the operator (a layer-free call)":
-        lambda: _img(render.animate(X, K, view="both", frame_ms=700), "image/gif",
-                     "scatter and convolution views, animated"),
-    "Padding is applied to the output": lambda: _png(render.draw(X, K, padding=1), "padding crops the output"),
-    "Stride is applied to the output": lambda: _png(render.draw(X, K, stride=2), "stride 2 spreads the blocks"),
+        lambda lang: _img(render.animate(X, K, view="both", frame_ms=700, lang=lang), "image/gif",
+                          "scatter and convolution views, animated"),
+    "Padding is applied to the output":
+        lambda lang: _png(render.draw(X, K, padding=1, lang=lang), "padding crops the output"),
+    "Stride is applied to the output":
+        lambda lang: _png(render.draw(X, K, stride=2, lang=lang), "stride 2 spreads the blocks"),
     "Channels: a transposed convolution inverts a convolution's shape":
-        lambda: _png(_channels_picture(), "shapes through conv and conv_transpose"),
-    "The matrix view: a convolution": lambda: _png(_corr_picture(), "corr2d window sums"),
-    "The kernel as a matrix": lambda: _png(render.matrix_picture(), "W and W.T, nonzeros labelled"),
+        lambda lang: _png(_channels_picture(), "shapes through conv and conv_transpose"),
+    "The matrix view: a convolution": lambda lang: _png(_corr_picture(lang), "corr2d window sums"),
+    "The kernel as a matrix": lambda lang: _png(render.matrix_picture(lang=lang), "W and W.T, nonzeros labelled"),
     "Convolution is W @ x": _matvec_w,
     "Transposed convolution is W.T @ x": _matvec_wt,
 }
 
 
 @functools.lru_cache(maxsize=None)
-def _chapter_picture(title: str) -> str:
-    """The picture (an ``<img>``) of a chapter section; the same in every language, so computed once."""
+def _chapter_picture(title: str, lang: str) -> str:
+    """The picture (an ``<img>``) of a chapter section (cached: the same numbers every time)."""
     if title not in CHAPTER_PICTURES:
         raise KeyError(f"no picture for the tour section {title!r}; add one to CHAPTER_PICTURES in {__name__}")
-    return CHAPTER_PICTURES[title]()
+    return CHAPTER_PICTURES[title](lang)
 
 
 # ---------------------------------------------------------------------------
 # the extra sections
 
 
-def _matrix_section(t: dict[str, str]) -> str:
+def _matrix_section(t: dict[str, str], lang: str) -> str:
     kernel = np.arange(1.0, 10.0).reshape(3, 3)
     m = conv_matrix(kernel, (5, 5), stride=2, padding=1)
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(5, 5)), rng.normal(size=m.output_shape)
     err_conv = np.abs(m.W @ x.ravel() - conv(x[None], kernel[None, None], stride=2, padding=1).ravel()).max()
     err_tconv = np.abs(m.W.T @ y.ravel() - conv_transpose(y[None], kernel[None, None], stride=2, padding=1).ravel()).max()
-    fig = render.matrix_picture(kernel, (5, 5), stride=2, padding=1)
+    fig = render.matrix_picture(kernel, (5, 5), stride=2, padding=1, lang=lang)
     body = f"<p>{html.escape(t['matrix_text'].format(err=max(err_conv, err_tconv)))}</p>"
     code = "tconv.viz.matrix_picture(np.arange(1., 10.).reshape(3, 3), (5, 5), stride=2, padding=1)"
     return body + f"<pre><code>{html.escape(code)}</code></pre>" + _png(fig, "W for stride 2, padding 1")
@@ -317,8 +326,8 @@ def sample_image() -> tuple[np.ndarray, str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _upsample_picture() -> tuple[str, tuple[int, int], tuple[int, int], str]:
-    """The demo's picture, the input and output sizes and the image's source key (cached: language-free)."""
+def _upsample_picture(lang: str) -> tuple[str, tuple[int, int], tuple[int, int], str]:
+    """The demo's picture, the input and output sizes and the image's source key (cached)."""
     image, source = sample_image()
     h0, w0 = image.shape[:2]
     step = max(1, min(h0, w0) // 64)
@@ -333,18 +342,18 @@ def _upsample_picture() -> tuple[str, tuple[int, int], tuple[int, int], str]:
     checker = to_uint8(np.moveaxis(checker, 0, -1))
     plt = render.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.8))
-    for ax, img, title in zip(axes, (small, up, checker),
-                              (f"input {small.shape[0]}x{small.shape[1]}", f"bilinear tconv x{s}: {up.shape[0]}x{up.shape[1]}",
-                               f"constant 3x3 kernel, stride 2, twice: {checker.shape[0]}x{checker.shape[1]}")):
+    titles = [t.format(h=small.shape[0], w=small.shape[1], s=s, H=img.shape[0], W=img.shape[1])
+              for t, img in zip(_DEMO[lang], (small, up, checker))]
+    for ax, img, title in zip(axes, (small, up, checker), titles):
         ax.imshow(img, interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     return _png(fig, "photograph upsampled by transposed convolutions"), small.shape[:2], up.shape[:2], source
 
 
-def _upsample_section(t: dict[str, str]) -> str:
+def _upsample_section(t: dict[str, str], lang: str) -> str:
     s = DEMO_SCALE
-    picture, (h, w), (H, W), source = _upsample_picture()
+    picture, (h, w), (H, W), source = _upsample_picture(lang)
     text = t["upsample_text"].format(s=s, k=bilinear_kernel(s).shape[0], p=upsampling_padding(s),
                                      h=h, w=w, H=H, W=W, source=t[source])
     code = f"tconv.viz.upsample_array(image, {s})   # or: tconv upsample in.png out.png --scale {s}"
@@ -388,7 +397,7 @@ def build_page(lang: str = "en", *, seed: int = 0, progress: Progress | None = N
     for index, section in enumerate(items):
         title, text = _chapter_title_text(section, lang)
         say(f"[{index + 1}/{len(items) + 4}] {section.title}")
-        picture = _chapter_picture(section.title)
+        picture = _chapter_picture(section.title, lang)
         result = compact(section.result)
         verdict = (f"<p class='ok'>✓ {html.escape(t['matches'])}</p>" if section.matches else
                    f"<p class='bad'>✗ {html.escape(t['differs'])} {html.escape(compact(section.expected))}</p>")
@@ -400,10 +409,10 @@ def build_page(lang: str = "en", *, seed: int = 0, progress: Progress | None = N
             f"<h3>{t['code']}</h3><pre><code>{html.escape(section.code)}</code></pre>"
             f"<h3>{t['result']}</h3><pre class='result'>{html.escape(result)}</pre>{verdict}{picture}</section>"
         )
-    extras = (("matrix", "matrix_title", lambda: _matrix_section(t)),
+    extras = (("matrix", "matrix_title", lambda: _matrix_section(t, lang)),
               ("exercise", "exercise_title", lambda: _exercise_section(t)),
               ("checkerboard", "checker_title", lambda: _checker_section(t, lang)),
-              ("upsampling", "upsample_title", lambda: _upsample_section(t)))
+              ("upsampling", "upsample_title", lambda: _upsample_section(t, lang)))
     for offset, (sid, title_key, make) in enumerate(extras, len(items) + 1):
         say(f"[{offset}/{len(items) + 4}] {PAGE['en'][title_key]}")
         page.section_ids.append(sid)
