@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import __version__
-from ..chapter import corr2d, kernel2matrix, trans_conv
+from ..chapter import corr2d, kernel2matrix
 from ..ops import conv, conv_transpose
 from ..shapes import conv_output_shape, conv_transpose_output_shape
 from ..tour import Section, sections
