@@ -1,53 +1,278 @@
-"""The ``tconv`` command line.
+"""The ``tconv`` command line (built with click).
 
-Each sub-command is one small function taking the parsed arguments; they are
-listed in :data:`COMMANDS`.
+Every sub-command is a :class:`click.Command` listed in :data:`COMMANDS`; the
+:func:`command` decorator defines one and registers it::
 
->>> main(["tour"])  # doctest: +ELLIPSIS
+    @command("shape", help="...")
+    @click.option(...)
+    def _shape(...) -> int: ...
+
+Commands return their exit status (``None`` means 0).  A ``ValueError``,
+``TypeError`` or ``ImportError`` raised inside becomes a one-line
+``Error: ...`` message and exit status 1.
+
+>>> main(["tour", "--text"])  # doctest: +ELLIPSIS
 tconv tour: ...
 0
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import sys
-from typing import Callable, Sequence
+import webbrowser
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import click
+
+from . import __version__
+
+#: Every sub-command, in the order ``tconv --help`` lists them.
+COMMANDS: list[click.Command] = []
 
 
-def _tour(args: argparse.Namespace) -> int:
-    from .tour import render_text, sections
+def command(name: str, **settings: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """Define a sub-command (like ``click.command``) and append it to :data:`COMMANDS`.
 
-    items = sections(seed=args.seed)
-    print(render_text(items))
-    return 0 if all(s.matches for s in items) else 1
+    User errors (``ValueError``, ``TypeError``, ``ImportError``) are shown as
+    ``Error: <message>`` with exit status 1 instead of a traceback.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> click.Command:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> int:
+            try:
+                status = fn(*args, **kwargs)
+            except (ValueError, TypeError, ImportError) as exc:
+                raise click.ClickException(str(exc)) from exc
+            return 0 if status is None else int(status)
+
+        cmd = click.command(name, **settings)(run)
+        COMMANDS.append(cmd)
+        return cmd
+
+    return decorate
 
 
-def _add_tour(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tour", help="walk through the transposed-convolution chapter, every example computed live")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs of the channel example")
-    p.set_defaults(run=_tour)
+def build_cli() -> click.Group:
+    """The ``tconv`` group with every command of :data:`COMMANDS`."""
 
+    @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.version_option(__version__, prog_name="tconv")
+    def tconv() -> None:
+        """Transposed convolution: exact, portable, fast and explained.
 
-#: Every sub-command's parser builder.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_tour]
+        Run `tconv COMMAND --help` for a command's options.
+        """
 
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(
-        prog="tconv", description="Transposed convolution: exact, portable, fast and explained."
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in COMMANDS:
-        add(sub)
-    return parser
+    for cmd in COMMANDS:
+        tconv.add_command(cmd)
+    return tconv
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tconv`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        status = build_cli().main(args=list(argv) if argv is not None else None, prog_name="tconv",
+                                  standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        return 1
+    return status if isinstance(status, int) else 0
+
+
+# ---------------------------------------------------------------------------
+# argument parsing helpers shared by the drawing commands
+
+
+def parse_matrix(text: str) -> list[list[float]]:
+    """``"0,1;2,3"`` -> ``[[0.0, 1.0], [2.0, 3.0]]`` (rows split by ``;``, values by ``,`` or spaces).
+
+    >>> parse_matrix("0 1; 2 3")
+    [[0.0, 1.0], [2.0, 3.0]]
+    """
+    rows = [r for r in text.split(";") if r.strip()]
+    try:
+        matrix = [[float(v) for v in r.replace(",", " ").split()] for r in rows]
+    except ValueError:
+        raise click.BadParameter(f"expected numbers like '0,1;2,3', got {text!r}") from None
+    if not matrix or len({len(r) for r in matrix}) != 1 or not matrix[0]:
+        raise click.BadParameter(f"expected equal-length rows like '0,1;2,3', got {text!r}")
+    return matrix
+
+
+def parse_ints(text: str) -> int | tuple[int, ...] | tuple[tuple[int, int], ...] | str:
+    """``"2"`` -> 2, ``"1,2"`` -> (1, 2), ``"0,1,1,0"`` -> ((0, 1), (1, 0)); ``"same"``/``"valid"`` pass through.
+
+    >>> parse_ints("2"), parse_ints("1,2"), parse_ints("0,1,1,0"), parse_ints("same")
+    (2, (1, 2), ((0, 1), (1, 0)), 'same')
+    """
+    text = text.strip()
+    if text.lower() in ("same", "valid"):
+        return text.lower()
+    try:
+        values = tuple(int(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise click.BadParameter(f"expected an integer or comma-separated integers, got {text!r}") from None
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 2:
+        return values
+    if len(values) == 4:
+        return ((values[0], values[1]), (values[2], values[3]))
+    raise click.BadParameter(f"expected 1, 2 or 4 integers, got {text!r}")
+
+
+def _matrix_option(name: str, default: str, what: str) -> Callable[[Callable[..., Any]], Any]:
+    return click.option(name, default=default, show_default=True, metavar="ROWS",
+                        callback=lambda _c, _p, v: parse_matrix(v),
+                        help=f"{what}: rows separated by ';', values by ','.")
+
+
+def _hyper_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The hyper-parameter flags of :func:`tconv.conv_transpose`, shared by draw and animate."""
+    ints = lambda _c, _p, v: parse_ints(v)  # noqa: E731
+    options = [
+        _matrix_option("--x", "0,1;2,3", "input matrix"),
+        _matrix_option("--kernel", "0,1;2,3", "kernel matrix"),
+        click.option("--stride", default="1", show_default=True, callback=ints, metavar="S",
+                     help="stride: S or SH,SW."),
+        click.option("--padding", default="0", show_default=True, callback=ints, metavar="P",
+                     help="outputs cropped: P, PH,PW, TOP,BOTTOM,LEFT,RIGHT, or 'same'."),
+        click.option("--dilation", default="1", show_default=True, callback=ints, metavar="D",
+                     help="kernel dilation: D or DH,DW."),
+        click.option("--output-padding", default="0", show_default=True, callback=ints, metavar="OP",
+                     help="extra outputs at the end: OP or OPH,OPW."),
+        click.option("--lang", type=click.Choice(["en", "pt"]), default="en", show_default=True,
+                     help="language of the titles in the picture"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+# ---------------------------------------------------------------------------
+# tour
+
+
+@command("tour", short_help="Walk through the chapter, computed live (text and HTML page).", help="Walk through the transposed-convolution chapter, every example computed live. "
+         "Prints the text tour and, when the 'viz' extra is installed, writes an illustrated HTML page "
+         "(one self-contained file) into --out.")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the random inputs of the channel example")
+@click.option("--lang", type=click.Choice(["en", "pt"]), default="en", show_default=True,
+              help="language of the HTML page (English or Portuguese)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="directory the HTML page is written to")
+@click.option("--open", "open_page", is_flag=True, help="open the HTML page in a web browser")
+@click.option("--text", "text_only", is_flag=True, help="only print the text tour, write no HTML")
+def _tour(seed: int, lang: str, out_dir: Path, open_page: bool, text_only: bool) -> int:
+    from .tour import render_text, sections
+
+    items = sections(seed=seed)
+    click.echo(render_text(items))
+    status = 0 if all(s.matches for s in items) else 1
+    if text_only:
+        return status
+    from .viz._deps import EXTRA_HINT, available
+
+    if not available():
+        click.echo(f"\nThe illustrated HTML tour needs matplotlib and Pillow: {EXTRA_HINT}", err=True)
+        return status
+    from .viz.tour_page import write_tour
+
+    click.echo("\nWriting the illustrated tour:", err=True)
+    path, page = write_tour(out_dir, lang, seed=seed, progress=lambda msg: click.echo(f"  {msg}", err=True))
+    click.echo(f"{page.summary} Illustrated tour ({len(page.section_ids)} sections, one file, images inlined):")
+    click.echo(f"  {path.resolve()}")
+    if open_page:
+        webbrowser.open(path.resolve().as_uri())
+    return status
+
+
+# ---------------------------------------------------------------------------
+# draw, animate, overlap
+
+
+@command("draw", short_help="Draw the chapter's figure for a small 2-D case (SVG or PNG).", help="Draw the chapter's figure of a small 2-D transposed convolution: input, kernel, each "
+         "input element's contribution, their sum with the cropped padding shaded, and the output.")
+@_hyper_options
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("tconv-draw.svg"), show_default=True, help="picture file, .svg or .png")
+def _draw(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, output_padding: Any, lang: str,
+          out: Path) -> None:
+    from .viz import geometry, render
+    from .viz.tour_page import compact
+
+    hyper = dict(stride=stride, padding=padding, dilation=dilation, output_padding=output_padding)
+    render.draw(x, kernel, **hyper, path=out, lang=lang)
+    click.echo(f"output = {compact(geometry.scatter(x, kernel, **hyper).output)}")
+    click.echo(f"wrote {out}")
+
+
+@command("animate", short_help="Animate the scatter and/or the convolution view (GIF or APNG).", help="Animate a small 2-D transposed convolution as a GIF: the scatter (one input element "
+         "at a time), the convolution view (flipped kernel sliding over the zero-inserted, padded input), or both "
+         "side by side.")
+@_hyper_options
+@click.option("--view", type=click.Choice(["scatter", "conv", "both"]), default="both", show_default=True,
+              help="which view of the operator to animate")
+@click.option("--frame-ms", type=click.IntRange(50, 10000), default=900, show_default=True,
+              help="milliseconds per frame")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("tconv-animate.gif"), show_default=True, help="animation file: .gif, or .png for an APNG")
+def _animate(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, output_padding: Any, lang: str,
+             view: str, frame_ms: int, out: Path) -> None:
+    from .viz.render import animate
+
+    data = animate(x, kernel, stride=stride, padding=padding, dilation=dilation, output_padding=output_padding,
+                   view=view, frame_ms=frame_ms, path=out, lang=lang)
+    click.echo(f"wrote {out} ({len(data):,} bytes)")
+
+
+@command("overlap", short_help="Count taps per output pixel (the checkerboard) and explain it.", help="Count the kernel taps that land on each output pixel of a transposed convolution "
+         "(the checkerboard pattern) with kernel size KERNEL_SIZE and stride STRIDE, "
+         "and explain the ratio; optionally draw the map.")
+@click.argument("kernel_size", type=click.IntRange(1, 64))
+@click.argument("stride", type=click.IntRange(1, 64))
+@click.option("--dilation", type=click.IntRange(1, 64), default=1, show_default=True, help="kernel dilation")
+@click.option("--input-size", type=click.IntRange(1, 64), default=None, help="input length (default: a few periods)")
+@click.option("--ndim", type=click.Choice(["1", "2"]), default="1", show_default=True, help="1-d or 2-d map")
+@click.option("--lang", type=click.Choice(["en", "pt"]), default="en", show_default=True, help="language")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="also draw the map into this .svg or .png file")
+def _overlap(kernel_size: int, stride: int, dilation: int, input_size: int | None, ndim: str, lang: str,
+             out: Path | None) -> None:
+    from .viz.overlap import explain, overlap_counts
+
+    counts = overlap_counts(kernel_size, stride, dilation=dilation, input_size=input_size, ndim=int(ndim))
+    click.echo(str(counts.tolist()) if ndim == "1" else "\n".join(" ".join(f"{c:2d}" for c in row) for row in counts))
+    click.echo(explain(kernel_size, stride, dilation, lang=lang))
+    if out is not None:
+        from .viz.render import overlap_map
+
+        overlap_map(kernel_size, stride, dilation=dilation, input_size=input_size, ndim=int(ndim), lang=lang, path=out)
+        click.echo(f"wrote {out}")
+
+
+# ---------------------------------------------------------------------------
+# upsample
+
+
+@command("upsample", short_help="Upsample an image with a bilinear transposed convolution (FCN).", help="Upsample an image with a bilinear-initialised transposed convolution per colour "
+         "channel (the FCN trick): stride SCALE, kernel 2*SCALE - SCALE % 2. SRC is the image to read (PNG, "
+         "JPEG, ...), DST the file to write (format from its suffix), SCALE times larger in each direction. Images over 40 megapixels (as declared by the file) or results over 100 megapixels "
+         "are refused.")
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--scale", type=int, required=True, help="integer upsampling factor, 1 to 32")
+def _upsample(src: Path, dst: Path, scale: int) -> None:
+    from .viz.upsample import upsample_file
+
+    before, after = upsample_file(src, dst, scale)
+    click.echo(f"{src}: {before[1]}x{before[0]} -> {dst}: {after[1]}x{after[0]} (scale {scale})")
 
 
 if __name__ == "__main__":  # pragma: no cover
