@@ -271,3 +271,35 @@ def test_sparse_matrix_that_cannot_fit_is_refused(monkeypatch):
         tconv.conv_matrix(w, (256, 256), padding=1)
     A = tconv.ConvOperator(w, (256, 256), padding=1)  # the operator needs no matrix
     assert A.shape == (64 * 256 * 256, 64 * 256 * 256)
+
+
+# ---------------------------------------------------------------------------
+# the tour's exercise
+
+
+def test_tour_sections_match():
+    from tconv.tour import sections
+
+    items = sections()
+    assert all(s.matches for s in items)
+    assert any(s.title.startswith("Exercise") for s in items)
+
+
+def test_exercise_text_without_the_document(monkeypatch):
+    import tconv.tour as tour
+
+    monkeypatch.setattr(tour, "_exercise_document", lambda: None)
+    text = tour.exercise_text()
+    assert "sparse M @ x" in text and "tconv conv(x, K)" in text
+
+
+def test_exercise_text_from_the_document(monkeypatch, tmp_path):
+    import tconv.tour as tour
+
+    doc = tmp_path / "exercise.md"
+    doc.write_text("# Exercise: is it?\n\n## Answer\n\nNo, measured.\n\n## Measurements\n\n"
+                   "**Time of one convolution** x\n\n| a |\n\n**Transposed** y\n", encoding="utf-8")
+    monkeypatch.setattr(tour, "_exercise_document", lambda: doc)
+    text = tour.exercise_text()
+    assert text.startswith("Exercise: is it?") and "No, measured." in text and "| a |" in text
+    assert "Transposed" not in text

@@ -16,10 +16,12 @@ from typing import Callable, Sequence
 
 
 def _tour(args: argparse.Namespace) -> int:
-    from .tour import render_text, sections
+    from .tour import exercise_text, render_text, sections
 
     items = sections(seed=args.seed)
     print(render_text(items))
+    print()
+    print(exercise_text())
     return 0 if all(s.matches for s in items) else 1
 
 
