@@ -109,10 +109,10 @@ class Row:
 # measuring
 
 
-def best_time(fn, min_total: float = 0.3, max_runs: int = 7):
-    """Best wall time of ``fn()`` over repeated runs (at least one, until ``min_total`` seconds)."""
+def best_time(fn, min_total: float = 0.3, max_runs: int = 7, min_runs: int = 3):
+    """Best wall time of ``fn()``: at least ``min_runs`` runs, more (up to ``max_runs``) until ``min_total`` s."""
     best, total, runs, out = float("inf"), 0.0, 0, None
-    while runs == 0 or (total < min_total and runs < max_runs):
+    while runs < min_runs or (total < min_total and runs < max_runs):
         out = None
         gc.collect()
         start = time.perf_counter()
@@ -191,7 +191,7 @@ def measure(case: Case, n: int, limit: int, rng: np.random.Generator) -> Row:
         row.skipped["sparse"] = f"needs {format_bytes(size.csr_bytes)}"
     else:
         row.peaks["sparse"] = peak_bytes(lambda: tconv.conv_matrix(w, shape, **kw) @ x.ravel())
-        row.times["sparse_build"], M = best_time(lambda: tconv.conv_matrix(w, shape, **kw), max_runs=3)
+        row.times["sparse_build"], M = best_time(lambda: tconv.conv_matrix(w, shape, **kw), max_runs=3, min_runs=1)
         row.times["sparse"], got = best_time(lambda: M @ x.ravel())
         check(got, reference)
         row.times["sparse_t"], got = best_time(lambda: M.T @ y.ravel())
@@ -203,7 +203,7 @@ def measure(case: Case, n: int, limit: int, rng: np.random.Generator) -> Row:
         row.skipped["dense"] = f"needs {format_bytes(size.dense_bytes)}"
     else:
         row.peaks["dense"] = peak_bytes(lambda: conv_matrix_dense(w, shape, **kw) @ x.ravel())
-        row.times["dense_build"], W = best_time(lambda: conv_matrix_dense(w, shape, **kw), max_runs=3)
+        row.times["dense_build"], W = best_time(lambda: conv_matrix_dense(w, shape, **kw), max_runs=3, min_runs=1)
         row.times["dense"], got = best_time(lambda: W @ x.ravel())
         check(got, reference)
         row.times["dense_t"], got = best_time(lambda: W.T @ y.ravel())
@@ -306,7 +306,7 @@ def tables(rows: list[Row]) -> list[str]:
                        f"{ratio(r.im2col_flops / r.useful_flops)} |")
         out += ["", "**Time of one convolution `W @ x`** (build = making W once; best of several runs):", ""]
         out += ["| input | dense build | dense W@x | sparse build | sparse M@x | sparse build + M@x "
-                "| im2col + GEMM | tconv conv | tconv vs sparse M@x | tconv vs dense W@x |",
+                "| im2col + GEMM | tconv conv | time ratio sparse / tconv | time ratio dense / tconv |",
                 "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rs:
             both = (t(r.times["sparse_build"] + r.times["sparse"]) if "sparse" in r.times else "-")
@@ -332,110 +332,155 @@ def tables(rows: list[Row]) -> list[str]:
     return out
 
 
-def largest(rows: list[Row], case: str, key: str) -> str:
+def largest(rows: list[Row], case: str, key: str) -> Row | None:
     done = [r for r in rows if r.case == case and key in r.times]
-    return done[-1].size if done else "none"
+    return done[-1] if done else None
+
+
+def largest_size(rows: list[Row], case: str, key: str) -> str:
+    r = largest(rows, case, key)
+    return r.size if r else "none"
 
 
 def first_refused(rows: list[Row], case: str, key: str) -> Row | None:
     return next((r for r in rows if r.case == case and key in r.skipped), None)
 
 
-def pick(rows: list[Row], case: str, size: str) -> Row | None:
-    return next((r for r in rows if r.case == case and r.size == size), None)
+def mid_row(rows: list[Row], case: str) -> Row | None:
+    """The largest size at which every method ran (the dense matrix is the limit)."""
+    return largest(rows, case, "dense")
 
 
 def faster(a: float, b: float) -> str:
-    """'N times faster' / 'N times slower' for time a against time b."""
-    return f"{b / a:.3g} times faster than" if a < b else f"{a / b:.3g} times slower than"
+    """'N times faster than' / 'N times slower than' / 'about as fast as' for time a against time b."""
+    if max(a, b) / min(a, b) < 1.25:
+        return "about as fast as"
+    return f"{b / a:.2g} times faster than" if a < b else f"{a / b:.2g} times slower than"
+
+
+def gflops(r: Row, key: str) -> float:
+    return r.useful_flops / r.times[key] / 1e9
+
+
+def headline(rows: list[Row]) -> list[str]:
+    out = ["| case | largest input built: dense W / sparse M | at | dense W@x | sparse M@x (+ build) "
+           "| im2col + GEMM | tconv conv | time ratio sparse / tconv, dense / tconv (> 1: tconv faster) |", "|---|---|---|---|---|---|---|---|"]
+    for case in CASES:
+        mid = mid_row(rows, case.name)
+        if mid is None:
+            continue
+        out.append(
+            f"| {case.name} | {largest_size(rows, case.name, 'dense')} / {largest_size(rows, case.name, 'sparse')} "
+            f"| {mid.size} | {t(mid.times['dense'])} | {t(mid.times['sparse'])} (+ {t(mid.times['sparse_build'])}) "
+            f"| {t(mid.times['im2col'])} | {t(mid.times['tconv'])} "
+            f"| {ratio(mid.times['sparse'] / mid.times['tconv'])} / {ratio(mid.times['dense'] / mid.times['tconv'])} |"
+        )
+    return out
 
 
 def answer(rows: list[Row], build_256: tuple[float, int]) -> list[str]:
     """The exercise's answer, every number taken from ``rows``."""
-    chapter, channels = CASES[0].name, CASES[1].name
-    mid = pick(rows, chapter, "64x64") or [r for r in rows if r.case == chapter][-1]
-    mid16 = pick(rows, channels, "32x32") or [r for r in rows if r.case == channels][-1]
-    big16 = [r for r in rows if r.case == channels][-1]
+    one, many = CASES[0].name, CASES[1].name
+    mid1, mid16 = mid_row(rows, one), mid_row(rows, many)
+    big1 = [r for r in rows if r.case == one][-1]
+    sparse16 = largest(rows, many, "sparse")
     lines = ["## Answer", ""]
-    refused = first_refused(rows, chapter, "dense")
-    refused16 = first_refused(rows, channels, "dense")
     lines.append(
-        "**Multiplying by the convolution matrix W is not an efficient way to compute a convolution; "
-        "matrix multiplication is, when the matrix is the small weight matrix and the input is rearranged "
-        "(im2col + one GEMM), and better still is not forming any matrix (tconv).** The measurements:"
+        "**No, not by multiplying with the convolution's matrix W; yes, when the matrix being multiplied is "
+        "the small weight matrix.** Multiplying by W — dense or sparse — needs a matrix far larger than the "
+        "kernel, which has to be built (and rebuilt whenever the weight changes); dense W also multiplies "
+        "mostly zeros. Rearranging the input so that the *kernel* becomes one dense matrix (im2col + one "
+        "GEMM: a k^d-times copy of the input, not a matrix the size of the image squared), or running the "
+        "kernel's taps directly (tconv), does about the useful arithmetic only, at BLAS speed once there are "
+        "channels."
     )
-    lines.append("")
-    dense_text = (
-        f"- **Dense W costs O((HW)^2 · C_in · C_out) memory and FLOPs, almost all of them on zeros.** "
-        f"W has one row per output and one column per input element. At {mid.size} with the chapter's 2x2 kernel "
-        f"W is {mid.rows} x {mid.cols} ({b(mid.dense_bytes)}) and {zeros(mid.zero_fraction)} of it is zero, so "
-        f"`W @ x` spends {ratio(mid.dense_flops / mid.useful_flops)} the useful FLOPs"
-    )
-    if "dense" in mid.times:
-        dense_text += (f"; it took {t(mid.times['dense'])} against {t(mid.times['tconv'])} for tconv's `conv` "
-                       f"(tconv is {ratio(mid.times['dense'] / mid.times['tconv'])} faster), and building W took "
-                       f"{t(mid.times['dense_build'])}")
-    dense_text += "."
-    dense_text += (f" The largest input whose dense W could be built here was {largest(rows, chapter, 'dense')} "
-                   f"for the chapter's kernel and {largest(rows, channels, 'dense')} for 16 channels")
-    if refused is not None:
-        dense_text += f"; at {refused.size} (one channel) W would need {b(refused.dense_bytes)}"
-    if refused16 is not None:
-        dense_text += f", at {refused16.size} with 16 channels {b(refused16.dense_bytes)}"
-    lines += [dense_text + f"; at 1024x1024 one channel it would need {b(pick(rows, chapter, '1024x1024').dense_bytes) if pick(rows, chapter, '1024x1024') else 'about 8 TB'}.", ""]
-
-    sparse = (
-        f"- **Sparse W (CSR) does exactly the useful FLOPs, but stores the kernel once per output position and "
-        f"multiplies with irregular, index-driven memory access.** Its size grows as O(HW · k^d · C_in · C_out): "
-        f"{b(big16.csr_bytes)} at {big16.size} with 16 channels, where the weight itself is "
-        f"{b(int(np.prod(CASES[1].weight_shape)) * 8)}."
-    )
-    if "sparse" in mid16.times:
-        sparse += (
-            f" At {mid16.size} with 16 channels, `M @ x` ran at "
-            f"{mid16.useful_flops / mid16.times['sparse'] / 1e9:.2f} GFLOP/s against "
-            f"{mid16.useful_flops / mid16.times['tconv'] / 1e9:.2f} for tconv: tconv is "
-            f"{faster(mid16.times['tconv'], mid16.times['sparse'])} the sparse product"
-            f" and {faster(mid16.times['tconv'], mid16.times['sparse'] + mid16.times['sparse_build'])} "
-            f"building M and multiplying once ({t(mid16.times['sparse_build'])} + {t(mid16.times['sparse'])})."
+    if {"sparse", "im2col", "tconv"} <= big1.times.keys() and big1.times["sparse"] < min(
+        big1.times["im2col"], big1.times["tconv"]
+    ):
+        lines[-1] += (f" With a single channel, though, a prebuilt sparse W gave the fastest product at "
+                      f"{big1.size}: there is no channel sum for a GEMM to speed up.")
+    lines[-1] += " The numbers (float64, one image, one BLAS thread):"
+    lines += [""] + headline(rows) + [""]
+    if mid1 is not None and mid16 is not None:
+        refused1, refused16 = first_refused(rows, one, "dense"), first_refused(rows, many, "dense")
+        text = (
+            f"- **Dense W: quadratic memory, and almost all of it zeros.** W has a row per output element and a "
+            f"column per input element, so it grows as (H·W)^2·C_in·C_out. At {mid1.size} with the chapter's kernel "
+            f"it is {mid1.rows} x {mid1.cols} = {b(mid1.dense_bytes)}, {zeros(mid1.zero_fraction)} zeros, and "
+            f"`W @ x` does {ratio(mid1.dense_flops / mid1.useful_flops)} the useful FLOPs: it took "
+            f"{t(mid1.times['dense'])} where tconv took {t(mid1.times['tconv'])}"
+            f" ({ratio(mid1.times['dense'] / mid1.times['tconv'])}), not counting {t(mid1.times['dense_build'])} "
+            f"to build W. With 16 channels at {mid16.size}, W is {b(mid16.dense_bytes)} and `W @ x` is "
+            f"{ratio(mid16.times['dense'] / mid16.times['tconv'])} slower than tconv."
         )
-    if "sparse" in mid.times:
-        sparse += (
-            f" With the chapter's kernel at {mid.size}, tconv is {faster(mid.times['tconv'], mid.times['sparse'])} "
-            f"`M @ x`."
+        if refused1 is not None and refused16 is not None:
+            text += (f" The next sizes cannot be built at all: {refused1.size} needs {b(refused1.dense_bytes)}, "
+                     f"{refused16.size} with 16 channels {b(refused16.dense_bytes)}, "
+                     f"and {big1.size} with one channel {b(big1.dense_bytes)}.")
+        lines += [text, ""]
+    if mid16 is not None and sparse16 is not None:
+        text = (
+            f"- **Sparse W (CSR): only the useful FLOPs, but the kernel is stored once per output position and "
+            f"read through an index per entry.** M takes 12 bytes per tap per output position per channel pair "
+            f"(value + column index), O(H·W·k^d·C_in·C_out): {b(sparse16.csr_bytes)} at {sparse16.size} with "
+            f"16 channels for a {b(int(np.prod(CASES[1].weight_shape)) * 8)} weight"
         )
-    sparse += (f" Building a 256x256 single-channel 3x3 matrix ({build_256[1]} stored entries) took "
-               f"{t(build_256[0])}. The largest inputs whose sparse W fit under this run's limit: "
-               f"{largest(rows, chapter, 'sparse')} (chapter kernel), {largest(rows, channels, 'sparse')} (16 channels).")
-    lines += [sparse, ""]
-
-    im = (
-        f"- **im2col + one GEMM is matrix multiplication done right:** the matrix is the weight "
-        f"(C_out x C_in·k^d), the input is copied into k^d-times-larger columns "
-        f"({b(big16.im2col_bytes)} at {big16.size} with 16 channels), and BLAS runs a dense GEMM"
-    )
-    if "im2col" in mid16.times:
-        im += f": {mid16.useful_flops / mid16.times['im2col'] / 1e9:.2f} GFLOP/s at {mid16.size} with 16 channels"
-        if "sparse" in mid16.times:
-            im += f", {faster(mid16.times['im2col'], mid16.times['sparse'])} sparse `M @ x`"
-    im += (f". With padding it spends {ratio(mid16.im2col_flops / mid16.useful_flops)} the useful FLOPs at "
-           f"{mid16.size} (products with the padding zeros). With a single channel the GEMM degenerates to "
-           f"a (1 x k^d) times (k^d x HW) product, which is memory-bound, so the copy dominates.")
-    lines += [im, ""]
-
-    tc = "- **tconv's `conv` / `conv_transpose`** build no matrix: "
-    tc += ("the time grows with the useful work only, and the same code gives `W.T @ y` (the transposed "
-           "convolution) without transposing anything. ")
-    if "tconv" in big16.times:
-        tc += (f"At {big16.size} with 16 channels it took {t(big16.times['tconv'])} "
-               f"({big16.useful_flops / big16.times['tconv'] / 1e9:.2f} GFLOP/s).")
-    lines += [tc, ""]
+        refused = first_refused(rows, many, "sparse")
+        if refused is not None:
+            text += f"; {refused.size} would need {b(refused.csr_bytes)}"
+        text += (
+            f". With 16 channels at {sparse16.size} `M @ x` ran at {gflops(sparse16, 'sparse'):.2f} GFLOP/s, "
+            f"tconv at {gflops(sparse16, 'tconv'):.2f} and im2col + GEMM at {gflops(sparse16, 'im2col'):.2f}: "
+            f"tconv was {faster(sparse16.times['tconv'], sparse16.times['sparse'])} the sparse product, and "
+            f"building M took another {t(sparse16.times['sparse_build'])}."
+        )
+        if "sparse" in big1.times:
+            text += (
+                f" With one channel the picture changes: every method only streams the image through memory, and "
+                f"at {big1.size} `M @ x` ({t(big1.times['sparse'])}) was "
+                f"{faster(big1.times['sparse'], big1.times['tconv'])} tconv ({t(big1.times['tconv'])}) and "
+                f"{faster(big1.times['sparse'], big1.times['im2col'])} im2col + GEMM ({t(big1.times['im2col'])}) — "
+                f"once M exists: building it took {t(big1.times['sparse_build'])}, "
+                f"{ratio(big1.times['sparse_build'] / big1.times['sparse'])} the product, so built for one use "
+                f"it was {faster(big1.times['sparse_build'] + big1.times['sparse'], big1.times['tconv'])} tconv. "
+                f"A fixed weight applied to many images (the matrix built once) is where sparse W pays off."
+            )
+        text += (f" (Building the 256x256 single-channel 3x3 matrix with padding 1, {build_256[1]} stored "
+                 f"entries, took {t(build_256[0])}.)")
+        lines += [text, ""]
+    if mid16 is not None:
+        big16 = [r for r in rows if r.case == many][-1]
+        text = (
+            f"- **im2col + one GEMM: matrix multiplication done right.** The matrix is the weight "
+            f"(C_out x C_in·k^d = 16 x 144 here) and the input is copied into k^d-times-larger columns "
+            f"({b(big16.im2col_bytes)} at {big16.size} with 16 channels); with padding it multiplies some "
+            f"padding zeros too ({ratio(mid16.im2col_flops / mid16.useful_flops)} the useful FLOPs at "
+            f"{mid16.size}). It ran every size"
+        )
+        if "im2col" in big16.times:
+            text += (f", {big16.size} with 16 channels in {t(big16.times['im2col'])} "
+                     f"({gflops(big16, 'im2col'):.1f} GFLOP/s; tconv {t(big16.times['tconv'])})")
+        text += "."
+        lines += [text, ""]
+        text = (
+            "- **tconv's `conv` / `conv_transpose`** build no matrix and need no column copy: per kernel tap one "
+            "dense product over the channels. It handled every size, and `conv_transpose` computes `W.T @ y` "
+            "the same way"
+        )
+        if "tconv_t" in big16.times:
+            text += f" ({t(big16.times['tconv'])} for `conv`, {t(big16.times['tconv_t'])} for `conv_transpose` at {big16.size} with 16 channels)"
+        text += (f". Its time never fell below {t(min(r.times['tconv'] for r in rows))}: a fixed cost per call "
+                 "(validation, planning, Python) larger than the arithmetic of the small sizes, which is why a "
+                 "prebuilt dense or sparse W wins there.")
+        lines += [text, ""]
     lines.append(
-        "So: as a way to *think* about convolution (and to see that the transposed convolution is W.T), the "
-        "matrix view is exact; as a way to *compute* it, W should never be formed. Dense W is quadratic in the "
-        "image size and mostly zeros; sparse W is linear but stores the kernel once per position and runs "
-        "index-bound; rearranging the input so that the kernel becomes one dense matrix (im2col + GEMM), or "
-        "looping over the k^d taps with small dense products (tconv), does the same arithmetic at BLAS speed."
+        "So the matrix view is exact — tconv's tests check `conv_matrix(...) @ x == conv(x)` and "
+        "`M.T @ y == conv_transpose(y)` to 1e-12 — and it is the right tool for small problems and for "
+        "linear-algebra work (the adjoint, least squares: `tconv.ConvOperator`, which applies M without "
+        "building it). As a way to compute convolutions it loses: dense W is quadratic in the image size "
+        "and stops at tiny images, sparse W multiplies the kernel's memory by the number of output positions, "
+        "and both must be rebuilt whenever the weight changes. Matrix multiplication is efficient when the "
+        "dense matrix is the weight itself: im2col + GEMM, or tconv's per-tap products."
     )
     return lines
 
@@ -469,7 +514,8 @@ def markdown(rows: list[Row], info: list[str], build_256: tuple[float, int], qui
     lines += tables(rows)
     lines += ["## Machine", "", f"Measured {when} "
               f"in {seconds:.0f} s by `PYTHONPATH=src python bench/matrix_view.py{' --quick' if quick else ''}` "
-              "(other jobs shared the machine, so single timings can be off by tens of percent):", ""]
+              "(other jobs shared the machine: see the load averages and the CPU share below; single timings can be "
+              "off by a factor of two, the conclusions do not depend on that):", ""]
     lines += ["```"] + info + ["```", ""]
     return "\n".join(lines)
 
@@ -482,7 +528,7 @@ def run(args: argparse.Namespace) -> str:
     limit = int(min(args.max_bytes, available_bytes() // 2))
     os.environ["TCONV_MEMORY_LIMIT"] = str(limit)  # the library's own guard refuses what does not fit
     print("\n".join(info), file=sys.stderr)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     w256 = np.random.default_rng(0).standard_normal((1, 1, 3, 3))
     tconv.conv_matrix(w256, (256, 256), padding=1)  # warm-up (imports, page faults)
     build, m256 = best_time(lambda: tconv.conv_matrix(w256, (256, 256), padding=1))
@@ -496,6 +542,10 @@ def run(args: argparse.Namespace) -> str:
             print(f"{case.name:48s} {row.size:>12s} " + " ".join(f"{k}={t(v)}" for k, v in row.times.items())
                   + "".join(f" [{k}: {v}]" for k, v in row.skipped.items()), file=sys.stderr)
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    info.append(f"CPU time / wall time of the run: {cpu:.0f} s / {seconds:.0f} s"
+                + (f"; load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}"
+                   if hasattr(os, "getloadavg") else ""))
     when = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

@@ -141,7 +141,8 @@ def _size(geom: Geometry, itemsize: int) -> MatrixSize:
 
 
 def _matrix_dtype(w: np.ndarray) -> np.dtype:
-    return np.dtype(np.float64) if w.dtype.kind != "f" else w.dtype
+    """The weight's float dtype, at least float32 (scipy.sparse has no float16); integers give float64."""
+    return np.dtype(np.float64) if w.dtype.kind != "f" else np.promote_types(w.dtype, np.float32)
 
 
 def matrix_size(
