@@ -312,3 +312,21 @@ def test_exercise_text_from_the_document(monkeypatch, tmp_path):
     text = tour.exercise_text()
     assert text.startswith("Exercise: is it?") and "No, measured." in text and "| a |" in text
     assert "Transposed" not in text
+
+
+def test_sizes_of_a_matrix_too_big_to_build():
+    size = matrix.matrix_size(np.ones((64, 64, 3, 3)), (1024, 1024), padding=1)
+    assert size.nnz == 64 * 64 * (3 * 1024 - 2) ** 2  # per dim: 1024 outputs x 3 taps, 2 on the padding
+    assert size.index_itemsize == 8  # more than 2**31 entries: int64 indices
+    assert size.dense_bytes == (64 * 1024 * 1024) ** 2 * 8
+
+
+def test_int64_indices(monkeypatch):
+    """The int64 index path (used past 2**31 entries), exercised on a small matrix."""
+    monkeypatch.setattr(matrix, "_INT32_MAX", 10)
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((4, 1, 3, 2))
+    M = tconv.conv_matrix(w, (7, 6), stride=(2, 1), padding=1, groups=2)
+    assert M.indices.dtype == np.int64 and M.indptr.dtype == np.int64
+    x = rng.standard_normal((2, 7, 6))
+    _assert_exact(M @ x.ravel(), tconv.conv(x, w, stride=(2, 1), padding=1, groups=2).ravel())

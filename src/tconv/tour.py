@@ -223,7 +223,7 @@ def exercise_text() -> str:
     answer = _section_text(markdown, "## Answer", "## Measurements")
     table = _section_text(markdown, "**Time of one convolution", "**Transposed")
     title = markdown.splitlines()[0].lstrip("# ")
-    return "\n\n".join([title, answer, "**Time of one convolution" + table, f"(full tables and machine: {doc})"])
+    return "\n\n".join([title, answer, "**Time of one convolution " + table, f"(full tables and machine: {doc})"])
 
 
 def _format(value) -> str:
