@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.sparse.linalg import LinearOperator, lsqr
+from support import Config, configs
 
 import tconv
-import tconv.matrix as matrix
-from support import Config, configs
+from tconv import matrix
 
 EXACT = 1e-12  # float64: the matrix and the operator must agree to this, relative to the largest value
 
@@ -62,7 +62,7 @@ def test_nnz_is_every_tap_that_meets_the_input(cfg, extra):
     _, w, big, _ = _problem(cfg, extra)
     M = tconv.conv_matrix(w, big, **_hyper(cfg))
     reads = tconv.conv(np.ones((cfg.big_channels,) + big), np.ones_like(w), **_hyper(cfg))
-    assert M.nnz == int(round(reads.sum())) == M.count_nonzero()  # random weights: no stored zero
+    assert M.nnz == round(reads.sum()) == M.count_nonzero()  # random weights: no stored zero
     size = matrix.matrix_size(w, big, **_hyper(cfg))
     assert (size.rows, size.cols, size.nnz) == (M.shape[0], M.shape[1], M.nnz)
     assert size.csr_bytes == M.data.nbytes + M.indices.nbytes + M.indptr.nbytes
@@ -70,7 +70,7 @@ def test_nnz_is_every_tap_that_meets_the_input(cfg, extra):
 
 @given(cfg=configs(max_dims=2), padding=st.sampled_from(["same", "valid"]))
 def test_string_padding(cfg, padding):
-    rng, w, big, n = _problem(cfg, 0)
+    rng, w, big, _ = _problem(cfg, 0)
     hyper = dict(stride=cfg.stride, padding=padding, dilation=cfg.dilation, groups=cfg.groups)
     x = rng.standard_normal((cfg.big_channels,) + big)
     try:
@@ -295,7 +295,7 @@ def test_tour_sections_match():
 
 
 def test_exercise_text_without_the_document(monkeypatch):
-    import tconv.tour as tour
+    from tconv import tour
 
     monkeypatch.setattr(tour, "_exercise_document", lambda: None)
     text = tour.exercise_text()
@@ -303,7 +303,7 @@ def test_exercise_text_without_the_document(monkeypatch):
 
 
 def test_exercise_text_from_the_document(monkeypatch, tmp_path):
-    import tconv.tour as tour
+    from tconv import tour
 
     doc = tmp_path / "exercise.md"
     doc.write_text("# Exercise: is it?\n\n## Answer\n\nNo, measured.\n\n## Measurements\n\n"
