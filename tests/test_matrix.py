@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.sparse.linalg import LinearOperator, lsqr
-from support import Config, configs
 
 import tconv
+from support import Config, configs
 from tconv import matrix
 
 EXACT = 1e-12  # float64: the matrix and the operator must agree to this, relative to the largest value
