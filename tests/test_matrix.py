@@ -330,3 +330,17 @@ def test_int64_indices(monkeypatch):
     assert M.indices.dtype == np.int64 and M.indptr.dtype == np.int64
     x = rng.standard_normal((2, 7, 6))
     _assert_exact(M @ x.ravel(), tconv.conv(x, w, stride=(2, 1), padding=1, groups=2).ravel())
+
+
+def test_deconvolve_example_runs(capsys):
+    """examples/deconvolve.py: the residual falls to rounding level on exact data."""
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "deconvolve.py"
+    runpy.run_path(str(example), run_name="__main__")
+    out = capsys.readouterr().out
+    exact = out.split("exact data:")[1].split("with 1% noise")[0]
+    residuals = [float(line.split()[1]) for line in exact.strip().splitlines()[1:]]
+    assert residuals[0] > 1 and residuals[-1] < 1e-9
+    assert all(b <= a for a, b in zip(residuals, residuals[1:]))
