@@ -27,11 +27,16 @@ def _problem(cfg: Config, extra: int):
     return rng, w, big, max(cfg.batch, 1)
 
 
-def _assert_exact(got, want) -> None:
+WORST: dict[str, float] = {}  # largest relative error per property, printed by test_report_matrix_errors
+
+
+def _assert_exact(got, want, record: str | None = None) -> None:
     got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape
     scale = max(1.0, float(np.abs(want).max(initial=0.0)))
     err = float(np.abs(got - want).max(initial=0.0))
+    if record:
+        WORST[record] = max(WORST.get(record, 0.0), err / scale)
     assert err <= EXACT * scale, f"max abs error {err:.3g} > {EXACT:.0e} * {scale:.3g}"
 
 
@@ -43,7 +48,7 @@ def test_matrix_times_x_is_conv(cfg, extra):
     y = tconv.conv(x, w, **_hyper(cfg))
     assert M.shape == (y[0].size, x[0].size)
     assert M.dtype == np.float64 and M.has_canonical_format
-    _assert_exact((M @ x.reshape(n, -1).T).T, y.reshape(n, -1))
+    _assert_exact((M @ x.reshape(n, -1).T).T, y.reshape(n, -1), "M @ x vs conv")
 
 
 @given(cfg=configs(), extra=st.integers(0, 3))
@@ -53,7 +58,14 @@ def test_matrix_transpose_is_conv_transpose(cfg, extra):
     small = tconv.conv_output_shape(big, cfg.kernel, stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation)
     y = rng.standard_normal((n, cfg.small_channels) + small)
     want = tconv.conv_transpose(y, w, output_size=big, **_hyper(cfg))
-    _assert_exact((M.T @ y.reshape(n, -1).T).T, want.reshape(n, -1))
+    _assert_exact((M.T @ y.reshape(n, -1).T).T, want.reshape(n, -1), "M.T @ y vs conv_transpose")
+
+
+def test_report_matrix_errors(capsys):
+    """Prints the largest relative errors of the two properties above (runs after them)."""
+    with capsys.disabled():
+        for name, err in sorted(WORST.items()):
+            print(f"\n  {name}: largest relative error {err:.3g}")
 
 
 @given(cfg=configs(), extra=st.integers(0, 3))
