@@ -93,7 +93,7 @@ def test_chapter_functions_refuse_bad_input(call):
 def test_tour_reproduces_every_example(capsys):
     from tconv.cli import main
 
-    assert main(["tour"]) == 0
+    assert main(["tour", "--text"]) == 0
     out = capsys.readouterr().out
     assert "[[19., 25.],\n    [37., 43.]]" in out
     assert "[[[[4.]]]]" in out

@@ -9,15 +9,18 @@ array([[ 0.,  0.,  1.],
 
 from .chapter import corr2d, kernel2matrix, trans_conv
 from .grad import conv_backward, conv_transpose_backward
+from .matrix import ConvOperator, conv_matrix
 from .ops import algorithms, conv, conv_transpose
 from .shapes import conv_output_shape, conv_transpose_output_shape
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConvOperator",
     "algorithms",
     "conv",
     "conv_backward",
+    "conv_matrix",
     "conv_output_shape",
     "conv_transpose",
     "conv_transpose_backward",

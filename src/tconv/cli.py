@@ -170,11 +170,16 @@ def _hyper_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--open", "open_page", is_flag=True, help="open the HTML page in a web browser")
 @click.option("--text", "text_only", is_flag=True, help="only print the text tour, write no HTML")
 def _tour(seed: int, lang: str, out_dir: Path, open_page: bool, text_only: bool) -> int:
-    from .tour import render_text, sections
+    from .tour import exercise_text, matrix_sections, render_text, sections
 
     items = sections(seed=seed)
+    extra = matrix_sections()
     click.echo(render_text(items))
-    status = 0 if all(s.matches for s in items) else 1
+    click.echo()
+    click.echo(render_text(extra, first=len(items) + 1, heading="Beyond the chapter: the matrix view",
+                           summary=False, agreement="as expected"))
+    click.echo(exercise_text())
+    status = 0 if all(s.matches for s in items + extra) else 1
     if text_only:
         return status
     from .viz._deps import EXTRA_HINT, available

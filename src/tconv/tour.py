@@ -9,15 +9,21 @@ Other renderers (an HTML page) can reuse :func:`sections`.
 ['The definition: scatter each input element times the kernel', 'The same with the operator (a layer-free call)']
 >>> all(s.matches for s in sections())
 True
+>>> exercise_text().splitlines()[0]
+'Exercise: is matrix multiplication an efficient way to implement convolution?'
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .chapter import corr2d, kernel2matrix, trans_conv
+from .matrix import conv_matrix, conv_matrix_dense
+from .memory import format_bytes
 from .ops import conv, conv_transpose
 
 
@@ -138,22 +144,117 @@ def sections(seed: int = 0) -> list[Section]:
     return out
 
 
+def matrix_sections() -> list[Section]:
+    """Beyond the chapter: the matrix view as a tool (conv_matrix) and the exercise's sizes, computed live.
+
+    >>> [s.matches for s in matrix_sections()]
+    [True, True]
+    """
+    K = np.array([[0.0, 1.0], [2.0, 3.0]])
+    W = kernel2matrix(K)
+    M = conv_matrix(K.reshape(1, 1, 2, 2), (3, 3))
+    sizes = (3, 16, 64, 256)
+    live = [(n, *conv_matrix(K.reshape(1, 1, 2, 2), (n, n)).shape, conv_matrix(K.reshape(1, 1, 2, 2), (n, n)).nnz)
+            for n in sizes]
+    # expected by counting: (n-1)^2 outputs, n^2 inputs, each output reads the 4 taps of the kernel
+    expected = [(n, (n - 1) ** 2, n * n, 4 * (n - 1) ** 2) for n in sizes]
+    n_big = sizes[-1]
+    dense, sparse = (n_big - 1) ** 2 * n_big**2 * 8, 4 * (n_big - 1) ** 2 * 12 + ((n_big - 1) ** 2 + 1) * 4
+    return [
+        _section(
+            "The matrix view as a tool: conv_matrix",
+            "tconv.conv_matrix builds W for any input shape, channels, stride, padding, dilation and groups, "
+            "as a scipy sparse matrix; conv_matrix_dense gives the chapter's dense W (and refuses one that "
+            "cannot fit). For the chapter's case it is kernel2matrix's W.",
+            "conv_matrix(K.reshape(1, 1, 2, 2), (3, 3)).toarray() == kernel2matrix(K)",
+            conv_matrix_dense(K.reshape(1, 1, 2, 2), (3, 3)) == M.toarray(),
+            np.ones(W.shape, dtype=bool),
+        ),
+        _section(
+            "Exercise: is matrix multiplication an efficient way to implement convolution?",
+            "Rows (input size n, rows of W, columns of W, stored entries): W grows with the square of the image, "
+            f"but each row holds only the kernel's 4 numbers. At {n_big}x{n_big} the dense W would take "
+            f"{format_bytes(dense)} for {format_bytes(sparse)} of sparse entries and a 32-byte kernel. "
+            "The measured answer follows.",
+            "[(n, *conv_matrix(K4, (n, n)).shape, conv_matrix(K4, (n, n)).nnz) for n in (3, 16, 64, 256)]",
+            np.array(live),
+            np.array(expected),
+        ),
+    ]
+
+
+def _exercise_document() -> Path | None:
+    """docs/exercise.md of a source checkout, if there is one."""
+    path = Path(__file__).resolve().parents[2] / "docs" / "exercise.md"
+    return path if path.is_file() else None
+
+
+def _section_text(markdown: str, start: str, stop: str) -> str:
+    text = markdown.split(start, 1)[1] if start in markdown else ""
+    return text.split(stop, 1)[0].strip()
+
+
+def _live_timings(n: int = 32, repeats: int = 5) -> str:
+    """A tiny live measurement: one 2x2 convolution of an n x n image, four ways (best of ``repeats``)."""
+    rng = np.random.default_rng(0)
+    K4, x = rng.standard_normal((1, 1, 2, 2)), rng.standard_normal((1, n, n))
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    W, M = conv_matrix_dense(K4, (n, n)), conv_matrix(K4, (n, n))
+    rows = [
+        ("dense W @ x", best(lambda: W @ x.ravel()), W.nbytes),
+        ("build sparse M", best(lambda: conv_matrix(K4, (n, n))), M.data.nbytes + M.indices.nbytes + M.indptr.nbytes),
+        ("sparse M @ x", best(lambda: M @ x.ravel()), 0),
+        ("tconv conv(x, K)", best(lambda: conv(x, K4)), 0),
+    ]
+    lines = [f"Live, {n}x{n} image, chapter's 2x2 kernel (best of {repeats}; run bench/matrix_view.py for the full table):"]
+    lines += [f"  {name:<18} {seconds * 1e6:10.0f} us" + (f"   ({format_bytes(b)})" if b else "") for name, seconds, b in rows]
+    return "\n".join(lines)
+
+
+def exercise_text() -> str:
+    """The exercise's measured answer: from docs/exercise.md when present, else a tiny live measurement."""
+    doc = _exercise_document()
+    if doc is None:
+        return "Exercise: is matrix multiplication an efficient way to implement convolution?\n" + _live_timings()
+    markdown = doc.read_text(encoding="utf-8")
+    answer = _section_text(markdown, "## Answer", "## Measurements")
+    table = _section_text(markdown, "**Time of one convolution", "**Transposed")
+    title = markdown.splitlines()[0].lstrip("# ")
+    return "\n\n".join([title, answer, "**Time of one convolution " + table, f"(full tables and machine: {doc})"])
+
+
 def _format(value) -> str:
     if isinstance(value, np.ndarray):
         return np.array2string(value, separator=", ")
     return repr(value)
 
 
-def render_text(items: list[Section]) -> str:
-    """The terminal form of the tour."""
-    lines = ["tconv tour: the transposed-convolution chapter, computed live", ""]
-    for number, s in enumerate(items, 1):
+def render_text(
+    items: list[Section],
+    *,
+    first: int = 1,
+    heading: str | None = None,
+    summary: bool = True,
+    agreement: str = "matches the chapter",
+) -> str:
+    """The terminal form of the tour: numbered sections from ``first``, then how many match."""
+    lines = [heading or "tconv tour: the transposed-convolution chapter, computed live", ""]
+    for number, s in enumerate(items, first):
         lines.append(f"{number}. {s.title}")
         lines.append(f"   {s.text}")
         lines.append(f"   >>> {s.code}")
         lines.extend("   " + line for line in _format(s.result).splitlines())
-        lines.append(f"   {'matches the chapter' if s.matches else 'DOES NOT match the chapter: expected ' + _format(np.asarray(s.expected))}")
+        lines.append(f"   {agreement if s.matches else 'DOES NOT match: expected ' + _format(np.asarray(s.expected))}")
         lines.append("")
-    ok = sum(s.matches for s in items)
-    lines.append(f"{ok} of {len(items)} examples reproduce the chapter's results.")
+    if summary:
+        ok = sum(s.matches for s in items)
+        lines.append(f"{ok} of {len(items)} examples reproduce the chapter's results.")
     return "\n".join(lines)

@@ -1,0 +1,376 @@
+"""The matrix view of a convolution: the sparse matrix ``M`` and the matrix-free operator.
+
+A convolution is linear in its input, so for a fixed weight and input shape it
+is a matrix: ``conv(x)[i].ravel() == M @ x[i].ravel()``, with the channels
+inside the rows and columns and the batch left out.  The transposed
+convolution with the same hyper-parameters is ``M.T``.
+
+:func:`conv_matrix` builds ``M`` as a :class:`scipy.sparse.csr_array`
+(vectorised: one broadcast per spatial dim, no Python loop per entry);
+:func:`conv_matrix_dense` returns it as a dense array when it fits;
+:func:`matrix_size` gives its size without building it; :class:`ConvOperator`
+is the same linear map as a :class:`scipy.sparse.linalg.LinearOperator` that
+runs :func:`~tconv.ops.conv` / :func:`~tconv.ops.conv_transpose` and never
+builds the matrix.
+
+Row ``r`` of ``M`` is output element ``r`` of ``(C_out, *out_spatial)`` in C
+order, column ``c`` is input element ``c`` of ``(C_in, *in_spatial)``.  Every
+place where a kernel tap meets an input element is stored, even when that
+weight is zero, so the sparsity pattern depends on the geometry only
+(``M.eliminate_zeros()`` drops them).
+
+>>> K = np.array([[[[0., 1], [2, 3]]]])
+>>> M = conv_matrix(K, (3, 3))
+>>> M.shape, M.nnz
+((4, 9), 16)
+>>> M.toarray()[0]
+array([0., 1., 0., 2., 3., 0., 0., 0., 0.])
+>>> x = np.arange(9.).reshape(1, 3, 3)
+>>> (M @ x.ravel()).reshape(2, 2)
+array([[19., 25.],
+       [37., 43.]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .memory import check_fits
+from .ops import conv, conv_transpose
+from .params import Geometry, conv_geometry
+from .validate import as_int, numeric_array
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def _spatial_shape(input_shape: Any, nd: int) -> tuple[int, ...]:
+    """``input_shape`` as a tuple of ``nd`` positive ints (the input's spatial shape)."""
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, (Sequence, np.ndarray)):
+        raise TypeError(
+            f"input_shape must be a sequence of {nd} ints (the input's spatial shape), got {input_shape!r}"
+        )
+    shape = tuple(as_int(n, "input_shape") for n in input_shape)
+    if len(shape) != nd:
+        raise ValueError(
+            f"input_shape must give the {nd} spatial size(s) of the input to match a weight with {nd} spatial "
+            f"dim(s) (channels come from weight and groups, the batch is left out), got {shape} with "
+            f"{len(shape)} entries"
+        )
+    if any(n < 1 for n in shape):
+        raise ValueError(f"input_shape must be >= 1 in every dim, got {shape}")
+    return shape
+
+
+def _geometry(weight: Any, input_shape: Any, stride: Any, padding: Any, dilation: Any, groups: Any):
+    """Validate the arguments; return ``(weight array, Geometry)`` of one unbatched convolution."""
+    w = numeric_array(weight, "weight")
+    if w.ndim < 3:
+        raise ValueError(
+            f"weight must have shape (C_out, C_in // groups, *kernel) with at least one spatial dim, "
+            f"got shape {w.shape}"
+        )
+    spatial = _spatial_shape(input_shape, w.ndim - 2)
+    g = as_int(groups, "groups")
+    if g < 1:
+        raise ValueError(f"groups must be >= 1, got {g}")
+    # a zero-strided stand-in for x: the geometry needs its shape and dtype, not its memory
+    x = np.broadcast_to(np.zeros((), dtype=w.dtype), (w.shape[1] * g,) + spatial)
+    geom = conv_geometry(x, w, stride=stride, padding=padding, dilation=dilation, groups=g)
+    return w, geom
+
+
+def _prod(values: Sequence[int]) -> int:
+    out = 1
+    for v in values:
+        out *= int(v)
+    return out
+
+
+def _axis_taps(geom: Geometry, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Input index ``o = i*stride + t*dilation - before`` for every (output i, tap t) of one dim, and its validity."""
+    i = np.arange(geom.output_shape[dim])[:, None]
+    t = np.arange(geom.kernel_shape[dim])[None, :]
+    big = i * geom.stride[dim] + t * geom.dilation[dim] - geom.before[dim]
+    return big, (big >= 0) & (big < geom.input_shape[dim])
+
+
+def _pairs_per_position(geom: Geometry) -> int:
+    """Number of (output position, tap) pairs that land inside the input (separable: a product over dims)."""
+    return _prod(int(_axis_taps(geom, d)[1].sum()) for d in range(geom.ndim))
+
+
+@dataclass(frozen=True)
+class MatrixSize:
+    """The size of a convolution's matrix, computed without building it.
+
+    ``nnz`` counts the stored entries (every tap that meets the input);
+    ``csr_bytes`` is data + indices + indptr of :func:`conv_matrix`'s result.
+    """
+
+    rows: int
+    cols: int
+    nnz: int
+    itemsize: int
+    index_itemsize: int
+
+    @property
+    def dense_bytes(self) -> int:
+        """Bytes of the dense ``rows x cols`` matrix."""
+        return self.rows * self.cols * self.itemsize
+
+    @property
+    def csr_bytes(self) -> int:
+        """Bytes of the CSR matrix: values, column indices, row pointers."""
+        return self.nnz * (self.itemsize + self.index_itemsize) + (self.rows + 1) * self.index_itemsize
+
+    @property
+    def zero_fraction(self) -> float:
+        """Fraction of the dense matrix's entries that are structurally zero."""
+        return 1.0 - self.nnz / (self.rows * self.cols)
+
+
+def _size(geom: Geometry, itemsize: int) -> MatrixSize:
+    rows = geom.out_channels * _prod(geom.output_shape)
+    cols = geom.in_channels * _prod(geom.input_shape)
+    nnz = geom.out_channels * (geom.in_channels // geom.groups) * _pairs_per_position(geom)
+    index_itemsize = 4 if max(nnz, rows, cols) <= _INT32_MAX else 8
+    return MatrixSize(rows, cols, nnz, itemsize, index_itemsize)
+
+
+def _matrix_dtype(w: np.ndarray) -> np.dtype:
+    """The weight's float dtype, at least float32 (scipy.sparse has no float16); integers give float64."""
+    return np.dtype(np.float64) if w.dtype.kind != "f" else np.promote_types(w.dtype, np.float32)
+
+
+def matrix_size(
+    weight: Any, input_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> MatrixSize:
+    """Rows, columns and stored entries of :func:`conv_matrix`'s result, without building it.
+
+    >>> s = matrix_size(np.ones((1, 1, 3, 3)), (256, 256), padding=1)
+    >>> s.rows, s.cols, s.nnz, s.csr_bytes, s.dense_bytes
+    (65536, 65536, 586756, 7303220, 34359738368)
+    """
+    w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups)
+    return _size(geom, _matrix_dtype(w).itemsize)
+
+
+def _position_grid(geom: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Flat input position of every (output position, tap) pair, and whether it lies inside the input.
+
+    Both are ``(prod(out), prod(kernel))`` arrays, output positions and taps
+    in C order.
+    """
+    nd = geom.ndim
+    in_strides = np.cumprod((1,) + geom.input_shape[:0:-1])[::-1]
+    big_flat = np.zeros((1,) * (2 * nd), dtype=np.int64)
+    valid = np.ones((1,) * (2 * nd), dtype=bool)
+    for d in range(nd):
+        big, ok = _axis_taps(geom, d)
+        shape = [1] * (2 * nd)
+        shape[d], shape[nd + d] = big.shape
+        big_flat = big_flat + big.reshape(shape) * int(in_strides[d])
+        valid = valid & ok.reshape(shape)
+    grid = (_prod(geom.output_shape), _prod(geom.kernel_shape))
+    full = geom.output_shape + geom.kernel_shape
+    return np.broadcast_to(big_flat, full).reshape(grid), np.broadcast_to(valid, full).reshape(grid)
+
+
+def _workspace_bytes(geom: Geometry) -> int:
+    """Temporaries of :func:`_csr_parts`: the (position, channel, tap) grid's int64 columns, tap indices, mask."""
+    grid = _prod(geom.output_shape) * _prod(geom.kernel_shape)
+    return grid * (geom.in_channels // geom.groups) * 17 + grid * 9
+
+
+def _csr_parts(w: np.ndarray, geom: Geometry, size: MatrixSize):
+    """``(data, indices, indptr)`` of the CSR matrix, built by broadcasting.
+
+    One row block (one output channel) lists, for each output position, every
+    in-group input channel and within it every tap that meets the input: that
+    is increasing column order, so the indices come out sorted.  All output
+    channels share that pattern, shifted by their group's column offset.
+    """
+    big, valid = _position_grid(geom)
+    ci, co = geom.in_channels // geom.groups, geom.out_channels
+    positions, taps = big.shape
+    index = np.dtype(np.int32 if size.index_itemsize == 4 else np.int64)
+    channel = np.arange(ci).reshape(1, ci, 1)
+    mask = np.broadcast_to(valid[:, None, :], (positions, ci, taps))
+    col = (channel * _prod(geom.input_shape) + big[:, None, :])[mask].astype(index)
+    widx = np.broadcast_to(channel * taps + np.arange(taps).reshape(1, 1, taps), mask.shape)[mask]
+    data = np.take(w.reshape(co, ci * taps).astype(_matrix_dtype(w), copy=False), widx, axis=1)
+    group_offset = ((np.arange(co) // (co // geom.groups)) * (ci * _prod(geom.input_shape))).astype(index)
+    indices = col[None, :] + group_offset[:, None]
+    indptr = np.zeros(size.rows + 1, dtype=index)
+    np.cumsum(np.tile(valid.sum(axis=1) * ci, co), out=indptr[1:])
+    return data.ravel(), indices.ravel(), indptr
+
+
+def conv_matrix(
+    weight: Any, input_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+):
+    """The sparse matrix ``M`` of ``conv(., weight, ...)`` for inputs of spatial shape ``input_shape``.
+
+    ``conv(x, weight, ...)[i].ravel() == M @ x[i].ravel()`` and
+    ``conv_transpose(y, weight, ..., output_size=input_shape)[i].ravel() ==
+    M.T @ y[i].ravel()`` (with stride > 1 a convolution may skip trailing
+    input rows; ``output_size`` brings them back as zeros, as ``M.T`` does).
+
+    Args:
+        weight: ``(C_out, C_in // groups, *kernel)``, as for :func:`~tconv.ops.conv`.
+        input_shape: the input's spatial shape (no batch, no channels).
+        stride, padding, dilation, groups: as for :func:`~tconv.ops.conv`
+            (``padding`` also ``"same"`` / ``"valid"`` / ``(before, after)`` pairs).
+
+    Returns:
+        A :class:`scipy.sparse.csr_array` of shape ``(C_out * prod(out),
+        C_in * prod(input_shape))``, float dtype of ``weight`` (integers give
+        float64), sorted indices, one stored entry per tap that meets the
+        input.  A matrix that would not fit in memory is refused with a
+        ``ValueError`` giving the bytes it needs, before anything is built.
+
+    >>> M = conv_matrix(np.ones((2, 1, 3)), (5,), padding=1, groups=2)
+    >>> M.shape, M.nnz
+    ((10, 10), 26)
+    >>> M.toarray()[:5, :5]
+    array([[1., 1., 0., 0., 0.],
+           [1., 1., 1., 0., 0.],
+           [0., 1., 1., 1., 0.],
+           [0., 0., 1., 1., 1.],
+           [0., 0., 0., 1., 1.]])
+    """
+    from scipy import sparse
+
+    w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups)
+    size = _size(geom, _matrix_dtype(w).itemsize)
+    check_fits(size.csr_bytes + _workspace_bytes(geom), "conv_matrix (the sparse matrix and its build workspace)")
+    data, indices, indptr = _csr_parts(w, geom, size)
+    m = sparse.csr_array((data, indices, indptr), shape=(size.rows, size.cols), copy=False)
+    m.has_sorted_indices = True
+    return m
+
+
+def conv_matrix_dense(
+    weight: Any, input_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+) -> np.ndarray:
+    """:func:`conv_matrix` as a dense array (the chapter's ``W``), refused early when it cannot fit.
+
+    The dense matrix needs ``rows * cols * itemsize`` bytes: already 34 GB for
+    a single-channel 256x256 input.  When that does not fit, a ``ValueError``
+    gives the bytes needed and nothing is allocated.
+
+    >>> conv_matrix_dense([[[[0., 1], [2, 3]]]], (3, 3))
+    array([[0., 1., 0., 2., 3., 0., 0., 0., 0.],
+           [0., 0., 1., 0., 2., 3., 0., 0., 0.],
+           [0., 0., 0., 0., 1., 0., 2., 3., 0.],
+           [0., 0., 0., 0., 0., 1., 0., 2., 3.]])
+    """
+    w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups)
+    size = _size(geom, _matrix_dtype(w).itemsize)
+    check_fits(
+        size.dense_bytes + size.csr_bytes,
+        f"the dense {size.rows}x{size.cols} convolution matrix ({size.zero_fraction:.4%} of it zeros)",
+    )
+    out = np.zeros((size.rows, size.cols), dtype=_matrix_dtype(w))
+    if size.nnz:
+        data, indices, indptr = _csr_parts(w, geom, size)
+        rows = np.repeat(np.arange(size.rows), np.diff(indptr))
+        out[rows, indices] = data
+    return out
+
+
+def _linear_operator_base():
+    from scipy.sparse.linalg import LinearOperator
+
+    return LinearOperator
+
+
+class ConvOperator(_linear_operator_base()):
+    """The convolution as a :class:`scipy.sparse.linalg.LinearOperator`, without building its matrix.
+
+    ``matvec`` / ``matmat`` run :func:`~tconv.ops.conv` on the flattened
+    ``(C_in, *input_shape)`` input(s); ``rmatvec`` / ``rmatmat`` (and ``.H``,
+    ``.T``) run :func:`~tconv.ops.conv_transpose`, the exact adjoint, with
+    ``output_size=input_shape``.  It is the linear map of :func:`conv_matrix`
+    with memory of one input and one output instead of the matrix, and it
+    works with scipy's iterative solvers (``lsqr``, ``lsmr``, ``cg`` on
+    ``A.H @ A``, ...).  Complex vectors are applied to their real and
+    imaginary parts.
+
+    Args:
+        weight: ``(C_out, C_in // groups, *kernel)``.
+        input_shape: the input's spatial shape.
+        stride, padding, dilation, groups: as for :func:`~tconv.ops.conv`.
+        algorithm: passed to ``conv`` / ``conv_transpose``.
+
+    Attributes:
+        geometry: the validated :class:`~tconv.params.Geometry` of one input.
+        input_shape, output_shape: full unbatched shapes ``(C, *spatial)`` of
+            the vectors the operator maps between (``shape`` is their sizes).
+
+    >>> A = ConvOperator(np.ones((1, 1, 2)), (4,))
+    >>> A.shape
+    (3, 4)
+    >>> A @ np.array([1., 2., 3., 4.])
+    array([3., 5., 7.])
+    >>> A.H @ np.array([1., 0., 0.])
+    array([1., 1., 0., 0.])
+    >>> from scipy.sparse.linalg import lsqr
+    >>> x = np.array([1., -2., 3.])
+    >>> B = ConvOperator(np.ones((2, 1, 2)), (3,), padding=1)
+    >>> np.allclose(lsqr(B, B @ x, atol=1e-14, btol=1e-14)[0], x)
+    True
+    """
+
+    def __init__(
+        self,
+        weight: Any,
+        input_shape: Sequence[int],
+        *,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        algorithm: str = "auto",
+    ) -> None:
+        w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups)
+        self.weight = w.copy()
+        self.geometry = geom
+        self.algorithm = algorithm
+        self.input_shape = (geom.in_channels,) + geom.input_shape
+        self.output_shape = (geom.out_channels,) + geom.output_shape
+        self._hyper = dict(stride=geom.stride, padding=geom.padding, dilation=geom.dilation, groups=geom.groups)
+        super().__init__(dtype=_matrix_dtype(w), shape=(_prod(self.output_shape), _prod(self.input_shape)))
+
+    def _apply(self, columns: np.ndarray, adjoint: bool) -> np.ndarray:
+        """Run conv (or conv_transpose) on the columns of ``columns``, one column per batch item."""
+        if np.iscomplexobj(columns):
+            return self._apply(columns.real, adjoint) + 1j * self._apply(columns.imag, adjoint)
+        source, target = (self.output_shape, self.input_shape) if adjoint else (self.input_shape, self.output_shape)
+        batch = np.asarray(columns).T.reshape((columns.shape[1],) + source)
+        if adjoint:
+            out = conv_transpose(batch, self.weight, output_size=self.geometry.input_shape,
+                                 algorithm=self.algorithm, **self._hyper)
+        else:
+            out = conv(batch, self.weight, algorithm=self.algorithm, **self._hyper)
+        return out.reshape(columns.shape[1], _prod(target)).T
+
+    def _matmat(self, X: np.ndarray) -> np.ndarray:
+        return self._apply(X, adjoint=False)
+
+    def _rmatmat(self, X: np.ndarray) -> np.ndarray:
+        return self._apply(X, adjoint=True)
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return self._apply(np.reshape(x, (-1, 1)), adjoint=False)[:, 0]
+
+    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
+        return self._apply(np.reshape(x, (-1, 1)), adjoint=True)[:, 0]
+
+    def to_matrix(self):
+        """The same map as a sparse matrix: :func:`conv_matrix` with this operator's arguments."""
+        return conv_matrix(self.weight, self.geometry.input_shape, **self._hyper)
