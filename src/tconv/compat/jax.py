@@ -52,7 +52,7 @@ def transpose_padding(k_eff: int, s: int, padding: Any) -> tuple[int, int]:
     """JAX's padding of the dilated input for 'SAME', 'VALID' or a forward-conv pair (one dim).
 
     >>> transpose_padding(3, 2, "SAME"), transpose_padding(3, 2, "VALID"), transpose_padding(3, 2, (1, 1))
-    ((2, 1), (2, 3), (1, 1))
+    ((2, 1), (2, 2), (1, 1))
     """
     if padding == "SAME":
         total = k_eff + s - 2
