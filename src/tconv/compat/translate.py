@@ -301,7 +301,7 @@ def _finish(framework, params, layer, extra, notes=()):
 def _to_pytorch(layer: Layer) -> Translation:
     pads, ops, extra = _express_torch(layer, limit_by_stride=False)
     notes = []
-    if any(lo != hi - op for (lo, hi), op in zip(layer.crops, ops)) or any(e != (0, 0) for e in extra):
+    if any(e != (0, 0) for e in extra):
         notes.append("PyTorch crops symmetrically (padding) and adds output_padding at the end only; "
                      "tconv.conv_transpose takes (before, after) pairs: "
                      f"padding={tuple((max(lo, 0), max(hi, 0)) for lo, hi in layer.crops)}")
@@ -560,3 +560,20 @@ def convert_weight(weight: Any, source: str, target: str, *, groups: int = 1,
                          f" has no grouped transposed convolution weight layout")
     return np.ascontiguousarray(_from_canonical(_to_canonical(w, source, transpose_kernel), target,
                                                 transpose_kernel))
+
+
+def report(source: str, input_size: Sequence[int], targets: Sequence[str] | None = None, **params: Any) -> str:
+    """Text of ``tconv shape``: the output size and the layer in every other framework's words.
+
+    >>> print(report("mxnet", (4,), targets=["keras"], kernel=3, stride=2, pad=1, adj=1))
+    mxnet layer kernel=3, stride=2, pad=1, adj=1 on input (4,): output (8,)
+      keras: kernel_size=(3,), strides=(2,), dilation_rate=(1,), padding='valid', output_padding=(0,)  -> output (9,); NOT exact alone: then crop ((1, 0),) (before, after per dim; negative = zero-pad)
+          note: Keras places the crop itself; use padding='valid', output_padding=0 and a Cropping1D layer (negative entries: ZeroPadding1D)
+          note: no exact keras equivalent: the layer above gives (9,); crop ((1, 0),) (before, after) afterwards to get (8,)
+    """
+    layer = describe(source, input_size, **params)
+    args = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in params.items())
+    lines = [f"{source} layer {args} on input {tuple(layer.input_size)}: output {layer.output_size}"]
+    for target in targets or [fw for fw in FRAMEWORKS if fw != source]:
+        lines.extend("  " + line for line in str(express(layer, target)).splitlines())
+    return "\n".join(lines)
