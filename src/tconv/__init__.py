@@ -7,6 +7,7 @@ array([[ 0.,  0.,  1.],
        [ 4., 12.,  9.]])
 """
 
+from . import compat
 from .chapter import corr2d, kernel2matrix, trans_conv
 from .ops import algorithms, conv, conv_transpose
 from .shapes import conv_output_shape, conv_transpose_output_shape
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "algorithms",
+    "compat",
     "conv",
     "conv_output_shape",
     "conv_transpose",

@@ -11,6 +11,7 @@
 None of these needs the framework itself installed.
 """
 
-from . import onnx
+from . import jax, mxnet, onnx, tensorflow
+from .translate import convert_weight, translate
 
-__all__ = ["onnx"]
+__all__ = ["convert_weight", "jax", "mxnet", "onnx", "tensorflow", "translate"]

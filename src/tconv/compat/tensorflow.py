@@ -206,19 +206,28 @@ def conv_transpose(
     return np.moveaxis(y, 1, -1) if last else y
 
 
-def conv1d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NWC", dilations=None):
+def conv1d_transpose(
+    input: Any, filters: Any, output_shape: Any, strides: Any, padding: Any = "SAME",
+    data_format: str | None = "NWC", dilations: Any = None,
+) -> np.ndarray:
     """``tf.nn.conv1d_transpose``: :func:`conv_transpose` with one spatial dim."""
     _check_rank(input, 3, "conv1d_transpose")
     return conv_transpose(input, filters, output_shape, strides, padding, data_format, dilations)
 
 
-def conv2d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NHWC", dilations=None):
+def conv2d_transpose(
+    input: Any, filters: Any, output_shape: Any, strides: Any, padding: Any = "SAME",
+    data_format: str | None = "NHWC", dilations: Any = None,
+) -> np.ndarray:
     """``tf.nn.conv2d_transpose``: :func:`conv_transpose` with two spatial dims."""
     _check_rank(input, 4, "conv2d_transpose")
     return conv_transpose(input, filters, output_shape, strides, padding, data_format, dilations)
 
 
-def conv3d_transpose(input, filters, output_shape, strides, padding="SAME", data_format="NDHWC", dilations=None):
+def conv3d_transpose(
+    input: Any, filters: Any, output_shape: Any, strides: Any, padding: Any = "SAME",
+    data_format: str | None = "NDHWC", dilations: Any = None,
+) -> np.ndarray:
     """``tf.nn.conv3d_transpose``: :func:`conv_transpose` with three spatial dims."""
     _check_rank(input, 5, "conv3d_transpose")
     return conv_transpose(input, filters, output_shape, strides, padding, data_format, dilations)
