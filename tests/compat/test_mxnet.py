@@ -189,3 +189,39 @@ def test_chapter_mxnet_code(mxnet_run):
     layer = nn.Conv2DTranspose(1, kernel_size=2, strides=2)
     layer.initialize(init.Constant(K4))
     np.testing.assert_array_equal(layer(K4), out["chapter_gluon_strides"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"kernel": (3, 2)}, r"kernel \(3, 2\) is inconsistent with weight"),
+        ({"target_shape": (20, 20)}, r"target_shape \[20, 20\] is too big in dim 0: at most 6"),
+        ({"adj": (2, 0), "stride": (2, 2)}, r"adj \[2, 0\] must be smaller than stride \[2, 2\]"),
+        ({"num_filter": 5}, "weight must have shape"),
+        ({"pad": (5, 5)}, r"pad \[5, 5\] crops the whole output"),
+        ({"target_shape": (8, 0)}, "must be non-zero in every dim"),
+        ({"layout": "NHWC"}, "layout must be None or 'NCHW'"),
+    ],
+)
+def test_bad_arguments_name_mxnets_attribute(kwargs, match):
+    args = {"kernel": (3, 3), "num_filter": 4, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        deconvolution(np.ones((1, 2, 4, 4)), np.ones((2, 4, 3, 3)), **args)
+
+
+def test_inputs_are_never_modified():
+    from tconv.compat import jax as jaxc
+    from tconv.compat import onnx as onnxc
+    from tconv.compat import tensorflow as tfc
+
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((1, 2, 3, 3)), rng.standard_normal((2, 2, 3, 3)), rng.standard_normal(2)
+    f = rng.standard_normal((3, 3, 2, 2))
+    saved = [a.copy() for a in (x, w, b, f)]
+    deconvolution(x, w, b, kernel=(3, 3), stride=(2, 2), target_shape=(6, 6), num_filter=2)
+    onnxc.conv_transpose(x, w, b, strides=[2, 2], output_shape=[8, 8])
+    tfc.conv_transpose(x, f, [1, 2, 6, 6], 2, data_format="NCHW")
+    tfc.keras_conv_transpose(x, f, b, strides=2, padding="same", data_format="channels_first")
+    jaxc.conv_transpose(x, w, (2, 2), [(-1, 4), (0, 0)], dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    for a, s in zip((x, w, b, f), saved):
+        np.testing.assert_array_equal(a, s)
