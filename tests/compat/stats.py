@@ -27,3 +27,10 @@ def count(name: str) -> None:
     """Count a compared configuration with no numeric error (e.g. both sides refused it)."""
     entry = TALLY.setdefault(name, {"count": 0, "max_err": 0.0})
     entry["count"] += 1
+
+
+def examples(default: int) -> int:
+    """Random configurations per property: ``default``, or ``$TCONV_COMPAT_EXAMPLES`` for a longer run."""
+    import os
+
+    return int(os.environ.get("TCONV_COMPAT_EXAMPLES", default))

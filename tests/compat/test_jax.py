@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tconv.compat.jax import conv_transpose
 
-from .stats import record
+from .stats import examples, record
 
 jax = pytest.importorskip("jax", reason="jax[cpu] is in the test extra: pip install -e '.[test]'")
 
@@ -72,7 +72,7 @@ def jax_cases(draw):
     return lhs, rhs, kwargs
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(jax_cases())
 def test_matches_jax_lax_conv_transpose(case):
     lhs, rhs, kwargs = case

@@ -16,9 +16,9 @@ import tconv
 from tconv.compat.mxnet import deconvolution
 
 from .mxnet_env import RUNNER, ensure_env, runner_env
-from .stats import count, record
+from .stats import count, examples, record
 
-N_CASES = 300
+N_CASES = examples(300)
 MX_LIMITS = ("only 1D or 2D", "descriptor", "not supported", "not compared")
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tconv.compat.onnx import conv_transpose
 
 from .onnx_support import convtranspose_model, run_ort, run_reference
-from .stats import count, record
+from .stats import count, examples, record
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra: pip install -e '.[test]'")
 pytest.importorskip("onnx", reason="onnx is in the test extra: pip install -e '.[test]'")
@@ -81,7 +81,7 @@ def _reference_agrees_with_ort(attrs, x, w) -> bool:
     return True
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(onnx_cases())
 def test_matches_onnxruntime(case):
     attrs, x, w, b = case
@@ -98,7 +98,7 @@ def test_matches_onnxruntime(case):
     assert record("onnx: onnxruntime", got, want) <= TOL
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(onnx_cases(max_group=1))
 def test_matches_reference_evaluator(case):
     attrs, x, w, b = case

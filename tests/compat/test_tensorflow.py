@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tconv.compat import tensorflow as tfc
 
-from .stats import count, record
+from .stats import count, examples, record
 
 TOL = 1e-4  # float32; TensorFlow's CPU kernels (oneDNN) compute in float32
 
@@ -17,7 +17,7 @@ TOL = 1e-4  # float32; TensorFlow's CPU kernels (oneDNN) compute in float32
 #: (e.g. oneDNN with dilation > 1 at stride 1); those configurations are not compared.
 TF_LIMITS = ("primitive descriptor", "do not yet support", "not supported", "Unimplemented", "only supports", "does not support")
 
-_SETTINGS = settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_SETTINGS = settings(max_examples=examples(150), suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @st.composite

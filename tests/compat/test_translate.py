@@ -15,7 +15,7 @@ from tconv.compat import onnx as onnxc
 from tconv.compat import tensorflow as tfc
 from tconv.compat.translate import FRAMEWORKS, apply_extra, convert_weight, describe, translate
 
-from .stats import record
+from .stats import examples, record
 
 
 def _torch(x, w, p):
@@ -137,7 +137,7 @@ def layers(draw, framework):
 
 @pytest.mark.parametrize("source", FRAMEWORKS)
 def test_round_trip_to_every_framework(source):
-    @settings(max_examples=40, deadline=None)
+    @settings(max_examples=examples(40), deadline=None)
     @given(case=layers(source), seed=st.integers(0, 2**31 - 1))
     def check(case, seed):
         n, p = case
