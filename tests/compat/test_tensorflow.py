@@ -66,6 +66,36 @@ def _run_tf(tf, x, f, out, strides, padding, d, first):
     return x, [x.shape[0]] + list(out) + [c_out], padding, fmt_last
 
 
+def _grad_of_conv(tf, x, f, out_spatial, strides, padding, dilations):
+    """TensorFlow's own definition of the op: the gradient of tf.nn.convolution w.r.t. its input.
+
+    Used where the CPU conv_transpose kernel refuses a configuration but the forward convolution
+    runs (stride 1).  ``x`` is channels-last.  Returns ("ok", channels-last result), ("mismatch",
+    None) when the forward conv does not map ``out_spatial`` back to x's size (an invalid
+    output_shape), or ("unavailable", None).
+    """
+    nd = x.ndim - 2
+    if isinstance(strides, int):
+        strides = [strides] * nd
+    if any(s != 1 for s in strides):
+        return "unavailable", None
+    y0 = tf.zeros([x.shape[0], *out_spatial, f.shape[-2]], dtype=x.dtype)
+    if not isinstance(padding, str):
+        padding = [list(q) for q in padding]
+    try:
+        with tf.GradientTape() as tape:
+            tape.watch(y0)
+            if isinstance(padding, list):
+                z = tf.nn.conv2d(y0, f, 1, padding, dilations=dilations)
+            else:
+                z = tf.nn.convolution(y0, f, padding=padding, dilations=dilations)
+        if tuple(z.shape) != x.shape:
+            return "mismatch", None
+        return "ok", tape.gradient(z, y0, output_gradients=tf.constant(x)).numpy()
+    except Exception:
+        return "unavailable", None
+
+
 @_SETTINGS
 @given(case=tf_cases())
 def test_matches_tf_nn_conv_transpose(tf, case):
@@ -75,7 +105,19 @@ def test_matches_tf_nn_conv_transpose(tf, case):
         want = tf.nn.conv_transpose(xin, f, shape, strides, pad, data_format=fmt, dilations=d).numpy()
     except Exception as exc:
         if any(m in str(exc) for m in TF_LIMITS):
-            count("tensorflow: tf.nn.conv_transpose (TF CPU kernel refused; not compared)")
+            status, grad = _grad_of_conv(tf, x, f, out, strides, padding, d)
+            if status == "mismatch":
+                with pytest.raises(ValueError):
+                    tfc.conv_transpose(xin, f, shape, strides, pad, data_format=fmt, dilations=d)
+                count("tensorflow: tf.nn.conv_transpose (refused by both)")
+                return
+            if status == "unavailable":
+                count("tensorflow: tf.nn.conv_transpose (TF CPU kernel refused; not compared)")
+                return
+            got = tfc.conv_transpose(xin, f, shape, strides, pad, data_format=fmt, dilations=d)
+            got = np.moveaxis(got, 1, -1) if first else got
+            assert got.shape == grad.shape
+            assert record("tensorflow: gradient of tf.nn.convolution (dilated, stride 1)", got, grad) <= TOL
             return
         with pytest.raises(ValueError):
             tfc.conv_transpose(xin, f, shape, strides, pad, data_format=fmt, dilations=d)
@@ -106,7 +148,7 @@ def keras_cases(draw):
 
 @_SETTINGS
 @given(case=keras_cases())
-def test_matches_keras_conv_transpose(keras, case):
+def test_matches_keras_conv_transpose(tf, keras, case):
     x, kernel, bias, kw = case
     nd = x.ndim - 2
     cls = {1: keras.layers.Conv1DTranspose, 2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}[nd]
@@ -117,7 +159,24 @@ def test_matches_keras_conv_transpose(keras, case):
         want = np.asarray(layer(x))
     except Exception as exc:
         if any(m in str(exc) for m in TF_LIMITS):
-            count("tensorflow: keras Conv*DTranspose (TF CPU kernel refused; not compared)")
+            sizes = [tfc.keras_output_size(n, k, s, d, kw["padding"], None if kw["output_padding"] is None
+                                           else kw["output_padding"][i])
+                     for i, (n, k, s, d) in enumerate(zip(x.shape[1:-1], kernel.shape[:-2], kw["strides"],
+                                                          kw["dilation_rate"]))]
+            status, grad = _grad_of_conv(tf, x, kernel, sizes, kw["strides"], kw["padding"].upper(),
+                                         kw["dilation_rate"])
+            if status == "mismatch":
+                with pytest.raises(ValueError):
+                    tfc.keras_conv_transpose(x, kernel, bias, **kw)
+                count("tensorflow: keras Conv*DTranspose (refused by both)")
+                return
+            if status == "unavailable":
+                count("tensorflow: keras Conv*DTranspose (TF CPU kernel refused; not compared)")
+                return
+            got = tfc.keras_conv_transpose(x, kernel, bias, **kw)
+            assert got.shape == grad.shape
+            assert record("tensorflow: keras layer via gradient of tf.nn.convolution (dilated, stride 1)",
+                          got, grad + bias) <= TOL
             return
         with pytest.raises(ValueError):
             tfc.keras_conv_transpose(x, kernel, bias, **kw)

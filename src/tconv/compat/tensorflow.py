@@ -274,7 +274,9 @@ def keras_conv_transpose(
 
     ``kernel`` is ``(*kernel_size, filters, in_channels)``; ``padding`` is "same" or "valid";
     ``output_padding`` None or one int per dim; the output length follows
-    :func:`keras_output_size`, then ``tf.nn.conv_transpose`` places the crop.
+    :func:`keras_output_size`, then ``tf.nn.conv_transpose`` places the crop.  (The Keras
+    layer itself refuses ``strides > 1`` together with ``dilation_rate > 1``; this function
+    computes what ``tf.nn.conv_transpose`` defines for them.)
 
     >>> x = np.ones((1, 3, 1)); k = np.ones((3, 1, 1))
     >>> keras_conv_transpose(x, k, strides=2, padding="same")[0, :, 0]
