@@ -7,6 +7,7 @@ array([[ 0.,  0.,  1.],
        [ 4., 12.,  9.]])
 """
 
+from . import compat
 from .chapter import corr2d, kernel2matrix, trans_conv
 from .grad import conv_backward, conv_transpose_backward
 from .matrix import ConvOperator, conv_matrix
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConvOperator",
     "algorithms",
+    "compat",
     "conv",
     "conv_backward",
     "conv_matrix",

@@ -280,5 +280,66 @@ def _upsample(src: Path, dst: Path, scale: int) -> None:
     click.echo(f"{src}: {before[1]}x{before[0]} -> {dst}: {after[1]}x{after[0]} (scale {scale})")
 
 
+# ---------------------------------------------------------------------------
+# shape
+
+
+def _hyper_parameter(text: str) -> tuple[str, object]:
+    """``key=value`` with a Python literal value (``3``, ``2,2``, ``(0,1),(1,0)``) or a bare word (``same``).
+
+    >>> _hyper_parameter("padding=(0,1),(1,0)")
+    ('padding', ((0, 1), (1, 0)))
+    >>> _hyper_parameter("padding=same")
+    ('padding', 'same')
+    """
+    import ast
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise click.UsageError(f"hyper-parameters are key=value, got {text!r}")
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = None if value == "None" else value
+    return key, parsed
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    """``"5,5"`` or ``"5x5"`` -> ``(5, 5)``."""
+    try:
+        sizes = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes:
+        raise click.UsageError(f"sizes are integers like 5,5 or 5x5, got {text!r}")
+    return sizes
+
+
+def _frameworks() -> list[str]:
+    from .compat.translate import FRAMEWORKS
+
+    return list(FRAMEWORKS)
+
+
+@command("shape", short_help="Output size of a transposed-conv layer, and the layer in every framework.",
+         help="Give a framework, the input's spatial size (INPUT, e.g. 5,5 or 5x5) and a layer's hyper-parameters "
+         "in that framework's own words (PARAMS, key=value, e.g. kernel_size=3 strides=2 padding=same); prints the "
+         "output size and the equivalent layer in every other framework, saying when no exact equivalent exists "
+         "and which extra crop makes it exact. FRAMEWORK is one of: " + ", ".join(_frameworks()) + ".")
+@click.argument("framework", type=click.Choice(_frameworks()))
+@click.argument("input_size", metavar="INPUT")
+@click.argument("params", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--to", "targets", type=click.Choice(_frameworks()), multiple=True,
+              help="only this target framework (repeat the option for several)")
+def _shape(framework: str, input_size: str, params: tuple[str, ...], targets: tuple[str, ...]) -> None:
+    from .compat.translate import report
+
+    hyper = dict(_hyper_parameter(p) for p in params)
+    try:
+        click.echo(report(framework, _sizes(input_size), list(targets) or None, **hyper))
+    except (ValueError, TypeError) as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

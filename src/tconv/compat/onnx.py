@@ -1,0 +1,248 @@
+"""The ONNX ``ConvTranspose`` operator, translated onto :func:`tconv.conv_transpose`.
+
+Every attribute of every opset is accepted: ``auto_pad`` (NOTSET,
+SAME_UPPER, SAME_LOWER, VALID), ``dilations``, ``group``, ``kernel_shape``,
+``output_padding``, ``output_shape`` and ``pads`` (``[x1_begin, x2_begin, ...,
+x1_end, x2_end, ...]``), ``strides``; any number of spatial dims.
+
+Where ONNX Runtime and the ONNX reference evaluator disagree, this follows
+ONNX Runtime (checked against onnxruntime 1.32):
+
+* ``auto_pad`` SAME_UPPER / SAME_LOWER without ``output_shape``: the total
+  crop is ``max(0, full + output_padding - in * stride)`` (``full = (in - 1) *
+  stride + (k - 1) * dilation + 1``), so when the stride is larger than the
+  dilated kernel the output is ``full + output_padding`` positions, not
+  ``in * stride`` (the reference evaluator pads zeros to reach ``in *
+  stride``).  Odd totals crop the extra position at the end for SAME_UPPER
+  and at the beginning for SAME_LOWER.
+* ``output_shape`` (any ``auto_pad``; it overrides ``pads``): the total crop
+  is ``max(0, full + output_padding - output_shape)``, split as above
+  (SAME_UPPER: extra at the end; NOTSET / SAME_LOWER / VALID: extra at the
+  beginning).  A larger ``output_shape`` extends the end with zeros (plus
+  bias), up to ``full + stride - 1`` positions, as ONNX Runtime accepts.
+* ``group > 1`` follows ONNX Runtime (the reference evaluator's grouped
+  branch slices W by output channel and fails when ``M / group > 1``).
+
+>>> import numpy as np
+>>> X = np.array([[[1., 2, 3]]]); W = np.array([[[1., 10, 100]]])
+>>> conv_transpose(X, W, strides=[2])
+array([[[  1.,  10., 102.,  20., 203.,  30., 300.]]])
+>>> conv_transpose(X, W, strides=[2], auto_pad="SAME_UPPER")
+array([[[  1.,  10., 102.,  20., 203.,  30.]]])
+>>> conv_transpose(X, W, strides=[2], auto_pad="SAME_LOWER")
+array([[[ 10., 102.,  20., 203.,  30., 300.]]])
+>>> conv_transpose(X, W, strides=[2], output_shape=[4])
+array([[[102.,  20., 203.,  30.]]])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..validate import as_int, numeric_array
+from ._common import full_size, int_list, run_cropped
+
+#: The values ONNX allows for ``auto_pad``.
+AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+_WHO = "ONNX ConvTranspose"
+
+
+def _auto_pad(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode()
+    if value is None or value == "":
+        return "NOTSET"
+    if not isinstance(value, str) or value not in AUTO_PADS:
+        raise ValueError(f"{_WHO}: auto_pad must be one of {', '.join(AUTO_PADS)}, got {value!r}")
+    return value
+
+
+def _operands(X: Any, W: Any, B: Any, group: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+    x = numeric_array(X, "X")
+    w = numeric_array(W, "W")
+    b = None if B is None else numeric_array(B, "B")
+    if x.ndim < 3:
+        raise ValueError(f"{_WHO}: X must have shape (N, C, D1, ..., Dn) with n >= 1, got {x.shape}")
+    if w.ndim != x.ndim:
+        raise ValueError(
+            f"{_WHO}: W must have shape (C, M/group, k1, ..., kn) with the rank of X ({x.ndim}), got {w.shape}"
+        )
+    g = as_int(group, f"{_WHO}: group")
+    if g < 1:
+        raise ValueError(f"{_WHO}: group must be >= 1, got {g}")
+    if w.shape[0] != x.shape[1]:
+        raise ValueError(
+            f"{_WHO}: W's first dim must equal X's channels C = {x.shape[1]} (W is (C, M/group, k...)), "
+            f"got W of shape {w.shape}"
+        )
+    if x.shape[1] % g:
+        raise ValueError(f"{_WHO}: group ({g}) must divide X's channels ({x.shape[1]})")
+    if b is not None and b.shape != (w.shape[1] * g,):
+        raise ValueError(f"{_WHO}: B must have shape ({w.shape[1] * g},) (M = W.shape[1] * group), got {b.shape}")
+    return x, w, b, g
+
+
+def _pads(pads: Any, nd: int, auto_pad: str) -> tuple[tuple[int, int], ...]:
+    if pads is None or (np.ndim(pads) == 1 and len(pads) == 0):
+        return ((0, 0),) * nd
+    if auto_pad != "NOTSET":
+        raise ValueError(f"{_WHO}: pads cannot be used together with auto_pad={auto_pad!r}; give one of them")
+    if isinstance(pads, (str, bytes)) or np.ndim(pads) != 1:
+        raise TypeError(f"{_WHO}: pads must be a list of {2 * nd} integers [x1_begin, ..., x1_end, ...], got {pads!r}")
+    values = [as_int(p, f"{_WHO}: pads") for p in pads]
+    if len(values) != 2 * nd:
+        raise ValueError(
+            f"{_WHO}: pads must have 2 * {nd} = {2 * nd} entries [x1_begin, ..., xn_begin, x1_end, ..., xn_end], "
+            f"got {values} with {len(values)}"
+        )
+    if any(p < 0 for p in values):
+        raise ValueError(f"{_WHO}: pads must be non-negative, got {values}")
+    return tuple(zip(values[:nd], values[nd:]))
+
+
+def _output_shape(output_shape: Any, nd: int) -> tuple[int, ...] | None:
+    if output_shape is None:
+        return None
+    if isinstance(output_shape, (str, bytes)) or np.ndim(output_shape) != 1:
+        raise TypeError(f"{_WHO}: output_shape must be a list of {nd} integers, got {output_shape!r}")
+    values = [as_int(v, f"{_WHO}: output_shape") for v in output_shape]
+    if len(values) == 0:
+        return None
+    if len(values) == nd + 2:
+        values = values[2:]
+    if len(values) != nd:
+        raise ValueError(
+            f"{_WHO}: output_shape must have {nd} entries (the spatial sizes; or {nd + 2} with N and C), "
+            f"got {values}"
+        )
+    if any(v < 1 for v in values):
+        raise ValueError(f"{_WHO}: output_shape must be >= 1 in every dim, got {values}")
+    return tuple(values)
+
+
+def _split(total: int, auto_pad: str) -> int:
+    """Crop at the beginning for a total crop: SAME_UPPER puts the odd one at the end."""
+    return total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+
+
+def onnx_crops(
+    input_shape: tuple[int, ...],
+    kernel: tuple[int, ...],
+    strides: tuple[int, ...],
+    dilations: tuple[int, ...],
+    output_padding: tuple[int, ...],
+    auto_pad: str,
+    pads: tuple[tuple[int, int], ...],
+    output_shape: tuple[int, ...] | None,
+) -> tuple[tuple[int, int], ...]:
+    """(crop_before, crop_after) of the full output per dim, ONNX Runtime's rules (see the module doc).
+
+    >>> onnx_crops((3,), (3,), (2,), (1,), (0,), "SAME_UPPER", ((0, 0),), None)
+    ((0, 1),)
+    """
+    crops = []
+    for dim, (n, k, s, d, adj) in enumerate(zip(input_shape, kernel, strides, dilations, output_padding)):
+        full = full_size(n, k, s, d)
+        k_eff = d * (k - 1) + 1
+        if output_shape is not None:
+            out = output_shape[dim]
+            total = max(0, full + adj - out)
+            before = _split(total, auto_pad)
+            pad_sum = total
+        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            total = max(0, full + adj - n * s)
+            before = _split(total, auto_pad)
+            out = full + adj - total
+            pad_sum = total
+        else:
+            before, after = pads[dim] if auto_pad == "NOTSET" else (0, 0)
+            out = full + adj - before - after
+            pad_sum = before + after
+            if out < 1:
+                raise ValueError(
+                    f"{_WHO}: pads {[p[0] for p in pads] + [p[1] for p in pads]} crop the whole output of dim {dim} "
+                    f"({full + adj} positions before cropping)"
+                )
+        # ONNX Runtime's consistency check: a Conv over the output must give back the input size.
+        if (out + pad_sum - k_eff) // s + 1 != n:
+            if output_shape is not None:
+                top = full + s - 1 if adj < s else full + adj
+                raise ValueError(
+                    f"{_WHO}: output_shape {list(output_shape)} cannot be reached in dim {dim}: with input size {n}, "
+                    f"kernel {k}, strides {s}, dilations {d} and output_padding {adj}, ONNX Runtime accepts "
+                    + (f"output_shape from 1 to {top}" if adj < s else
+                       f"no output_shape below {full + adj}, and only {full + adj} itself")
+                    + " (a Conv over the output must give back the input size)"
+                )
+            raise ValueError(
+                f"{_WHO}: output_padding[{dim}] ({adj}) must be smaller than strides[{dim}] ({s}) for ONNX Runtime "
+                f"(a Conv over the output must give back the input size {n})"
+            )
+        crops.append((before, full - out - before))
+    return tuple(crops)
+
+
+def conv_transpose(
+    X: Any,
+    W: Any,
+    B: Any = None,
+    *,
+    auto_pad: str = "NOTSET",
+    dilations: Any = None,
+    group: int = 1,
+    kernel_shape: Any = None,
+    output_padding: Any = None,
+    output_shape: Any = None,
+    pads: Any = None,
+    strides: Any = None,
+) -> np.ndarray:
+    """ONNX ``ConvTranspose`` (all opsets' attributes), following ONNX Runtime.
+
+    Args:
+        X: ``(N, C, D1, ..., Dn)``.
+        W: ``(C, M / group, k1, ..., kn)``.
+        B: ``(M,)`` or None.
+        auto_pad: "NOTSET" (use ``pads``), "SAME_UPPER", "SAME_LOWER" or "VALID".
+        dilations, strides, output_padding: one integer per spatial dim
+            (defaults 1, 1, 0).  ``output_padding`` must be smaller than
+            ``max(stride, dilation)`` (ONNX Runtime's check).
+        group: number of groups.
+        kernel_shape: optional; must equal ``W.shape[2:]``.
+        output_shape: spatial output sizes (or ``[N, M, ...]``); overrides ``pads``.
+        pads: ``[x1_begin, ..., xn_begin, x1_end, ..., xn_end]``.
+
+    Returns:
+        ``(N, M, *out)`` as NumPy, dtype by NumPy promotion of the operands.
+
+    >>> X = np.ones((1, 1, 3, 3), np.float32); W = np.ones((1, 2, 3, 3), np.float32)
+    >>> conv_transpose(X, W, strides=[3, 2], output_padding=[1, 1]).shape
+    (1, 2, 10, 8)
+    >>> conv_transpose(X, W, strides=[2, 2], pads=[1, 1, 1, 1]).shape
+    (1, 2, 5, 5)
+    """
+    x, w, b, g = _operands(X, W, B, group)
+    nd = x.ndim - 2
+    mode = _auto_pad(auto_pad)
+    kernel = tuple(w.shape[2:])
+    if kernel_shape is not None and not (np.ndim(kernel_shape) == 1 and len(kernel_shape) == 0):
+        given = int_list(kernel_shape, nd, "kernel_shape", _WHO, minimum=1, default=1)
+        if given != kernel:
+            raise ValueError(f"{_WHO}: kernel_shape {list(given)} is inconsistent with W of shape {w.shape} "
+                             f"(W's spatial dims are {list(kernel)})")
+    stride = int_list(strides, nd, "strides", _WHO, minimum=1, default=1)
+    dil = int_list(dilations, nd, "dilations", _WHO, minimum=1, default=1)
+    adj = int_list(output_padding, nd, "output_padding", _WHO, minimum=0, default=0)
+    for dim, (a, s, d) in enumerate(zip(adj, stride, dil)):
+        if a >= max(s, d):
+            raise ValueError(
+                f"{_WHO}: output_padding[{dim}] ({a}) must be smaller than max(strides, dilations) ({max(s, d)})"
+            )
+    pad_pairs = _pads(pads, nd, mode)
+    out_shape = _output_shape(output_shape, nd)
+    if any(n < 1 for n in x.shape[2:]) or any(k < 1 for k in kernel):
+        raise ValueError(f"{_WHO}: X's spatial dims and W's kernel dims must be >= 1, got X {x.shape}, W {w.shape}")
+    crops = onnx_crops(tuple(x.shape[2:]), kernel, stride, dil, adj, mode, pad_pairs, out_shape)
+    return run_cropped(x, w, b, stride=stride, dilation=dil, groups=g, crops=crops)
