@@ -1,28 +1,25 @@
-"""The runnable examples in the docstrings of the core modules."""
+"""The runnable examples in the docstrings of every module."""
 
 import doctest
 import importlib
+import pkgutil
 
 import pytest
 
-CORE_MODULES = [
-    "tconv",
-    "tconv.validate",
-    "tconv.shapes",
-    "tconv.params",
-    "tconv.memory",
-    "tconv.ops",
-    "tconv.chapter",
-    "tconv.tour",
-    "tconv.cli",
-    "tconv.algorithms",
-    "tconv.algorithms.taps",
-    "tconv.algorithms.direct",
-    "tconv.algorithms.gemm",
-]
+def _all_modules() -> list[str]:
+    import tconv
+
+    names = ["tconv"]
+    for info in pkgutil.walk_packages(tconv.__path__, prefix="tconv."):
+        if info.name != "tconv.__main__":
+            names.append(info.name)
+    return names
 
 
-@pytest.mark.parametrize("name", CORE_MODULES)
+ALL_MODULES = _all_modules()
+
+
+@pytest.mark.parametrize("name", ALL_MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
