@@ -157,6 +157,36 @@ def _spatial_args(nd, stride, dilation):
     )
 
 
+def _operand_facts(x: np.ndarray, weight: np.ndarray) -> tuple[int, bool, int, tuple[int, ...], tuple[int, ...]]:
+    """(spatial ndim, batched, x's channels, x's spatial shape, kernel shape), each checked."""
+    nd, batched = _split_operands(x, weight)
+    spatial = tuple(x.shape[-nd:])
+    kernel = tuple(weight.shape[2:])
+    _check_positive_shape(kernel, "weight", "a kernel size")
+    _check_positive_shape(spatial, "x", "a spatial size")
+    return nd, batched, x.shape[1 if batched else 0], spatial, kernel
+
+
+def _geometry(transposed, x, weight, bias, batched, c_in, c_out, groups, spatial, out_shape, kernel, stride,
+              dilation, pads, out_pad) -> Geometry:
+    return Geometry(
+        transposed=transposed,
+        batch=x.shape[0] if batched else 1,
+        batched=batched,
+        in_channels=c_in,
+        out_channels=c_out,
+        groups=groups,
+        input_shape=spatial,
+        output_shape=out_shape,
+        kernel_shape=kernel,
+        stride=stride,
+        dilation=dilation,
+        padding=pads,
+        output_padding=out_pad,
+        dtype=compute_dtype(*(a for a in (x, weight, bias) if a is not None)),
+    )
+
+
 def conv_transpose_geometry(
     x: np.ndarray,
     weight: np.ndarray,
@@ -170,10 +200,7 @@ def conv_transpose_geometry(
     output_size: Any = None,
 ) -> Geometry:
     """Validate a transposed convolution call and return its :class:`Geometry`."""
-    nd, batched = _split_operands(x, weight)
-    c_in = x.shape[1 if batched else 0]
-    spatial = tuple(x.shape[-nd:])
-    kernel = tuple(weight.shape[2:])
+    nd, batched, c_in, spatial, kernel = _operand_facts(x, weight)
     if weight.shape[0] != c_in:
         raise ValueError(
             f"weight must have shape (C_in, C_out // groups, *kernel) with C_in = {c_in} (x's channels), "
@@ -181,8 +208,6 @@ def conv_transpose_geometry(
         )
     if weight.shape[1] < 1:
         raise ValueError(f"weight must have at least one output channel, got weight of shape {weight.shape}")
-    _check_positive_shape(kernel, "weight", "a kernel size")
-    _check_positive_shape(spatial, "x", "a spatial size")
     g = as_int(groups, "groups")
     c_out = weight.shape[1] * max(g, 1)
     _check_groups(g, c_in, c_out)
@@ -200,22 +225,8 @@ def conv_transpose_geometry(
             f"padding {padding!r} crops more than the whole output: the output shape would be {out_shape} "
             f"for an input of {spatial}, kernel {kernel}, stride {stride_t}, dilation {dil_t}"
         )
-    return Geometry(
-        transposed=True,
-        batch=x.shape[0] if batched else 1,
-        batched=batched,
-        in_channels=c_in,
-        out_channels=c_out,
-        groups=g,
-        input_shape=spatial,
-        output_shape=out_shape,
-        kernel_shape=kernel,
-        stride=stride_t,
-        dilation=dil_t,
-        padding=pads,
-        output_padding=out_pad,
-        dtype=compute_dtype(*(a for a in (x, weight, bias) if a is not None)),
-    )
+    return _geometry(True, x, weight, bias, batched, c_in, c_out, g, spatial, out_shape, kernel, stride_t, dil_t,
+                     pads, out_pad)
 
 
 def conv_geometry(
@@ -229,15 +240,10 @@ def conv_geometry(
     groups: Any = 1,
 ) -> Geometry:
     """Validate a convolution call and return its :class:`Geometry`."""
-    nd, batched = _split_operands(x, weight)
-    c_in = x.shape[1 if batched else 0]
-    spatial = tuple(x.shape[-nd:])
-    kernel = tuple(weight.shape[2:])
+    nd, batched, c_in, spatial, kernel = _operand_facts(x, weight)
     c_out = weight.shape[0]
     if c_out < 1:
         raise ValueError(f"weight must have at least one output channel, got weight of shape {weight.shape}")
-    _check_positive_shape(kernel, "weight", "a kernel size")
-    _check_positive_shape(spatial, "x", "a spatial size")
     g = _check_groups(groups, c_in, c_out)
     if weight.shape[1] * g != c_in:
         raise ValueError(
@@ -255,19 +261,5 @@ def conv_geometry(
             f"weight: the dilated kernel {tuple(d * (k - 1) + 1 for k, d in zip(kernel, dil_t))} is larger than "
             f"the padded input {tuple(n + lo + hi for n, (lo, hi) in zip(spatial, pads))}; no output position fits"
         )
-    return Geometry(
-        transposed=False,
-        batch=x.shape[0] if batched else 1,
-        batched=batched,
-        in_channels=c_in,
-        out_channels=c_out,
-        groups=g,
-        input_shape=spatial,
-        output_shape=out_shape,
-        kernel_shape=kernel,
-        stride=stride_t,
-        dilation=dil_t,
-        padding=pads,
-        output_padding=(0,) * nd,
-        dtype=compute_dtype(*(a for a in (x, weight, bias) if a is not None)),
-    )
+    return _geometry(False, x, weight, bias, batched, c_in, c_out, g, spatial, out_shape, kernel, stride_t, dil_t,
+                     pads, (0,) * nd)
