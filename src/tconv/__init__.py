@@ -7,7 +7,9 @@ array([[ 0.,  0.,  1.],
        [ 4., 12.,  9.]])
 """
 
+from .algorithms.cost import calibrate
 from .chapter import corr2d, kernel2matrix, trans_conv
+from .explain import explain
 from .ops import algorithms, conv, conv_transpose
 from .shapes import conv_output_shape, conv_transpose_output_shape
 
@@ -15,10 +17,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "algorithms",
+    "calibrate",
     "conv",
     "conv_output_shape",
     "conv_transpose",
     "conv_transpose_output_shape",
+    "explain",
     "corr2d",
     "kernel2matrix",
     "trans_conv",

@@ -1,0 +1,151 @@
+"""Sub-pixel (phase) decomposition: every output element written once, no scatter-add.
+
+For a transposed convolution with stride ``s`` the output splits into
+``s**d`` interleaved phases; each phase is a stride-1 correlation of the input
+with the sub-kernel of the taps that land on it (see :mod:`.phases`).  Each
+phase gathers its taps' shifted input windows (im2col of the sub-kernel only)
+and runs one GEMM over ``taps x channels``; the result is written straight
+into the phase's strided view of the output.  Output positions cropped by
+``padding`` are never computed, and output positions that no tap reaches
+(large dilation or ``output_padding``) are just zeroed.
+
+The convolution (the adjoint) is the classic im2col: every tap's strided
+window of the zero-padded input, then one GEMM.
+
+>>> import numpy as np
+>>> from tconv.params import conv_transpose_geometry
+>>> x = np.array([[[[0., 1], [2, 3]]]]); k = np.array([[[[0., 1], [2, 3]]]])
+>>> conv_transpose(x, k, conv_transpose_geometry(x, k, stride=2))[0, 0]
+array([[0., 0., 0., 1.],
+       [0., 0., 2., 3.],
+       [0., 2., 0., 3.],
+       [4., 6., 6., 9.]])
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ..params import Geometry
+from ..threads import run_chunks
+from .phases import pad_channels_first, phase_combos, prod, small_padding
+
+
+def _phase_weight(wg: np.ndarray, taps: list[tuple[int, ...]]) -> np.ndarray:
+    """``(g, ci, co, *k)`` -> ``(g, co, T * ci)`` for the listed taps (tap-major rows)."""
+    g, ci, co = wg.shape[:3]
+    w = np.empty((g, co, len(taps), ci), dtype=wg.dtype)
+    for j, tap in enumerate(taps):
+        w[:, :, j, :] = wg[(slice(None),) * 3 + tap].transpose(0, 2, 1)
+    return w.reshape(g, co, len(taps) * ci)
+
+
+def _gather(dst: np.ndarray, src: np.ndarray, windows: list[tuple[slice, ...]]) -> None:
+    """``dst[:, j] = src[..., windows[j]]`` for every tap ``j``, split over threads by tap."""
+    lead = (slice(None),) * 3
+
+    def work(lo: int, hi: int) -> None:
+        for j in range(lo, hi):
+            dst[:, j] = src[lead + windows[j]]
+
+    run_chunks(len(windows), work, min_chunk=1 if dst[:, 0].size >= 1 << 16 else len(windows))
+
+
+def _write(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` split over threads along the batch axis (strided output writes)."""
+    def work(lo: int, hi: int) -> None:
+        dst[lo:hi] = src[lo:hi]
+
+    run_chunks(dst.shape[0], work, min_chunk=1 if dst.size >= 1 << 16 else dst.shape[0])
+
+
+def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Per phase: im2col of the sub-kernel's input windows, one GEMM, one strided write."""
+    g, n = geom.groups, geom.batch
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
+    if y.size == 0:
+        return y
+    pads = small_padding(geom)
+    xp = pad_channels_first(x, geom, geom.in_channels, geom.input_shape, pads)  # (g, ci, N, *padded)
+    wg = weight.reshape((g, ci, co) + geom.kernel_shape)
+    for combo in phase_combos(geom):
+        view = y[(slice(None), slice(None)) + tuple(slice(a.phase, None, s) for a, s in zip(combo, geom.stride))]
+        lengths = tuple(a.length for a in combo)
+        taps = list(itertools.product(*(a.taps for a in combo)))
+        if not taps:
+            view[...] = 0
+            continue
+        windows = [
+            tuple(slice(lo - sh, lo - sh + q) for (_, sh), (lo, _), q in zip(tap, pads, lengths)) for tap in taps
+        ]
+        cols = np.empty((g, len(taps), ci, n) + lengths, dtype=x.dtype)
+        _gather(cols, xp, windows)
+        w = _phase_weight(wg, [tuple(t for t, _ in tap) for tap in taps])
+        r = np.matmul(w, cols.reshape(g, len(taps) * ci, n * prod(lengths)))
+        _write(view, r.reshape((geom.out_channels, n) + lengths).swapaxes(0, 1))
+    return y
+
+
+def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """im2col over every tap's strided window of the zero-padded input, then one GEMM."""
+    g, n = geom.groups, geom.batch
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    out = geom.output_shape
+    if n == 0:
+        return np.zeros((0, geom.out_channels) + out, dtype=x.dtype)
+    # the padded input spans ``(m - 1) * s + (k - 1) * d + 1`` positions; keep only the real ones it reaches
+    span = tuple((m - 1) * s + (k - 1) * d + 1 for m, s, k, d in zip(out, geom.stride, geom.kernel_shape, geom.dilation))
+    reach = tuple(max(0, min(nb, sp - lo)) for nb, sp, (lo, _) in zip(geom.input_shape, span, geom.padding))
+    pads = tuple((min(lo, sp), sp - min(lo, sp) - r) for sp, r, (lo, _) in zip(span, reach, geom.padding))
+    xc = x[(slice(None), slice(None)) + tuple(slice(0, r) for r in reach)]
+    xp = pad_channels_first(xc, geom, geom.in_channels, reach, pads)  # (g, ci, N, *padded)
+    taps = list(np.ndindex(*geom.kernel_shape))
+    windows = [
+        tuple(slice(t * d, t * d + (m - 1) * s + 1, s) for t, d, m, s in zip(tap, geom.dilation, out, geom.stride))
+        for tap in taps
+    ]
+    cols = np.empty((g, ci, len(taps), n) + out, dtype=x.dtype)
+    _gather(cols.swapaxes(1, 2), xp, windows)
+    r = np.matmul(weight.reshape(g, co, ci * len(taps)), cols.reshape(g, ci * len(taps), n * prod(out)))
+    return np.ascontiguousarray(r.reshape((geom.out_channels, n) + out).swapaxes(0, 1))
+
+
+def workspace_bytes(geom: Geometry, itemsize: int) -> int:
+    """Padded input copy plus the largest phase's column matrix and GEMM result."""
+    pads = small_padding(geom) if geom.transposed else geom.padding
+    small = geom.batch * geom.small_channels * prod(n + lo + hi for n, (lo, hi) in zip(geom.small_shape, pads))
+    big = geom.batch * geom.big_channels * prod(geom.big_shape)
+    k = prod(geom.kernel_shape)
+    if geom.transposed:
+        per_phase_taps = prod(-(-kk // s) for kk, s in zip(geom.kernel_shape, geom.stride))
+        phase_out = prod(-(-nb // s) for nb, s in zip(geom.big_shape, geom.stride)) * geom.batch
+        cols = per_phase_taps * geom.small_channels * phase_out
+        return (small + cols + phase_out * geom.big_channels) * itemsize
+    cols = k * geom.batch * geom.big_channels * prod(geom.small_shape)
+    return (big + cols + geom.batch * geom.small_channels * prod(geom.small_shape)) * itemsize
+
+
+def cost(geom: Geometry) -> float:
+    """Transposed: per phase a gather, a GEMM over taps x channels and a strided write; conv: im2col + GEMM."""
+    from .cost import constants, gemm_seconds
+    from .phases import phase_task_sizes
+
+    work = np.promote_types(geom.dtype, np.float32)
+    c, isz = constants(work), np.dtype(work).itemsize
+    g, n = geom.groups, geom.batch
+    cs, cb = geom.small_channels // g, geom.big_channels // g
+    if geom.transposed:
+        total, steps = 0.0, 0
+        for taps, positions in phase_task_sizes(geom):
+            steps += 4 + taps
+            if taps:
+                total += gemm_seconds(cb, n * positions, taps * cs, c, calls=g)
+                total += 2.5 * taps * cs * g * n * positions * isz * c.byte_seconds
+        total += 3 * n * geom.big_channels * prod(geom.big_shape) * isz * c.byte_seconds
+        return total + steps * c.step_seconds
+    taps, s = prod(geom.kernel_shape), n * prod(geom.small_shape)
+    moved = (2.5 * taps * cb * g * s + 3 * cs * g * s + 2 * n * geom.big_channels * prod(geom.big_shape)) * isz
+    return gemm_seconds(cs, s, taps * cb, c, calls=g) + moved * c.byte_seconds + (taps + 4) * c.step_seconds
