@@ -29,8 +29,32 @@ def _add_tour(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_tour)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import run
+
+    ops = args.ops.split(",") if args.ops else ("conv_transpose", "conv", "conv_transpose_grad", "conv_grad")
+    run(quick=args.quick, ops=ops, dtypes=tuple(args.dtypes.split(",")), repeats=args.repeats, pause=args.pause,
+        layers=args.layers.split(",") if args.layers else None, every_algorithm=not args.auto_only, out=args.out,
+        suite=args.suite)
+    return 0
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="time tconv against PyTorch CPU and ONNX Runtime on real layers")
+    p.add_argument("--quick", action="store_true", help="a 7-layer subset and 3 repeats")
+    p.add_argument("--ops", default="", help="comma list of conv_transpose,conv,conv_transpose_grad,conv_grad")
+    p.add_argument("--dtypes", default="float32,float64", help="comma list (default: float32,float64)")
+    p.add_argument("--layers", default="", help="comma list of layer names (default: all)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per contender (default 7, quick 3)")
+    p.add_argument("--pause", type=float, default=0.2, help="seconds to pause before each untimed+timed call pair")
+    p.add_argument("--auto-only", action="store_true", help="time only tconv's auto, not every algorithm")
+    p.add_argument("--suite", default=None, help="a suite JSON file (default: the packaged suite)")
+    p.add_argument("--out", default=None, help="save PATH.json and PATH.md")
+    p.set_defaults(run=_bench)
+
+
 #: Every sub-command's parser builder.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_tour]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_tour, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

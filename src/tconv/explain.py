@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import algorithms as registry
+from .algorithms import Algorithm, get as _get_algorithm, names as _algorithm_names
 from .memory import available_bytes, format_bytes
 from .ops import MEASURED, _needed_bytes, _operands, plan, ranked, run_kernel, working_dtype
 from .params import Geometry, conv_geometry, conv_transpose_geometry
@@ -69,7 +69,7 @@ class Explanation:
         return "\n".join(lines)
 
 
-def _time(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: registry.Algorithm, repeats: int) -> float:
+def _time(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: Algorithm, repeats: int) -> float:
     run_kernel(geom, x, weight, algorithm)  # warm-up (also faults in the memory)
     best = float("inf")
     for _ in range(repeats):
@@ -84,7 +84,7 @@ def measure(geom: Geometry, x: np.ndarray, weight: np.ndarray, repeats: int = 2)
     limit = available_bytes()
     times = {}
     for name, _ in ranked(geom):
-        algorithm = registry.get(name)
+        algorithm = _get_algorithm(name)
         if name == "direct" and len(ranked(geom)) > 1:
             continue  # the reference is never the fastest; skip its (possibly long) run
         if _needed_bytes(geom, algorithm) <= limit:
@@ -116,8 +116,8 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
     isz = working_dtype(geom).itemsize
     del isz
     candidates = []
-    for name in registry.names():
-        algorithm = registry.get(name)
+    for name in _algorithm_names():
+        algorithm = _get_algorithm(name)
         reason = algorithm.unsupported(geom)
         if reason:
             candidates.append(Candidate(name, reason, None, None, False))
