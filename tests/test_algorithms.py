@@ -158,3 +158,34 @@ def test_calibrate_measures_positive_constants(monkeypatch):
     monkeypatch.setattr(cost, "_MEASURED", {})  # keep the model's defaults for the other tests
     c = tconv.calibrate(np.float64, size=128)
     assert c.mac_seconds > 0 and c.byte_seconds > 0 and c.step_seconds > 0
+
+
+@settings(max_examples=100)
+@given(cfg=configs())
+def test_gemm_channels_last_path_matches_torch(cfg):
+    """The channels-last col2im of ``gemm`` (normally for >= 16 output channels) on the small random configs."""
+    from tconv.algorithms import gemm
+
+    saved = gemm._CHANNELS_LAST_MIN
+    gemm._CHANNELS_LAST_MIN = 1
+    try:
+        _check_both("gemm", cfg)
+    finally:
+        gemm._CHANNELS_LAST_MIN = saved
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "phase", "nooverlap", "depthwise", "fft"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_threaded_sizes_match_direct(algorithm, dtype):
+    """Arrays large enough for the thread split (and the channels-last gemm), against the reference."""
+    rng = np.random.default_rng(3)
+    groups = 24 if algorithm == "depthwise" else 2
+    stride, kernel = (3, (3, 2)) if algorithm == "nooverlap" else (2, (4, 3))
+    cin, cout = 24, (24 if algorithm == "depthwise" else 40)
+    x = rng.standard_normal((5, cin, 20, 17)).astype(dtype)
+    w = rng.standard_normal((cin, cout // groups) + kernel).astype(dtype)
+    kw = dict(stride=stride, padding=((1, 2), (0, 1)), groups=groups)
+    want = tconv.conv_transpose(x, w, algorithm="direct", **kw)
+    assert_close(tconv.conv_transpose(x, w, algorithm=algorithm, **kw), want, dtype)
+    xb = rng.standard_normal(want.shape).astype(dtype)
+    assert_close(tconv.conv(xb, w, algorithm=algorithm, **kw), tconv.conv(xb, w, algorithm="direct", **kw), dtype)

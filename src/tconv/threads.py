@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -62,7 +63,7 @@ def run_chunks(total: int, work: Callable[[int, int], None], min_chunk: int = 1)
     if total <= 0:
         return
     n = min(num_threads(), max(1, total // max(1, min_chunk)))
-    if n <= 1:
+    if n <= 1 or threading.current_thread().name.startswith("tconv"):  # no nesting inside a worker
         work(0, total)
         return
     bounds = [total * j // n for j in range(n + 1)]

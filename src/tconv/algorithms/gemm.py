@@ -31,6 +31,10 @@ from . import phase
 from .phases import AxisPhase, pad_channels_first, phase_combos, prod
 
 
+#: Below this many output channels per group the col2im runs channels-first (whole planes per tap).
+_CHANNELS_LAST_MIN = 16
+
+
 def _tap_span(a_shift: int, length: int, n_small: int) -> tuple[slice, slice] | None:
     """Phase positions ``q`` and small positions ``i = q - shift`` that are both in range."""
     q0, q1 = max(0, a_shift), min(length, n_small + a_shift)
@@ -40,6 +44,60 @@ def _tap_span(a_shift: int, length: int, n_small: int) -> tuple[slice, slice] | 
 
 
 def _accumulate(acc: np.ndarray, cols: np.ndarray, combo: tuple[AxisPhase, ...], geom: Geometry, rows: slice) -> None:
+    """``acc[:, rows] = sum over the phase's taps of the shifted column blocks`` (rows: a batch range).
+
+    ``acc`` is ``(g, N, *Q, co)``, ``cols`` is ``(g, N, *in, taps, co)``.
+    """
+    lead = (slice(None), rows)
+    first = True
+    for tap in itertools.product(*(a.taps for a in combo)):
+        spans = [_tap_span(sh, a.length, n) for (_, sh), a, n in zip(tap, combo, geom.input_shape)]
+        if any(sp is None for sp in spans):
+            continue
+        flat = int(np.ravel_multi_index(tuple(t for t, _ in tap), geom.kernel_shape))
+        dst = acc[lead + tuple(sp[0] for sp in spans)]
+        src = cols[lead + tuple(sp[1] for sp in spans) + (flat,)]
+        full = all(sp[0].stop - sp[0].start == a.length for sp, a in zip(spans, combo))
+        if first and full:
+            dst[...] = src
+        else:
+            if first:
+                acc[lead] = 0
+            dst += src
+        first = False
+    if first:
+        acc[lead] = 0
+
+
+def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """One GEMM producing every tap's contribution, then a phase-wise col2im (threads over the batch)."""
+    g, n = geom.groups, geom.batch
+    ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
+    if co < _CHANNELS_LAST_MIN:
+        return _conv_transpose_cf(x, weight, geom)
+    y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
+    if y.size == 0:
+        return y
+    xt = phase.channels_last(x, g, geom.input_shape, ((0, 0),) * geom.ndim)  # (g, N, *in, ci)
+    nd = geom.ndim
+    w = weight.reshape((g, ci, co, taps)).swapaxes(2, 3).reshape(g, ci, taps * co)
+    cols = np.matmul(xt.reshape(g, n * prod(geom.input_shape), ci), w)
+    cols = cols.reshape((g, n) + geom.input_shape + (taps, co))
+    for combo in phase_combos(geom):
+        lengths = tuple(a.length for a in combo)
+        view = y[(slice(None), slice(None)) + tuple(slice(a.phase, None, s) for a, s in zip(combo, geom.stride))]
+        acc = np.empty((g, n) + lengths + (co,), dtype=x.dtype)
+
+        def work(lo: int, hi: int, acc=acc, combo=combo, view=view) -> None:
+            _accumulate(acc, cols, combo, geom, slice(lo, hi))
+            phase.write_channels_first(view[lo:hi], acc[:, lo:hi])
+
+        run_chunks(n, work, min_chunk=1 if acc.size >= 1 << 15 else n)
+    del nd
+    return y
+
+
+def _accumulate_cf(acc: np.ndarray, cols: np.ndarray, combo: tuple[AxisPhase, ...], geom: Geometry, rows: slice) -> None:
     """``acc[rows] = sum over the phase's taps of the shifted column blocks`` (rows: flat g*co)."""
     first = True
     for tap in itertools.product(*(a.taps for a in combo)):
@@ -61,8 +119,8 @@ def _accumulate(acc: np.ndarray, cols: np.ndarray, combo: tuple[AxisPhase, ...],
         acc[rows] = 0
 
 
-def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """One GEMM producing every tap's contribution, then a phase-wise col2im (threads over channels)."""
+def _conv_transpose_cf(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Channels-first variant (few output channels): tap blocks are whole ``(N, *in)`` planes."""
     g, n = geom.groups, geom.batch
     ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
     y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
@@ -78,7 +136,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         acc = np.empty((geom.out_channels, n) + lengths, dtype=x.dtype)
 
         def work(lo: int, hi: int, acc=acc, combo=combo, view=view) -> None:
-            _accumulate(acc, cols, combo, geom, slice(lo, hi))
+            _accumulate_cf(acc, cols, combo, geom, slice(lo, hi))
             view[:, lo:hi] = acc[lo:hi].swapaxes(0, 1)
 
         run_chunks(geom.out_channels, work, min_chunk=1 if acc.size >= 1 << 15 else geom.out_channels)

@@ -30,35 +30,61 @@ import numpy as np
 
 from ..params import Geometry
 from ..threads import run_chunks
-from .phases import pad_channels_first, phase_combos, prod, small_padding
+from .phases import phase_combos, prod, small_padding
 
 
 def _phase_weight(wg: np.ndarray, taps: list[tuple[int, ...]]) -> np.ndarray:
-    """``(g, ci, co, *k)`` -> ``(g, co, T * ci)`` for the listed taps (tap-major rows)."""
+    """``(g, ci, co, *k)`` -> ``(g, T * ci, co)`` for the listed taps (tap-major rows)."""
     g, ci, co = wg.shape[:3]
-    w = np.empty((g, co, len(taps), ci), dtype=wg.dtype)
+    w = np.empty((g, len(taps), ci, co), dtype=wg.dtype)
     for j, tap in enumerate(taps):
-        w[:, :, j, :] = wg[(slice(None),) * 3 + tap].transpose(0, 2, 1)
-    return w.reshape(g, co, len(taps) * ci)
+        w[:, j] = wg[(slice(None),) * 3 + tap]
+    return w.reshape(g, len(taps) * ci, co)
+
+
+def channels_last(x: np.ndarray, g: int, spatial: tuple[int, ...], pads: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """``(N, g*c, *spatial) -> (g, N, *padded, c)``: one copy, zeros only in the padded borders."""
+    n, c = x.shape[0], x.shape[1] // g
+    nd = len(spatial)
+    src = x.reshape((n, g, c) + spatial).transpose((1, 0) + tuple(range(3, 3 + nd)) + (2,))
+    shape = (g, n) + tuple(m + lo + hi for m, (lo, hi) in zip(spatial, pads)) + (c,)
+    out = np.empty(shape, dtype=x.dtype)
+    for d, (lo, hi) in enumerate(pads):  # zero the border slabs only
+        pre = (slice(None),) * (2 + d)
+        if lo:
+            out[pre + (slice(0, lo),)] = 0
+        if hi:
+            out[pre + (slice(shape[2 + d] - hi, None),)] = 0
+    inner = (slice(None), slice(None)) + tuple(slice(lo, lo + m) for m, (lo, _) in zip(spatial, pads))
+
+    def work(lo: int, hi: int) -> None:
+        out[inner][:, lo:hi] = src[:, lo:hi]
+
+    run_chunks(n, work, min_chunk=1 if out.size >= 1 << 16 else max(n, 1))
+    return out
 
 
 def _gather(dst: np.ndarray, src: np.ndarray, windows: list[tuple[slice, ...]]) -> None:
-    """``dst[:, j] = src[..., windows[j]]`` for every tap ``j``, split over threads by tap."""
-    lead = (slice(None),) * 3
+    """``dst[..., j, :] = src[:, :, *windows[j], :]`` for every tap ``j``, split over threads by tap."""
+    lead = (slice(None), slice(None))
 
     def work(lo: int, hi: int) -> None:
         for j in range(lo, hi):
-            dst[:, j] = src[lead + windows[j]]
+            dst[..., j, :] = src[lead + windows[j]]
 
-    run_chunks(len(windows), work, min_chunk=1 if dst[:, 0].size >= 1 << 16 else len(windows))
+    run_chunks(len(windows), work, min_chunk=1 if dst.size >= 1 << 17 else len(windows))
 
 
-def _write(dst: np.ndarray, src: np.ndarray) -> None:
-    """``dst[...] = src`` split over threads along the batch axis (strided output writes)."""
+def write_channels_first(dst: np.ndarray, r: np.ndarray) -> None:
+    """``dst (N, g*co, *Q) = r (g, N, *Q, co)`` re-laid out, split over threads along the batch axis."""
+    g, n, co = r.shape[0], r.shape[1], r.shape[-1]
+    nd = r.ndim - 3
+    src = r.transpose((1, 0, r.ndim - 1) + tuple(range(2, 2 + nd))).reshape((n, g * co) + r.shape[2:-1])
+
     def work(lo: int, hi: int) -> None:
         dst[lo:hi] = src[lo:hi]
 
-    run_chunks(dst.shape[0], work, min_chunk=1 if dst.size >= 1 << 16 else dst.shape[0])
+    run_chunks(n, work, min_chunk=1 if dst.size >= 1 << 16 else max(n, 1))
 
 
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
@@ -69,7 +95,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     if y.size == 0:
         return y
     pads = small_padding(geom)
-    xp = pad_channels_first(x, geom, geom.in_channels, geom.input_shape, pads)  # (g, ci, N, *padded)
+    xp = channels_last(x, g, geom.input_shape, pads)  # (g, N, *padded, ci)
     wg = weight.reshape((g, ci, co) + geom.kernel_shape)
     for combo in phase_combos(geom):
         view = y[(slice(None), slice(None)) + tuple(slice(a.phase, None, s) for a, s in zip(combo, geom.stride))]
@@ -81,11 +107,11 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         windows = [
             tuple(slice(lo - sh, lo - sh + q) for (_, sh), (lo, _), q in zip(tap, pads, lengths)) for tap in taps
         ]
-        cols = np.empty((g, len(taps), ci, n) + lengths, dtype=x.dtype)
+        cols = np.empty((g, n) + lengths + (len(taps), ci), dtype=x.dtype)
         _gather(cols, xp, windows)
         w = _phase_weight(wg, [tuple(t for t, _ in tap) for tap in taps])
-        r = np.matmul(w, cols.reshape(g, len(taps) * ci, n * prod(lengths)))
-        _write(view, r.reshape((geom.out_channels, n) + lengths).swapaxes(0, 1))
+        r = np.matmul(cols.reshape(g, n * prod(lengths), len(taps) * ci), w)
+        write_channels_first(view, r.reshape((g, n) + lengths + (co,)))
     return y
 
 
@@ -94,23 +120,29 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     g, n = geom.groups, geom.batch
     ci, co = geom.in_channels // g, geom.out_channels // g
     out = geom.output_shape
+    y = np.empty((n, geom.out_channels) + out, dtype=x.dtype)
     if n == 0:
-        return np.zeros((0, geom.out_channels) + out, dtype=x.dtype)
+        return y
     # the padded input spans ``(m - 1) * s + (k - 1) * d + 1`` positions; keep only the real ones it reaches
     span = tuple((m - 1) * s + (k - 1) * d + 1 for m, s, k, d in zip(out, geom.stride, geom.kernel_shape, geom.dilation))
     reach = tuple(max(0, min(nb, sp - lo)) for nb, sp, (lo, _) in zip(geom.input_shape, span, geom.padding))
     pads = tuple((min(lo, sp), sp - min(lo, sp) - r) for sp, r, (lo, _) in zip(span, reach, geom.padding))
     xc = x[(slice(None), slice(None)) + tuple(slice(0, r) for r in reach)]
-    xp = pad_channels_first(xc, geom, geom.in_channels, reach, pads)  # (g, ci, N, *padded)
+    xp = channels_last(xc, g, reach, pads)  # (g, N, *padded, ci)
     taps = list(np.ndindex(*geom.kernel_shape))
     windows = [
         tuple(slice(t * d, t * d + (m - 1) * s + 1, s) for t, d, m, s in zip(tap, geom.dilation, out, geom.stride))
         for tap in taps
     ]
-    cols = np.empty((g, ci, len(taps), n) + out, dtype=x.dtype)
-    _gather(cols.swapaxes(1, 2), xp, windows)
-    r = np.matmul(weight.reshape(g, co, ci * len(taps)), cols.reshape(g, ci * len(taps), n * prod(out)))
-    return np.ascontiguousarray(r.reshape((geom.out_channels, n) + out).swapaxes(0, 1))
+    cols = np.empty((g, n) + out + (len(taps), ci), dtype=x.dtype)
+    _gather(cols, xp, windows)
+    # conv weight (g*co, ci, *k) -> (g, T*ci, co), tap-major rows as in cols
+    nd = geom.ndim
+    w = weight.reshape((g, co, ci, len(taps))).transpose(0, 3, 2, 1).reshape(g, len(taps) * ci, co)
+    r = np.matmul(cols.reshape(g, n * prod(out), len(taps) * ci), w)
+    write_channels_first(y, r.reshape((g, n) + out + (co,)))
+    del nd
+    return y
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
