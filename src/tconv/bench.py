@@ -39,8 +39,11 @@ from typing import Callable
 import numpy as np
 
 from .algorithms import Algorithm, get as _get_algorithm, names as _algorithm_names
-from .ops import conv, conv_transpose, plan
+from .ops import conv, conv_transpose, plan, ranked
 from .params import conv_geometry, conv_transpose_geometry
+
+#: Algorithms predicted this many times slower than the best are not timed (they would take minutes).
+HOPELESS = 8.0
 
 QUICK = ("dcgan_1", "dcgan_3", "fcn32s", "unet_up4", "hifigan_up4", "depthwise", "dilated")
 
@@ -228,9 +231,11 @@ def measure_row(layer: dict, op: str, dtype: str, *, repeats: int, pause: float,
     if auto is not None:
         runners["tconv"] = auto
     if every_algorithm and op in ("conv_transpose", "conv"):
+        predicted = dict(ranked(_geometry(layer, op, dtype)))
+        best = min(v for k, v in predicted.items() if k != "direct")
         for name in _algorithm_names():
-            if name == "direct":
-                continue
+            if name == "direct" or predicted.get(name, 0) > HOPELESS * best:
+                continue  # the reference, and algorithms the model predicts hopeless (e.g. fft on small kernels)
             r = _tconv_runner(layer, op, dtype, name)
             if r is not None:
                 runners[f"tconv:{name}"] = r
@@ -258,6 +263,13 @@ def measure_row(layer: dict, op: str, dtype: str, *, repeats: int, pause: float,
         row.extra_bytes = _peak_extra_bytes(runners["tconv"])
         row.io_bytes = x.nbytes + other.nbytes
     return row
+
+
+def _geometry(layer: dict, op: str, dtype: str):
+    x, w, _ = _operands(layer, dtype, op)
+    if op == "conv_transpose":
+        return conv_transpose_geometry(x, w, output_padding=layer["output_padding"], **_params(layer))
+    return conv_geometry(x, w, **_params(layer))
 
 
 def _auto_name(layer: dict, op: str, x: np.ndarray, w: np.ndarray) -> str:

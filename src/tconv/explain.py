@@ -79,14 +79,21 @@ def _time(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: Algorith
     return best
 
 
+#: ``measure`` skips algorithms predicted this many times slower than the best prediction.
+_HOPELESS = 8.0
+
+
 def measure(geom: Geometry, x: np.ndarray, weight: np.ndarray, repeats: int = 2) -> dict[str, float]:
     """Time every supported algorithm that fits on these operands; remember the fastest for ``geom``."""
     limit = available_bytes()
     times = {}
-    for name, _ in ranked(geom):
+    best_predicted = min(cost for name, cost in ranked(geom) if name != "direct") if len(ranked(geom)) > 1 else 0
+    for name, predicted in ranked(geom):
         algorithm = _get_algorithm(name)
         if name == "direct" and len(ranked(geom)) > 1:
             continue  # the reference is never the fastest; skip its (possibly long) run
+        if times and predicted > _HOPELESS * best_predicted:
+            continue  # predicted far slower than the best: not worth running
         if _needed_bytes(geom, algorithm) <= limit:
             times[name] = _time(geom, x, weight, algorithm, repeats)
     if times:

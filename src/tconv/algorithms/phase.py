@@ -33,13 +33,11 @@ from ..threads import run_chunks
 from .phases import phase_combos, prod, small_padding
 
 
-def _phase_weight(wg: np.ndarray, taps: list[tuple[int, ...]]) -> np.ndarray:
-    """``(g, ci, co, *k)`` -> ``(g, T * ci, co)`` for the listed taps (tap-major rows)."""
-    g, ci, co = wg.shape[:3]
-    w = np.empty((g, len(taps), ci, co), dtype=wg.dtype)
-    for j, tap in enumerate(taps):
-        w[:, j] = wg[(slice(None),) * 3 + tap]
-    return w.reshape(g, len(taps) * ci, co)
+def _phase_weight(wk: np.ndarray, axis_taps: list[list[int]]) -> np.ndarray:
+    """``(g, *k, ci, co)`` -> ``(g, T * ci, co)`` for the product of the per-dim tap lists (tap-major rows)."""
+    g, ci, co = wk.shape[0], wk.shape[-2], wk.shape[-1]
+    sub = wk[(slice(None),) + np.ix_(*axis_taps)]
+    return sub.reshape(g, -1, co) if sub.size else np.empty((g, 0, co), dtype=wk.dtype)
 
 
 def channels_last(x: np.ndarray, g: int, spatial: tuple[int, ...], pads: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -96,7 +94,9 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         return y
     pads = small_padding(geom)
     xp = channels_last(x, g, geom.input_shape, pads)  # (g, N, *padded, ci)
-    wg = weight.reshape((g, ci, co) + geom.kernel_shape)
+    nd = geom.ndim
+    wk = np.ascontiguousarray(weight.reshape((g, ci, co) + geom.kernel_shape).transpose(
+        (0,) + tuple(range(3, 3 + nd)) + (1, 2)))  # (g, *k, ci, co)
     for combo in phase_combos(geom):
         view = y[(slice(None), slice(None)) + tuple(slice(a.phase, None, s) for a, s in zip(combo, geom.stride))]
         lengths = tuple(a.length for a in combo)
@@ -109,7 +109,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         ]
         cols = np.empty((g, n) + lengths + (len(taps), ci), dtype=x.dtype)
         _gather(cols, xp, windows)
-        w = _phase_weight(wg, [tuple(t for t, _ in tap) for tap in taps])
+        w = _phase_weight(wk, [[t for t, _ in a.taps] for a in combo])
         r = np.matmul(cols.reshape(g, n * prod(lengths), len(taps) * ci), w)
         write_channels_first(view, r.reshape((g, n) + lengths + (co,)))
     return y
