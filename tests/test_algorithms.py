@@ -174,10 +174,19 @@ def test_gemm_channels_last_path_matches_torch(cfg):
         gemm._CHANNELS_LAST_MIN = saved
 
 
+@pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("algorithm", ["gemm", "phase", "nooverlap", "depthwise", "fft"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_threaded_sizes_match_direct(algorithm, dtype):
-    """Arrays large enough for the thread split (and the channels-last gemm), against the reference."""
+def test_threaded_sizes_match_direct(algorithm, dtype, chunked, monkeypatch):
+    """Arrays large enough for the thread split (and the channels-last gemm), against the reference.
+
+    ``chunked``: a tiny workspace budget, so gemm and phase run the batch one image at a time.
+    """
+    from tconv.algorithms import phases
+
+    if chunked:
+        monkeypatch.setattr(phases, "WORKSPACE_FLOOR", 0)
+        monkeypatch.setattr(phases, "WORKSPACE_FRACTION", 1e-6)
     rng = np.random.default_rng(3)
     groups = 24 if algorithm == "depthwise" else 2
     stride, kernel = (3, (3, 2)) if algorithm == "nooverlap" else (2, (4, 3))

@@ -22,13 +22,14 @@ array([[0., 0., 0., 1.],
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 
 from ..params import Geometry
 from ..threads import run_chunks
 from . import phase
-from .phases import AxisPhase, pad_channels_first, phase_combos, prod
+from .phases import AxisPhase, batch_chunks, pad_channels_first, phase_combos, prod
 
 
 #: Below this many output channels per group the col2im runs channels-first (whole planes per tap).
@@ -70,16 +71,25 @@ def _accumulate(acc: np.ndarray, cols: np.ndarray, combo: tuple[AxisPhase, ...],
 
 
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """One GEMM producing every tap's contribution, then a phase-wise col2im (threads over the batch)."""
-    g, n = geom.groups, geom.batch
-    ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
-    if co < _CHANNELS_LAST_MIN:
-        return _conv_transpose_cf(x, weight, geom)
-    y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
+    """One GEMM producing every tap's contribution, then a phase-wise col2im (batch in chunks, threads)."""
+    g = geom.groups
+    co, taps = geom.out_channels // g, prod(geom.kernel_shape)
+    y = np.empty((geom.batch, geom.out_channels) + geom.output_shape, dtype=x.dtype)
     if y.size == 0:
         return y
+    body = _ct_channels_last if co >= _CHANNELS_LAST_MIN else _ct_channels_first
+    per_image = (geom.in_channels * prod(geom.input_shape) * (1 + taps * co * g // geom.in_channels)
+                 + geom.out_channels * prod(geom.output_shape)) * x.dtype.itemsize
+    for n0, n1 in batch_chunks(geom, per_image, x.dtype.itemsize):
+        body(x[n0:n1], weight, replace(geom, batch=n1 - n0), y[n0:n1])
+    return y
+
+
+def _ct_channels_last(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
+    """Columns ``(g, N, *in, taps, co)``: every tap block's inner axis is the contiguous channels."""
+    g, n = geom.groups, geom.batch
+    ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
     xt = phase.channels_last(x, g, geom.input_shape, ((0, 0),) * geom.ndim)  # (g, N, *in, ci)
-    nd = geom.ndim
     w = weight.reshape((g, ci, co, taps)).swapaxes(2, 3).reshape(g, ci, taps * co)
     cols = np.matmul(xt.reshape(g, n * prod(geom.input_shape), ci), w)
     cols = cols.reshape((g, n) + geom.input_shape + (taps, co))
@@ -93,8 +103,6 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
             phase.write_channels_first(view[lo:hi], acc[:, lo:hi])
 
         run_chunks(n, work, min_chunk=1 if acc.size >= 1 << 15 else n)
-    del nd
-    return y
 
 
 def _accumulate_cf(acc: np.ndarray, cols: np.ndarray, combo: tuple[AxisPhase, ...], geom: Geometry, rows: slice) -> None:
@@ -119,13 +127,10 @@ def _accumulate_cf(acc: np.ndarray, cols: np.ndarray, combo: tuple[AxisPhase, ..
         acc[rows] = 0
 
 
-def _conv_transpose_cf(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """Channels-first variant (few output channels): tap blocks are whole ``(N, *in)`` planes."""
+def _ct_channels_first(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
+    """Columns ``(g*co, taps, N, *in)`` (few output channels): tap blocks are whole ``(N, *in)`` planes."""
     g, n = geom.groups, geom.batch
     ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
-    y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
-    if y.size == 0:
-        return y
     xt = pad_channels_first(x, geom, geom.in_channels, geom.input_shape, ((0, 0),) * geom.ndim)
     wt = weight.reshape(g, ci, co * taps).transpose(0, 2, 1)  # (g, co*taps, ci)
     cols = np.matmul(wt, xt.reshape(g, ci, n * prod(geom.input_shape)))
@@ -140,7 +145,6 @@ def _conv_transpose_cf(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.
             view[:, lo:hi] = acc[lo:hi].swapaxes(0, 1)
 
         run_chunks(geom.out_channels, work, min_chunk=1 if acc.size >= 1 << 15 else geom.out_channels)
-    return y
 
 
 conv = phase.conv

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..params import Geometry
 from ..threads import run_chunks
-from .phases import phase_combos, prod, small_padding
+from .phases import batch_chunks, phase_combos, phase_task_sizes, prod, small_padding
 
 
 def _phase_weight(wk: np.ndarray, axis_taps: list[list[int]]) -> np.ndarray:
@@ -85,38 +85,57 @@ def write_channels_first(dst: np.ndarray, r: np.ndarray) -> None:
     run_chunks(n, work, min_chunk=1 if dst.size >= 1 << 16 else max(n, 1))
 
 
+def _phase_plan(geom: Geometry, pads, wk: np.ndarray) -> list:
+    """Per phase: (output slices, lengths, input windows per tap, sub-kernel weight) -- or no taps."""
+    plan = []
+    for combo in phase_combos(geom):
+        view = (slice(None), slice(None)) + tuple(slice(a.phase, None, s) for a, s in zip(combo, geom.stride))
+        lengths = tuple(a.length for a in combo)
+        taps = list(itertools.product(*(a.taps for a in combo)))
+        if not taps:
+            plan.append((view, lengths, None, None))
+            continue
+        windows = [tuple(slice(lo - sh, lo - sh + q) for (_, sh), (lo, _), q in zip(tap, pads, lengths)) for tap in taps]
+        plan.append((view, lengths, windows, _phase_weight(wk, [[t for t, _ in a.taps] for a in combo])))
+    return plan
+
+
+def _ct_per_image(geom: Geometry, pads, itemsize: int) -> int:
+    """Workspace bytes per image: padded input, the largest phase's columns and result."""
+    padded = geom.in_channels * prod(n + lo + hi for n, (lo, hi) in zip(geom.input_shape, pads))
+    largest = max((t * geom.in_channels + geom.out_channels) * q for t, q in phase_task_sizes(geom))
+    return (padded + largest) * itemsize
+
+
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """Per phase: im2col of the sub-kernel's input windows, one GEMM, one strided write."""
+    """Per phase: im2col of the sub-kernel's input windows, one GEMM, one strided write (batch in chunks)."""
     g, n = geom.groups, geom.batch
     ci, co = geom.in_channels // g, geom.out_channels // g
     y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
     if y.size == 0:
         return y
     pads = small_padding(geom)
-    xp = channels_last(x, g, geom.input_shape, pads)  # (g, N, *padded, ci)
     nd = geom.ndim
     wk = np.ascontiguousarray(weight.reshape((g, ci, co) + geom.kernel_shape).transpose(
         (0,) + tuple(range(3, 3 + nd)) + (1, 2)))  # (g, *k, ci, co)
-    for combo in phase_combos(geom):
-        view = y[(slice(None), slice(None)) + tuple(slice(a.phase, None, s) for a, s in zip(combo, geom.stride))]
-        lengths = tuple(a.length for a in combo)
-        taps = list(itertools.product(*(a.taps for a in combo)))
-        if not taps:
-            view[...] = 0
-            continue
-        windows = [
-            tuple(slice(lo - sh, lo - sh + q) for (_, sh), (lo, _), q in zip(tap, pads, lengths)) for tap in taps
-        ]
-        cols = np.empty((g, n) + lengths + (len(taps), ci), dtype=x.dtype)
-        _gather(cols, xp, windows)
-        w = _phase_weight(wk, [[t for t, _ in a.taps] for a in combo])
-        r = np.matmul(cols.reshape(g, n * prod(lengths), len(taps) * ci), w)
-        write_channels_first(view, r.reshape((g, n) + lengths + (co,)))
+    plan = _phase_plan(geom, pads, wk)
+    for n0, n1 in batch_chunks(geom, _ct_per_image(geom, pads, x.dtype.itemsize), x.dtype.itemsize):
+        nb = n1 - n0
+        xp = channels_last(x[n0:n1], g, geom.input_shape, pads)  # (g, nb, *padded, ci)
+        yb = y[n0:n1]
+        for view, lengths, windows, w in plan:
+            if windows is None:
+                yb[view] = 0
+                continue
+            cols = np.empty((g, nb) + lengths + (len(windows), ci), dtype=x.dtype)
+            _gather(cols, xp, windows)
+            r = np.matmul(cols.reshape(g, nb * prod(lengths), len(windows) * ci), w)
+            write_channels_first(yb[view], r.reshape((g, nb) + lengths + (co,)))
     return y
 
 
 def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """im2col over every tap's strided window of the zero-padded input, then one GEMM."""
+    """im2col over every tap's strided window of the zero-padded input, then one GEMM (batch in chunks)."""
     g, n = geom.groups, geom.batch
     ci, co = geom.in_channels // g, geom.out_channels // g
     out = geom.output_shape
@@ -127,21 +146,22 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     span = tuple((m - 1) * s + (k - 1) * d + 1 for m, s, k, d in zip(out, geom.stride, geom.kernel_shape, geom.dilation))
     reach = tuple(max(0, min(nb, sp - lo)) for nb, sp, (lo, _) in zip(geom.input_shape, span, geom.padding))
     pads = tuple((min(lo, sp), sp - min(lo, sp) - r) for sp, r, (lo, _) in zip(span, reach, geom.padding))
-    xc = x[(slice(None), slice(None)) + tuple(slice(0, r) for r in reach)]
-    xp = channels_last(xc, g, reach, pads)  # (g, N, *padded, ci)
     taps = list(np.ndindex(*geom.kernel_shape))
     windows = [
         tuple(slice(t * d, t * d + (m - 1) * s + 1, s) for t, d, m, s in zip(tap, geom.dilation, out, geom.stride))
         for tap in taps
     ]
-    cols = np.empty((g, n) + out + (len(taps), ci), dtype=x.dtype)
-    _gather(cols, xp, windows)
     # conv weight (g*co, ci, *k) -> (g, T*ci, co), tap-major rows as in cols
-    nd = geom.ndim
     w = weight.reshape((g, co, ci, len(taps))).transpose(0, 3, 2, 1).reshape(g, len(taps) * ci, co)
-    r = np.matmul(cols.reshape(g, n * prod(out), len(taps) * ci), w)
-    write_channels_first(y, r.reshape((g, n) + out + (co,)))
-    del nd
+    per_image = (geom.in_channels * (prod(span) + len(taps) * prod(out)) + geom.out_channels * prod(out)) * x.dtype.itemsize
+    for n0, n1 in batch_chunks(geom, per_image, x.dtype.itemsize):
+        nb = n1 - n0
+        xc = x[(slice(n0, n1), slice(None)) + tuple(slice(0, r) for r in reach)]
+        xp = channels_last(xc, g, reach, pads)  # (g, nb, *padded, ci)
+        cols = np.empty((g, nb) + out + (len(taps), ci), dtype=x.dtype)
+        _gather(cols, xp, windows)
+        r = np.matmul(cols.reshape(g, nb * prod(out), len(taps) * ci), w)
+        write_channels_first(y[n0:n1], r.reshape((g, nb) + out + (co,)))
     return y
 
 

@@ -112,3 +112,23 @@ def phase_task_sizes(geom: Geometry) -> list[tuple[int, int]]:
     for combo in phase_combos(geom):
         sizes.append((prod(len(a.taps) for a in combo), prod(a.length for a in combo)))
     return sizes
+
+
+#: Workspace allowed per batch chunk: this fraction of the call's input + output bytes (at least the floor).
+WORKSPACE_FRACTION = 0.5
+WORKSPACE_FLOOR = 8 << 20
+
+
+def batch_chunks(geom: Geometry, per_image_bytes: int, itemsize: int) -> list[tuple[int, int]]:
+    """Split the batch so each chunk's workspace stays within the budget (keeps peak memory near in + out).
+
+    >>> from tconv.params import conv_transpose_geometry
+    >>> g = conv_transpose_geometry(np.zeros((10, 1, 4)), np.zeros((1, 1, 2)))
+    >>> batch_chunks(g, per_image_bytes=1 << 30, itemsize=8)[:2]
+    [(0, 1), (1, 2)]
+    """
+    n = geom.batch
+    io = n * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape)) * itemsize
+    budget = max(WORKSPACE_FLOOR, int(WORKSPACE_FRACTION * io))
+    per = max(1, budget // max(1, per_image_bytes))
+    return [(a, min(n, a + per)) for a in range(0, n, per)]
