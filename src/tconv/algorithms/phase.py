@@ -25,12 +25,13 @@ array([[0., 0., 0., 1.],
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 
 from ..params import Geometry
 from ..threads import run_chunks
-from .phases import batch_chunks, phase_combos, phase_task_sizes, prod, small_padding
+from .phases import batch_chunks, geometry_phases, phase_combos, phase_task_sizes, prod, small_padding
 
 
 def _phase_weight(wk: np.ndarray, axis_taps: list[list[int]]) -> np.ndarray:
@@ -107,8 +108,93 @@ def _ct_per_image(geom: Geometry, pads, itemsize: int) -> int:
     return (padded + largest) * itemsize
 
 
+def uniform_phases(geom: Geometry) -> list | None:
+    """Per dim ``(tap index array (s, J), shift array (s, J), Q)`` when every phase has J taps and Q positions.
+
+    Then all ``prod(s)`` phases are batched into one gather, one batched GEMM and one re-layout.
+    """
+    out = []
+    for axis, s, n_big in zip(geometry_phases(geom), geom.stride, geom.big_shape):
+        if len(axis) != s or len({len(a.taps) for a in axis}) != 1 or len({a.length for a in axis}) != 1:
+            return None
+        if not axis[0].taps:
+            return None
+        taps = np.array([[t for t, _ in a.taps] for a in axis])
+        shifts = np.array([[sh for _, sh in a.taps] for a in axis])
+        out.append((taps, shifts, axis[0].length))
+    return out
+
+
+def _batched_weight(weight: np.ndarray, geom: Geometry, axes: list) -> np.ndarray:
+    """``(g*ci, co, *k)`` -> ``(g * S, J * ci, co)``: the sub-kernels of all phases, one gather of the weight."""
+    g, nd = geom.groups, geom.ndim
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    wk = weight.reshape((g, ci, co) + geom.kernel_shape).transpose((0,) + tuple(range(3, 3 + nd)) + (1, 2))
+    widx = [np.arange(g).reshape((g,) + (1,) * (2 * nd))]
+    for d, (taps, _, _) in enumerate(axes):
+        shape = [1] * (1 + 2 * nd)
+        shape[1 + d], shape[1 + nd + d] = taps.shape
+        widx.append(taps.reshape(shape))
+    w = np.ascontiguousarray(wk[tuple(widx)])  # (g, *s, *J, ci, co)
+    sp, jp = prod(a[0].shape[0] for a in axes), prod(a[0].shape[1] for a in axes)
+    return w.reshape(g * sp, jp * ci, co)
+
+
+def _ct_batched(x: np.ndarray, w: np.ndarray, geom: Geometry, y: np.ndarray, axes: list, pads) -> None:
+    """All phases at once: fancy-index gather ``(g, S, N, *Q, *J, ci)``, batched GEMM, one re-layout."""
+    g, n, nd = geom.groups, geom.batch, geom.ndim
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    xp = channels_last(x, g, geom.input_shape, pads)  # (g, N, *padded, ci)
+    strides = [a[0].shape[0] for a in axes]
+    js = [a[0].shape[1] for a in axes]
+    qs = [a[2] for a in axes]
+    # broadcast layout of the index arrays: (g, s_0..s_{nd-1}, N, Q_0..Q_{nd-1}, J_0..J_{nd-1})
+    rank = 2 + 3 * nd
+
+    def axis_index(values: np.ndarray, positions: tuple[int, ...]) -> np.ndarray:
+        shape = [1] * rank
+        for pos, size in zip(positions, values.shape):
+            shape[pos] = size
+        return values.reshape(shape)
+
+    index = [axis_index(np.arange(g), (0,)), axis_index(np.arange(n), (1 + nd,))]
+    for d, (taps, shifts, q) in enumerate(axes):
+        rows = pads[d][0] - shifts[:, None, :] + np.arange(q)[None, :, None]  # (s, Q, J)
+        index.append(axis_index(rows, (1 + d, 2 + nd + d, 2 + 2 * nd + d)))
+    cols = xp[tuple(index)]  # (g, *s, N, *Q, *J, ci)
+    sp, qp, jp = prod(strides), prod(qs), prod(js)
+    # fancy indexing may hand back non-C-ordered results; BLAS needs plain strides
+    cols = np.ascontiguousarray(cols).reshape(g * sp, n * qp, jp * ci)
+    r = np.matmul(cols, w)
+    r = r.reshape((g,) + tuple(strides) + (n,) + tuple(qs) + (co,))
+    # -> (N, g, co, Q_0, s_0, Q_1, s_1, ...)
+    order = (1 + nd, 0, r.ndim - 1) + tuple(a for d in range(nd) for a in (2 + nd + d, 1 + d))
+    blocks = r.transpose(order)
+    full = tuple(q * s for q, s in zip(qs, strides))
+    if full == geom.output_shape:
+        yv = y.reshape((n, g, co) + tuple(a for q, s in zip(qs, strides) for a in (q, s)))
+        _copy_batches(yv, blocks)
+    else:
+        buf = np.empty(blocks.shape, dtype=y.dtype)
+        _copy_batches(buf, blocks)
+        buf = buf.reshape((n, g * co) + full)
+        _copy_batches(y, buf[(slice(None), slice(None)) + tuple(slice(0, m) for m in geom.output_shape)])
+
+
+def _copy_batches(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` split over threads along the first axis."""
+    def work(lo: int, hi: int) -> None:
+        dst[lo:hi] = src[lo:hi]
+
+    run_chunks(dst.shape[0], work, min_chunk=1 if dst.size >= 1 << 16 else max(dst.shape[0], 1))
+
+
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """Per phase: im2col of the sub-kernel's input windows, one GEMM, one strided write (batch in chunks)."""
+    """Per phase: im2col of the sub-kernel's input windows, one GEMM, one strided write (batch in chunks).
+
+    When every phase has the same number of taps and positions (the usual case: kernel a multiple of the
+    stride, no dilation tricks), all phases run together as one batched GEMM.
+    """
     g, n = geom.groups, geom.batch
     ci, co = geom.in_channels // g, geom.out_channels // g
     y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
@@ -116,6 +202,14 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         return y
     pads = small_padding(geom)
     nd = geom.ndim
+    axes = uniform_phases(geom)
+    if axes is not None:
+        w = _batched_weight(weight, geom, axes)
+        per_image = _ct_per_image(geom, pads, x.dtype.itemsize) * prod(geom.stride) + 2 * geom.out_channels * prod(
+            geom.output_shape) * x.dtype.itemsize
+        for n0, n1 in batch_chunks(geom, per_image, x.dtype.itemsize):
+            _ct_batched(x[n0:n1], w, replace(geom, batch=n1 - n0), y[n0:n1], axes, pads)
+        return y
     wk = np.ascontiguousarray(weight.reshape((g, ci, co) + geom.kernel_shape).transpose(
         (0,) + tuple(range(3, 3 + nd)) + (1, 2)))  # (g, *k, ci, co)
     plan = _phase_plan(geom, pads, wk)

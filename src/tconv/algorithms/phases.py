@@ -115,8 +115,8 @@ def phase_task_sizes(geom: Geometry) -> list[tuple[int, int]]:
 
 
 #: Workspace allowed per batch chunk: this fraction of the call's input + output bytes (at least the floor).
-WORKSPACE_FRACTION = 0.5
-WORKSPACE_FLOOR = 8 << 20
+WORKSPACE_FRACTION = 1.0
+WORKSPACE_FLOOR = 16 << 20
 
 
 def batch_chunks(geom: Geometry, per_image_bytes: int, itemsize: int) -> list[tuple[int, int]]:
