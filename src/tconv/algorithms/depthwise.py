@@ -26,7 +26,7 @@ from ..params import Geometry
 from ..threads import run_chunks
 from .phases import phase_combos, prod, small_padding
 
-_BLOCK_BYTES = 1 << 18  # rows per block: about this many bytes of input and of output
+_BLOCK_BYTES = 1 << 22  # rows per block: about this many bytes of output (measured: 4 MiB beats 256 KiB-1 MiB)
 
 
 def unsupported(geom: Geometry) -> str | None:

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..params import Geometry
 from ..threads import run_chunks
+from . import phases as _phases
 from .phases import batch_chunks, geometry_phases, phase_combos, phase_task_sizes, prod, small_padding
 
 
@@ -161,24 +162,37 @@ def _ct_batched(x: np.ndarray, w: np.ndarray, geom: Geometry, y: np.ndarray, axe
     for d, (taps, shifts, q) in enumerate(axes):
         rows = pads[d][0] - shifts[:, None, :] + np.arange(q)[None, :, None]  # (s, Q, J)
         index.append(axis_index(rows, (1 + d, 2 + nd + d, 2 + 2 * nd + d)))
-    cols = xp[tuple(index)]  # (g, *s, N, *Q, *J, ci)
     sp, qp, jp = prod(strides), prod(qs), prod(js)
-    # fancy indexing may hand back non-C-ordered results; BLAS needs plain strides
-    cols = np.ascontiguousarray(cols).reshape(g * sp, n * qp, jp * ci)
-    r = np.matmul(cols, w)
-    r = r.reshape((g,) + tuple(strides) + (n,) + tuple(qs) + (co,))
-    # -> (N, g, co, Q_0, s_0, Q_1, s_1, ...)
-    order = (1 + nd, 0, r.ndim - 1) + tuple(a for d in range(nd) for a in (2 + nd + d, 1 + d))
-    blocks = r.transpose(order)
     full = tuple(q * s for q, s in zip(qs, strides))
-    if full == geom.output_shape:
-        yv = y.reshape((n, g, co) + tuple(a for q, s in zip(qs, strides) for a in (q, s)))
-        _copy_batches(yv, blocks)
-    else:
-        buf = np.empty(blocks.shape, dtype=y.dtype)
-        _copy_batches(buf, blocks)
-        buf = buf.reshape((n, g * co) + full)
-        _copy_batches(y, buf[(slice(None), slice(None)) + tuple(slice(0, m) for m in geom.output_shape)])
+    exact = full == geom.output_shape
+    blocked = (n, g, co) + tuple(a for q, s in zip(qs, strides) for a in (q, s))
+    target = y.reshape(blocked) if exact else np.empty(blocked, dtype=y.dtype)
+    # phases of dim 0 in pieces, so the columns of all phases never sit in memory at once
+    per_phase0 = g * (sp // strides[0]) * n * qp * (jp * ci + co) * x.dtype.itemsize
+    step = max(1, min(strides[0], _phase_budget(geom, x.dtype.itemsize) // max(1, per_phase0)))
+    wv = w.reshape((g, strides[0], sp // strides[0], jp * ci, co))
+    for p0 in range(0, strides[0], step):
+        p1 = min(strides[0], p0 + step)
+        piece = list(index)
+        piece[2] = index[2][:, p0:p1]
+        cols = xp[tuple(piece)]  # (g, *s (dim 0 cut), N, *Q, *J, ci)
+        count = g * (p1 - p0) * (sp // strides[0])
+        # fancy indexing may hand back non-C-ordered results; BLAS needs plain strides
+        cols = np.ascontiguousarray(cols).reshape(count, n * qp, jp * ci)
+        wp = np.ascontiguousarray(wv[:, p0:p1]).reshape(count, jp * ci, co)
+        r = np.matmul(cols, wp).reshape((g, p1 - p0) + tuple(strides[1:]) + (n,) + tuple(qs) + (co,))
+        # -> (N, g, co, Q_0, s_0, Q_1, s_1, ...)
+        order = (1 + nd, 0, r.ndim - 1) + tuple(a for d in range(nd) for a in (2 + nd + d, 1 + d))
+        dst = target[(slice(None),) * 4 + (slice(p0, p1),)]
+        _copy_batches(dst, r.transpose(order))
+    if not exact:
+        flat = target.reshape((n, g * co) + full)
+        _copy_batches(y, flat[(slice(None), slice(None)) + tuple(slice(0, m) for m in geom.output_shape)])
+
+
+def _phase_budget(geom: Geometry, itemsize: int) -> int:
+    io = geom.batch * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape)) * itemsize
+    return max(_phases.WORKSPACE_FLOOR, int(_phases.WORKSPACE_FRACTION * io))
 
 
 def _copy_batches(dst: np.ndarray, src: np.ndarray) -> None:
