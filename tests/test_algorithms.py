@@ -184,6 +184,9 @@ def test_threaded_sizes_match_direct(algorithm, dtype, chunked, monkeypatch):
     """
     from tconv.algorithms import phases
 
+    from tconv.algorithms import phase
+
+    monkeypatch.setattr(phase, "BATCH_PHASES_FROM", 4 if chunked else 8)  # both phase paths
     if chunked:
         monkeypatch.setattr(phases, "WORKSPACE_FLOOR", 0)
         monkeypatch.setattr(phases, "WORKSPACE_FRACTION", 1e-6)
@@ -198,3 +201,17 @@ def test_threaded_sizes_match_direct(algorithm, dtype, chunked, monkeypatch):
     assert_close(tconv.conv_transpose(x, w, algorithm=algorithm, **kw), want, dtype)
     xb = rng.standard_normal(want.shape).astype(dtype)
     assert_close(tconv.conv(xb, w, algorithm=algorithm, **kw), tconv.conv(xb, w, algorithm="direct", **kw), dtype)
+
+
+@settings(max_examples=100)
+@given(cfg=configs())
+def test_phase_batched_path_matches_torch(cfg):
+    """The batched-phases path of ``phase`` (normally for >= 8 phases) on the small random configs."""
+    from tconv.algorithms import phase
+
+    saved = phase.BATCH_PHASES_FROM
+    phase.BATCH_PHASES_FROM = 1
+    try:
+        _check_both("phase", cfg)
+    finally:
+        phase.BATCH_PHASES_FROM = saved

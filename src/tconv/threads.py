@@ -70,3 +70,22 @@ def run_chunks(total: int, work: Callable[[int, int], None], min_chunk: int = 1)
     futures = [_pool(n).submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
     for f in futures:
         f.result()
+
+
+def parallel_copy(dst, src, min_items: int = 1 << 16) -> None:
+    """``dst[...] = src`` (same shapes), split over threads along the first axis long enough to share.
+
+    >>> import numpy as np
+    >>> a = np.zeros((2, 3)); parallel_copy(a, np.ones((2, 3))); a.sum()
+    np.float64(6.0)
+    """
+    axis = next((i for i, n in enumerate(dst.shape) if n >= num_threads()), None)
+    if axis is None or dst.size < min_items:
+        dst[...] = src
+        return
+    lead = (slice(None),) * axis
+
+    def work(lo: int, hi: int) -> None:
+        dst[lead + (slice(lo, hi),)] = src[lead + (slice(lo, hi),)]
+
+    run_chunks(dst.shape[axis], work)

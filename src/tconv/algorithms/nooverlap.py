@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import Geometry
+from ..threads import parallel_copy
 from .phases import prod
 
 
@@ -81,9 +82,15 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     blocks = r.transpose(order)  # (N, C, in_0, k_0, in_1, k_1, ...)
     exact = full_shape == geom.output_shape and all(lo == 0 for lo in geom.before)
     if gapless and exact:
-        return np.ascontiguousarray(blocks).reshape(out_shape)
+        if blocks.flags.c_contiguous:  # e.g. a 1-position input: the GEMM result is the output
+            return blocks.reshape(out_shape)
+        y = np.empty(out_shape, dtype=x.dtype)
+        parallel_copy(y.reshape(blocks.shape), blocks)
+        return y
     if gapless:
-        full = blocks.reshape((n, geom.out_channels) + full_shape)  # a copy only if blocks is not contiguous
+        full = np.empty(blocks.shape, dtype=x.dtype)
+        parallel_copy(full, blocks)
+        full = full.reshape((n, geom.out_channels) + full_shape)
     else:
         full = np.zeros((n, geom.out_channels) + tuple(a for m, st in zip(geom.input_shape, steps) for a in (m, st)),
                         dtype=x.dtype)
@@ -93,7 +100,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     big, src = _full_window(geom)
     y = np.zeros(out_shape, dtype=x.dtype)
     lead = (slice(None), slice(None))
-    y[lead + big] = full[lead + src]
+    parallel_copy(y[lead + big], full[lead + src])
     return y
 
 

@@ -109,6 +109,11 @@ def _ct_per_image(geom: Geometry, pads, itemsize: int) -> int:
     return (padded + largest) * itemsize
 
 
+#: With at least this many phases, alike phases run batched (one fancy-index gather, one batched GEMM);
+#: with fewer, slice copies per tap are cheaper than the fancy-index gather (measured on stride1/dcgan).
+BATCH_PHASES_FROM = 8
+
+
 def uniform_phases(geom: Geometry) -> list | None:
     """Per dim ``(tap index array (s, J), shift array (s, J), Q)`` when every phase has J taps and Q positions.
 
@@ -216,7 +221,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         return y
     pads = small_padding(geom)
     nd = geom.ndim
-    axes = uniform_phases(geom)
+    axes = uniform_phases(geom) if prod(geom.stride) >= BATCH_PHASES_FROM else None
     if axes is not None:
         w = _batched_weight(weight, geom, axes)
         per_image = _ct_per_image(geom, pads, x.dtype.itemsize) * prod(geom.stride) + 2 * geom.out_channels * prod(
@@ -297,6 +302,13 @@ def cost(geom: Geometry) -> float:
     c, isz = constants(work), np.dtype(work).itemsize
     g, n = geom.groups, geom.batch
     cs, cb = geom.small_channels // g, geom.big_channels // g
+    if geom.transposed and prod(geom.stride) >= BATCH_PHASES_FROM and uniform_phases(geom) is not None:
+        sizes = phase_task_sizes(geom)
+        taps, positions = sizes[0]
+        gather = 3.0 * len(sizes) * taps * cs * g * n * positions * isz  # fancy-index gather: slower per byte
+        write = 3 * n * geom.big_channels * prod(geom.big_shape) * isz
+        mm = gemm_seconds(n * positions, cb, taps * cs, c, calls=g * len(sizes))
+        return mm + (gather + write) * c.byte_seconds + 20 * c.step_seconds
     if geom.transposed:
         total, steps = 0.0, 0
         for taps, positions in phase_task_sizes(geom):
