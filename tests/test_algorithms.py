@@ -77,14 +77,14 @@ def test_depthwise_matches_torch(cfg):
 @settings(max_examples=60)
 @given(cfg=depthwise_configs())
 def test_other_algorithms_on_depthwise_configs(cfg):
-    for algorithm in ("gemm", "phase", "fft", "auto"):
+    for algorithm in ("gemm", "phase", "subpixel", "fft", "auto"):
         _check_both(algorithm, cfg)
 
 
 @settings(max_examples=60)
 @given(cfg=no_overlap_configs())
 def test_other_algorithms_on_no_overlap_configs(cfg):
-    for algorithm in ("gemm", "phase", "fft", "auto"):
+    for algorithm in ("gemm", "phase", "subpixel", "fft", "auto"):
         _check_both(algorithm, cfg)
 
 
@@ -175,7 +175,7 @@ def test_gemm_channels_last_path_matches_torch(cfg):
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-@pytest.mark.parametrize("algorithm", ["gemm", "phase", "nooverlap", "depthwise", "fft"])
+@pytest.mark.parametrize("algorithm", ["gemm", "phase", "subpixel", "nooverlap", "depthwise", "fft"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_threaded_sizes_match_direct(algorithm, dtype, chunked, monkeypatch):
     """Arrays large enough for the thread split (and the channels-last gemm), against the reference.

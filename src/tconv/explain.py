@@ -26,7 +26,7 @@ import numpy as np
 
 from .algorithms import Algorithm, get as _get_algorithm, names as _algorithm_names
 from .memory import available_bytes, format_bytes
-from .ops import MEASURED, _needed_bytes, _operands, plan, ranked, run_kernel, working_dtype
+from .ops import MEASURED, _needed_bytes, _operands, plan, ranked, run_kernel
 from .params import Geometry, conv_geometry, conv_transpose_geometry
 
 
@@ -120,8 +120,6 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
     times = _measure_all(geom, xa, wa) if measure else {}
     predicted = dict(ranked(geom))
     limit = available_bytes()
-    isz = working_dtype(geom).itemsize
-    del isz
     candidates = []
     for name in _algorithm_names():
         algorithm = _get_algorithm(name)

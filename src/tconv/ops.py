@@ -23,7 +23,7 @@ def algorithms() -> tuple[str, ...]:
     """Names accepted by the ``algorithm`` argument (besides ``"auto"``).
 
     >>> algorithms()
-    ('direct', 'gemm', 'phase', 'nooverlap', 'depthwise', 'fft')
+    ('direct', 'gemm', 'phase', 'subpixel', 'nooverlap', 'depthwise', 'fft')
     """
     return registry.names()
 

@@ -8,7 +8,7 @@ a freshly allocated ``(N, C_out, *out_spatial)`` array; they never write to
 their inputs.
 
 >>> names()
-('direct', 'gemm', 'phase', 'nooverlap', 'depthwise', 'fft')
+('direct', 'gemm', 'phase', 'subpixel', 'nooverlap', 'depthwise', 'fft')
 >>> get("direct").name
 'direct'
 """
@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..params import Geometry
-from . import depthwise, direct, fft, gemm, nooverlap, phase
+from . import depthwise, direct, fft, gemm, nooverlap, phase, subpixel
 
 Kernel = Callable[[np.ndarray, np.ndarray, Geometry], np.ndarray]
 
@@ -71,6 +71,7 @@ def _register_all() -> None:
         (direct, "direct", "reference: per-tap matrix product over channels, scattered (the chapter's definition)"),
         (gemm, "gemm", "one GEMM over channels for all taps, then a phase-wise col2im (im2col + GEMM for conv)"),
         (phase, "phase", "sub-pixel decomposition: per output phase, im2col of the sub-kernel + one GEMM, written once"),
+        (subpixel, "subpixel", "all phases as one stride-1 correlation: im2col of the common window + one GEMM"),
         (nooverlap, "nooverlap", "stride >= dilated kernel (or 1-position input): one GEMM plus a re-layout"),
         (depthwise, "depthwise", "groups == channels: cache-blocked element-wise multiply-adds, phase by phase, threaded"),
         (fft, "fft", "FFT over the spatial dims, channel mixing per frequency (large kernels, finite inputs)"),

@@ -87,7 +87,6 @@ def _spectral_product(x: np.ndarray, w: np.ndarray, g: int, shape: tuple[int, ..
 
 def _crop(full: np.ndarray, starts: tuple[int, ...], steps: tuple[int, ...], lengths: tuple[int, ...]) -> np.ndarray:
     """``full[..., start + step * j]`` for ``j < length`` per dim, zeros past the end of ``full``."""
-    nd = len(starts)
     out = np.zeros(full.shape[:2] + lengths, dtype=full.dtype)
     src, dst = [], []
     for n, a, st, m in zip(full.shape[2:], starts, steps, lengths):
@@ -97,7 +96,6 @@ def _crop(full: np.ndarray, starts: tuple[int, ...], steps: tuple[int, ...], len
         src.append(slice(a + st * j0, a + st * (j1 - 1) + 1 if j1 > j0 else a + st * j0, st))
         dst.append(slice(j0, j1))
     out[(slice(None), slice(None)) + tuple(dst)] = full[(slice(None), slice(None)) + tuple(src)]
-    del nd
     return out
 
 
