@@ -174,7 +174,7 @@ def cost(geom: Geometry) -> float:
     s = n * prod(geom.small_shape)
     sizes = phase_task_sizes(geom)
     cols = taps * cb * g * s * isz
-    moved = 2 * n * geom.small_channels * prod(geom.small_shape) * isz + 4 * cols  # col2im: read + add passes
+    moved = 2 * n * geom.small_channels * prod(geom.small_shape) * isz + 2.5 * cols  # col2im: read + add passes
     moved += 3 * n * geom.big_channels * prod(geom.big_shape) * isz
     steps = sum(4 + 2 * t for t, _ in sizes)
     return gemm_seconds(cb * taps, s, cs, c, calls=g) + moved * c.byte_seconds + steps * c.step_seconds

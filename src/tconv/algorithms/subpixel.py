@@ -159,6 +159,7 @@ def cost(geom: Geometry) -> float:
     gs = grids(geom)
     grid, window, count = prod(a.grid for a in gs), prod(a.window for a in gs), prod(len(a.phases) for a in gs)
     cs, cb = geom.small_channels // g, geom.big_channels // g
-    mm = gemm_seconds(n * grid, count * cb, window * cs, c, calls=g)
+    # the zero blocks of the combined weight cost twice: as multiply-adds and as a wider, less efficient GEMM
+    mm = gemm_seconds(n * grid, count * cb, window * cs, c, calls=g) * waste(geom) ** 1.5
     moved = (2.5 * window * geom.small_channels * n * grid + 3 * n * geom.big_channels * prod(geom.big_shape)) * isz
     return mm + moved * c.byte_seconds + (window + count + 6) * c.step_seconds
