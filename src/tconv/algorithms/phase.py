@@ -30,7 +30,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..params import Geometry
-from ..threads import run_chunks
+from ..threads import parallel_copy, run_chunks
 from . import phases as _phases
 from .phases import batch_chunks, geometry_phases, phase_combos, phase_task_sizes, prod, small_padding
 
@@ -260,10 +260,6 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     reach = tuple(max(0, min(nb, sp - lo)) for nb, sp, (lo, _) in zip(geom.input_shape, span, geom.padding))
     pads = tuple((min(lo, sp), sp - min(lo, sp) - r) for sp, r, (lo, _) in zip(span, reach, geom.padding))
     taps = list(np.ndindex(*geom.kernel_shape))
-    windows = [
-        tuple(slice(t * d, t * d + (m - 1) * s + 1, s) for t, d, m, s in zip(tap, geom.dilation, out, geom.stride))
-        for tap in taps
-    ]
     # conv weight (g*co, ci, *k) -> (g, T*ci, co), tap-major rows as in cols
     w = weight.reshape((g, co, ci, len(taps))).transpose(0, 3, 2, 1).reshape(g, len(taps) * ci, co)
     per_image = (geom.in_channels * (prod(span) + len(taps) * prod(out)) + geom.out_channels * prod(out)) * x.dtype.itemsize
@@ -271,11 +267,25 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
         nb = n1 - n0
         xc = x[(slice(n0, n1), slice(None)) + tuple(slice(0, r) for r in reach)]
         xp = channels_last(xc, g, reach, pads)  # (g, nb, *padded, ci)
-        cols = np.empty((g, nb) + out + (len(taps), ci), dtype=x.dtype)
-        _gather(cols, xp, windows)
+        cols = np.empty((g, nb) + out + geom.kernel_shape + (ci,), dtype=x.dtype)
+        parallel_copy(cols, _unfold(xp, geom))  # one C-level gather, no Python loop over taps
         r = np.matmul(cols.reshape(g, nb * prod(out), len(taps) * ci), w)
         write_channels_first(y[n0:n1], r.reshape((g, nb) + out + (co,)))
     return y
+
+
+#: From this many taps on, conv's im2col is one strided-view copy instead of one slice copy per tap.
+UNFOLD_FROM_TAPS = 100000
+
+
+def _unfold(xp: np.ndarray, geom: Geometry) -> np.ndarray:
+    """View ``(g, N, *padded, ci)`` as ``(g, N, *out, *k, ci)``: output position i, tap t -> i*s + t*d."""
+    nd = geom.ndim
+    sp = xp.strides[2:2 + nd]
+    shape = xp.shape[:2] + geom.output_shape + geom.kernel_shape + xp.shape[-1:]
+    strides = (xp.strides[:2] + tuple(st * s for st, s in zip(sp, geom.stride))
+               + tuple(st * d for st, d in zip(sp, geom.dilation)) + xp.strides[-1:])
+    return np.lib.stride_tricks.as_strided(xp, shape=shape, strides=strides, writeable=False)
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
