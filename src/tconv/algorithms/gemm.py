@@ -1,8 +1,9 @@
 """GEMM + col2im: one matrix product over channels for all taps, then a phase-wise col2im.
 
 The transposed convolution multiplies every input position by the whole
-kernel at once (``(C_out * prod(k), C_in) @ (C_in, N * prod(in))``: the
-"column" matrix, one block per tap).  The col2im step then works one output
+kernel at once (channels last: ``(N * prod(in), C_in) @ (C_in, prod(k) * C_out)``,
+the "column" matrix with one block per tap; channels first for fewer than
+16 output channels per group).  The col2im step then works one output
 phase at a time (see :mod:`.phases`): the blocks of the taps that land on that
 phase are summed into one small contiguous accumulator, which is written once
 into the phase's strided view of the output.  The output itself is therefore
