@@ -42,6 +42,9 @@ def _phase_weight(wk: np.ndarray, axis_taps: list[list[int]]) -> np.ndarray:
     return sub.reshape(g, -1, co) if sub.size else np.empty((g, 0, co), dtype=wk.dtype)
 
 
+_ALIASED_CHANNEL_TILE = 8
+
+
 def channels_last(x: np.ndarray, g: int, spatial: tuple[int, ...], pads: tuple[tuple[int, int], ...]) -> np.ndarray:
     """``(N, g*c, *spatial) -> (g, N, *padded, c)``: one copy, zeros only in the padded borders."""
     n, c = x.shape[0], x.shape[1] // g
@@ -56,9 +59,15 @@ def channels_last(x: np.ndarray, g: int, spatial: tuple[int, ...], pads: tuple[t
         if hi:
             out[pre + (slice(shape[2 + d] - hi, None),)] = 0
     inner = (slice(None), slice(None)) + tuple(slice(lo, lo + m) for m, (lo, _) in zip(spatial, pads))
+    # Reading channel planes whose size is a multiple of 4 KiB makes every channel's element land in the same
+    # cache set; copying 8 channels at a time avoids the thrashing (hifigan_up4: 3.0 -> 1.0 ms).
+    plane = prod(spatial) * x.dtype.itemsize
+    step = _ALIASED_CHANNEL_TILE if plane % 4096 == 0 and plane >= 4096 else c
 
     def work(lo: int, hi: int) -> None:
-        out[inner][:, lo:hi] = src[:, lo:hi]
+        dst = out[inner][:, lo:hi]
+        for c0 in range(0, c, step):
+            dst[..., c0:c0 + step] = src[:, lo:hi, ..., c0:c0 + step]
 
     run_chunks(n, work, min_chunk=1 if out.size >= 1 << 16 else max(n, 1))
     return out
@@ -80,9 +89,12 @@ def write_channels_first(dst: np.ndarray, r: np.ndarray) -> None:
     g, n, co = r.shape[0], r.shape[1], r.shape[-1]
     nd = r.ndim - 3
     src = r.transpose((1, 0, r.ndim - 1) + tuple(range(2, 2 + nd))).reshape((n, g * co) + r.shape[2:-1])
+    aliased = dst.ndim > 2 and dst.strides[1] % 4096 == 0 and dst.strides[1] >= 4096  # see channels_last
+    step = _ALIASED_CHANNEL_TILE if aliased else g * co
 
     def work(lo: int, hi: int) -> None:
-        dst[lo:hi] = src[lo:hi]
+        for c0 in range(0, g * co, step):
+            dst[lo:hi, c0:c0 + step] = src[lo:hi, c0:c0 + step]
 
     run_chunks(n, work, min_chunk=1 if dst.size >= 1 << 16 else max(n, 1))
 
