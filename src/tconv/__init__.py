@@ -11,6 +11,8 @@ from . import compat
 from .chapter import corr2d, kernel2matrix, trans_conv
 from .grad import conv_backward, conv_transpose_backward
 from .matrix import ConvOperator, conv_matrix
+from .algorithms.cost import calibrate
+from .explain import explain
 from .ops import algorithms, conv, conv_transpose
 from .shapes import conv_output_shape, conv_transpose_output_shape
 
@@ -20,6 +22,7 @@ __all__ = [
     "ConvOperator",
     "algorithms",
     "compat",
+    "calibrate",
     "conv",
     "conv_backward",
     "conv_matrix",
@@ -27,6 +30,7 @@ __all__ = [
     "conv_transpose",
     "conv_transpose_backward",
     "conv_transpose_output_shape",
+    "explain",
     "corr2d",
     "kernel2matrix",
     "trans_conv",

@@ -341,5 +341,33 @@ def _shape(framework: str, input_size: str, params: tuple[str, ...], targets: tu
         raise click.UsageError(str(exc)) from exc
 
 
+# ---------------------------------------------------------------------------
+# bench
+
+
+@command("bench", short_help="Time tconv against PyTorch CPU and ONNX Runtime on real layers.",
+         help="Time tconv against PyTorch CPU and ONNX Runtime on the layers of the benchmark suite, interleaved "
+         "(median of repeats, a pause and an untimed call before each timed one); prints ms, speed-up ratios, "
+         "GFLOP/s, percentage of the NumPy GEMM peak and peak extra memory. PyTorch and ONNX Runtime are optional "
+         "(pip install \"tconv[bench]\").")
+@click.option("--quick", is_flag=True, help="a 7-layer subset and 3 repeats")
+@click.option("--ops", default="", help="comma list of conv_transpose,conv,conv_transpose_grad,conv_grad (default: all)")
+@click.option("--dtypes", default="float32,float64", show_default=True, help="comma list of dtypes")
+@click.option("--layers", default="", help="comma list of layer names (default: all)")
+@click.option("--repeats", type=int, default=None, help="timed repeats per contender (default 7, quick 3)")
+@click.option("--pause", type=float, default=0.2, show_default=True,
+              help="seconds to pause before each untimed+timed call pair")
+@click.option("--auto-only", is_flag=True, help="time only tconv's auto, not every algorithm")
+@click.option("--suite", default=None, help="a suite JSON file (default: the packaged suite)")
+@click.option("--out", default=None, help="save PATH.json and PATH.md")
+def _bench(quick: bool, ops: str, dtypes: str, layers: str, repeats: int | None, pause: float, auto_only: bool,
+           suite: str | None, out: str | None) -> None:
+    from .bench import run
+
+    chosen = ops.split(",") if ops else ("conv_transpose", "conv", "conv_transpose_grad", "conv_grad")
+    run(quick=quick, ops=chosen, dtypes=tuple(dtypes.split(",")), repeats=repeats, pause=pause,
+        layers=layers.split(",") if layers else None, every_algorithm=not auto_only, out=out, suite=suite)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

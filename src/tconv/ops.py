@@ -7,6 +7,8 @@ kernel, add the bias, cast to the result dtype.
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ def algorithms() -> tuple[str, ...]:
     """Names accepted by the ``algorithm`` argument (besides ``"auto"``).
 
     >>> algorithms()
-    ('direct', 'gemm')
+    ('direct', 'gemm', 'phase', 'subpixel', 'nooverlap', 'depthwise', 'fft')
     """
     return registry.names()
 
@@ -41,11 +43,47 @@ def _needed_bytes(geom: Geometry, algorithm: registry.Algorithm) -> int:
     return _result_bytes(geom) + algorithm.workspace_bytes(geom, working_dtype(geom).itemsize)
 
 
+ENV_AUTO = "TCONV_AUTO"
+#: Winners measured by ``measure`` mode, per geometry (see :func:`tconv.explain`).
+MEASURED: dict[Geometry, str] = {}
+
+
+@functools.lru_cache(maxsize=1024)
+def ranked(geom: Geometry) -> tuple[tuple[str, float], ...]:
+    """Supported algorithms for ``geom`` with their predicted seconds, cheapest first."""
+    supported = [registry.get(name) for name in registry.names() if not registry.get(name).unsupported(geom)]
+    return tuple(sorted(((a.name, float(a.cost(geom))) for a in supported), key=lambda item: item[1]))
+
+
+def _auto_choice(geom: Geometry) -> registry.Algorithm:
+    """The cheapest ranked algorithm whose result + workspace fit; the leanest one's error if none fits."""
+    kind = "conv_transpose" if geom.transposed else "conv"
+    candidates = [registry.get(name) for name, _ in ranked(geom)]
+    if geom in MEASURED:
+        candidates.insert(0, registry.get(MEASURED[geom]))
+    limit = available_bytes()
+    for algorithm in candidates:
+        if _needed_bytes(geom, algorithm) <= limit:
+            return algorithm
+    smallest = min(candidates, key=lambda a: _needed_bytes(geom, a))
+    check_fits(_needed_bytes(geom, smallest), f"{kind} (result + workspace of the leanest algorithm)")
+    return smallest  # pragma: no cover - check_fits raised
+
+
+def measure_mode() -> bool:
+    """True when ``TCONV_AUTO=measure``: ``auto`` times every candidate once per new geometry."""
+    value = os.environ.get(ENV_AUTO, "model")
+    if value not in ("model", "measure"):
+        raise ValueError(f"{ENV_AUTO} must be 'model' or 'measure', got {value!r}")
+    return value == "measure"
+
+
 def plan(geom: Geometry, algorithm: str = "auto") -> registry.Algorithm:
     """Pick the algorithm for ``geom`` and make sure its memory fits.
 
-    ``"auto"`` takes the cheapest (by the cost model) supported algorithm whose
-    result plus workspace fit in the available memory.
+    ``"auto"`` takes the cheapest supported algorithm (by the measured cost
+    model of :mod:`tconv.algorithms.cost`, or by a timing measured earlier in
+    ``measure`` mode) whose result plus workspace fit in the available memory.
     """
     kind = "conv_transpose" if geom.transposed else "conv"
     if algorithm != "auto":
@@ -55,23 +93,25 @@ def plan(geom: Geometry, algorithm: str = "auto") -> registry.Algorithm:
             raise ValueError(f"algorithm {chosen.name!r} does not support {reason}")
         check_fits(_needed_bytes(geom, chosen), f"{kind} with algorithm {chosen.name!r} (result + workspace)")
         return chosen
-    candidates = [registry.get(name) for name in registry.names()]
-    candidates = [a for a in candidates if not a.unsupported(geom)]
-    limit = available_bytes()
-    fitting = [a for a in candidates if _needed_bytes(geom, a) <= limit]
-    if not fitting:
-        smallest = min(candidates, key=lambda a: _needed_bytes(geom, a))
-        check_fits(_needed_bytes(geom, smallest), f"{kind} (result + workspace of the leanest algorithm)")
-    return min(fitting, key=lambda a: a.cost(geom))
+    return _auto_choice(geom)
+
+
+def run_kernel(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: registry.Algorithm) -> np.ndarray:
+    """Run ``algorithm``'s kernel on already validated operands (batched, no bias, working dtype)."""
+    work = working_dtype(geom)
+    xb = (x if geom.batched else x[np.newaxis]).astype(work, copy=False)
+    kernel = algorithm.conv_transpose if geom.transposed else algorithm.conv
+    return kernel(xb, weight.astype(work, copy=False), geom)
 
 
 def _execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, algorithm: str) -> np.ndarray:
+    if algorithm == "auto" and geom not in MEASURED and measure_mode():
+        from .explain import measure
+
+        measure(geom, x, weight)
     chosen = plan(geom, algorithm)
     work = working_dtype(geom)
-    xb = (x if geom.batched else x[np.newaxis]).astype(work, copy=False)
-    w = weight.astype(work, copy=False)
-    kernel = chosen.conv_transpose if geom.transposed else chosen.conv
-    y = kernel(xb, w, geom)
+    y = run_kernel(geom, x, weight, chosen)
     if bias is not None:
         y += bias.astype(work, copy=False).reshape((geom.out_channels,) + (1,) * geom.ndim)
     y = y.astype(geom.dtype, copy=False)

@@ -8,7 +8,7 @@ a freshly allocated ``(N, C_out, *out_spatial)`` array; they never write to
 their inputs.
 
 >>> names()
-('direct', 'gemm')
+('direct', 'gemm', 'phase', 'subpixel', 'nooverlap', 'depthwise', 'fft')
 >>> get("direct").name
 'direct'
 """
@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..params import Geometry
-from . import direct, gemm
+from . import depthwise, direct, fft, gemm, nooverlap, phase, subpixel
 
 Kernel = Callable[[np.ndarray, np.ndarray, Geometry], np.ndarray]
 
@@ -66,44 +66,27 @@ def get(name: str) -> Algorithm:
     return _REGISTRY[name]
 
 
-# Rough machine constants for the cost model (seconds); the fast-algorithms work
-# replaces them with measured ones.
-_GEMM_SECONDS_PER_MAC = 1 / 50e9
-_SMALL_GEMM_SECONDS_PER_MAC = 1 / 10e9
-_SECONDS_PER_BYTE_MOVED = 1 / 2e9
-_SECONDS_PER_PYTHON_STEP = 5e-6
+def _register_all() -> None:
+    for module, name, summary in (
+        (direct, "direct", "reference: per-tap matrix product over channels, scattered (the chapter's definition)"),
+        (gemm, "gemm", "one GEMM over channels for all taps, then a phase-wise col2im (im2col + GEMM for conv)"),
+        (phase, "phase", "sub-pixel decomposition: per output phase, im2col of the sub-kernel + one GEMM, written once"),
+        (subpixel, "subpixel", "all phases as one stride-1 correlation: im2col of the common window + one GEMM"),
+        (nooverlap, "nooverlap", "stride >= dilated kernel (or 1-position input): one GEMM plus a re-layout"),
+        (depthwise, "depthwise", "groups == channels: cache-blocked element-wise multiply-adds, phase by phase, threaded"),
+        (fft, "fft", "FFT over the spatial dims, channel mixing per frequency (large kernels, finite inputs)"),
+    ):
+        register(
+            Algorithm(
+                name=name,
+                summary=summary,
+                conv_transpose=module.conv_transpose,
+                conv=module.conv,
+                workspace_bytes=module.workspace_bytes,
+                cost=module.cost,
+                unsupported=getattr(module, "unsupported", _always),
+            )
+        )
 
 
-def _taps(geom: Geometry) -> int:
-    return int(np.prod(geom.kernel_shape))
-
-
-def _direct_cost(geom: Geometry) -> float:
-    return geom.macs() * _SMALL_GEMM_SECONDS_PER_MAC + _taps(geom) * _SECONDS_PER_PYTHON_STEP
-
-
-def _gemm_cost(geom: Geometry) -> float:
-    moved = gemm.workspace_bytes(geom, 8)
-    return geom.macs() * _GEMM_SECONDS_PER_MAC + moved * _SECONDS_PER_BYTE_MOVED + _taps(geom) * _SECONDS_PER_PYTHON_STEP
-
-
-register(
-    Algorithm(
-        name="direct",
-        summary="reference: per-tap matrix product over channels, scattered (the chapter's definition)",
-        conv_transpose=direct.conv_transpose,
-        conv=direct.conv,
-        workspace_bytes=direct.workspace_bytes,
-        cost=_direct_cost,
-    )
-)
-register(
-    Algorithm(
-        name="gemm",
-        summary="one GEMM over channels for all taps, then col2im scatter-add (im2col + GEMM for conv)",
-        conv_transpose=gemm.conv_transpose,
-        conv=gemm.conv,
-        workspace_bytes=gemm.workspace_bytes,
-        cost=_gemm_cost,
-    )
-)
+_register_all()

@@ -59,3 +59,16 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     """One tap's product and one gathered window, at most."""
     small = geom.batch * max(geom.in_channels, geom.out_channels) * int(np.prod(geom.small_shape))
     return 2 * small * itemsize
+
+
+def cost(geom: Geometry) -> float:
+    """One thin GEMM and one scatter-add over a window of the output per tap."""
+    from .cost import constants, gemm_seconds
+
+    c = constants(np.promote_types(geom.dtype, np.float32))
+    g, taps = geom.groups, int(np.prod(geom.kernel_shape))
+    s = geom.batch * int(np.prod(geom.small_shape))
+    cs, cb = geom.small_channels // g, geom.big_channels // g
+    mo, mi = (cb, cs) if geom.transposed else (cs, cb)
+    moved = taps * s * geom.big_channels * 4 * np.dtype(np.promote_types(geom.dtype, np.float32)).itemsize
+    return taps * gemm_seconds(mo, s, mi, c, calls=g) * 1.5 + moved * c.byte_seconds * 2 + taps * 4 * c.step_seconds

@@ -1,10 +1,14 @@
-"""GEMM + col2im: one matrix product over channels for all taps, then a scatter-add.
+"""GEMM + col2im: one matrix product over channels for all taps, then a phase-wise col2im.
 
 The transposed convolution multiplies every input position by the whole
-kernel at once (``(C_out * prod(k), C_in) @ (C_in, N * prod(in))``) and then
-adds each tap's block of that "column" matrix into the output (col2im).  The
-convolution runs the same in reverse: gather the input windows of every tap
-(im2col), then one matrix product.
+kernel at once (channels last: ``(N * prod(in), C_in) @ (C_in, prod(k) * C_out)``,
+the "column" matrix with one block per tap; channels first for fewer than
+16 output channels per group).  The col2im step then works one output
+phase at a time (see :mod:`.phases`): the blocks of the taps that land on that
+phase are summed into one small contiguous accumulator, which is written once
+into the phase's strided view of the output.  The output itself is therefore
+touched once, not once per tap.  The convolution runs the same in reverse
+(im2col gather of every tap's window, then one GEMM; shared with ``phase``).
 
 >>> import numpy as np
 >>> from tconv.params import conv_transpose_geometry
@@ -18,63 +22,160 @@ array([[0., 0., 0., 1.],
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
+
 import numpy as np
 
 from ..params import Geometry
-from .taps import tap_windows
+from ..threads import run_chunks
+from . import phase
+from .phases import AxisPhase, batch_chunks, pad_channels_first, phase_combos, prod
 
 
-def _prod(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64))
+#: Below this many output channels per group the col2im runs channels-first (whole planes per tap).
+_CHANNELS_LAST_MIN = 16
 
 
-def _group_major(x: np.ndarray, geom: Geometry, channels: int, spatial: tuple[int, ...]) -> np.ndarray:
-    """``(N, C, *spatial) -> (g, C // g, N * prod(spatial))`` (one copy)."""
-    g = geom.groups
-    xg = x.reshape(geom.batch, g, channels // g, _prod(spatial))
-    return np.ascontiguousarray(xg.transpose(1, 2, 0, 3)).reshape(g, channels // g, geom.batch * _prod(spatial))
+def _tap_span(a_shift: int, length: int, n_small: int) -> tuple[slice, slice] | None:
+    """Phase positions ``q`` and small positions ``i = q - shift`` that are both in range."""
+    q0, q1 = max(0, a_shift), min(length, n_small + a_shift)
+    if q1 <= q0:
+        return None
+    return slice(q0, q1), slice(q0 - a_shift, q1 - a_shift)
 
 
-def _batch_major(yb: np.ndarray, geom: Geometry, channels: int, spatial: tuple[int, ...]) -> np.ndarray:
-    """``(g, C // g, N, *spatial) -> (N, C, *spatial)`` (one copy)."""
-    nd = len(spatial)
-    order = (2, 0, 1) + tuple(range(3, 3 + nd))
-    return np.ascontiguousarray(yb.transpose(order)).reshape((geom.batch, channels) + spatial)
+def _accumulate(acc: np.ndarray, cols: np.ndarray, combo: tuple[AxisPhase, ...], geom: Geometry, rows: slice) -> None:
+    """``acc[:, rows] = sum over the phase's taps of the shifted column blocks`` (rows: a batch range).
+
+    ``acc`` is ``(g, N, *Q, co)``, ``cols`` is ``(g, N, *in, taps, co)``.
+    """
+    lead = (slice(None), rows)
+    first = True
+    for tap in itertools.product(*(a.taps for a in combo)):
+        spans = [_tap_span(sh, a.length, n) for (_, sh), a, n in zip(tap, combo, geom.input_shape)]
+        if any(sp is None for sp in spans):
+            continue
+        flat = int(np.ravel_multi_index(tuple(t for t, _ in tap), geom.kernel_shape))
+        dst = acc[lead + tuple(sp[0] for sp in spans)]
+        src = cols[lead + tuple(sp[1] for sp in spans) + (flat,)]
+        full = all(sp[0].stop - sp[0].start == a.length for sp, a in zip(spans, combo))
+        if first and full:
+            dst[...] = src
+        else:
+            if first:
+                acc[lead] = 0
+            dst += src
+        first = False
+    if first:
+        acc[lead] = 0
 
 
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """One GEMM producing every tap's contribution, then col2im scatter-add."""
+    """One GEMM producing every tap's contribution, then a phase-wise col2im (batch in chunks, threads)."""
     g = geom.groups
-    ci, co, taps = geom.in_channels // g, geom.out_channels // g, _prod(geom.kernel_shape)
-    xt = _group_major(x, geom, geom.in_channels, geom.input_shape)  # (g, ci, N*P)
+    co, taps = geom.out_channels // g, prod(geom.kernel_shape)
+    y = np.empty((geom.batch, geom.out_channels) + geom.output_shape, dtype=x.dtype)
+    if y.size == 0:
+        return y
+    body = _ct_channels_last if co >= _CHANNELS_LAST_MIN else _ct_channels_first
+    per_image = (geom.in_channels * prod(geom.input_shape) * (1 + taps * co * g // geom.in_channels)
+                 + geom.out_channels * prod(geom.output_shape)) * x.dtype.itemsize
+    for n0, n1 in batch_chunks(geom, per_image, x.dtype.itemsize):
+        body(x[n0:n1], weight, replace(geom, batch=n1 - n0), y[n0:n1])
+    return y
+
+
+def _ct_channels_last(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
+    """Columns ``(g, N, *in, taps, co)``: every tap block's inner axis is the contiguous channels."""
+    g, n = geom.groups, geom.batch
+    ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
+    xt = phase.channels_last(x, g, geom.input_shape, ((0, 0),) * geom.ndim)  # (g, N, *in, ci)
+    w = weight.reshape((g, ci, co, taps)).swapaxes(2, 3).reshape(g, ci, taps * co)
+    cols = np.matmul(xt.reshape(g, n * prod(geom.input_shape), ci), w)
+    cols = cols.reshape((g, n) + geom.input_shape + (taps, co))
+    for combo in phase_combos(geom):
+        lengths = tuple(a.length for a in combo)
+        view = y[(slice(None), slice(None)) + tuple(slice(a.phase, None, s) for a, s in zip(combo, geom.stride))]
+        acc = np.empty((g, n) + lengths + (co,), dtype=x.dtype)
+
+        def work(lo: int, hi: int, acc=acc, combo=combo, view=view) -> None:
+            _accumulate(acc, cols, combo, geom, slice(lo, hi))
+            phase.write_channels_first(view[lo:hi], acc[:, lo:hi])
+
+        run_chunks(n, work, min_chunk=1 if acc.size >= 1 << 15 else n)
+
+
+def _accumulate_cf(acc: np.ndarray, cols: np.ndarray, combo: tuple[AxisPhase, ...], geom: Geometry, rows: slice) -> None:
+    """``acc[rows] = sum over the phase's taps of the shifted column blocks`` (rows: flat g*co)."""
+    first = True
+    for tap in itertools.product(*(a.taps for a in combo)):
+        spans = [_tap_span(sh, a.length, n) for (_, sh), a, n in zip(tap, combo, geom.input_shape)]
+        if any(sp is None for sp in spans):
+            continue
+        flat = int(np.ravel_multi_index(tuple(t for t, _ in tap), geom.kernel_shape))
+        dst = acc[(rows, slice(None)) + tuple(sp[0] for sp in spans)]
+        src = cols[(rows, flat, slice(None)) + tuple(sp[1] for sp in spans)]
+        full = all(sp[0].stop - sp[0].start == a.length for sp, a in zip(spans, combo))
+        if first and full:
+            dst[...] = src
+        else:
+            if first:
+                acc[rows] = 0
+            dst += src
+        first = False
+    if first:
+        acc[rows] = 0
+
+
+def _ct_channels_first(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
+    """Columns ``(g*co, taps, N, *in)`` (few output channels): tap blocks are whole ``(N, *in)`` planes."""
+    g, n = geom.groups, geom.batch
+    ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
+    xt = pad_channels_first(x, geom, geom.in_channels, geom.input_shape, ((0, 0),) * geom.ndim)
     wt = weight.reshape(g, ci, co * taps).transpose(0, 2, 1)  # (g, co*taps, ci)
-    cols = np.matmul(wt, xt).reshape((g, co, taps, geom.batch) + geom.input_shape)
-    yb = np.zeros((g, co, geom.batch) + geom.output_shape, dtype=x.dtype)
-    lead = (slice(None),) * 3
-    for tap, small, big in tap_windows(geom):
-        flat_tap = int(np.ravel_multi_index(tap, geom.kernel_shape))
-        yb[lead + big] += cols[(slice(None), slice(None), flat_tap, slice(None)) + small]
-    return _batch_major(yb, geom, geom.out_channels, geom.output_shape)
+    cols = np.matmul(wt, xt.reshape(g, ci, n * prod(geom.input_shape)))
+    cols = cols.reshape((geom.out_channels, taps, n) + geom.input_shape)
+    for combo in phase_combos(geom):
+        lengths = tuple(a.length for a in combo)
+        view = y[(slice(None), slice(None)) + tuple(slice(a.phase, None, s) for a, s in zip(combo, geom.stride))]
+        acc = np.empty((geom.out_channels, n) + lengths, dtype=x.dtype)
+
+        def work(lo: int, hi: int, acc=acc, combo=combo, view=view) -> None:
+            _accumulate_cf(acc, cols, combo, geom, slice(lo, hi))
+            view[:, lo:hi] = acc[lo:hi].swapaxes(0, 1)
+
+        run_chunks(geom.out_channels, work, min_chunk=1 if acc.size >= 1 << 15 else geom.out_channels)
 
 
-def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """im2col gather of every tap's input window, then one GEMM."""
-    g = geom.groups
-    ci, co, taps = geom.in_channels // g, geom.out_channels // g, _prod(geom.kernel_shape)
-    xg = x.reshape((geom.batch, g, ci) + geom.input_shape).transpose((1, 2, 0) + tuple(range(3, 3 + geom.ndim)))
-    cols = np.zeros((g, ci, taps, geom.batch) + geom.output_shape, dtype=x.dtype)
-    lead = (slice(None),) * 3
-    for tap, small, big in tap_windows(geom):
-        flat_tap = int(np.ravel_multi_index(tap, geom.kernel_shape))
-        cols[(slice(None), slice(None), flat_tap, slice(None)) + small] = xg[lead + big]
-    wg = weight.reshape(g, co, ci * taps)
-    out = np.matmul(wg, cols.reshape(g, ci * taps, geom.batch * _prod(geom.output_shape)))
-    return _batch_major(out.reshape((g, co, geom.batch) + geom.output_shape), geom, geom.out_channels, geom.output_shape)
+conv = phase.conv
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """The column matrix plus one re-laid-out copy of the input and of the output."""
-    taps = _prod(geom.kernel_shape)
-    cols = geom.batch * geom.big_channels * taps * _prod(geom.small_shape)
-    copies = geom.batch * (geom.in_channels * _prod(geom.input_shape) + geom.out_channels * _prod(geom.output_shape))
+    """The column matrix, one re-laid-out copy of the input and one phase accumulator."""
+    taps = prod(geom.kernel_shape)
+    cols = geom.batch * geom.big_channels * taps * prod(geom.small_shape)
+    if not geom.transposed:
+        return phase.workspace_bytes(geom, itemsize)
+    copies = geom.batch * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape))
     return (cols + copies) * itemsize
+
+
+def cost(geom: Geometry) -> float:
+    """Transposed: one GEMM over all taps, then reading the columns phase by phase; conv: as ``phase``."""
+    from .cost import constants, gemm_seconds
+    from .phases import phase_task_sizes
+
+    if not geom.transposed:
+        return phase.cost(geom)
+    work = np.promote_types(geom.dtype, np.float32)
+    c, isz = constants(work), np.dtype(work).itemsize
+    g, n = geom.groups, geom.batch
+    cs, cb, taps = geom.small_channels // g, geom.big_channels // g, prod(geom.kernel_shape)
+    s = n * prod(geom.small_shape)
+    sizes = phase_task_sizes(geom)
+    cols = taps * cb * g * s * isz
+    moved = 2 * n * geom.small_channels * prod(geom.small_shape) * isz + 2.5 * cols  # col2im: read + add passes
+    moved += 3 * n * geom.big_channels * prod(geom.big_shape) * isz
+    steps = sum(4 + 2 * t for t, _ in sizes)
+    return gemm_seconds(cb * taps, s, cs, c, calls=g) + moved * c.byte_seconds + steps * c.step_seconds

@@ -1,0 +1,92 @@
+"""The cost model behind ``algorithm="auto"``: seconds predicted from GEMM, memory and Python-step terms.
+
+Each algorithm's estimate adds three kinds of work, each with a machine
+constant measured on the project's reference machine (2-core AMD EPYC,
+OpenBLAS; see ``bench/RESULTS.md``) and re-measurable on any machine with
+:func:`calibrate`:
+
+- GEMM multiply-adds, at the BLAS rate, derated for thin matrices
+  (``m``, ``n`` or ``k`` small: BLAS cannot reach its peak there);
+- bytes moved by copies, gathers and element-wise passes (strided writes
+  count double);
+- Python-level steps (one per tap / phase loop iteration), a fixed overhead.
+
+This is the spirit of SciPy's ``choose_conv_method``: a cheap formula, good
+enough to pick among algorithms whose costs differ by large factors, with a
+``measure`` mode (:func:`tconv.explain` with ``measure=True``, or the
+environment variable ``TCONV_AUTO=measure``) for the close calls.
+
+>>> c = constants(np.float32)
+>>> c.mac_seconds < c.byte_seconds
+True
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Constants:
+    """Machine constants (seconds per unit of work) for one dtype."""
+
+    mac_seconds: float  # one multiply-add inside a large GEMM
+    byte_seconds: float  # one byte read + written by a contiguous copy
+    step_seconds: float  # one Python-level loop step with a few NumPy calls
+    thin: float = 48.0  # a GEMM dimension of this size runs at about half the peak rate
+
+
+# Measured on the reference machine (OpenBLAS 0.3.31 SkylakeX kernel, 2 threads).
+_DEFAULTS = {
+    np.dtype(np.float32): Constants(mac_seconds=1 / 200e9, byte_seconds=1 / 6e9, step_seconds=15e-6),
+    np.dtype(np.float64): Constants(mac_seconds=1 / 95e9, byte_seconds=1 / 6e9, step_seconds=15e-6),
+}
+_MEASURED: dict[np.dtype, Constants] = {}
+
+
+def constants(dtype) -> Constants:
+    """The constants for ``dtype`` (measured by :func:`calibrate` if it ran, else the defaults)."""
+    dt = np.dtype(dtype)
+    dt = dt if dt in _DEFAULTS else np.dtype(np.float64)
+    return _MEASURED.get(dt, _DEFAULTS[dt])
+
+
+def _best_of(fn, repeats: int = 3) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def calibrate(dtype=np.float32, size: int = 768) -> Constants:
+    """Measure this machine's GEMM rate and copy bandwidth for ``dtype`` and use them from now on.
+
+    Takes a fraction of a second.  Returns the new constants.
+    """
+    dt = np.dtype(dtype)
+    a = np.ones((size, size), dtype=dt)
+    mac = _best_of(lambda: a @ a) / size**3
+    big = np.ones(1 << 22, dtype=dt)
+    dst = np.empty_like(big)
+    copy = _best_of(lambda: np.copyto(dst, big)) / (2 * big.nbytes)
+    step = _best_of(lambda: [np.add(a[:2, :2], 1.0) for _ in range(100)]) / 100
+    result = replace(constants(dt), mac_seconds=mac, byte_seconds=copy, step_seconds=max(step, 1e-6) * 3)
+    _MEASURED[dt] = result
+    from ..ops import ranked  # the per-geometry rankings were computed with the old constants
+
+    ranked.cache_clear()
+    return result
+
+
+def gemm_seconds(m: int, n: int, k: int, c: Constants, calls: int = 1) -> float:
+    """A GEMM ``(m, k) @ (k, n)`` (``calls`` times), derated when a dimension is thin."""
+    if m * n * k == 0:
+        return 0.0
+    derate = (1 + c.thin / m) * (1 + c.thin / n) * (1 + c.thin / k)
+    return calls * m * n * k * c.mac_seconds * derate + calls * 2e-6

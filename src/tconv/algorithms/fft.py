@@ -1,0 +1,153 @@
+"""FFT algorithm: the stride-1 linear convolution of the zero-upsampled input, in the frequency domain.
+
+A transposed convolution is the full linear convolution of the input, with
+``stride - 1`` zeros inserted between samples, with the dilated kernel, then
+cropped.  Per frequency it is a ``(C_out, C_in)`` matrix-vector product, so
+its cost barely depends on the kernel size: it pays only for large kernels at
+small strides.  The convolution (the adjoint) is a correlation computed the
+same way and then subsampled by the stride.
+
+A NaN or infinity anywhere in an FFT spreads to every output, unlike the
+direct definition; inputs that are not all finite therefore go to the
+``phase`` algorithm instead (the result is the same as every other algorithm's).
+
+>>> import numpy as np
+>>> from tconv.params import conv_transpose_geometry
+>>> x = np.array([[[[0., 1], [2, 3]]]]); k = np.array([[[[0., 1], [2, 3]]]])
+>>> np.round(conv_transpose(x, k, conv_transpose_geometry(x, k)), 12)[0, 0]
+array([[ 0.,  0.,  1.],
+       [ 0.,  4.,  6.],
+       [ 4., 12.,  9.]])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import fft as sfft
+
+from ..params import Geometry
+from . import phase
+from .cost import constants, gemm_seconds
+from .phases import prod
+
+_CHUNK_BYTES = 1 << 27  # complex spectra held at once, per output-channel chunk
+
+
+def _fast_shape(lengths) -> tuple[int, ...]:
+    return tuple(sfft.next_fast_len(int(n), real=True) for n in lengths)
+
+
+def _dilate(a: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
+    """Insert ``factor - 1`` zeros between samples along the trailing dims."""
+    nd = len(factors)
+    if all(f == 1 for f in factors):
+        return a
+    shape = a.shape[:-nd] + tuple((n - 1) * f + 1 for n, f in zip(a.shape[-nd:], factors))
+    out = np.zeros(shape, dtype=a.dtype)
+    out[(Ellipsis,) + tuple(slice(None, None, f) for f in factors)] = a
+    return out
+
+
+def _finite(*arrays: np.ndarray) -> bool:
+    return all(bool(np.isfinite(a).all()) for a in arrays)
+
+
+def _mix(xf: np.ndarray, wf: np.ndarray) -> np.ndarray:
+    """``(N, g, ci, F) x (g, ci, co, F) -> (N, g, co, F)``: one complex GEMM per frequency."""
+    a = np.ascontiguousarray(xf.transpose(1, 3, 0, 2))  # (g, F, N, ci)
+    b = np.ascontiguousarray(wf.transpose(0, 3, 1, 2))  # (g, F, ci, co)
+    return np.matmul(a, b).transpose(2, 0, 3, 1)  # (N, g, co, F)
+
+
+def _spectral_product(x: np.ndarray, w: np.ndarray, g: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Full linear convolution over the trailing dims, summed over input channels.
+
+    ``x``: ``(N, g*ci, *sx)``; ``w``: ``(g*ci, co, *sw)``.  Returns ``(N, g*co, *shape)`` (real).
+    """
+    nd = len(shape)
+    axes = tuple(range(-nd, 0))
+    n, co = x.shape[0], w.shape[1]
+    ci = x.shape[1] // g
+    xf = sfft.rfftn(x, s=shape, axes=axes, workers=-1)
+    freq_shape = xf.shape[2:]
+    xf = xf.reshape((n, g, ci, -1))
+    out = np.empty((n, g, co) + shape, dtype=x.dtype)
+    per_channel = max(1, g * ci * xf.shape[-1] * 16)
+    step = max(1, min(co, _CHUNK_BYTES // per_channel))
+    wg = w.reshape((g, ci, co) + w.shape[2:])
+    for c0 in range(0, co, step):
+        c1 = min(co, c0 + step)
+        wf = sfft.rfftn(wg[:, :, c0:c1], s=shape, axes=axes, workers=-1).reshape((g, ci, c1 - c0, -1))
+        yf = _mix(xf, wf).reshape((n, g, c1 - c0) + freq_shape)
+        out[:, :, c0:c1] = sfft.irfftn(yf, s=shape, axes=axes, workers=-1)
+    return out.reshape((n, g * co) + shape)
+
+
+def _crop(full: np.ndarray, starts: tuple[int, ...], steps: tuple[int, ...], lengths: tuple[int, ...]) -> np.ndarray:
+    """``full[..., start + step * j]`` for ``j < length`` per dim, zeros past the end of ``full``."""
+    out = np.zeros(full.shape[:2] + lengths, dtype=full.dtype)
+    src, dst = [], []
+    for n, a, st, m in zip(full.shape[2:], starts, steps, lengths):
+        j0 = max(0, -(a // st)) if a < 0 else 0
+        j1 = min(m, (n - 1 - a) // st + 1) if n - 1 >= a else 0
+        j1 = max(j0, j1)
+        src.append(slice(a + st * j0, a + st * (j1 - 1) + 1 if j1 > j0 else a + st * j0, st))
+        dst.append(slice(j0, j1))
+    out[(slice(None), slice(None)) + tuple(dst)] = full[(slice(None), slice(None)) + tuple(src)]
+    return out
+
+
+def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Upsample, FFT, per-frequency channel mixing, inverse FFT, crop."""
+    if geom.batch == 0 or not _finite(x, weight):
+        return phase.conv_transpose(x, weight, geom)
+    xu = _dilate(x, geom.stride)
+    wu = _dilate(weight, geom.dilation)
+    full = tuple(a + b - 1 for a, b in zip(xu.shape[2:], wu.shape[2:]))
+    spec = _spectral_product(xu, wu, geom.groups, _fast_shape(full))
+    spec = spec[(slice(None), slice(None)) + tuple(slice(0, f) for f in full)]
+    return _crop(spec, geom.before, (1,) * geom.ndim, geom.output_shape)
+
+
+def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Correlation by FFT (convolution with the flipped kernel), then subsample by the stride."""
+    if geom.batch == 0 or not _finite(x, weight):
+        return phase.conv(x, weight, geom)
+    g = geom.groups
+    co, ci = geom.out_channels // g, geom.in_channels // g
+    nd = geom.ndim
+    flipped = weight[(Ellipsis,) + (slice(None, None, -1),) * nd]
+    # (C_out, ci, *k) -> (g*ci, co, *k): the channel layout _spectral_product expects
+    w = flipped.reshape((g, co, ci) + geom.kernel_shape).transpose((0, 2, 1) + tuple(range(3, 3 + nd)))
+    wu = _dilate(np.ascontiguousarray(w).reshape((g * ci, co) + geom.kernel_shape), geom.dilation)
+    full = tuple(a + b - 1 for a, b in zip(x.shape[2:], wu.shape[2:]))
+    spec = _spectral_product(x, wu, g, _fast_shape(full))
+    # output i reads input positions i*s + t*d - lo; the full convolution index is i*s - lo + keff - 1
+    starts = tuple(b - 1 - lo for b, lo in zip(wu.shape[2:], geom.before))
+    return _crop(spec[(slice(None), slice(None)) + tuple(slice(0, f) for f in full)], starts, geom.stride, geom.output_shape)
+
+
+def workspace_bytes(geom: Geometry, itemsize: int) -> int:
+    """Upsampled input, its spectrum, one chunk of kernel spectra and the full-size result."""
+    full = [(ns - 1) * s + (k - 1) * d + 1 for ns, s, k, d in
+            zip(geom.small_shape, geom.stride, geom.kernel_shape, geom.dilation)]
+    f = prod(full)
+    return (geom.batch * (geom.small_channels + 2 * geom.big_channels) * f) * max(itemsize, 8) * 2 + 2 * _CHUNK_BYTES
+
+
+def cost(geom: Geometry) -> float:
+    """FFTs of every input, kernel and output channel plus one complex GEMM per frequency."""
+    c = constants(np.promote_types(geom.dtype, np.float32))
+    full = [(ns - 1) * s + (k - 1) * d + 1 for ns, s, k, d in
+            zip(geom.small_shape, geom.stride, geom.kernel_shape, geom.dilation)]
+    f = prod(full)
+    g = geom.groups
+    cs, cb = geom.small_channels // g, geom.big_channels // g
+    transforms = geom.batch * (geom.small_channels + geom.big_channels) + geom.small_channels * cb
+    fft_seconds = transforms * f * math.log2(max(f, 2)) * c.byte_seconds * 2
+    # complex GEMMs per frequency (4 real multiply-adds each) plus the transposes around them; the factor 4
+    # on top was fitted to the suite's measurements (the batched complex matmul runs far from the BLAS peak)
+    mixing = 16 * gemm_seconds(geom.batch, cb, cs, c, calls=g * (f // 2 + 1))
+    return fft_seconds + mixing + 8 * f * geom.batch * geom.big_channels * c.byte_seconds

@@ -1,0 +1,154 @@
+"""No-overlap path: when no two taps ever meet, the operator is one GEMM plus a re-layout.
+
+If along every dim the stride is at least the dilated kernel (U-Net's k2 s2)
+or the small side has a single position (the 1x1-input DCGAN head), every big
+position is reached by at most one ``(input position, tap)`` pair.  The
+transposed convolution is then one GEMM over channels whose result, read as
+``(N, C_out, in_0, tap_0, in_1, tap_1, ...)``, *is* the uncropped output;
+only a crop (padding), zero gaps (stride larger than the kernel, dilation) or
+trailing zeros (``output_padding``) need a further copy.  The convolution
+gathers the same blocks back (a pure re-layout of the input) and runs one GEMM.
+
+>>> import numpy as np
+>>> from tconv.params import conv_transpose_geometry
+>>> x = np.array([[[[1., 2]]]]); k = np.array([[[[1., 10]]]])
+>>> conv_transpose(x, k, conv_transpose_geometry(x, k, stride=2))[0, 0]
+array([[ 1., 10.,  2., 20.]])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..params import Geometry
+from ..threads import parallel_copy
+from .phases import prod
+
+
+def _steps(geom: Geometry) -> tuple[int, ...]:
+    """Per dim, the distance between the starts of consecutive input positions' tap blocks."""
+    return tuple(
+        s if n > 1 else (k - 1) * d + 1
+        for n, s, k, d in zip(geom.small_shape, geom.stride, geom.kernel_shape, geom.dilation)
+    )
+
+
+def unsupported(geom: Geometry) -> str | None:
+    """Taps overlap somewhere (stride smaller than the dilated kernel on a dim with more than one position)."""
+    for dim, (n, s, k, d) in enumerate(zip(geom.small_shape, geom.stride, geom.kernel_shape, geom.dilation)):
+        if n > 1 and s < (k - 1) * d + 1:
+            return (f"overlapping taps: stride {s} < dilated kernel {(k - 1) * d + 1} in dim {dim} "
+                    "(it needs stride >= dilation * (kernel - 1) + 1 or a single small-side position)")
+    return None
+
+
+def _interleave_order(nd: int, lead: int) -> tuple[int, ...]:
+    """Axes ``(lead..., small_0..small_{nd-1}, tap_0..tap_{nd-1})`` -> ``(lead..., small_0, tap_0, ...)``."""
+    return tuple(range(lead)) + tuple(a for d in range(nd) for a in (lead + d, lead + nd + d))
+
+
+def _full_window(geom: Geometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Slices pairing the big side (cropped/extended) with the uncropped block layout."""
+    big, full = [], []
+    for nb, n, st, lo in zip(geom.big_shape, geom.small_shape, _steps(geom), geom.before):
+        f0, f1 = max(0, lo), min(n * st, lo + nb)
+        big.append(slice(f0 - lo, max(f0, f1) - lo))
+        full.append(slice(f0, max(f0, f1)))
+    return tuple(big), tuple(full)
+
+
+def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """One GEMM over channels, then (at most) one re-layout copy and one crop copy."""
+    g, n, nd = geom.groups, geom.batch, geom.ndim
+    ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
+    p = prod(geom.input_shape)
+    out_shape = (n, geom.out_channels) + geom.output_shape
+    if n == 0:
+        return np.zeros(out_shape, dtype=x.dtype)
+    w = weight.reshape(g, ci, co * taps)
+    if p >= 64:  # per image: (co*taps, ci) @ (ci, P), result (N, g, co, *k, *in)
+        r = np.matmul(w.transpose(0, 2, 1), x.reshape(n, g, ci, p))
+        r = r.reshape((n, geom.out_channels) + geom.kernel_shape + geom.input_shape)
+        order = (0, 1) + tuple(a for d in range(nd) for a in (2 + nd + d, 2 + d))
+    else:  # fold the batch into the GEMM: (N*P, ci) @ (ci, co*taps), result (g, N, *in, co, *k)
+        xt = x.reshape(n, g, ci, p).transpose(1, 0, 3, 2).reshape(g, n * p, ci)
+        r = np.matmul(xt, w).reshape((g, n) + geom.input_shape + (co,) + geom.kernel_shape)
+        order = (1, 0, 2 + nd) + tuple(a for d in range(nd) for a in (2 + d, 3 + nd + d))
+        r = r.transpose(order).reshape((n, geom.out_channels) + tuple(a for d in range(nd) for a in (geom.input_shape[d], geom.kernel_shape[d])))
+        order = tuple(range(2 + 2 * nd))
+    steps = _steps(geom)
+    gapless = all(st == k and d == 1 for st, k, d in zip(steps, geom.kernel_shape, geom.dilation))
+    full_shape = tuple(m * st for m, st in zip(geom.input_shape, steps))
+    blocks = r.transpose(order)  # (N, C, in_0, k_0, in_1, k_1, ...)
+    exact = full_shape == geom.output_shape and all(lo == 0 for lo in geom.before)
+    if gapless and exact:
+        if blocks.flags.c_contiguous:  # e.g. a 1-position input: the GEMM result is the output
+            return blocks.reshape(out_shape)
+        y = np.empty(out_shape, dtype=x.dtype)
+        parallel_copy(y.reshape(blocks.shape), blocks)
+        return y
+    if gapless:
+        full = np.empty(blocks.shape, dtype=x.dtype)
+        parallel_copy(full, blocks)
+        full = full.reshape((n, geom.out_channels) + full_shape)
+    else:
+        full = np.zeros((n, geom.out_channels) + tuple(a for m, st in zip(geom.input_shape, steps) for a in (m, st)),
+                        dtype=x.dtype)
+        tap_slots = tuple(a for k, d in zip(geom.kernel_shape, geom.dilation) for a in (slice(None), slice(0, (k - 1) * d + 1, d)))
+        full[(slice(None), slice(None)) + tap_slots] = blocks
+        full = full.reshape((n, geom.out_channels) + full_shape)
+    big, src = _full_window(geom)
+    y = np.zeros(out_shape, dtype=x.dtype)
+    lead = (slice(None), slice(None))
+    parallel_copy(y[lead + big], full[lead + src])
+    return y
+
+
+def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Re-lay the input into disjoint tap blocks (zeros where padded), then one GEMM."""
+    g, n, nd = geom.groups, geom.batch, geom.ndim
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    out = geom.output_shape
+    if n == 0:
+        return np.zeros((0, geom.out_channels) + out, dtype=x.dtype)
+    steps = _steps(geom)
+    big, src = _full_window(geom)
+    full = np.zeros((n, geom.in_channels) + tuple(m * st for m, st in zip(out, steps)), dtype=x.dtype)
+    lead = (slice(None), slice(None))
+    full[lead + src] = x[lead + big]
+    full = full.reshape((n, g, ci) + tuple(a for m, st in zip(out, steps) for a in (m, st)))
+    taps = tuple(a for k, d in zip(geom.kernel_shape, geom.dilation) for a in (slice(None), slice(0, (k - 1) * d + 1, d)))
+    blocks = full[(slice(None),) * 3 + taps]  # (N, g, ci, out_0, k_0, out_1, k_1, ...)
+    order = (1, 2) + tuple(4 + 2 * d for d in range(nd)) + (0,) + tuple(3 + 2 * d for d in range(nd))
+    cols = np.ascontiguousarray(blocks.transpose(order))  # (g, ci, *k, N, *out)
+    taps_n = prod(geom.kernel_shape)
+    r = np.matmul(weight.reshape(g, co, ci * taps_n), cols.reshape(g, ci * taps_n, n * prod(out)))
+    return np.ascontiguousarray(r.reshape((geom.out_channels, n) + out).swapaxes(0, 1))
+
+
+def workspace_bytes(geom: Geometry, itemsize: int) -> int:
+    """The GEMM result (the uncropped output) plus, at most, one re-laid-out copy of it."""
+    full = geom.batch * geom.big_channels * prod(m * st for m, st in zip(geom.small_shape, _steps(geom)))
+    small = geom.batch * geom.small_channels * prod(geom.small_shape)
+    return (2 * full + small) * itemsize
+
+
+def cost(geom: Geometry) -> float:
+    """One GEMM, one or two re-layout copies of the big side."""
+    from .cost import constants, gemm_seconds
+
+    work = np.promote_types(geom.dtype, np.float32)
+    c, isz = constants(work), np.dtype(work).itemsize
+    g, n = geom.groups, geom.batch
+    cs, cb, taps = geom.small_channels // g, geom.big_channels // g, prod(geom.kernel_shape)
+    s = n * prod(geom.small_shape)
+    full = n * geom.big_channels * prod(m * st for m, st in zip(geom.small_shape, _steps(geom)))
+    steps = _steps(geom)
+    simple = (all(st == k and d == 1 for st, k, d in zip(steps, geom.kernel_shape, geom.dilation))
+              and all(lo == 0 for lo in geom.before) and geom.big_shape == tuple(m * st for m, st in zip(geom.small_shape, steps)))
+    moved = (2 if simple else 5) * full * isz + 2 * s * geom.small_channels * isz
+    if geom.transposed:
+        mm = gemm_seconds(cb * taps, s, cs, c, calls=g) if prod(geom.small_shape) >= 64 else gemm_seconds(s, cb * taps, cs, c, calls=g)
+    else:
+        mm = gemm_seconds(cs, s, cb * taps, c, calls=g)
+    return mm + moved * c.byte_seconds + 10 * c.step_seconds

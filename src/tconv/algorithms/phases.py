@@ -1,0 +1,134 @@
+"""Sub-pixel (phase) bookkeeping shared by the fast algorithms.
+
+Along one spatial dim a tap ``t`` links small index ``i`` and big index ``o``
+by ``o = i * stride + t * dilation - before``.  Write
+``t * dilation - before = shift * stride + phase`` with ``0 <= phase < stride``;
+then ``o = (i + shift) * stride + phase``.  The big side therefore splits into
+``stride`` interleaved phases ``o = q * stride + phase``; phase ``p`` only meets
+the taps whose phase is ``p``, and there ``i = q - shift``: a stride-1
+correlation with a sub-kernel.
+
+>>> [(a.phase, a.length, a.taps) for a in axis_phases(n_small=3, n_big=6, kernel=4, stride=2, dilation=1, before=1)]
+[(0, 3, ((1, 0), (3, 1))), (1, 3, ((0, -1), (2, 0)))]
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..params import Geometry
+
+
+@dataclass(frozen=True)
+class AxisPhase:
+    """One phase of one dim: big positions ``q * stride + phase`` for ``q < length``; taps as (tap, shift)."""
+
+    phase: int
+    length: int
+    taps: tuple[tuple[int, int], ...]
+
+
+def prod(values) -> int:
+    """Product of ints as a Python int (1 for an empty sequence)."""
+    out = 1
+    for v in values:
+        out *= int(v)
+    return out
+
+
+def axis_phases(n_small: int, n_big: int, kernel: int, stride: int, dilation: int, before: int) -> list[AxisPhase]:
+    """The phases of one dim (only those with at least one big position)."""
+    out = []
+    for p in range(min(stride, n_big)):
+        taps = []
+        for t in range(kernel):
+            c = t * dilation - before
+            if c % stride == p:
+                taps.append((t, (c - p) // stride))
+        out.append(AxisPhase(p, (n_big - p + stride - 1) // stride, tuple(taps)))
+    return out
+
+
+def geometry_phases(geom: Geometry) -> list[list[AxisPhase]]:
+    """``axis_phases`` for every spatial dim of ``geom``."""
+    return [
+        axis_phases(ns, nb, k, s, d, lo)
+        for ns, nb, k, s, d, lo in zip(geom.small_shape, geom.big_shape, geom.kernel_shape, geom.stride, geom.dilation, geom.before)
+    ]
+
+
+def phase_combos(geom: Geometry):
+    """Every N-d phase: a tuple of one :class:`AxisPhase` per dim."""
+    return itertools.product(*geometry_phases(geom))
+
+
+def small_padding(geom: Geometry) -> tuple[tuple[int, int], ...]:
+    """Zeros to add around the small side so that every phase window ``q - shift`` is in range."""
+    pads = []
+    for axis, n in zip(geometry_phases(geom), geom.small_shape):
+        shifts = [sh for a in axis for _, sh in a.taps]
+        longest = max(a.length for a in axis)
+        if not shifts:
+            pads.append((0, 0))
+            continue
+        lo = max(0, max(shifts))
+        hi = max(0, longest - 1 - min(shifts) - (n - 1))
+        pads.append((lo, hi))
+    return tuple(pads)
+
+
+def pad_channels_first(x: np.ndarray, geom: Geometry, channels: int, spatial: tuple[int, ...],
+                       pads: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """``(N, C, *spatial) -> (g, C // g, N, *padded)``: one copy, zero borders only where padded."""
+    g, n = geom.groups, geom.batch
+    nd = len(spatial)
+    src = x.reshape((n, g, channels // g) + spatial).transpose((1, 2, 0) + tuple(range(3, 3 + nd)))
+    shape = (g, channels // g, n) + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads))
+    if not any(lo or hi for lo, hi in pads):
+        return np.ascontiguousarray(src)
+    out = np.empty(shape, dtype=x.dtype)
+    lead = (slice(None),) * 3
+    for d, (lo, hi) in enumerate(pads):  # zero the border slabs only
+        pre = (slice(None),) * d
+        if lo:
+            out[lead + pre + (slice(0, lo),)] = 0
+        if hi:
+            out[lead + pre + (slice(shape[3 + d] - hi, None),)] = 0
+    out[lead + tuple(slice(lo, lo + s) for s, (lo, _) in zip(spatial, pads))] = src
+    return out
+
+
+def batch_major(r: np.ndarray) -> np.ndarray:
+    """View ``(C, N, *spatial)`` as ``(N, C, *spatial)`` (no copy)."""
+    return r.swapaxes(0, 1)
+
+
+def phase_task_sizes(geom: Geometry) -> list[tuple[int, int]]:
+    """``(taps, positions)`` of every N-d phase: how many taps meet it and how many big positions it has."""
+    sizes = []
+    for combo in phase_combos(geom):
+        sizes.append((prod(len(a.taps) for a in combo), prod(a.length for a in combo)))
+    return sizes
+
+
+#: Workspace allowed per batch chunk: this fraction of the call's input + output bytes (at least the floor).
+WORKSPACE_FRACTION = 1.0
+WORKSPACE_FLOOR = 16 << 20
+
+
+def batch_chunks(geom: Geometry, per_image_bytes: int, itemsize: int) -> list[tuple[int, int]]:
+    """Split the batch so each chunk's workspace stays within the budget (keeps peak memory near in + out).
+
+    >>> from tconv.params import conv_transpose_geometry
+    >>> g = conv_transpose_geometry(np.zeros((10, 1, 4)), np.zeros((1, 1, 2)))
+    >>> batch_chunks(g, per_image_bytes=1 << 30, itemsize=8)[:2]
+    [(0, 1), (1, 2)]
+    """
+    n = geom.batch
+    io = n * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape)) * itemsize
+    budget = max(WORKSPACE_FLOOR, int(WORKSPACE_FRACTION * io))
+    per = max(1, budget // max(1, per_image_bytes))
+    return [(a, min(n, a + per)) for a in range(0, n, per)]

@@ -1,0 +1,165 @@
+"""Sub-pixel convolution: all phases of a transposed convolution as ONE stride-1 correlation.
+
+Each output phase ``p`` (see :mod:`.phases`) reads, at phase position ``q``,
+the input positions ``q - shift`` of its taps.  Shifting every phase's grid by
+``offset_p = U - max shift_p`` lines those reads up in a common window of
+``A`` input positions per dim (``A`` = the largest span of shifts of one
+phase).  One im2col of ``A**d`` shifted copies of the input and one GEMM
+against a combined weight ``(A**d * C_in, s**d * C_out)`` (zero where a phase
+has no tap in a window slot) then yields every phase at once -- the
+"sub-pixel convolution" of super-resolution networks -- followed by one write
+per phase into its strided view of the output.  Compared with ``phase`` it
+gathers ``A**d`` instead of ``k**d`` copies of the input and runs one large
+GEMM instead of ``s**d`` thin ones, at the price of the zero blocks of the
+combined weight and of ``max offset`` extra grid positions (border outputs
+that are cropped).  The convolution (the adjoint) is im2col + one GEMM, as in
+``phase``.
+
+>>> import numpy as np
+>>> from tconv.params import conv_transpose_geometry
+>>> x = np.array([[[[0., 1], [2, 3]]]]); k = np.array([[[[0., 1], [2, 3]]]])
+>>> conv_transpose(x, k, conv_transpose_geometry(x, k, stride=2))[0, 0]
+array([[0., 0., 0., 1.],
+       [0., 0., 2., 3.],
+       [0., 2., 0., 3.],
+       [4., 6., 6., 9.]])
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..params import Geometry
+from . import phase
+from .phases import AxisPhase, batch_chunks, geometry_phases, prod
+
+
+@dataclass(frozen=True)
+class AxisGrid:
+    """One dim: window size ``A``, lead ``U``, per-phase (phase, length, offset, [(tap, slot)])."""
+
+    window: int
+    lead: int
+    phases: tuple[tuple[int, int, int, tuple[tuple[int, int], ...]], ...]
+    grid: int  # grid positions: max over phases of length + offset
+
+
+def axis_grid(axis: list[AxisPhase]) -> AxisGrid:
+    """Line the phases of one dim up in a common window (see the module docstring)."""
+    spans = [(max(sh for _, sh in a.taps), min(sh for _, sh in a.taps)) for a in axis if a.taps]
+    if not spans:
+        return AxisGrid(1, 0, tuple((a.phase, a.length, 0, ()) for a in axis), max(a.length for a in axis))
+    window = max(hi - lo + 1 for hi, lo in spans)
+    lead = max(hi for hi, _ in spans)
+    phases = []
+    for a in axis:
+        top = max((sh for _, sh in a.taps), default=lead)
+        offset = lead - top
+        phases.append((a.phase, a.length, offset, tuple((t, top - sh) for t, sh in a.taps)))
+    return AxisGrid(window, lead, tuple(phases), max(length + off for _, length, off, _ in phases))
+
+
+def grids(geom: Geometry) -> list[AxisGrid]:
+    """:func:`axis_grid` for every dim."""
+    return [axis_grid(axis) for axis in geometry_phases(geom)]
+
+
+def waste(geom: Geometry) -> float:
+    """Multiply-adds of the combined GEMM over those of the phases' own sub-kernels (>= 1)."""
+    gs = grids(geom)
+    combined = prod(g.grid for g in gs) * prod(g.window for g in gs) * prod(len(g.phases) for g in gs)
+    useful = sum(prod(p[1] * len(p[3]) for p in combo) for combo in itertools.product(*(g.phases for g in gs)))
+    return combined / max(1, useful)
+
+
+def _combined_weight(weight: np.ndarray, geom: Geometry, gs: list[AxisGrid]) -> np.ndarray:
+    """``(g, A**d * ci, S * co)``: slot-major rows, phase-major columns, zeros where a phase has no tap."""
+    g, nd = geom.groups, geom.ndim
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    wg = weight.reshape((g, ci, co) + geom.kernel_shape)
+    windows = tuple(a.window for a in gs)
+    counts = tuple(len(a.phases) for a in gs)
+    out = np.zeros((g,) + windows + (ci,) + counts + (co,), dtype=weight.dtype)
+    for combo_idx in itertools.product(*(range(c) for c in counts)):
+        per_dim = [gs[d].phases[i][3] for d, i in enumerate(combo_idx)]
+        for taps in itertools.product(*per_dim):
+            tap = tuple(t for t, _ in taps)
+            slot = tuple(sl for _, sl in taps)
+            out[(slice(None),) + slot + (slice(None),) + combo_idx] = wg[(slice(None), slice(None), slice(None)) + tap]
+    return out.reshape(g, prod(windows) * ci, prod(counts) * co)
+
+
+def _padding(geom: Geometry, gs: list[AxisGrid]) -> tuple[tuple[int, int], ...]:
+    """Zeros around the input so that every window ``[m - U, m - U + A)`` of the grid is in range."""
+    return tuple((max(0, a.lead), max(0, a.grid - 1 - a.lead + a.window - 1 - (n - 1)))
+                 for a, n in zip(gs, geom.input_shape))
+
+
+def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """im2col of ``A**d`` shifted input copies, one GEMM for all phases, one strided write per phase."""
+    g, n = geom.groups, geom.batch
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
+    if y.size == 0:
+        return y
+    gs = grids(geom)
+    pads = _padding(geom, gs)
+    w = _combined_weight(weight, geom, gs)
+    grid = tuple(a.grid for a in gs)
+    slots = list(itertools.product(*(range(a.window) for a in gs)))
+    windows = [tuple(slice(lo - a.lead + j, lo - a.lead + j + a.grid) for a, j, (lo, _) in zip(gs, slot, pads))
+               for slot in slots]
+    counts = tuple(len(a.phases) for a in gs)
+    per_image = (len(slots) * geom.in_channels * prod(grid) + prod(counts) * geom.out_channels * prod(grid)
+                 + geom.in_channels * prod(n + lo + hi for n, (lo, hi) in zip(geom.input_shape, pads))) * x.dtype.itemsize
+    for n0, n1 in batch_chunks(geom, per_image, x.dtype.itemsize):
+        nb = n1 - n0
+        xp = phase.channels_last(x[n0:n1], g, geom.input_shape, pads)  # (g, nb, *padded, ci)
+        cols = np.empty((g, nb) + grid + (len(slots), ci), dtype=x.dtype)
+        phase._gather(cols, xp, windows)
+        r = np.matmul(cols.reshape(g, nb * prod(grid), len(slots) * ci), w)
+        r = r.reshape((g, nb) + grid + counts + (co,))
+        yb = y[n0:n1]
+        for combo_idx in itertools.product(*(range(c) for c in counts)):
+            info = [gs[d].phases[i] for d, i in enumerate(combo_idx)]
+            view = (slice(None), slice(None)) + tuple(slice(p, None, s) for (p, _, _, _), s in zip(info, geom.stride))
+            if any(not taps for _, _, _, taps in info):
+                yb[view] = 0
+                continue
+            src = r[(slice(None), slice(None)) + tuple(slice(off, off + length) for _, length, off, _ in info) + combo_idx]
+            phase.write_channels_first(yb[view], src)
+    return y
+
+
+conv = phase.conv
+
+
+def workspace_bytes(geom: Geometry, itemsize: int) -> int:
+    """Transposed: padded input, the column matrix and the GEMM result; conv: as ``phase``."""
+    if not geom.transposed:
+        return phase.workspace_bytes(geom, itemsize)
+    gs = grids(geom)
+    grid, window, count = prod(a.grid for a in gs), prod(a.window for a in gs), prod(len(a.phases) for a in gs)
+    per = geom.in_channels * grid * window + count * geom.out_channels * grid + geom.in_channels * grid
+    return min(geom.batch, max(1, geom.batch)) * per * itemsize
+
+
+def cost(geom: Geometry) -> float:
+    """One GEMM over the window x channels, ``A**d`` input copies, one write of the output."""
+    from .cost import constants, gemm_seconds
+
+    if not geom.transposed:
+        return phase.cost(geom)
+    work = np.promote_types(geom.dtype, np.float32)
+    c, isz = constants(work), np.dtype(work).itemsize
+    g, n = geom.groups, geom.batch
+    gs = grids(geom)
+    grid, window, count = prod(a.grid for a in gs), prod(a.window for a in gs), prod(len(a.phases) for a in gs)
+    cs, cb = geom.small_channels // g, geom.big_channels // g
+    # the zero blocks of the combined weight cost twice: as multiply-adds and as a wider, less efficient GEMM
+    mm = gemm_seconds(n * grid, count * cb, window * cs, c, calls=g) * waste(geom) ** 1.5
+    moved = (2.5 * window * geom.small_channels * n * grid + 3 * n * geom.big_channels * prod(geom.big_shape)) * isz
+    return mm + moved * c.byte_seconds + (window + count + 6) * c.step_seconds

@@ -1,0 +1,217 @@
+"""The fast algorithms on their own domains, against PyTorch, plus the auto choice and explain().
+
+tests/test_ops_torch.py runs every algorithm over the general random
+configurations; ``nooverlap`` and ``depthwise`` decline most of those, so here
+the strategies are steered into their domains (stride >= dilated kernel or a
+single input position; groups == channels).  Each property checks
+conv_transpose and conv, float32 and float64, batch 0 included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tconv
+from support import Config, assert_close, configs
+from torch_oracle import torch_conv, torch_conv_transpose
+
+
+@st.composite
+def no_overlap_configs(draw) -> Config:
+    cfg = draw(configs())
+    one = draw(st.lists(st.booleans(), min_size=cfg.ndim, max_size=cfg.ndim))
+    stride = tuple(max(s, (k - 1) * d + 1 + draw(st.integers(0, 1))) for s, k, d in zip(cfg.stride, cfg.kernel, cfg.dilation))
+    small = tuple(1 if o else n for o, n in zip(one, cfg.small_spatial))
+    return _repad(draw, cfg, stride=stride, small_spatial=small)
+
+
+@st.composite
+def depthwise_configs(draw) -> Config:
+    cfg = draw(configs())
+    c = draw(st.integers(1, 6))
+    return _repad(draw, cfg, groups=c, small_channels=c, big_channels=c)
+
+
+def _repad(draw, cfg: Config, **changes) -> Config:
+    """Apply ``changes`` and redraw output_padding / padding so the configuration stays valid."""
+    from dataclasses import replace
+
+    cfg = replace(cfg, **changes)
+    op = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(cfg.stride, cfg.dilation))
+    pads = []
+    for n, k, s, d, o in zip(cfg.small_spatial, cfg.kernel, cfg.stride, cfg.dilation, op):
+        full = (n - 1) * s + d * (k - 1) + 1 + o
+        lo = draw(st.integers(0, full - 1))
+        pads.append((lo, draw(st.integers(0, full - 1 - lo))))
+    return replace(cfg, output_padding=op, padding=tuple(pads))
+
+
+def _check_both(algorithm: str, cfg: Config) -> None:
+    kw = dict(stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation, groups=cfg.groups)
+    x, w, b = cfg.arrays()
+    got = tconv.conv_transpose(x, w, b, output_padding=cfg.output_padding, algorithm=algorithm, **kw)
+    assert got.dtype == np.dtype(cfg.dtype)
+    assert_close(got, torch_conv_transpose(x, w, b, output_padding=cfg.output_padding, **kw), cfg.dtype)
+    rng = np.random.default_rng(cfg.seed + 7)
+    xb = rng.standard_normal(got.shape).astype(cfg.dtype)
+    bs = rng.standard_normal(cfg.small_channels).astype(cfg.dtype)
+    got = tconv.conv(xb, w, bs, algorithm=algorithm, **kw)
+    assert_close(got, torch_conv(xb, w, bs, **kw), cfg.dtype)
+
+
+@settings(max_examples=150)
+@given(cfg=no_overlap_configs())
+def test_nooverlap_matches_torch(cfg):
+    _check_both("nooverlap", cfg)
+
+
+@settings(max_examples=150)
+@given(cfg=depthwise_configs())
+def test_depthwise_matches_torch(cfg):
+    _check_both("depthwise", cfg)
+
+
+@settings(max_examples=60)
+@given(cfg=depthwise_configs())
+def test_other_algorithms_on_depthwise_configs(cfg):
+    for algorithm in ("gemm", "phase", "subpixel", "fft", "auto"):
+        _check_both(algorithm, cfg)
+
+
+@settings(max_examples=60)
+@given(cfg=no_overlap_configs())
+def test_other_algorithms_on_no_overlap_configs(cfg):
+    for algorithm in ("gemm", "phase", "subpixel", "fft", "auto"):
+        _check_both(algorithm, cfg)
+
+
+def test_fft_handles_non_finite_inputs():
+    x = np.ones((1, 2, 5, 5))
+    x[0, 0, 2, 2] = np.nan
+    w = np.ones((2, 3, 3, 3))
+    want = tconv.conv_transpose(x, w, stride=2, algorithm="direct")
+    got = tconv.conv_transpose(x, w, stride=2, algorithm="fft")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))  # NaN stays local, as in the definition
+    np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)])
+
+
+def test_unsupported_algorithms_name_themselves():
+    with pytest.raises(ValueError, match="'nooverlap' does not support overlapping taps"):
+        tconv.conv_transpose(np.ones((1, 2, 4)), np.ones((2, 2, 3)), stride=2, algorithm="nooverlap")
+    with pytest.raises(ValueError, match="'depthwise' does not support groups"):
+        tconv.conv_transpose(np.ones((1, 2, 4)), np.ones((2, 2, 3)), algorithm="depthwise")
+
+
+def test_explain_reports_every_algorithm_and_the_choice():
+    x, w = np.ones((2, 8, 6, 6), np.float32), np.ones((8, 4, 4, 4), np.float32)
+    e = tconv.explain(x, w, stride=2, padding=1)
+    assert e.algorithm in tconv.algorithms()
+    assert {c.name for c in e.candidates} == set(tconv.algorithms())
+    assert next(c for c in e.candidates if c.name == "nooverlap").unsupported
+    assert e.algorithm in str(e)
+    ec = tconv.explain(np.ones((2, 8, 12, 12)), np.ones((4, 8, 3, 3)), op="conv", stride=2)
+    assert ec.geometry.output_shape == (5, 5)
+
+
+def test_explain_measure_mode_remembers_the_fastest():
+    x, w = np.ones((1, 4, 5, 5)), np.ones((4, 2, 3, 3))
+    e = tconv.explain(x, w, stride=2, measure=True)
+    timed = [c for c in e.candidates if c.measured_s is not None]
+    assert timed and e.algorithm == min(timed, key=lambda c: c.measured_s).name
+    assert e.reason.startswith("fastest when measured")
+    np.testing.assert_allclose(tconv.conv_transpose(x, w, stride=2), tconv.conv_transpose(x, w, stride=2, algorithm="direct"))
+
+
+def test_measure_mode_from_the_environment(monkeypatch):
+    from tconv.ops import MEASURED
+
+    monkeypatch.setenv("TCONV_AUTO", "measure")
+    x, w = np.ones((1, 3, 7)), np.ones((3, 2, 5))
+    y = tconv.conv_transpose(x, w, stride=3)
+    assert any(g.input_shape == (7,) and g.kernel_shape == (5,) for g in MEASURED)
+    np.testing.assert_allclose(y, tconv.conv_transpose(x, w, stride=3, algorithm="direct"))
+    monkeypatch.setenv("TCONV_AUTO", "sometimes")
+    with pytest.raises(ValueError, match="TCONV_AUTO"):
+        tconv.conv_transpose(np.ones((1, 3, 8)), w, stride=3)
+
+
+def test_thread_setting(monkeypatch):
+    from tconv.threads import num_threads
+
+    monkeypatch.setenv("TCONV_NUM_THREADS", "1")
+    assert num_threads() == 1
+    x, w = np.random.default_rng(0).standard_normal((2, 16, 20, 20)), np.ones((16, 1, 4, 4))
+    one = tconv.conv_transpose(x, w, stride=2, groups=16, algorithm="depthwise")
+    monkeypatch.setenv("TCONV_NUM_THREADS", "2")
+    np.testing.assert_allclose(tconv.conv_transpose(x, w, stride=2, groups=16, algorithm="depthwise"), one)
+    monkeypatch.setenv("TCONV_NUM_THREADS", "zero")
+    with pytest.raises(ValueError, match="TCONV_NUM_THREADS"):
+        num_threads()
+
+
+def test_calibrate_measures_positive_constants(monkeypatch):
+    from tconv.algorithms import cost
+
+    monkeypatch.setattr(cost, "_MEASURED", {})  # keep the model's defaults for the other tests
+    c = tconv.calibrate(np.float64, size=128)
+    assert c.mac_seconds > 0 and c.byte_seconds > 0 and c.step_seconds > 0
+
+
+@settings(max_examples=100)
+@given(cfg=configs())
+def test_gemm_channels_last_path_matches_torch(cfg):
+    """The channels-last col2im of ``gemm`` (normally for >= 16 output channels) on the small random configs."""
+    from tconv.algorithms import gemm
+
+    saved = gemm._CHANNELS_LAST_MIN
+    gemm._CHANNELS_LAST_MIN = 1
+    try:
+        _check_both("gemm", cfg)
+    finally:
+        gemm._CHANNELS_LAST_MIN = saved
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("algorithm", ["gemm", "phase", "subpixel", "nooverlap", "depthwise", "fft"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_threaded_sizes_match_direct(algorithm, dtype, chunked, monkeypatch):
+    """Arrays large enough for the thread split (and the channels-last gemm), against the reference.
+
+    ``chunked``: a tiny workspace budget, so gemm and phase run the batch one image at a time.
+    """
+    from tconv.algorithms import phases
+
+    from tconv.algorithms import phase
+
+    monkeypatch.setattr(phase, "BATCH_PHASES_FROM", 4 if chunked else 8)  # both phase paths
+    if chunked:
+        monkeypatch.setattr(phases, "WORKSPACE_FLOOR", 0)
+        monkeypatch.setattr(phases, "WORKSPACE_FRACTION", 1e-6)
+    rng = np.random.default_rng(3)
+    groups = 24 if algorithm == "depthwise" else 2
+    stride, kernel = (3, (3, 2)) if algorithm == "nooverlap" else (2, (4, 3))
+    cin, cout = 24, (24 if algorithm == "depthwise" else 40)
+    x = rng.standard_normal((5, cin, 20, 17)).astype(dtype)
+    w = rng.standard_normal((cin, cout // groups) + kernel).astype(dtype)
+    kw = dict(stride=stride, padding=((1, 2), (0, 1)), groups=groups)
+    want = tconv.conv_transpose(x, w, algorithm="direct", **kw)
+    assert_close(tconv.conv_transpose(x, w, algorithm=algorithm, **kw), want, dtype)
+    xb = rng.standard_normal(want.shape).astype(dtype)
+    assert_close(tconv.conv(xb, w, algorithm=algorithm, **kw), tconv.conv(xb, w, algorithm="direct", **kw), dtype)
+
+
+@settings(max_examples=100)
+@given(cfg=configs())
+def test_phase_batched_path_matches_torch(cfg):
+    """The batched-phases path of ``phase`` (normally for >= 8 phases) on the small random configs."""
+    from tconv.algorithms import phase
+
+    saved = phase.BATCH_PHASES_FROM
+    phase.BATCH_PHASES_FROM = 1
+    try:
+        _check_both("phase", cfg)
+    finally:
+        phase.BATCH_PHASES_FROM = saved

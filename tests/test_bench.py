@@ -1,0 +1,44 @@
+"""The benchmark driver runs end to end on a tiny suite (timings are printed, never asserted)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from tconv import bench
+from tconv.cli import main
+
+TINY = {"shapes": [
+    {"name": "tiny2d", "source": "test", "N": 2, "C_in": 4, "C_out": 6, "input": [5, 5], "kernel": [4, 4],
+     "stride": 2, "padding": 1, "output_padding": 0, "dilation": 1, "groups": 1},
+    {"name": "tinydw", "source": "test", "N": 1, "C_in": 4, "C_out": 4, "input": [7], "kernel": [3],
+     "stride": 2, "padding": 1, "output_padding": 1, "dilation": 1, "groups": 4},
+]}
+
+
+def test_bench_runs_a_tiny_suite(tmp_path):
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps(TINY))
+    out = io.StringIO()
+    rows = bench.run(suite=str(suite), repeats=1, pause=0.0, dtypes=("float32",), out=str(tmp_path / "r"),
+                     stream=out)
+    text = out.getvalue()
+    assert len(rows) == 2 * 2  # 2 layers x (conv_transpose, conv); the backward ops are skipped when absent
+    assert "| tiny2d | conv_transpose | float32 |" in text and "geomean" in text
+    assert all(r.ms["tconv"] > 0 and r.auto for r in rows)
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["rows"][0]["layer"] == "tiny2d" and saved["gemm_peak_gflops"]["float32"] > 0
+
+
+def test_useful_macs_counts_only_products_inside_the_crop():
+    layer = dict(TINY["shapes"][0], N=1, C_in=1, C_out=1, input=[2], kernel=[3], stride=1, padding=1)
+    # 1-d: i in {0,1}, t in {0,1,2}, o = i + t - 1 in [0, 2): pairs (0,1),(0,2),(1,0),(1,1)
+    assert bench.useful_macs(layer) == 4
+
+
+def test_cli_bench_help(capsys):
+    try:
+        main(["bench", "--help"])
+    except SystemExit as stop:
+        assert stop.code == 0
+    assert "--quick" in capsys.readouterr().out
