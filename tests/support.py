@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from hypothesis import strategies as st
@@ -117,3 +117,42 @@ def assert_close(got, want, dtype) -> None:
     scale = max(1.0, float(np.abs(want).max(initial=0.0)))
     err = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max(initial=0.0))
     assert err <= tol * scale, f"max abs error {err:.3g} > {tol:.0e} * {scale:.3g}"
+
+
+@st.composite
+def no_overlap_configs(draw, **kwargs) -> Config:
+    """Stride >= dilated kernel (or a single small-side position): the taps never overlap."""
+    cfg = draw(configs(**kwargs))
+    one = draw(st.lists(st.booleans(), min_size=cfg.ndim, max_size=cfg.ndim))
+    stride = tuple(max(s, (k - 1) * d + 1 + draw(st.integers(0, 1))) for s, k, d in zip(cfg.stride, cfg.kernel, cfg.dilation))
+    small = tuple(1 if o else n for o, n in zip(one, cfg.small_spatial))
+    return _repad(draw, cfg, stride=stride, small_spatial=small)
+
+
+@st.composite
+def depthwise_configs(draw, **kwargs) -> Config:
+    """groups == in_channels == out_channels."""
+    cfg = draw(configs(**kwargs))
+    c = draw(st.integers(1, 6))
+    return _repad(draw, cfg, groups=c, small_channels=c, big_channels=c)
+
+
+def _repad(draw, cfg: Config, **changes) -> Config:
+    """Apply ``changes`` and redraw output_padding / padding so the configuration stays valid."""
+    cfg = replace(cfg, **changes)
+    op = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(cfg.stride, cfg.dilation))
+    pads = []
+    for n, k, s, d, o in zip(cfg.small_spatial, cfg.kernel, cfg.stride, cfg.dilation, op):
+        full = (n - 1) * s + d * (k - 1) + 1 + o
+        lo = draw(st.integers(0, full - 1))
+        pads.append((lo, draw(st.integers(0, full - 1 - lo))))
+    return replace(cfg, output_padding=op, padding=tuple(pads))
+
+
+def configs_for(algorithm: str, **kwargs):
+    """Random configurations inside ``algorithm``'s domain (nooverlap and depthwise have narrow ones)."""
+    if algorithm == "nooverlap":
+        return no_overlap_configs(**kwargs)
+    if algorithm == "depthwise":
+        return depthwise_configs(**kwargs)
+    return configs(**kwargs)

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tconv
-from support import configs
+from support import configs, configs_for
 
 
 def _dot_test(cfg, extra, algorithm):
@@ -28,9 +28,9 @@ def _dot_test(cfg, extra, algorithm):
 
 
 @pytest.mark.parametrize("algorithm", tconv.algorithms())
-@given(cfg=configs(max_batch=2), extra=st.integers(0, 3))
-def test_dot_product(algorithm, cfg, extra):
-    _dot_test(cfg, extra, algorithm)
+@given(data=st.data(), extra=st.integers(0, 3))
+def test_dot_product(algorithm, data, extra):
+    _dot_test(data.draw(configs_for(algorithm, max_batch=2)), extra, algorithm)
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])

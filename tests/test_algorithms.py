@@ -15,38 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tconv
-from support import Config, assert_close, configs
+from support import Config, assert_close, configs, depthwise_configs, no_overlap_configs
 from torch_oracle import torch_conv, torch_conv_transpose
-
-
-@st.composite
-def no_overlap_configs(draw) -> Config:
-    cfg = draw(configs())
-    one = draw(st.lists(st.booleans(), min_size=cfg.ndim, max_size=cfg.ndim))
-    stride = tuple(max(s, (k - 1) * d + 1 + draw(st.integers(0, 1))) for s, k, d in zip(cfg.stride, cfg.kernel, cfg.dilation))
-    small = tuple(1 if o else n for o, n in zip(one, cfg.small_spatial))
-    return _repad(draw, cfg, stride=stride, small_spatial=small)
-
-
-@st.composite
-def depthwise_configs(draw) -> Config:
-    cfg = draw(configs())
-    c = draw(st.integers(1, 6))
-    return _repad(draw, cfg, groups=c, small_channels=c, big_channels=c)
-
-
-def _repad(draw, cfg: Config, **changes) -> Config:
-    """Apply ``changes`` and redraw output_padding / padding so the configuration stays valid."""
-    from dataclasses import replace
-
-    cfg = replace(cfg, **changes)
-    op = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(cfg.stride, cfg.dilation))
-    pads = []
-    for n, k, s, d, o in zip(cfg.small_spatial, cfg.kernel, cfg.stride, cfg.dilation, op):
-        full = (n - 1) * s + d * (k - 1) + 1 + o
-        lo = draw(st.integers(0, full - 1))
-        pads.append((lo, draw(st.integers(0, full - 1 - lo))))
-    return replace(cfg, output_padding=op, padding=tuple(pads))
 
 
 def _check_both(algorithm: str, cfg: Config) -> None:

@@ -23,7 +23,7 @@ def test_bench_runs_a_tiny_suite(tmp_path):
     rows = bench.run(suite=str(suite), repeats=1, pause=0.0, dtypes=("float32",), out=str(tmp_path / "r"),
                      stream=out)
     text = out.getvalue()
-    assert len(rows) == 2 * 2  # 2 layers x (conv_transpose, conv); the backward ops are skipped when absent
+    assert len(rows) == 2 * 4  # 2 layers x (conv_transpose, conv and their backward passes)
     assert "| tiny2d | conv_transpose | float32 |" in text and "geomean" in text
     assert all(r.ms["tconv"] > 0 and r.auto for r in rows)
     saved = json.loads((tmp_path / "r.json").read_text())

@@ -207,11 +207,13 @@ def test_string_padding_and_unbatched_input(padding):
 def test_output_size_and_algorithms_pass_through():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((1, 2, 7))
-    w = rng.standard_normal((2, 2, 3))
     xd = da.from_array(x, chunks=(1, 2, 2))
     for algorithm in ("auto", *tconv.algorithms()):
-        got = tdist.conv_transpose(xd, w, stride=3, output_size=(21,), algorithm=algorithm).compute()
-        assert_exact(got, tconv.conv_transpose(x, w, stride=3, output_size=(21,)), "conv_transpose")
+        groups = 2 if algorithm == "depthwise" else 1  # depthwise needs groups == channels
+        w = rng.standard_normal((2, 2 // groups, 3))
+        kw = dict(stride=3, output_size=(21,), groups=groups)
+        got = tdist.conv_transpose(xd, w, algorithm=algorithm, **kw).compute()
+        assert_exact(got, tconv.conv_transpose(x, w, **kw), "conv_transpose")
 
 
 def test_float32_and_integer_inputs_keep_the_core_dtype_rules():

@@ -6,14 +6,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tconv
-from support import configs
+from support import configs, configs_for
 
 ALGORITHMS = ["auto", *tconv.algorithms()]
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-@given(cfg=configs(max_batch=2))
-def test_inputs_are_never_modified(algorithm, cfg):
+@given(data=st.data())
+def test_inputs_are_never_modified(algorithm, data):
+    cfg = data.draw(configs_for(algorithm, max_batch=2))
     x, w, b = cfg.arrays()
     copies = [a.copy() for a in (x, w, b)]
     kw = dict(stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation, groups=cfg.groups)
@@ -53,15 +54,18 @@ def test_integer_inputs_compute_exactly():
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_unbatched_matches_batched(algorithm):
     rng = np.random.default_rng(3)
+    depthwise = algorithm == "depthwise"
+    kw = dict(stride=(2, 3) if algorithm == "nooverlap" else (2, 1), padding=((1, 0), (0, 2)), groups=3 if depthwise else 1)
+    c_out = 3 if depthwise else 2
     x = rng.standard_normal((3, 5, 4))
-    w = rng.standard_normal((3, 2, 2, 3))
-    b = rng.standard_normal(2)
-    y = tconv.conv_transpose(x, w, b, stride=(2, 1), padding=((1, 0), (0, 2)), algorithm=algorithm)
-    np.testing.assert_allclose(y, tconv.conv_transpose(x[None], w, b, stride=(2, 1), padding=((1, 0), (0, 2)))[0], rtol=1e-12)
+    w = rng.standard_normal((3, 1 if depthwise else 2, 2, 3))
+    b = rng.standard_normal(c_out)
+    y = tconv.conv_transpose(x, w, b, algorithm=algorithm, **kw)
+    np.testing.assert_allclose(y, tconv.conv_transpose(x[None], w, b, algorithm="direct", **kw)[0], rtol=1e-12)
     assert y.ndim == 3
-    wc = rng.standard_normal((2, 3, 2, 3))
-    yc = tconv.conv(x, wc, algorithm=algorithm)
-    assert yc.shape == (2, 4, 2)
+    yc = tconv.conv(y, w, algorithm=algorithm, **kw)
+    np.testing.assert_allclose(yc, tconv.conv(y[None], w, algorithm="direct", **kw)[0], rtol=1e-12)
+    assert yc.shape == (3, 5, 4)
 
 
 def test_non_contiguous_and_list_inputs():

@@ -86,6 +86,7 @@ def plan(geom: Geometry, algorithm: str = "auto") -> registry.Algorithm:
     ``measure`` mode) whose result plus workspace fit in the available memory.
     """
     kind = "conv_transpose" if geom.transposed else "conv"
+    check_fits(_result_bytes(geom), f"the {kind} result {geom.result_shape}")  # before any per-algorithm work
     if algorithm != "auto":
         chosen = registry.get(algorithm)
         reason = chosen.unsupported(geom)

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..params import Geometry
-from . import depthwise, direct, fft, gemm, nooverlap, phase, subpixel
+from . import depthwise, direct, fft, gemm, nooverlap, phase, phases, subpixel
 
 Kernel = Callable[[np.ndarray, np.ndarray, Geometry], np.ndarray]
 
@@ -66,6 +66,20 @@ def get(name: str) -> Algorithm:
     return _REGISTRY[name]
 
 
+def _with_phase_limit(module) -> Callable[[Geometry], str | None]:
+    """The module's own ``unsupported`` plus the phase-count limit of the phase-wise algorithms."""
+    own = getattr(module, "unsupported", _always)
+
+    def unsupported(geom: Geometry) -> str | None:
+        return own(geom) or phases.too_many_phases(geom)
+
+    return unsupported
+
+
+#: Algorithms that loop over the output phases (see :mod:`tconv.algorithms.phases`).
+_PHASE_WISE = {"gemm", "phase", "subpixel", "depthwise"}
+
+
 def _register_all() -> None:
     for module, name, summary in (
         (direct, "direct", "reference: per-tap matrix product over channels, scattered (the chapter's definition)"),
@@ -84,7 +98,7 @@ def _register_all() -> None:
                 conv=module.conv,
                 workspace_bytes=module.workspace_bytes,
                 cost=module.cost,
-                unsupported=getattr(module, "unsupported", _always),
+                unsupported=_with_phase_limit(module) if name in _PHASE_WISE else getattr(module, "unsupported", _always),
             )
         )
 

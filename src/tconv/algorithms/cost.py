@@ -68,6 +68,11 @@ def calibrate(dtype=np.float32, size: int = 768) -> Constants:
     """Measure this machine's GEMM rate and copy bandwidth for ``dtype`` and use them from now on.
 
     Takes a fraction of a second.  Returns the new constants.
+
+    >>> c = calibrate(np.float32, size=128)
+    >>> c.mac_seconds > 0 and c.byte_seconds > 0
+    True
+    >>> forget_calibration()  # back to the reference machine's constants
     """
     dt = np.dtype(dtype)
     a = np.ones((size, size), dtype=dt)
@@ -82,6 +87,14 @@ def calibrate(dtype=np.float32, size: int = 768) -> Constants:
 
     ranked.cache_clear()
     return result
+
+
+def forget_calibration() -> None:
+    """Drop what :func:`calibrate` measured; the reference machine's constants apply again."""
+    _MEASURED.clear()
+    from ..ops import ranked
+
+    ranked.cache_clear()
 
 
 def gemm_seconds(m: int, n: int, k: int, c: Constants, calls: int = 1) -> float:

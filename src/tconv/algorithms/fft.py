@@ -150,4 +150,6 @@ def cost(geom: Geometry) -> float:
     # complex GEMMs per frequency (4 real multiply-adds each) plus the transposes around them; the factor 4
     # on top was fitted to the suite's measurements (the batched complex matmul runs far from the BLAS peak)
     mixing = 16 * gemm_seconds(geom.batch, cb, cs, c, calls=g * (f // 2 + 1))
-    return fft_seconds + mixing + 8 * f * geom.batch * geom.big_channels * c.byte_seconds
+    # about 40 NumPy calls whatever the size (transforms, transposes, crops): FFT never wins on small problems
+    calls = 40 * c.step_seconds
+    return fft_seconds + mixing + 8 * f * geom.batch * geom.big_channels * c.byte_seconds + calls

@@ -60,6 +60,19 @@ def geometry_phases(geom: Geometry) -> list[list[AxisPhase]]:
     ]
 
 
+#: Algorithms that work phase by phase refuse geometries with more phases (``prod(stride)``) than this:
+#: a Python step per phase would dominate, and even listing the phases costs memory.
+MAX_PHASES = 4096
+
+
+def too_many_phases(geom: Geometry) -> str | None:
+    """The reason a phase-wise algorithm declines ``geom``, or None."""
+    phases = prod(geom.stride)
+    if phases > MAX_PHASES:
+        return f"more than {MAX_PHASES} output phases (stride {geom.stride} gives {phases})"
+    return None
+
+
 def phase_combos(geom: Geometry):
     """Every N-d phase: a tuple of one :class:`AxisPhase` per dim."""
     return itertools.product(*geometry_phases(geom))

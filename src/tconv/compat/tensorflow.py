@@ -10,10 +10,11 @@ convolution whose *input* has ``output_shape``:
   ``data_format="NCW" / "NCHW" / "NCDHW"`` selects channels-first;
 * ``output_shape`` is required and must be one the forward conv maps back to
   the input size: ``ceil(out / s) == in`` for "SAME",
-  ``(out - k_eff) / s + 1 == in`` for "VALID" and
-  ``(out + before + after - k_eff) / s + 1 == in`` for explicit pads (C++
-  division, truncating toward zero: with one input position an output
-  shorter than the kernel is accepted and cropped at the end);
+  ``(out - k_eff) / s + 1 == in`` for "VALID" (C++ division, truncating
+  toward zero: with one input position an output shorter than the kernel is
+  accepted and cropped at the end, as TF's oneDNN CPU kernel does) and
+  ``(out + before + after - k_eff + s) / s == in`` for explicit pads (TF's
+  native kernel: an output shorter than the padded kernel is refused);
 * "SAME" places the forward conv's padding ``max(0, (in - 1) * s + k_eff - out)``
   with the odd one at the end: the transposed output is cropped by
   ``total // 2`` at the start.
@@ -119,10 +120,13 @@ def tf_crops(
         else:
             pb, pa = (0, 0) if padding == "VALID" else padding[dim]
             num = out + pb + pa - k_eff
-            back = (num // s if num >= 0 else -(-num // s)) + 1  # C++ division truncates toward zero
+            if padding == "VALID":  # TF's oneDNN kernel: num / s + 1, C++ division truncating toward zero
+                back = (num // s if num >= 0 else -(-num // s)) + 1
+            else:  # TF's native kernel (explicit pads): (num + s) / s, so no output shorter than the kernel
+                back = (num + s) // s if num >= 0 else 0
             before = pb
             lo, hi = (n - 1) * s + k_eff - pb - pa, n * s + k_eff - 1 - pb - pa
-            if n == 1:
+            if n == 1 and padding == "VALID":
                 lo -= s - 1
         if back != n:
             shown = padding if isinstance(padding, str) else "explicit padding"
