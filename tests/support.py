@@ -59,6 +59,24 @@ class Config:
             for d, (n, s, (lo, hi), op) in enumerate(zip(self.small_spatial, self.stride, self.padding, self.output_padding))
         )
 
+    def transpose_kwargs(self) -> dict:
+        """Hyper-parameters of the transposed convolution, as keyword arguments."""
+        return dict(stride=self.stride, padding=self.padding, output_padding=self.output_padding,
+                    dilation=self.dilation, groups=self.groups)
+
+    def conv_kwargs(self) -> dict:
+        """Hyper-parameters of the convolution (no output_padding), as keyword arguments."""
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+
+    def conv_problem(self, extra: int = 0, bias: bool = True):
+        """x (big side, with ``extra`` trailing rows that a stride may drop), weight and bias of a conv."""
+        rng = np.random.default_rng(self.seed + 1)
+        w = rng.standard_normal((self.small_channels, self.big_channels // self.groups) + self.kernel).astype(self.dtype)
+        big = tuple(n + extra for n in self.big_spatial())
+        x = rng.standard_normal((self.batch, self.big_channels) + big).astype(self.dtype)
+        b = rng.standard_normal(self.small_channels).astype(self.dtype) if bias else None
+        return x, w, b
+
     def arrays(self):
         """x (small side), weight (conv_transpose layout) and bias, random."""
         rng = np.random.default_rng(self.seed)

@@ -21,21 +21,7 @@ from torch_oracle import torch_conv, torch_conv_transpose  # noqa: E402
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _ct_kwargs(cfg: Config) -> dict:
-    return dict(stride=cfg.stride, padding=cfg.padding, output_padding=cfg.output_padding,
-                dilation=cfg.dilation, groups=cfg.groups)
 
-
-def _conv_kwargs(cfg: Config) -> dict:
-    return dict(stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation, groups=cfg.groups)
-
-
-def _conv_problem(cfg: Config, extra: int):
-    rng = np.random.default_rng(cfg.seed + 1)
-    w = rng.standard_normal((cfg.small_channels, cfg.big_channels // cfg.groups) + cfg.kernel).astype(cfg.dtype)
-    x = rng.standard_normal((cfg.batch, cfg.big_channels) + tuple(n + extra for n in cfg.big_spatial())).astype(cfg.dtype)
-    b = rng.standard_normal(cfg.small_channels).astype(cfg.dtype)
-    return x, w, b
 
 
 # ---------------------------------------------------------------------------
@@ -49,22 +35,22 @@ def test_torch_conv_transpose_returns_torch_equal_to_functional(cfg, use_bias):
     b = b if use_bias else None
     tx, tw = torch.from_numpy(x), torch.from_numpy(w)
     tb = None if b is None else torch.from_numpy(b)
-    got = tconv.conv_transpose(tx, tw, tb, **_ct_kwargs(cfg))
+    got = tconv.conv_transpose(tx, tw, tb, **cfg.transpose_kwargs())
     assert isinstance(got, torch.Tensor)
     assert got.dtype == TORCH_DTYPES[cfg.dtype] and got.device.type == "cpu"
-    assert_close(got.numpy(), torch_conv_transpose(x, w, b, **_ct_kwargs(cfg)), cfg.dtype)
+    assert_close(got.numpy(), torch_conv_transpose(x, w, b, **cfg.transpose_kwargs()), cfg.dtype)
     assert np.array_equal(tx.numpy(), x)  # input untouched
 
 
 @settings(max_examples=150)
 @given(cfg=configs(), extra=st.integers(0, 3), use_bias=st.booleans())
 def test_torch_conv_returns_torch_equal_to_functional(cfg, extra, use_bias):
-    x, w, b = _conv_problem(cfg, extra)
+    x, w, b = cfg.conv_problem(extra)
     b = b if use_bias else None
     got = tconv.conv(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b),
-                     **_conv_kwargs(cfg))
+                     **cfg.conv_kwargs())
     assert isinstance(got, torch.Tensor) and got.dtype == TORCH_DTYPES[cfg.dtype]
-    assert_close(got.numpy(), torch_conv(x, w, b, **_conv_kwargs(cfg)), cfg.dtype)
+    assert_close(got.numpy(), torch_conv(x, w, b, **cfg.conv_kwargs()), cfg.dtype)
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
@@ -189,10 +175,10 @@ def test_strict_array_api_namespace_equals_numpy(cfg, use_bias, transposed, extr
     xs = pytest.importorskip("array_api_strict")
     if transposed:
         x, w, b = cfg.arrays()
-        op, kw = tconv.conv_transpose, _ct_kwargs(cfg)
+        op, kw = tconv.conv_transpose, cfg.transpose_kwargs()
     else:
-        x, w, b = _conv_problem(cfg, extra)
-        op, kw = tconv.conv, _conv_kwargs(cfg)
+        x, w, b = cfg.conv_problem(extra)
+        op, kw = tconv.conv, cfg.conv_kwargs()
     b = b if use_bias else None
     got = op(xs.asarray(x), xs.asarray(w), None if b is None else xs.asarray(b), **kw)
     assert type(got).__module__.startswith("array_api_strict")

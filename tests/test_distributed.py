@@ -127,13 +127,6 @@ def chunked(x: np.ndarray, data) -> da.Array:
     return da.from_array(x, chunks=tuple(data.draw(chunking(n)) for n in x.shape))
 
 
-def _ct_kwargs(cfg: Config) -> dict:
-    return dict(stride=cfg.stride, padding=cfg.padding, output_padding=cfg.output_padding,
-                dilation=cfg.dilation, groups=cfg.groups)
-
-
-def _conv_kwargs(cfg: Config) -> dict:
-    return dict(stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation, groups=cfg.groups)
 
 
 WORST: dict = {}
@@ -148,32 +141,24 @@ def assert_exact(got: np.ndarray, want: np.ndarray, key: str) -> None:
     assert err <= (1e-12 if want.dtype == np.float64 else 1e-5), f"relative error {err:.3g}"
 
 
-def _conv_problem(cfg: Config, extra: int, use_bias: bool):
-    rng = np.random.default_rng(cfg.seed + 1)
-    w = rng.standard_normal((cfg.small_channels, cfg.big_channels // cfg.groups) + cfg.kernel).astype(cfg.dtype)
-    big = tuple(n + extra for n in cfg.big_spatial())
-    x = rng.standard_normal((cfg.batch, cfg.big_channels) + big).astype(cfg.dtype)
-    b = rng.standard_normal(cfg.small_channels).astype(cfg.dtype) if use_bias else None
-    return x, w, b
-
 
 @settings(max_examples=120)
 @given(cfg=configs(), use_bias=st.booleans(), data=st.data())
 def test_conv_transpose_equals_in_memory_threads(cfg, use_bias, data):
     x, w, b = cfg.arrays()
     b = b if use_bias else None
-    y = tdist.conv_transpose(chunked(x, data), w, b, **_ct_kwargs(cfg))
+    y = tdist.conv_transpose(chunked(x, data), w, b, **cfg.transpose_kwargs())
     assert isinstance(y, da.Array)
-    want = tconv.conv_transpose(x, w, b, **_ct_kwargs(cfg))
+    want = tconv.conv_transpose(x, w, b, **cfg.transpose_kwargs())
     assert_exact(y.compute(scheduler="threads"), want, "conv_transpose")
 
 
 @settings(max_examples=120)
 @given(cfg=configs(), extra=st.integers(0, 3), use_bias=st.booleans(), data=st.data())
 def test_conv_equals_in_memory_threads(cfg, extra, use_bias, data):
-    x, w, b = _conv_problem(cfg, extra, use_bias)
-    y = tdist.conv(chunked(x, data), w, b, **_conv_kwargs(cfg))
-    want = tconv.conv(x, w, b, **_conv_kwargs(cfg))
+    x, w, b = cfg.conv_problem(extra, bias=use_bias)
+    y = tdist.conv(chunked(x, data), w, b, **cfg.conv_kwargs())
+    want = tconv.conv(x, w, b, **cfg.conv_kwargs())
     assert_exact(y.compute(scheduler="threads"), want, "conv")
 
 
@@ -335,16 +320,16 @@ def client():
 def test_conv_transpose_on_a_local_cluster(client, cfg, use_bias, data):
     x, w, b = cfg.arrays()
     b = b if use_bias else None
-    y = tdist.conv_transpose(chunked(x, data), w, b, **_ct_kwargs(cfg))
-    assert_exact(client.compute(y).result(), tconv.conv_transpose(x, w, b, **_ct_kwargs(cfg)), "conv_transpose")
+    y = tdist.conv_transpose(chunked(x, data), w, b, **cfg.transpose_kwargs())
+    assert_exact(client.compute(y).result(), tconv.conv_transpose(x, w, b, **cfg.transpose_kwargs()), "conv_transpose")
 
 
 @settings(max_examples=25)
 @given(cfg=configs(max_dims=2), extra=st.integers(0, 2), use_bias=st.booleans(), data=st.data())
 def test_conv_on_a_local_cluster(client, cfg, extra, use_bias, data):
-    x, w, b = _conv_problem(cfg, extra, use_bias)
-    y = tdist.conv(chunked(x, data), w, b, **_conv_kwargs(cfg))
-    assert_exact(client.compute(y).result(), tconv.conv(x, w, b, **_conv_kwargs(cfg)), "conv")
+    x, w, b = cfg.conv_problem(extra, bias=use_bias)
+    y = tdist.conv(chunked(x, data), w, b, **cfg.conv_kwargs())
+    assert_exact(client.compute(y).result(), tconv.conv(x, w, b, **cfg.conv_kwargs()), "conv")
 
 
 def test_cluster_runs_a_3d_volume_in_many_tasks(client):

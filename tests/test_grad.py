@@ -23,42 +23,26 @@ def _record(op, dtype, got, want):
         record_error(f"{op} backward (grad_{name})", dtype, g, w)
 
 
-def _ct_kwargs(cfg: Config) -> dict:
-    return dict(stride=cfg.stride, padding=cfg.padding, output_padding=cfg.output_padding,
-                dilation=cfg.dilation, groups=cfg.groups)
 
-
-def _conv_kwargs(cfg: Config) -> dict:
-    return dict(stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation, groups=cfg.groups)
-
-
-def _conv_problem(cfg: Config, extra: int):
-    """conv on the big side, with ``extra`` trailing rows that a stride may drop."""
-    rng = np.random.default_rng(cfg.seed + 1)
-    w = rng.standard_normal((cfg.small_channels, cfg.big_channels // cfg.groups) + cfg.kernel).astype(cfg.dtype)
-    big = tuple(n + extra for n in cfg.big_spatial())
-    x = rng.standard_normal((cfg.batch, cfg.big_channels) + big).astype(cfg.dtype)
-    b = rng.standard_normal(cfg.small_channels).astype(cfg.dtype)
-    return x, w, b
 
 
 @given(cfg=configs(), use_bias=st.booleans())
 def test_conv_transpose_backward_matches_torch(cfg, use_bias):
     x, w, b = cfg.arrays()
-    y = tconv.conv_transpose(x, w, b, **_ct_kwargs(cfg))
+    y = tconv.conv_transpose(x, w, b, **cfg.transpose_kwargs())
     gy = np.random.default_rng(cfg.seed + 7).standard_normal(y.shape).astype(cfg.dtype)
-    got = tconv.conv_transpose_backward(gy, x, w, bias=use_bias, **_ct_kwargs(cfg))
-    want = conv_transpose_grads(gy, x, w, b if use_bias else None, **_ct_kwargs(cfg))
+    got = tconv.conv_transpose_backward(gy, x, w, bias=use_bias, **cfg.transpose_kwargs())
+    want = conv_transpose_grads(gy, x, w, b if use_bias else None, **cfg.transpose_kwargs())
     _record("conv_transpose", cfg.dtype, got, want)
 
 
 @given(cfg=configs(), extra=st.integers(0, 3), use_bias=st.booleans())
 def test_conv_backward_matches_torch(cfg, extra, use_bias):
-    x, w, b = _conv_problem(cfg, extra)
-    y = tconv.conv(x, w, b, **_conv_kwargs(cfg))
+    x, w, b = cfg.conv_problem(extra)
+    y = tconv.conv(x, w, b, **cfg.conv_kwargs())
     gy = np.random.default_rng(cfg.seed + 7).standard_normal(y.shape).astype(cfg.dtype)
-    got = tconv.conv_backward(gy, x, w, bias=use_bias, **_conv_kwargs(cfg))
-    want = conv_grads(gy, x, w, b if use_bias else None, **_conv_kwargs(cfg))
+    got = tconv.conv_backward(gy, x, w, bias=use_bias, **cfg.conv_kwargs())
+    want = conv_grads(gy, x, w, b if use_bias else None, **cfg.conv_kwargs())
     _record("conv", cfg.dtype, got, want)
 
 
@@ -68,7 +52,7 @@ def test_weight_grad_methods_agree(cfg):
     """The im2col GEMM and the per-tap products give the same weight gradient."""
     x, w, _ = cfg.arrays()
     x, w = x.astype(np.float64), w.astype(np.float64)
-    geom = conv_transpose_geometry(x, w, **_ct_kwargs(cfg))
+    geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
     gy = np.random.default_rng(cfg.seed).standard_normal(geom.result_shape)
     a = weight_grad(x, gy, geom, method="im2col")
     b = weight_grad(x, gy, geom, method="per_tap")
@@ -94,7 +78,7 @@ def _fd_check(f, args, grads, rng, eps=1e-6):
 @given(cfg=configs(max_batch=2))
 def test_conv_transpose_backward_finite_differences(cfg):
     x, w, b = (a.astype(np.float64) for a in cfg.arrays())
-    kw = _ct_kwargs(cfg)
+    kw = cfg.transpose_kwargs()
     y = tconv.conv_transpose(x, w, b, **kw)
     gy = np.random.default_rng(cfg.seed + 3).standard_normal(y.shape)
     grads = tconv.conv_transpose_backward(gy, x, w, **kw)
@@ -105,8 +89,8 @@ def test_conv_transpose_backward_finite_differences(cfg):
 @settings(max_examples=60)
 @given(cfg=configs(max_batch=2), extra=st.integers(0, 3))
 def test_conv_backward_finite_differences(cfg, extra):
-    x, w, b = (a.astype(np.float64) for a in _conv_problem(cfg, extra))
-    kw = _conv_kwargs(cfg)
+    x, w, b = (a.astype(np.float64) for a in cfg.conv_problem(extra))
+    kw = cfg.conv_kwargs()
     y = tconv.conv(x, w, b, **kw)
     gy = np.random.default_rng(cfg.seed + 3).standard_normal(y.shape)
     grads = tconv.conv_backward(gy, x, w, **kw)

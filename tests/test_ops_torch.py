@@ -33,13 +33,6 @@ def _unsupported(algorithm: str, call, *args, **kwargs) -> bool:
     return True
 
 
-def _ct_kwargs(cfg: Config) -> dict:
-    return dict(stride=cfg.stride, padding=cfg.padding, output_padding=cfg.output_padding,
-                dilation=cfg.dilation, groups=cfg.groups)
-
-
-def _conv_kwargs(cfg: Config) -> dict:
-    return dict(stride=cfg.stride, padding=cfg.padding, dilation=cfg.dilation, groups=cfg.groups)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -47,10 +40,10 @@ def _conv_kwargs(cfg: Config) -> dict:
 def test_conv_transpose_matches_torch(algorithm, cfg, use_bias):
     x, w, b = cfg.arrays()
     b = b if use_bias else None
-    if _unsupported(algorithm, tconv.conv_transpose, x, w, b, **_ct_kwargs(cfg)):
+    if _unsupported(algorithm, tconv.conv_transpose, x, w, b, **cfg.transpose_kwargs()):
         return
-    got = tconv.conv_transpose(x, w, b, algorithm=algorithm, **_ct_kwargs(cfg))
-    want = torch_conv_transpose(x, w, b, **_ct_kwargs(cfg))
+    got = tconv.conv_transpose(x, w, b, algorithm=algorithm, **cfg.transpose_kwargs())
+    want = torch_conv_transpose(x, w, b, **cfg.transpose_kwargs())
     assert got.dtype == np.dtype(cfg.dtype)
     assert_close(got, want, cfg.dtype)
     record_error("conv_transpose", cfg.dtype, got, want)
@@ -62,10 +55,10 @@ def test_conv_transpose_symmetric_padding_through_torch_padding(algorithm, cfg, 
     """Symmetric cases go through torch's own padding/output_padding arguments, not our crop."""
     x, w, b = cfg.arrays()
     b = b if use_bias else None
-    if _unsupported(algorithm, tconv.conv_transpose, x, w, b, **_ct_kwargs(cfg)):
+    if _unsupported(algorithm, tconv.conv_transpose, x, w, b, **cfg.transpose_kwargs()):
         return
-    got = tconv.conv_transpose(x, w, b, algorithm=algorithm, **_ct_kwargs(cfg))
-    want = torch_conv_transpose(x, w, b, **_ct_kwargs(cfg))
+    got = tconv.conv_transpose(x, w, b, algorithm=algorithm, **cfg.transpose_kwargs())
+    want = torch_conv_transpose(x, w, b, **cfg.transpose_kwargs())
     assert_close(got, want, cfg.dtype)
     record_error("conv_transpose", cfg.dtype, got, want)
 
@@ -74,15 +67,11 @@ def test_conv_transpose_symmetric_padding_through_torch_padding(algorithm, cfg, 
 @given(cfg=configs(), extra=st.integers(0, 3), use_bias=st.booleans())
 def test_conv_matches_torch(algorithm, cfg, extra, use_bias):
     """conv on the big side (with `extra` trailing rows that a stride may drop)."""
-    rng = np.random.default_rng(cfg.seed + 1)
-    w = rng.standard_normal((cfg.small_channels, cfg.big_channels // cfg.groups) + cfg.kernel).astype(cfg.dtype)
-    big = tuple(n + extra for n in cfg.big_spatial())
-    x = rng.standard_normal((cfg.batch, cfg.big_channels) + big).astype(cfg.dtype)
-    b = rng.standard_normal(cfg.small_channels).astype(cfg.dtype) if use_bias else None
-    if _unsupported(algorithm, tconv.conv, x, w, b, **_conv_kwargs(cfg)):
+    x, w, b = cfg.conv_problem(extra, bias=use_bias)
+    if _unsupported(algorithm, tconv.conv, x, w, b, **cfg.conv_kwargs()):
         return
-    got = tconv.conv(x, w, b, algorithm=algorithm, **_conv_kwargs(cfg))
-    want = torch_conv(x, w, b, **_conv_kwargs(cfg))
+    got = tconv.conv(x, w, b, algorithm=algorithm, **cfg.conv_kwargs())
+    want = torch_conv(x, w, b, **cfg.conv_kwargs())
     assert_close(got, want, cfg.dtype)
     record_error("conv", cfg.dtype, got, want)
 
