@@ -45,12 +45,12 @@ def _tap_span(a_shift: int, length: int, n_small: int) -> tuple[slice, slice] | 
     return slice(q0, q1), slice(q0 - a_shift, q1 - a_shift)
 
 
-def _accumulate(acc: np.ndarray, cols: np.ndarray, combo: tuple[AxisPhase, ...], geom: Geometry, rows: slice) -> None:
-    """``acc[:, rows] = sum over the phase's taps of the shifted column blocks`` (rows: a batch range).
+def _accumulate(acc: np.ndarray, combo: tuple[AxisPhase, ...], geom: Geometry, lead: tuple, source) -> None:
+    """``acc[lead] = sum over the phase's taps of the shifted column blocks``.
 
-    ``acc`` is ``(g, N, *Q, co)``, ``cols`` is ``(g, N, *in, taps, co)``.
+    ``lead`` indexes the leading (channel / batch) axes of ``acc`` before its phase axes;
+    ``source(flat_tap, small_slices)`` returns the matching block of the column matrix.
     """
-    lead = (slice(None), rows)
     first = True
     for tap in itertools.product(*(a.taps for a in combo)):
         spans = [_tap_span(sh, a.length, n) for (_, sh), a, n in zip(tap, combo, geom.input_shape)]
@@ -58,7 +58,7 @@ def _accumulate(acc: np.ndarray, cols: np.ndarray, combo: tuple[AxisPhase, ...],
             continue
         flat = int(np.ravel_multi_index(tuple(t for t, _ in tap), geom.kernel_shape))
         dst = acc[lead + tuple(sp[0] for sp in spans)]
-        src = cols[lead + tuple(sp[1] for sp in spans) + (flat,)]
+        src = source(flat, tuple(sp[1] for sp in spans))
         full = all(sp[0].stop - sp[0].start == a.length for sp, a in zip(spans, combo))
         if first and full:
             dst[...] = src
@@ -100,32 +100,11 @@ def _ct_channels_last(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.n
         acc = np.empty((g, n) + lengths + (co,), dtype=x.dtype)
 
         def work(lo: int, hi: int, acc=acc, combo=combo, view=view) -> None:
-            _accumulate(acc, cols, combo, geom, slice(lo, hi))
+            lead = (slice(None), slice(lo, hi))  # acc (g, N, *Q, co), cols (g, N, *in, taps, co)
+            _accumulate(acc, combo, geom, lead, lambda flat, small: cols[lead + small + (flat,)])
             phase.write_channels_first(view[lo:hi], acc[:, lo:hi])
 
         run_chunks(n, work, min_chunk=1 if acc.size >= 1 << 15 else n)
-
-
-def _accumulate_cf(acc: np.ndarray, cols: np.ndarray, combo: tuple[AxisPhase, ...], geom: Geometry, rows: slice) -> None:
-    """``acc[rows] = sum over the phase's taps of the shifted column blocks`` (rows: flat g*co)."""
-    first = True
-    for tap in itertools.product(*(a.taps for a in combo)):
-        spans = [_tap_span(sh, a.length, n) for (_, sh), a, n in zip(tap, combo, geom.input_shape)]
-        if any(sp is None for sp in spans):
-            continue
-        flat = int(np.ravel_multi_index(tuple(t for t, _ in tap), geom.kernel_shape))
-        dst = acc[(rows, slice(None)) + tuple(sp[0] for sp in spans)]
-        src = cols[(rows, flat, slice(None)) + tuple(sp[1] for sp in spans)]
-        full = all(sp[0].stop - sp[0].start == a.length for sp, a in zip(spans, combo))
-        if first and full:
-            dst[...] = src
-        else:
-            if first:
-                acc[rows] = 0
-            dst += src
-        first = False
-    if first:
-        acc[rows] = 0
 
 
 def _ct_channels_first(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
@@ -142,7 +121,9 @@ def _ct_channels_first(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.
         acc = np.empty((geom.out_channels, n) + lengths, dtype=x.dtype)
 
         def work(lo: int, hi: int, acc=acc, combo=combo, view=view) -> None:
-            _accumulate_cf(acc, cols, combo, geom, slice(lo, hi))
+            rows = slice(lo, hi)  # acc (g*co, N, *Q), cols (g*co, taps, N, *in)
+            _accumulate(acc, combo, geom, (rows, slice(None)),
+                        lambda flat, small: cols[(rows, flat, slice(None)) + small])
             view[:, lo:hi] = acc[lo:hi].swapaxes(0, 1)
 
         run_chunks(geom.out_channels, work, min_chunk=1 if acc.size >= 1 << 15 else geom.out_channels)
