@@ -27,7 +27,7 @@ Usage::
 
     PYTHONPATH=src python bench/matrix_view.py            # the full run (a few minutes on 2 cores)
     PYTHONPATH=src python bench/matrix_view.py --quick    # small sizes only (seconds)
-    PYTHONPATH=src python bench/matrix_view.py --write docs/exercise.md
+    PYTHONPATH=src python bench/matrix_view.py --write src/tconv/data/exercise.md   # docs/exercise.md links there
 """
 
 from __future__ import annotations
@@ -565,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
                              "sparse products and tconv's taps loop are single-threaded anyway)")
     parser.add_argument("--json", metavar="PATH", help="also save the raw measurements there")
     parser.add_argument("--from-json", metavar="PATH", help="render a saved run (--json) instead of measuring")
-    parser.add_argument("--write", metavar="PATH", help="write the markdown report there (e.g. docs/exercise.md)")
+    parser.add_argument("--write", metavar="PATH", help="write the markdown report there (e.g. src/tconv/data/exercise.md, which docs/exercise.md links to)")
     args = parser.parse_args(argv)
     if args.from_json:
         with open(args.from_json, encoding="utf-8") as fh:

@@ -309,7 +309,7 @@ def test_tour_sections_match():
 def test_exercise_text_without_the_document(monkeypatch):
     from tconv import tour
 
-    monkeypatch.setattr(tour, "_exercise_document", lambda: None)
+    monkeypatch.setattr(tour, "exercise_document", lambda: None)
     text = tour.exercise_text()
     assert "sparse M @ x" in text and "tconv conv(x, K)" in text
 
@@ -320,7 +320,7 @@ def test_exercise_text_from_the_document(monkeypatch, tmp_path):
     doc = tmp_path / "exercise.md"
     doc.write_text("# Exercise: is it?\n\n## Answer\n\nNo, measured.\n\n## Measurements\n\n"
                    "**Time of one convolution** x\n\n| a |\n\n**Transposed** y\n", encoding="utf-8")
-    monkeypatch.setattr(tour, "_exercise_document", lambda: doc)
+    monkeypatch.setattr(tour, "exercise_document", lambda: doc)
     text = tour.exercise_text()
     assert text.startswith("Exercise: is it?") and "No, measured." in text and "| a |" in text
     assert "Transposed" not in text

@@ -67,9 +67,9 @@ def test_english_and_portuguese_have_the_same_sections(pages):
 
 
 def test_exercise_section_uses_the_doc_when_present(monkeypatch, tmp_path):
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "exercise.md").write_text("# Answer\n\n| n | time |\n|---|---|\n| 8 | 1 us |\n")
-    monkeypatch.chdir(tmp_path)
+    doc = tmp_path / "exercise.md"
+    doc.write_text("# Answer\n\n| n | time |\n|---|---|\n| 8 | 1 us |\n")
+    monkeypatch.setattr(tour_page, "find_exercise_doc", lambda: doc)
     section = tour_page._exercise_section(PAGE["en"])
     assert "<h4>Answer</h4>" in section and "<td>1 us</td>" in section
 

@@ -183,9 +183,12 @@ def matrix_sections() -> list[Section]:
     ]
 
 
-def _exercise_document() -> Path | None:
-    """docs/exercise.md of a source checkout, if there is one."""
-    path = Path(__file__).resolve().parents[2] / "docs" / "exercise.md"
+def exercise_document() -> Path | None:
+    """The measured answer to the exercise shipped with tconv (``docs/exercise.md`` in the repository).
+
+    It is written by ``bench/matrix_view.py --write src/tconv/data/exercise.md``.
+    """
+    path = Path(__file__).resolve().parent / "data" / "exercise.md"
     return path if path.is_file() else None
 
 
@@ -220,8 +223,8 @@ def _live_timings(n: int = 32, repeats: int = 5) -> str:
 
 
 def exercise_text() -> str:
-    """The exercise's measured answer: from docs/exercise.md when present, else a tiny live measurement."""
-    doc = _exercise_document()
+    """The exercise's measured answer: from the shipped docs/exercise.md when present, else a tiny live measurement."""
+    doc = exercise_document()
     if doc is None:
         return "Exercise: is matrix multiplication an efficient way to implement convolution?\n" + _live_timings()
     markdown = doc.read_text(encoding="utf-8")

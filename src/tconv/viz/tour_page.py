@@ -223,15 +223,10 @@ def measure_exercise(sizes: tuple[int, ...] = (8, 16, 32), repeats: int = 5) -> 
 
 
 def find_exercise_doc() -> Path | None:
-    """``docs/exercise.md`` of the source checkout or the current directory, when it exists."""
-    candidates = [Path.cwd() / "docs" / "exercise.md"]
-    package = Path(__file__).resolve().parents[1]
-    if package.parent.name == "src":  # running from a source checkout (editable install or PYTHONPATH=src)
-        candidates.append(package.parent.parent / "docs" / "exercise.md")
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    return None
+    """The shipped ``docs/exercise.md`` (see :func:`tconv.tour.exercise_document`), when it exists."""
+    from ..tour import exercise_document
+
+    return exercise_document()
 
 
 def markdown_to_html(text: str) -> str:
