@@ -249,3 +249,26 @@ def test_cupy_arrays_stay_on_the_gpu():
     got = tconv.conv_transpose(cp.asarray(x), cp.asarray(w), **kw)
     assert isinstance(got, cp.ndarray)
     assert_close(cp.asnumpy(got), tconv.conv_transpose(x, w, **kw), "float64")
+
+
+@pytest.mark.parametrize("transposed", [True, False])
+def test_layers_take_and_return_torch_tensors(transposed):
+    """tconv.nn layers: torch in -> torch out (forward and backward), equal to torch.nn.functional + autograd."""
+    import tconv.nn as nn
+
+    layer = (nn.ConvTranspose2d if transposed else nn.Conv2d)(3, 4, 3, stride=2, padding=1, seed=0)
+    x = torch.randn(2, 3, 5, 6, requires_grad=True)  # float32, the layer's default dtype
+    y = layer(x.detach())
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.float32
+    f = torch.nn.functional.conv_transpose2d if transposed else torch.nn.functional.conv2d
+    w = torch.from_numpy(np.asarray(layer.weight)).requires_grad_()
+    b = torch.from_numpy(np.asarray(layer.bias)).requires_grad_()
+    ref = f(x, w, b, stride=2, padding=1)
+    torch.testing.assert_close(y, ref.detach(), rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ref)
+    ref.backward(g)
+    gx = layer.backward(g)
+    assert isinstance(gx, torch.Tensor)
+    torch.testing.assert_close(gx, x.grad, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.weight_grad, w.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.bias_grad, b.grad.numpy(), rtol=1e-4, atol=1e-4)

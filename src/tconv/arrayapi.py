@@ -65,6 +65,32 @@ def any_foreign(*values: Any) -> bool:
     return any(is_foreign(v) for v in values)
 
 
+def to_numpy(value: Any, name: str) -> np.ndarray:
+    """A NumPy copy of a non-NumPy array (moved to the host first), for code that computes in NumPy.
+
+    >>> to_numpy(np.ones(2), "x")
+    array([1., 1.])
+    """
+    if not is_foreign(value):
+        return value
+    xp, _ = _namespace({name: value})
+    if _is_dask(xp):
+        raise TypeError(f"{name} is a Dask array; use tconv.distributed for chunked execution")
+    return np.asarray(_compat().to_device(value, "cpu"))
+
+
+def like(result: np.ndarray, template: Any) -> Any:
+    """``result`` as an array of ``template``'s library, on its device (NumPy stays NumPy).
+
+    >>> like(np.zeros(2), np.ones(3))
+    array([0., 0.])
+    """
+    if not is_foreign(template):
+        return result
+    xp, device = _namespace({"x": template})
+    return xp.asarray(result, device=device)
+
+
 def _compat() -> Any:
     try:
         import array_api_compat

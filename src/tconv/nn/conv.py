@@ -38,6 +38,7 @@ from .. import ops
 from ..grad import conv_backward, conv_transpose_backward
 from ..params import conv_geometry, conv_transpose_geometry
 from ..shapes import forward_padding, transposed_padding
+from .. import arrayapi
 from ..validate import as_int, int_tuple, numeric_array, pad_pairs, padding_mode
 from .module import Module
 from .parameter import Parameter
@@ -212,7 +213,11 @@ class _ConvLayer(Module):
         self._prepare(xa.shape[-self.nd - 1])
         return xa
 
-    def _run(self, x: Any, output_size: Any = None) -> np.ndarray:
+    def _run(self, x: Any, output_size: Any = None) -> Any:
+        """Forward pass; PyTorch/CuPy/JAX input gives that library's array back (computed in NumPy)."""
+        return arrayapi.like(self._run_numpy(arrayapi.to_numpy(x, "x"), output_size), x)
+
+    def _run_numpy(self, x: Any, output_size: Any = None) -> np.ndarray:
         xa = self._input(x)
         w = np.array(self._weight)  # a snapshot: an optimizer step before backward must not change it
         b = None if self._bias is None else np.array(self._bias)
@@ -239,11 +244,11 @@ class _ConvLayer(Module):
         """Gradient of the input; stores ``weight_grad`` and ``bias_grad`` (overwriting earlier ones)."""
         xa, w, has_bias, hyper = self._saved_or_raise(self._saved)
         backward = conv_transpose_backward if self.transposed else conv_backward
-        gx, gw, gb = backward(grad_output, xa, w, bias=has_bias, **hyper)
+        gx, gw, gb = backward(arrayapi.to_numpy(grad_output, "grad_output"), xa, w, bias=has_bias, **hyper)
         self._weight.grad = gw.astype(self._weight.dtype, copy=False)
         if has_bias and self._bias is not None:
             self._bias.grad = gb.astype(self._bias.dtype, copy=False)
-        return gx
+        return arrayapi.like(gx, grad_output)
 
     def __repr__(self) -> str:
         n = self.names
