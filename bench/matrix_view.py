@@ -463,9 +463,9 @@ def answer(rows: list[Row], build_256: tuple[float, int]) -> list[str]:
         text += "."
         lines += [text, ""]
         text = (
-            "- **tconv's `conv` / `conv_transpose`** build no matrix and need no column copy: per kernel tap one "
-            "dense product over the channels. It handled every size, and `conv_transpose` computes `W.T @ y` "
-            "the same way"
+            "- **tconv's `conv` / `conv_transpose`** build no matrix: `algorithm=\"auto\"` picks, by a measured cost "
+            "model, among dense products over the channels (per tap, per output phase, or im2col in bounded "
+            "batch chunks). It handled every size, and `conv_transpose` computes `W.T @ y` without W"
         )
         if "tconv_t" in big16.times:
             text += f" ({t(big16.times['tconv'])} for `conv`, {t(big16.times['tconv_t'])} for `conv_transpose` at {big16.size} with 16 channels)"
