@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 from typing import Any, Sequence
@@ -99,7 +100,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
                      f"got {nonlinearity!r}")
 
 
-class Initializer:
+class Initializer(abc.ABC):
     """Base class: ``initializer(shape, dtype=np.float32)`` returns a new, filled array."""
 
     def __init__(self, seed: Any = None) -> None:
@@ -109,8 +110,9 @@ class Initializer:
         shape = _shape(shape)
         return np.asarray(self._values(shape), dtype=dtype).copy()
 
+    @abc.abstractmethod
     def _values(self, shape: tuple[int, ...]) -> np.ndarray:
-        raise NotImplementedError
+        """The values for a weight of ``shape`` (any float dtype; ``__call__`` casts)."""
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

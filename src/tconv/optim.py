@@ -15,6 +15,7 @@ Parameter([ 0.95, -2.05])
 
 from __future__ import annotations
 
+import abc
 import numbers
 from typing import Any, Iterable
 
@@ -45,7 +46,7 @@ def _number(value: Any, name: str, low: float, high: float = float("inf"), *, cl
     return float(value)
 
 
-class _Optimizer:
+class _Optimizer(abc.ABC):
     def __init__(self, params: Iterable[Any]) -> None:
         self.params = _params(params)
 
@@ -63,8 +64,9 @@ class _Optimizer:
                     raise ValueError(f"the gradient of {p.name} has shape {g.shape}, the parameter {p.shape}")
                 self._update(i, p.view(np.ndarray), g)
 
+    @abc.abstractmethod
     def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
-        raise NotImplementedError
+        """Update parameter ``i`` (``p``, a view) in place from its gradient ``g``."""
 
 
 class SGD(_Optimizer):

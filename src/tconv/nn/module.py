@@ -15,6 +15,7 @@ array([1.        , 0.41997434])
 
 from __future__ import annotations
 
+import abc
 from typing import Any, Iterator
 
 import numpy as np
@@ -23,17 +24,19 @@ from ..validate import numeric_array
 from .parameter import Parameter
 
 
-class Module:
+class Module(abc.ABC):
     """Base class: ``__call__`` runs ``forward``; ``parameters()`` lists the trainable arrays."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
+    @abc.abstractmethod
     def forward(self, x: Any) -> np.ndarray:
-        raise NotImplementedError
+        """The module's output for ``x``."""
 
+    @abc.abstractmethod
     def backward(self, grad_output: Any) -> np.ndarray:
-        raise NotImplementedError
+        """The gradient of the input, given the gradient of the latest forward's output."""
 
     def parameters(self) -> list[Parameter]:
         """The module's parameters (updated in place by the optimizers)."""
