@@ -55,9 +55,9 @@ def format_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def check_fits(nbytes: int, what: str) -> None:
-    """Raise ``ValueError`` if ``nbytes`` exceed the available memory."""
-    limit = available_bytes()
+def check_fits(nbytes: int, what: str, limit: int | None = None) -> None:
+    """Raise ``ValueError`` if ``nbytes`` exceed ``limit`` (default: the available memory)."""
+    limit = available_bytes() if limit is None else limit
     if nbytes > limit:
         raise ValueError(
             f"{what} would need {nbytes} bytes ({format_bytes(nbytes)}), more than the {limit} bytes "

@@ -55,18 +55,17 @@ def ranked(geom: Geometry) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(((a.name, float(a.cost(geom))) for a in supported), key=lambda item: item[1]))
 
 
-def _auto_choice(geom: Geometry) -> registry.Algorithm:
+def _auto_choice(geom: Geometry, limit: int) -> registry.Algorithm:
     """The cheapest ranked algorithm whose result + workspace fit; the leanest one's error if none fits."""
     kind = "conv_transpose" if geom.transposed else "conv"
     candidates = [registry.get(name) for name, _ in ranked(geom)]
     if geom in MEASURED:
         candidates.insert(0, registry.get(MEASURED[geom]))
-    limit = available_bytes()
     for algorithm in candidates:
         if _needed_bytes(geom, algorithm) <= limit:
             return algorithm
     smallest = min(candidates, key=lambda a: _needed_bytes(geom, a))
-    check_fits(_needed_bytes(geom, smallest), f"{kind} (result + workspace of the leanest algorithm)")
+    check_fits(_needed_bytes(geom, smallest), f"{kind} (result + workspace of the leanest algorithm)", limit)
     return smallest  # pragma: no cover - check_fits raised
 
 
@@ -86,15 +85,16 @@ def plan(geom: Geometry, algorithm: str = "auto") -> registry.Algorithm:
     ``measure`` mode) whose result plus workspace fit in the available memory.
     """
     kind = "conv_transpose" if geom.transposed else "conv"
-    check_fits(_result_bytes(geom), f"the {kind} result {geom.result_shape}")  # before any per-algorithm work
+    limit = available_bytes()  # read once per call
+    check_fits(_result_bytes(geom), f"the {kind} result {geom.result_shape}", limit)  # before any per-algorithm work
     if algorithm != "auto":
         chosen = registry.get(algorithm)
         reason = chosen.unsupported(geom)
         if reason:
             raise ValueError(f"algorithm {chosen.name!r} does not support {reason}")
-        check_fits(_needed_bytes(geom, chosen), f"{kind} with algorithm {chosen.name!r} (result + workspace)")
+        check_fits(_needed_bytes(geom, chosen), f"{kind} with algorithm {chosen.name!r} (result + workspace)", limit)
         return chosen
-    return _auto_choice(geom)
+    return _auto_choice(geom, limit)
 
 
 def run_kernel(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: registry.Algorithm) -> np.ndarray:
