@@ -18,7 +18,6 @@ conv_transpose (1, 4, 8, 8) -> (1, 2, 16, 16) float64: auto runs 'nooverlap' ...
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from .algorithms import Algorithm, get as _get_algorithm, names as _algorithm_na
 from .memory import available_bytes, format_bytes
 from .ops import MEASURED, _needed_bytes, _operands, plan, ranked, run_kernel
 from .params import Geometry, conv_geometry, conv_transpose_geometry
+from .timing import best_time
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,8 @@ class Explanation:
 
 
 def _time(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: Algorithm, repeats: int) -> float:
-    run_kernel(geom, x, weight, algorithm)  # warm-up (also faults in the memory)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        run_kernel(geom, x, weight, algorithm)
-        best = min(best, time.perf_counter() - t)
-    return best
+    # the warm-up call also faults in the memory
+    return best_time(lambda: run_kernel(geom, x, weight, algorithm), repeats, warmup=True)
 
 
 #: ``measure`` skips algorithms predicted this many times slower than the best prediction.

@@ -15,7 +15,6 @@ True
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from .chapter import corr2d, kernel2matrix, trans_conv
 from .matrix import conv_matrix, conv_matrix_dense
 from .memory import format_bytes
 from .ops import conv, conv_transpose
+from .timing import best_time
 
 
 @dataclass(frozen=True)
@@ -202,20 +202,12 @@ def _live_timings(n: int = 32, repeats: int = 5) -> str:
     rng = np.random.default_rng(0)
     K4, x = rng.standard_normal((1, 1, 2, 2)), rng.standard_normal((1, n, n))
 
-    def best(fn) -> float:
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
     W, M = conv_matrix_dense(K4, (n, n)), conv_matrix(K4, (n, n))
     rows = [
-        ("dense W @ x", best(lambda: W @ x.ravel()), W.nbytes),
-        ("build sparse M", best(lambda: conv_matrix(K4, (n, n))), M.data.nbytes + M.indices.nbytes + M.indptr.nbytes),
-        ("sparse M @ x", best(lambda: M @ x.ravel()), 0),
-        ("tconv conv(x, K)", best(lambda: conv(x, K4)), 0),
+        ("dense W @ x", best_time(lambda: W @ x.ravel(), repeats), W.nbytes),
+        ("build sparse M", best_time(lambda: conv_matrix(K4, (n, n)), repeats), M.data.nbytes + M.indices.nbytes + M.indptr.nbytes),
+        ("sparse M @ x", best_time(lambda: M @ x.ravel(), repeats), 0),
+        ("tconv conv(x, K)", best_time(lambda: conv(x, K4), repeats), 0),
     ]
     lines = [f"Live, {n}x{n} image, chapter's 2x2 kernel (best of {repeats}; run bench/matrix_view.py for the full table):"]
     lines += [f"  {name:<18} {seconds * 1e6:10.0f} us" + (f"   ({format_bytes(b)})" if b else "") for name, seconds, b in rows]

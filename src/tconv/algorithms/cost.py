@@ -23,10 +23,11 @@ True
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
+
+from ..timing import best_time
 
 
 @dataclass(frozen=True)
@@ -54,16 +55,6 @@ def constants(dtype) -> Constants:
     return _MEASURED.get(dt, _DEFAULTS[dt])
 
 
-def _best_of(fn, repeats: int = 3) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def calibrate(dtype=np.float32, size: int = 768) -> Constants:
     """Measure this machine's GEMM rate and copy bandwidth for ``dtype`` and use them from now on.
 
@@ -76,11 +67,11 @@ def calibrate(dtype=np.float32, size: int = 768) -> Constants:
     """
     dt = np.dtype(dtype)
     a = np.ones((size, size), dtype=dt)
-    mac = _best_of(lambda: a @ a) / size**3
+    mac = best_time(lambda: a @ a, warmup=True) / size**3
     big = np.ones(1 << 22, dtype=dt)
     dst = np.empty_like(big)
-    copy = _best_of(lambda: np.copyto(dst, big)) / (2 * big.nbytes)
-    step = _best_of(lambda: [np.add(a[:2, :2], 1.0) for _ in range(100)]) / 100
+    copy = best_time(lambda: np.copyto(dst, big), warmup=True) / (2 * big.nbytes)
+    step = best_time(lambda: [np.add(a[:2, :2], 1.0) for _ in range(100)], warmup=True) / 100
     result = replace(constants(dt), mac_seconds=mac, byte_seconds=copy, step_seconds=max(step, 1e-6) * 3)
     _MEASURED[dt] = result
     from ..ops import ranked  # the per-geometry rankings were computed with the old constants

@@ -15,7 +15,6 @@ import base64
 import functools
 import html
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +25,7 @@ from .. import __version__
 from ..chapter import corr2d, kernel2matrix
 from ..ops import conv, conv_transpose
 from ..shapes import conv_output_shape, conv_transpose_output_shape
+from ..timing import best_time
 from ..tour import Section, sections
 from . import render
 from .matrix import conv_matrix
@@ -190,15 +190,6 @@ def _matrix_section(t: dict[str, str], lang: str) -> str:
     return body + f"<pre><code>{html.escape(code)}</code></pre>" + _png(fig, "W for stride 2, padding 1")
 
 
-def _best_time(fn: Callable[[], Any], repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def measure_exercise(sizes: tuple[int, ...] = (8, 16, 32), repeats: int = 5) -> list[dict[str, Any]]:
     """Dense ``W @ x`` vs sparse ``W @ x`` vs :func:`tconv.conv` for n x n inputs and a 3x3 kernel."""
     sparse = __import__("scipy.sparse", fromlist=["csr_matrix"])
@@ -215,9 +206,9 @@ def measure_exercise(sizes: tuple[int, ...] = (8, 16, 32), repeats: int = 5) -> 
             "shape": f"{W.shape[0]}x{W.shape[1]}",
             "density": f"{np.count_nonzero(W) / W.size:.1%}",
             "bytes": f"{W.nbytes:,}",
-            "dense": _best_time(lambda: W @ xv, repeats),
-            "sparse": _best_time(lambda: Ws @ xv, repeats),
-            "conv": _best_time(lambda: conv(x4, w4), repeats),
+            "dense": best_time(lambda: W @ xv, repeats),
+            "sparse": best_time(lambda: Ws @ xv, repeats),
+            "conv": best_time(lambda: conv(x4, w4), repeats),
         })
     return rows
 
