@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-from .algorithms import Algorithm, get as _get_algorithm, names as _algorithm_names
+from .algorithms import get as _get_algorithm, names as _algorithm_names
 from .ops import conv, conv_transpose, plan, ranked
 from .params import conv_geometry, conv_transpose_geometry
 

@@ -37,7 +37,7 @@ from .phases import batch_chunks, geometry_phases, phase_combos, phase_task_size
 
 def _phase_weight(wk: np.ndarray, axis_taps: list[list[int]]) -> np.ndarray:
     """``(g, *k, ci, co)`` -> ``(g, T * ci, co)`` for the product of the per-dim tap lists (tap-major rows)."""
-    g, ci, co = wk.shape[0], wk.shape[-2], wk.shape[-1]
+    g, co = wk.shape[0], wk.shape[-1]
     sub = wk[(slice(None),) + np.ix_(*axis_taps)]
     return sub.reshape(g, -1, co) if sub.size else np.empty((g, 0, co), dtype=wk.dtype)
 

@@ -28,7 +28,7 @@ array([[0., 0., 0., 1.],
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def waste(geom: Geometry) -> float:
 
 def _combined_weight(weight: np.ndarray, geom: Geometry, gs: list[AxisGrid]) -> np.ndarray:
     """``(g, A**d * ci, S * co)``: slot-major rows, phase-major columns, zeros where a phase has no tap."""
-    g, nd = geom.groups, geom.ndim
+    g = geom.groups
     ci, co = geom.in_channels // g, geom.out_channels // g
     wg = weight.reshape((g, ci, co) + geom.kernel_shape)
     windows = tuple(a.window for a in gs)
