@@ -22,6 +22,7 @@ import numpy as np
 
 from ..params import Geometry
 from ..threads import parallel_copy
+from . import compiled
 from .phases import prod
 
 
@@ -57,6 +58,15 @@ def _full_window(geom: Geometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     return tuple(big), tuple(full)
 
 
+def _output_offsets(geom: Geometry, d: int, in_stride: int, tap_stride: int) -> np.ndarray:
+    """Dim ``d``: per output index, ``i * in_stride + t * tap_stride`` of the one (input, tap) pair that reaches it, else -1."""
+    step, k, dil = _steps(geom)[d], geom.kernel_shape[d], geom.dilation[d]
+    u = np.arange(geom.output_shape[d], dtype=np.int64) + geom.before[d]
+    i, rem = u // step, u % step
+    ok = (u >= 0) & (i < geom.small_shape[d]) & (rem % dil == 0) & (rem // dil < k)
+    return np.where(ok, i * in_stride + (rem // dil) * tap_stride, -1)
+
+
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """One GEMM over channels, then (at most) one re-layout copy and one crop copy."""
     g, n, nd = geom.groups, geom.batch, geom.ndim
@@ -69,6 +79,14 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     if p >= 64:  # per image: (co*taps, ci) @ (ci, P), result (N, g, co, *k, *in)
         r = np.matmul(w.transpose(0, 2, 1), x.reshape(n, g, ci, p))
         r = r.reshape((n, geom.out_channels) + geom.kernel_shape + geom.input_shape)
+        if compiled.available(x.dtype):  # interleave, crop and zero-fill as one compiled gather
+            y = np.empty(out_shape, dtype=x.dtype)
+            offsets = [np.arange(n, dtype=np.int64) * (geom.out_channels * taps * p),
+                       np.arange(geom.out_channels, dtype=np.int64) * (taps * p)]
+            offsets += [_output_offsets(geom, d, prod(geom.input_shape[d + 1:]), prod(geom.kernel_shape[d + 1:]) * p)
+                        for d in range(nd)]
+            compiled.gather(y, r, offsets, block=1)
+            return y
         order = (0, 1) + tuple(a for d in range(nd) for a in (2 + nd + d, 2 + d))
     else:  # fold the batch into the GEMM: (N*P, ci) @ (ci, co*taps), result (g, N, *in, co, *k)
         xt = x.reshape(n, g, ci, p).transpose(1, 0, 3, 2).reshape(g, n * p, ci)
@@ -147,6 +165,10 @@ def cost(geom: Geometry) -> float:
     simple = (all(st == k and d == 1 for st, k, d in zip(steps, geom.kernel_shape, geom.dilation))
               and all(lo == 0 for lo in geom.before) and geom.big_shape == tuple(m * st for m, st in zip(geom.small_shape, steps)))
     moved = (2 if simple else 5) * full * isz + 2 * s * geom.small_channels * isz
+    if geom.transposed and prod(geom.small_shape) >= 64 and compiled.available(work):
+        moved = 1.5 * full * isz  # one compiled gather: the GEMM result read once, the output written once
+    elif geom.transposed and simple and g == 1 and prod(geom.small_shape) == 1:
+        moved = 0  # the GEMM result is the output
     if geom.transposed:
         mm = gemm_seconds(cb * taps, s, cs, c, calls=g) if prod(geom.small_shape) >= 64 else gemm_seconds(s, cb * taps, cs, c, calls=g)
     else:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..params import Geometry
-from . import phase
+from . import compiled, phase
 from .phases import AxisPhase, batch_chunks, geometry_phases, prod
 
 
@@ -82,13 +82,17 @@ def _combined_weight(weight: np.ndarray, geom: Geometry, gs: list[AxisGrid]) -> 
     wg = weight.reshape((g, ci, co) + geom.kernel_shape)
     windows = tuple(a.window for a in gs)
     counts = tuple(len(a.phases) for a in gs)
-    out = np.zeros((g,) + windows + (ci,) + counts + (co,), dtype=weight.dtype)
-    for combo_idx in itertools.product(*(range(c) for c in counts)):
-        per_dim = [gs[d].phases[i][3] for d, i in enumerate(combo_idx)]
-        for taps in itertools.product(*per_dim):
-            tap = tuple(t for t, _ in taps)
-            slot = tuple(sl for _, sl in taps)
-            out[(slice(None),) + slot + (slice(None),) + combo_idx] = wg[(slice(None), slice(None), slice(None)) + tap]
+    # built as (*windows, *counts, g, ci, co): whole (g, ci, co) blocks per assignment, then one transposition
+    blocks = np.zeros(windows + counts + (g, ci, co), dtype=weight.dtype)
+    # per dim, every (phase index, window slot, tap) triple; the N-d entries are their cartesian products
+    triples = [np.array([(i, sl, t) for i, ph in enumerate(a.phases) for t, sl in ph[3]], dtype=np.int64).reshape(-1, 3)
+               for a in gs]
+    grid = np.ix_(*(np.arange(len(tr)) for tr in triples))
+    taps = tuple(tr[:, 2][ix] for tr, ix in zip(triples, grid))
+    wt = np.moveaxis(wg, (0, 1, 2), (-3, -2, -1))  # (*k, g, ci, co)
+    blocks[tuple(tr[:, 1][ix] for tr, ix in zip(triples, grid)) + tuple(tr[:, 0][ix] for tr, ix in zip(triples, grid))] = wt[taps]
+    nd = len(gs)
+    out = np.ascontiguousarray(blocks.transpose((2 * nd,) + tuple(range(nd)) + (2 * nd + 1,) + tuple(range(nd, 2 * nd)) + (2 * nd + 2,)))
     return out.reshape(g, prod(windows) * ci, prod(counts) * co)
 
 
@@ -96,6 +100,21 @@ def _padding(geom: Geometry, gs: list[AxisGrid]) -> tuple[tuple[int, int], ...]:
     """Zeros around the input so that every window ``[m - U, m - U + A)`` of the grid is in range."""
     return tuple((max(0, a.lead), max(0, a.grid - 1 - a.lead + a.window - 1 - (n - 1)))
                  for a, n in zip(gs, geom.input_shape))
+
+
+def _output_offsets(shape: tuple[int, ...], gs: list[AxisGrid], geom: Geometry) -> list[np.ndarray]:
+    """Gather offsets of the output ``(N, g*co, *out)`` into the GEMM result ``(g, N, *grid, *counts, co)``."""
+    g, nb, nd, co = shape[0], shape[1], geom.ndim, shape[-1]
+    strides = np.cumprod((1,) + shape[:0:-1])[::-1]  # element strides of the result
+    ch = np.arange(g * co, dtype=np.int64)
+    offsets = [np.arange(nb, dtype=np.int64) * strides[1], (ch // co) * strides[0] + ch % co]
+    for d, a in enumerate(gs):
+        o = np.arange(geom.output_shape[d], dtype=np.int64)
+        p, q = o % geom.stride[d], o // geom.stride[d]
+        offset = np.array([off for _, _, off, _ in a.phases], dtype=np.int64)
+        has_taps = np.array([bool(taps) for _, _, _, taps in a.phases])
+        offsets.append(np.where(has_taps[p], (q + offset[p]) * strides[2 + d] + p * strides[2 + nd + d], -1))
+    return offsets
 
 
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
@@ -123,6 +142,9 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         r = np.matmul(cols.reshape(g, nb * prod(grid), len(slots) * ci), w)
         r = r.reshape((g, nb) + grid + counts + (co,))
         yb = y[n0:n1]
+        if compiled.available(x.dtype):  # every phase, interleaved and cropped, as one compiled gather
+            compiled.gather(yb, r, _output_offsets(r.shape, gs, geom))
+            continue
         for combo_idx in itertools.product(*(range(c) for c in counts)):
             info = [gs[d].phases[i] for d, i in enumerate(combo_idx)]
             view = (slice(None), slice(None)) + tuple(slice(p, None, s) for (p, _, _, _), s in zip(info, geom.stride))
@@ -162,4 +184,6 @@ def cost(geom: Geometry) -> float:
     # the zero blocks of the combined weight cost twice: as multiply-adds and as a wider, less efficient GEMM
     mm = gemm_seconds(n * grid, count * cb, window * cs, c, calls=g) * waste(geom) ** 1.5
     moved = (2.5 * window * geom.small_channels * n * grid + 3 * n * geom.big_channels * prod(geom.big_shape)) * isz
-    return mm + moved * c.byte_seconds + (window + count + 6) * c.step_seconds
+    # the compiled gather writes every phase at once (its offsets and dispatch: about 5 steps, measured)
+    writes = 5 if compiled.available(work) else count
+    return mm + moved * c.byte_seconds + (window + writes + 6) * c.step_seconds

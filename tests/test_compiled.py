@@ -1,0 +1,149 @@
+"""The compiled (numba) kernels, against PyTorch and against tconv's own NumPy paths.
+
+The rest of the suite runs with numba installed, so every algorithm test there
+already goes through the compiled kernels where they apply.  Here: their
+building blocks on their own (the gather, the tap tables), configurations with
+enough channels to reach the channels-last col2im, a check that the compiled
+paths are really taken, and the NumPy fallbacks (``TCONV_NUMBA=0``) against
+PyTorch so that a machine without numba stays covered.
+"""
+
+from __future__ import annotations
+
+import functools
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tconv
+from support import Config, _repad, assert_close, configs, configs_for
+from torch_oracle import torch_conv, torch_conv_transpose
+
+pytest.importorskip("numba")
+from tconv.algorithms import compiled  # noqa: E402  (after the skip: the module imports without numba too)
+from tconv.ops import ranked  # noqa: E402
+
+
+@contextmanager
+def numpy_paths():
+    """Run the block with the compiled kernels switched off (``TCONV_NUMBA=0``)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv(compiled.ENV_NUMBA, "0")
+    compiled._numba.cache_clear()
+    ranked.cache_clear()
+    try:
+        yield
+    finally:
+        mp.undo()
+        compiled._numba.cache_clear()
+        ranked.cache_clear()
+
+
+@st.composite
+def wide_configs(draw) -> Config:
+    """Configurations with 16+ output channels per group (the compiled col2im's channels-last layout)."""
+    cfg = draw(configs(max_dims=2, max_batch=2))
+    per_group = draw(st.sampled_from([16, 17, 31, 32]))
+    small = tuple(draw(st.integers(1, 20 if cfg.ndim == 1 else 6)) for _ in range(cfg.ndim))
+    if cfg.ndim == 1 and draw(st.booleans()):
+        small = (draw(st.integers(256, 300)),)  # the transposed-matrix GEMM path (>= 256 positions)
+    return _repad(draw, cfg, big_channels=cfg.groups * per_group, small_spatial=small)
+
+
+def _check(algorithm: str, cfg: Config, conv: bool = True) -> None:
+    x, w, b = cfg.arrays()
+    got = tconv.conv_transpose(x, w, b, algorithm=algorithm, **cfg.transpose_kwargs())
+    assert_close(got, torch_conv_transpose(x, w, b, **cfg.transpose_kwargs()), cfg.dtype)
+    if conv:
+        xb, _, bs = cfg.conv_problem()
+        got = tconv.conv(xb, w, bs, algorithm=algorithm, **cfg.conv_kwargs())
+        assert_close(got, torch_conv(xb, w, bs, **cfg.conv_kwargs()), cfg.dtype)
+
+
+@settings(max_examples=80, deadline=None)
+@given(cfg=wide_configs(), algorithm=st.sampled_from(["gemm", "subpixel", "auto"]))
+def test_wide_channels_match_torch(cfg, algorithm):
+    _check(algorithm, cfg, conv=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), algorithm=st.sampled_from(["gemm", "subpixel", "nooverlap", "depthwise"]))
+def test_compiled_and_numpy_paths_agree(data, algorithm):
+    cfg = data.draw(wide_configs() if algorithm in ("gemm", "subpixel") and data.draw(st.booleans())
+                    else configs_for(algorithm))
+    x, w, b = cfg.arrays()
+    kw = cfg.transpose_kwargs()
+    fast = tconv.conv_transpose(x, w, b, algorithm=algorithm, **kw)
+    with numpy_paths():
+        slow = tconv.conv_transpose(x, w, b, algorithm=algorithm, **kw)
+    assert_close(fast, slow, cfg.dtype)
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), algorithm=st.sampled_from(["gemm", "subpixel", "nooverlap", "depthwise"]))
+def test_numpy_fallbacks_match_torch(data, algorithm):
+    cfg = data.draw(configs_for(algorithm))
+    with numpy_paths():
+        assert not compiled.available(np.float64)
+        _check(algorithm, cfg)
+
+
+def test_compiled_kernels_are_used(monkeypatch):
+    """With numba the fast paths really run (a silent fallback to NumPy would pass every other test)."""
+    calls = []
+    for name in ("_col2im4", "_gather4", "_depthwise_rows"):
+        original = getattr(compiled, name)
+        monkeypatch.setattr(compiled, name, lambda *a, _o=original, _n=name: (calls.append(_n), _o(*a))[1])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 5, 5))
+    tconv.conv_transpose(x, rng.standard_normal((4, 16, 3, 3)), stride=2, algorithm="gemm")
+    tconv.conv_transpose(x, rng.standard_normal((4, 16, 3, 3)), stride=2, algorithm="subpixel")
+    tconv.conv_transpose(rng.standard_normal((1, 4, 9, 9)), rng.standard_normal((4, 3, 2, 2)), stride=2,
+                         algorithm="nooverlap")
+    tconv.conv_transpose(x, rng.standard_normal((4, 1, 3, 3)), stride=2, groups=4, algorithm="depthwise")
+    assert calls.count("_col2im4") == 1 and calls.count("_gather4") >= 2 and calls.count("_depthwise_rows") >= 1
+
+
+def test_available_switches():
+    assert compiled.available(np.float32) and compiled.available(np.float64)
+    assert not compiled.available(np.float16) and not compiled.available(np.longdouble)
+    with numpy_paths():
+        assert not compiled.available(np.float32)
+    assert compiled.available(np.float32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_gather_matches_fancy_indexing(data):
+    """``gather`` against NumPy's own fancy indexing, on contiguous and strided destinations of 3-5 dims."""
+    ndim = data.draw(st.integers(3, 5))
+    shape = tuple(data.draw(st.integers(1, 5)) for _ in range(ndim))
+    src = np.random.default_rng(ndim).standard_normal(200)
+    offsets = [np.array(data.draw(st.lists(st.integers(-1, 30), min_size=n, max_size=n)), dtype=np.int64)
+               for n in shape]
+    step = data.draw(st.integers(1, 3))
+    big = np.full(shape[:2] + tuple(n * step for n in shape[2:]), 7.0)
+    dst = big[(slice(None), slice(None)) + (slice(None, None, step),) * (ndim - 2)]
+    compiled.gather(dst, src, offsets)
+    axes = [o.reshape((1,) * i + (-1,) + (1,) * (ndim - 1 - i)) for i, o in enumerate(offsets)]
+    index = sum(axes)
+    missing = functools.reduce(np.logical_or, [a < 0 for a in axes])
+    want = np.where(missing, 0.0, src[np.where(missing, 0, index)])
+    np.testing.assert_array_equal(dst, want)
+    if step > 1:  # the elements between the strided view's ones are untouched
+        assert (big[(slice(None), slice(None)) + (slice(1, None, step),) * (ndim - 2)] == 7.0).all()
+
+
+def test_depthwise_conv_adjoint():
+    """Compiled depthwise pair: <conv(x), y> == <x, conv_transpose(y)>."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((5, 1, 3, 4))
+    kw = dict(stride=(2, 3), padding=(1, 2), dilation=(2, 1), groups=5)
+    x = rng.standard_normal((2, 5, 11, 13))
+    cx = tconv.conv(x, w, algorithm="depthwise", **kw)
+    y = rng.standard_normal(cx.shape)
+    ty = tconv.conv_transpose(y, w, algorithm="depthwise", output_size=x.shape[2:], **kw)
+    assert abs(np.vdot(cx, y) - np.vdot(x, ty)) <= 1e-12 * abs(np.vdot(cx, y))
