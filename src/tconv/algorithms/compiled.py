@@ -182,7 +182,8 @@ def _col2im4(y, cols, oa, co, groups, jcnt, joff, ocnt, ooff, a0, a1, j0, j1, ti
     """
     zero, lanes = np.uint64(0), np.uint64(_LANES)
     co, tile, groups = np.uint64(co), np.uint64(tile), np.uint64(groups)
-    no = np.uint64(y.shape[3])
+    nc, nj, no = np.uint64(y.shape[1]), np.uint64(y.shape[2]), np.uint64(y.shape[3])
+    yf = y.reshape(-1)
     acc = np.empty(tile * co, dtype=y.dtype)
     full = co - co % lanes
     for a in range(np.uint64(a0), np.uint64(a1)):
@@ -195,21 +196,29 @@ def _col2im4(y, cols, oa, co, groups, jcnt, joff, ocnt, ooff, a0, a1, j0, j1, ti
                 for o in range(o0, o1):
                     r = (o - o0) * co
                     nv = ocnt[o]
-                    for c in range(co):
-                        acc[r + c] = 0
+                    if nu * nv == 0:
+                        for c in range(co):
+                            acc[r + c] = 0
+                        continue
+                    first = True
                     for u in range(nu):
                         fj = fa + joff[j, u]
                         for v in range(nv):
                             b = fj + ooff[o, v]
+                            if first:  # the first pair is copied: no zeroing pass
+                                for c in range(co):
+                                    acc[r + c] = cols[b + c]
+                                first = False
+                                continue
                             for c0 in range(zero, full, lanes):
                                 for c in range(lanes):
                                     acc[r + c0 + c] += cols[b + c0 + c]
                             for c in range(full, co):
                                 acc[r + c] += cols[b + c]
                 for c in range(co):
-                    ch = gi * co + c
+                    row = ((n * nc + gi * co + c) * nj + j) * no
                     for o in range(o0, o1):
-                        y[n, ch, j, o] = acc[(o - o0) * co + c]
+                        yf[row + o] = acc[(o - o0) * co + c]
 
 
 @functools.lru_cache(maxsize=256)
@@ -281,7 +290,8 @@ def col2im(y: np.ndarray, cols: np.ndarray, geom) -> None:
           + np.arange(g, dtype=np.uint64)[None, :] * np.uint64(n * per_image)).reshape(-1)
     # One thread: it runs right after a GEMM whose BLAS threads are still spinning, and splitting it over
     # tconv's threads made the gemm layers of the suite 3-7% slower (stride1 10%, dilated 25%).
-    _col2im4(y4, cols, oa, co, g, *tables, 0, n * g, 0, y4.shape[2], 32)
+    tile = max(8, min(128, 8192 // co))  # output positions per accumulator tile: at most 32 KiB of float32
+    _col2im4(y4, cols, oa, co, g, *tables, 0, n * g, 0, y4.shape[2], tile)
 
 
 @jit

@@ -33,8 +33,11 @@ from . import compiled, phase
 from .phases import AxisPhase, batch_chunks, pad_channels_first, phase_combos, prod
 
 
-#: Column bytes per batch chunk with the compiled col2im (measured on dcgan_4, hifigan_up4, stride1).
+#: Batch chunks with the compiled col2im: about this many column bytes (they stay in the cache between the
+#: GEMM and the col2im), but at least this many GEMM rows (input positions) so the GEMM keeps its speed.
+#: Measured on dcgan_2-4, hifigan_up1/4 and stride1 (1 to 64 MiB chunks).
 CACHE_CHUNK_BYTES = 4 << 20
+MIN_GEMM_ROWS = 1024
 
 #: From this many input positions per image, the GEMM reads the channels-first input as a transposed matrix
 #: (one GEMM per image) instead of re-laying it out channels-last first (measured single-threaded: hifigan_up4
@@ -92,7 +95,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     if body is _ct_channels_last and compiled.available(x.dtype):
         # compiled col2im: chunks whose column matrix stays in the cache between the GEMM and the col2im
         cols = prod(geom.input_shape) * taps * geom.out_channels * x.dtype.itemsize
-        per = max(1, CACHE_CHUNK_BYTES // max(1, cols))
+        per = max(1, CACHE_CHUNK_BYTES // max(1, cols), -(-MIN_GEMM_ROWS // max(1, prod(geom.input_shape))))
         chunks = [(a, min(geom.batch, a + per)) for a in range(0, geom.batch, per)]
     else:
         chunks = batch_chunks(geom, per_image, x.dtype.itemsize)
