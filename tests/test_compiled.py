@@ -94,17 +94,19 @@ def test_numpy_fallbacks_match_torch(data, algorithm):
 def test_compiled_kernels_are_used(monkeypatch):
     """With numba the fast paths really run (a silent fallback to NumPy would pass every other test)."""
     calls = []
-    for name in ("_col2im4", "_gather4", "_depthwise_rows"):
+    for name in ("_col2im4", "_col2im_planes", "_gather4", "_depthwise_rows"):
         original = getattr(compiled, name)
         monkeypatch.setattr(compiled, name, lambda *a, _o=original, _n=name: (calls.append(_n), _o(*a))[1])
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 4, 5, 5))
     tconv.conv_transpose(x, rng.standard_normal((4, 16, 3, 3)), stride=2, algorithm="gemm")
+    tconv.conv_transpose(x, rng.standard_normal((4, 3, 3, 3)), stride=2, algorithm="gemm")  # few channels
     tconv.conv_transpose(x, rng.standard_normal((4, 16, 3, 3)), stride=2, algorithm="subpixel")
     tconv.conv_transpose(rng.standard_normal((1, 4, 9, 9)), rng.standard_normal((4, 3, 2, 2)), stride=2,
                          algorithm="nooverlap")
     tconv.conv_transpose(x, rng.standard_normal((4, 1, 3, 3)), stride=2, groups=4, algorithm="depthwise")
-    assert calls.count("_col2im4") == 1 and calls.count("_gather4") >= 2 and calls.count("_depthwise_rows") >= 1
+    assert calls.count("_col2im4") == 1 and calls.count("_col2im_planes") == 1
+    assert calls.count("_gather4") >= 2 and calls.count("_depthwise_rows") >= 1
 
 
 def test_available_switches():

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from .algorithms import Algorithm, get as _get_algorithm, names as _algorithm_names
+from .algorithms.compiled import available as compiled_available
 from .memory import available_bytes, format_bytes
-from .ops import MEASURED, _needed_bytes, _operands, plan, ranked, run_kernel
+from .ops import MEASURED, _needed_bytes, _operands, plan, ranked, run_kernel, working_dtype
 from .params import Geometry, conv_geometry, conv_transpose_geometry
 from .timing import best_time
 
@@ -66,6 +67,8 @@ class Explanation:
             fits = "" if c.fits else "  (does not fit in memory)"
             lines.append(f"  {c.name:10s} predicted {c.predicted_s * 1e3:9.3f} ms  needs "
                          f"{format_bytes(c.needed_bytes)}{measured}{fits}")
+        lines.append("  compiled kernels: " + ("on (numba)" if compiled_available(working_dtype(g)) else
+                                               "off (NumPy paths; pip install 'tconv[fast]' for numba)"))
         return "\n".join(lines)
 
 

@@ -390,13 +390,27 @@ def _conv_tap_table(n_out, n_in, kernel, stride, dilation, before, in_step, tap_
             (count, np.take_along_axis(taps * tap_step, order, axis=1)))
 
 
+def _last_dim_phases(geom) -> tuple[np.ndarray, ...]:
+    """The phases of the last dim as arrays: lengths, tap counts, taps and shifts (padded to the widest phase)."""
+    from .phases import geometry_phases
+
+    phases = geometry_phases(geom)[-1]
+    width = max(1, max(len(a.taps) for a in phases))
+    taps = np.zeros((len(phases), width), np.int64)
+    shifts = np.zeros((len(phases), width), np.int64)
+    for p, a in enumerate(phases):
+        taps[p, :len(a.taps)] = [t for t, _ in a.taps]
+        shifts[p, :len(a.taps)] = [sh for _, sh in a.taps]
+    lengths = np.array([a.length for a in phases], np.int64)
+    ncount = np.array([len(a.taps) for a in phases], np.int64)
+    return lengths, ncount, taps, shifts
+
+
 def depthwise(x: np.ndarray, weight: np.ndarray, geom) -> np.ndarray:
     """Depthwise (groups == channels) transposed convolution or convolution, compiled; returns ``(N, C, *out)``.
 
     Needs :func:`available`.
     """
-    from .phases import geometry_phases
-
     n, c = geom.batch, geom.in_channels
     out, inp, k = geom.output_shape, geom.input_shape, geom.kernel_shape
     y = np.empty((n * c, int(np.prod(out[:-1])), out[-1]), dtype=x.dtype)
@@ -405,16 +419,7 @@ def depthwise(x: np.ndarray, weight: np.ndarray, geom) -> np.ndarray:
     jcnt, jx, jw = _outer_pairs(geom, out, inp, geom.transposed)
     step = geom.stride[-1]
     if geom.transposed:
-        phases = geometry_phases(geom)[-1]
-        width = max(1, max(len(a.taps) for a in phases))
-        taps = np.zeros((len(phases), width), np.int64)
-        shifts = np.zeros((len(phases), width), np.int64)
-        for p, a in enumerate(phases):
-            taps[p, :len(a.taps)] = [t for t, _ in a.taps]
-            shifts[p, :len(a.taps)] = [sh for _, sh in a.taps]
-        lengths = np.array([a.length for a in phases], np.int64)
-        ncount = np.array([len(a.taps) for a in phases], np.int64)
-        args = (y, x3, w3, c, jcnt, jx, jw, lengths, ncount, taps, shifts, step)
+        args = (y, x3, w3, c, jcnt, jx, jw) + _last_dim_phases(geom) + (step,)
         kernel = _depthwise_rows
     else:
         starts = np.arange(k[-1], dtype=np.int64) * geom.dilation[-1] - geom.padding[-1][0]
@@ -426,3 +431,59 @@ def depthwise(x: np.ndarray, weight: np.ndarray, geom) -> np.ndarray:
         kernel = _depthwise_conv_rows
     run_chunks(n * c, lambda lo, hi: kernel(*args, lo, hi), min_chunk=1 if y.size >= 1 << 15 else n * c)
     return y.reshape((n, c) + out)
+
+
+@jit
+def _col2im_planes(y, cols, channels, plane, positions, nin, jcnt, joff, lengths, ncount, taps, shifts, step, r0, r1):
+    """Channels-first col2im: row ``r = n * C + c`` of ``y (R, J, O)`` sums shifted rows of ``cols (C, taps, N, P)``.
+
+    ``plane = N * P`` is one tap's block; the outer dims' (input, tap) pairs are in ``joff``; the last dim
+    runs phase by phase as in :func:`_depthwise_rows` (contiguous reads and adds, one strided write).
+    """
+    nj, no = y.shape[1], y.shape[2]
+    per_channel = cols.size // channels
+    yf = y.reshape(-1)
+    acc = np.empty(no // step + 1, dtype=y.dtype)
+    ustep = np.uint64(step)
+    for r in range(r0, r1):
+        n, c = r // channels, r % channels
+        base = c * per_channel + n * positions
+        for j in range(nj):
+            ybase = np.uint64((r * nj + j) * no)
+            for p in range(lengths.shape[0]):
+                length = lengths[p]
+                for q in range(length):
+                    acc[q] = 0
+                for u in range(jcnt[j]):
+                    bu = base + joff[j, u]
+                    for m in range(ncount[p]):
+                        sh = shifts[p, m]
+                        q0, q1 = max(0, sh), min(length, nin + sh)
+                        if q1 <= q0:
+                            continue
+                        src = np.uint64(bu + taps[p, m] * plane + q0 - sh)
+                        dst = np.uint64(q0)
+                        for q in range(np.uint64(q1 - q0)):
+                            acc[dst + q] += cols[src + q]
+                up = np.uint64(p)
+                for q in range(np.uint64(length)):
+                    yf[ybase + q * ustep + up] = acc[q]
+
+
+def col2im_planes(y: np.ndarray, cols: np.ndarray, geom) -> None:
+    """Sum the channels-first column blocks ``cols (g*co, *k, N, *in)`` into ``y (N, g*co, *out)``; needs :func:`available`.
+
+    The layout of few output channels per group, where channels-last blocks would be too short to vectorize.
+    """
+    n, channels = y.shape[0], y.shape[1]
+    inp, out, k = geom.input_shape, geom.output_shape, geom.kernel_shape
+    positions = int(np.prod(inp))
+    plane = n * positions
+    outer = (np.ones(1, np.int64), np.zeros((1, 1), np.int64))
+    for d in range(geom.ndim - 1):
+        outer = _combine(outer, tap_table(out[d], inp[d], k[d], geom.stride[d], geom.dilation[d], geom.before[d],
+                                          int(np.prod(inp[d + 1:])), int(np.prod(k[d + 1:])) * plane))
+    y3 = y.reshape(n * channels, int(np.prod(out[:-1])), out[-1])
+    # one thread, as for the channels-last col2im: it runs right after a GEMM
+    _col2im_planes(y3, np.ascontiguousarray(cols).reshape(-1), channels, plane, positions, inp[-1], *outer,
+                   *_last_dim_phases(geom), geom.stride[-1], 0, n * channels)

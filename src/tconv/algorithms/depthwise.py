@@ -6,7 +6,9 @@ convolution works phase by phase (see :mod:`.phases`): the taps of one phase
 are summed into a small contiguous accumulator which is written once into
 the phase's strided view of the output.  Work is split into blocks of
 ``(image, channel)`` rows that stay in cache, spread over the threads of
-:mod:`tconv.threads`.  No Python loop over groups.
+:mod:`tconv.threads`.  No Python loop over groups.  With the compiled kernels
+(:mod:`.compiled`) both directions are one compiled loop over the rows
+instead (depthwise suite layer: 21 -> 6-8 ms).
 
 >>> import numpy as np
 >>> from tconv.params import conv_transpose_geometry

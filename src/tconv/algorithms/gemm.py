@@ -7,7 +7,12 @@ the "column" matrix with one block per tap; channels first for fewer than
 phase at a time (see :mod:`.phases`): the blocks of the taps that land on that
 phase are summed into one small contiguous accumulator, which is written once
 into the phase's strided view of the output.  The output itself is therefore
-touched once, not once per tap.  The convolution runs the same in reverse
+touched once, not once per tap.  With the compiled kernels
+(:mod:`.compiled`, channels last) the batch runs in cache-sized chunks, and
+one compiled col2im per chunk sums every output element's column blocks and
+writes it straight into the channels-first output; an input with at least
+256 positions per image is then read as a transposed matrix by the GEMM,
+without a channels-last copy.  The convolution runs the same in reverse
 (im2col gather of every tap's window, then one GEMM; shared with ``phase``).
 
 >>> import numpy as np
@@ -93,9 +98,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     per_image = (geom.in_channels * prod(geom.input_shape) * (1 + taps * co * g // geom.in_channels)
                  + geom.out_channels * prod(geom.output_shape)) * x.dtype.itemsize
     if body is _ct_channels_last and compiled.available(x.dtype):
-        # compiled col2im: chunks whose column matrix stays in the cache between the GEMM and the col2im
-        cols = prod(geom.input_shape) * taps * geom.out_channels * x.dtype.itemsize
-        per = max(1, CACHE_CHUNK_BYTES // max(1, cols), -(-MIN_GEMM_ROWS // max(1, prod(geom.input_shape))))
+        per = _compiled_chunk(geom, x.dtype.itemsize)
         chunks = [(a, min(geom.batch, a + per)) for a in range(0, geom.batch, per)]
     else:
         chunks = batch_chunks(geom, per_image, x.dtype.itemsize)
@@ -139,6 +142,9 @@ def _ct_channels_first(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.
     xt = pad_channels_first(x, geom, geom.in_channels, geom.input_shape, ((0, 0),) * geom.ndim)
     wt = weight.reshape(g, ci, co * taps).transpose(0, 2, 1)  # (g, co*taps, ci)
     cols = np.matmul(wt, xt.reshape(g, ci, n * prod(geom.input_shape)))
+    if compiled.available(x.dtype):
+        compiled.col2im_planes(y, cols, geom)
+        return
     cols = cols.reshape((geom.out_channels, taps, n) + geom.input_shape)
     for combo in phase_combos(geom):
         lengths = tuple(a.length for a in combo)
@@ -157,12 +163,28 @@ def _ct_channels_first(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.
 conv = phase.conv
 
 
+def _compiled_chunk(geom: Geometry, itemsize: int) -> int:
+    """Images per batch chunk with the compiled col2im: the chunk's columns stay in the cache (see above)."""
+    positions = prod(geom.input_shape)
+    cols = positions * prod(geom.kernel_shape) * geom.out_channels * itemsize
+    return max(1, CACHE_CHUNK_BYTES // max(1, cols), -(-MIN_GEMM_ROWS // max(1, positions)))
+
+
+def _compiled_path(geom: Geometry) -> bool:
+    """Whether the transposed kernel takes the compiled channels-last path for ``geom``."""
+    work = np.promote_types(geom.dtype, np.float32)
+    return geom.out_channels // geom.groups >= _CHANNELS_LAST_MIN and compiled.available(work)
+
+
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """The column matrix, one re-laid-out copy of the input and one phase accumulator."""
+    """The column matrix, one re-laid-out copy of the input and one phase accumulator (per chunk if compiled)."""
     taps = prod(geom.kernel_shape)
     cols = geom.batch * geom.big_channels * taps * prod(geom.small_shape)
     if not geom.transposed:
         return phase.workspace_bytes(geom, itemsize)
+    if _compiled_path(geom):
+        per = min(geom.batch, _compiled_chunk(geom, itemsize))
+        return per * (geom.out_channels * taps + geom.in_channels) * prod(geom.input_shape) * itemsize
     copies = geom.batch * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape))
     return (cols + copies) * itemsize
 
@@ -183,11 +205,13 @@ def cost(geom: Geometry) -> float:
     small = n * geom.small_channels * prod(geom.small_shape) * isz
     big = n * geom.big_channels * prod(geom.big_shape) * isz
     mm = gemm_seconds(cb * taps, s, cs, c, calls=g)
-    if cb >= _CHANNELS_LAST_MIN and compiled.available(work):
+    if _compiled_path(geom):
         # compiled col2im: the columns read once from the cache, the output written once; no per-phase steps
         relayout = 0 if prod(geom.small_shape) >= TRANSPOSED_GEMM_FROM else 2 * small
         chunks = -(-cols // CACHE_CHUNK_BYTES)
-        return mm + (relayout + 0.6 * cols + big) * c.byte_seconds + (4 + 2 * chunks) * c.step_seconds
+        return mm + (relayout + 0.6 * cols + big) * c.byte_seconds + (8 + 2 * chunks) * c.step_seconds
+    if compiled.available(work):  # few channels: the compiled channels-first col2im, columns read once
+        return mm + (2 * small + cols + 1.5 * big) * c.byte_seconds + 10 * c.step_seconds  # ~10 NumPy calls
     moved = 2 * small + 2.5 * cols + 3 * big  # col2im: read + add passes
     steps = sum(4 + 2 * t for t, _ in phase_task_sizes(geom))
     return mm + moved * c.byte_seconds + steps * c.step_seconds

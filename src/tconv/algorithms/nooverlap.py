@@ -6,8 +6,11 @@ position is reached by at most one ``(input position, tap)`` pair.  The
 transposed convolution is then one GEMM over channels whose result, read as
 ``(N, C_out, in_0, tap_0, in_1, tap_1, ...)``, *is* the uncropped output;
 only a crop (padding), zero gaps (stride larger than the kernel, dilation) or
-trailing zeros (``output_padding``) need a further copy.  The convolution
-gathers the same blocks back (a pure re-layout of the input) and runs one GEMM.
+trailing zeros (``output_padding``) need a further copy.  With the compiled
+kernels (:mod:`.compiled`) the interleave, the crop and the zeros are one
+gather from the per-image GEMM result (unet_up4: the NumPy transposition alone
+took 6.4 ms, the gather 0.9 ms).  The convolution gathers the same blocks back
+(a pure re-layout of the input) and runs one GEMM.
 
 >>> import numpy as np
 >>> from tconv.params import conv_transpose_geometry
