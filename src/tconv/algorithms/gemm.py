@@ -95,6 +95,11 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     if y.size == 0:
         return y
     body = _ct_channels_last if co >= _CHANNELS_LAST_MIN else _ct_channels_first
+    g, ci = geom.groups, geom.in_channels // geom.groups
+    if body is _ct_channels_last:  # (g, ci, taps * co), re-laid out once for every chunk
+        w = weight.reshape((g, ci, co, taps)).swapaxes(2, 3).reshape(g, ci, taps * co)
+    else:  # (g, co * taps, ci), a view
+        w = weight.reshape(g, ci, co * taps).transpose(0, 2, 1)
     per_image = (geom.in_channels * prod(geom.input_shape) * (1 + taps * co * g // geom.in_channels)
                  + geom.out_channels * prod(geom.output_shape)) * x.dtype.itemsize
     if body is _ct_channels_last and compiled.available(x.dtype):
@@ -103,15 +108,14 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     else:
         chunks = batch_chunks(geom, per_image, x.dtype.itemsize)
     for n0, n1 in chunks:
-        body(x[n0:n1], weight, replace(geom, batch=n1 - n0), y[n0:n1])
+        body(x[n0:n1], w, replace(geom, batch=n1 - n0), y[n0:n1])
     return y
 
 
-def _ct_channels_last(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
+def _ct_channels_last(x: np.ndarray, w: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
     """Columns ``(g, N, *in, taps, co)``: every tap block's inner axis is the contiguous channels."""
     g, n = geom.groups, geom.batch
     ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
-    w = weight.reshape((g, ci, co, taps)).swapaxes(2, 3).reshape(g, ci, taps * co)
     p = prod(geom.input_shape)
     if p >= TRANSPOSED_GEMM_FROM:  # per image, the channels-first input read as a transposed matrix: no copy
         cols = np.matmul(x.reshape(n, g, ci, p).transpose(1, 0, 3, 2), w[:, None])
@@ -135,12 +139,11 @@ def _ct_channels_last(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.n
         run_chunks(n, work, min_chunk=1 if acc.size >= 1 << 15 else n)
 
 
-def _ct_channels_first(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
+def _ct_channels_first(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
     """Columns ``(g*co, taps, N, *in)`` (few output channels): tap blocks are whole ``(N, *in)`` planes."""
     g, n = geom.groups, geom.batch
     ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
     xt = pad_channels_first(x, geom, geom.in_channels, geom.input_shape, ((0, 0),) * geom.ndim)
-    wt = weight.reshape(g, ci, co * taps).transpose(0, 2, 1)  # (g, co*taps, ci)
     cols = np.matmul(wt, xt.reshape(g, ci, n * prod(geom.input_shape)))
     if compiled.available(x.dtype):
         compiled.col2im_planes(y, cols, geom)
@@ -164,10 +167,16 @@ conv = phase.conv
 
 
 def _compiled_chunk(geom: Geometry, itemsize: int) -> int:
-    """Images per batch chunk with the compiled col2im: the chunk's columns stay in the cache (see above)."""
+    """Images per batch chunk with the compiled col2im: the chunk's columns stay in the cache (see above).
+
+    The GEMM-rows floor yields to memory: a chunk's columns stay within the call's input + output bytes
+    (or CACHE_CHUNK_BYTES), so the peak extra memory stays near twice input + output.
+    """
     positions = prod(geom.input_shape)
     cols = positions * prod(geom.kernel_shape) * geom.out_channels * itemsize
-    return max(1, CACHE_CHUNK_BYTES // max(1, cols), -(-MIN_GEMM_ROWS // max(1, positions)))
+    io = geom.batch * (geom.in_channels * positions + geom.out_channels * prod(geom.output_shape)) * itemsize
+    fast = max(CACHE_CHUNK_BYTES // max(1, cols), -(-MIN_GEMM_ROWS // max(1, positions)))
+    return max(1, min(fast, max(CACHE_CHUNK_BYTES, io) // max(1, cols)))
 
 
 def _compiled_path(geom: Geometry) -> bool:
