@@ -434,20 +434,21 @@ def depthwise(x: np.ndarray, weight: np.ndarray, geom) -> np.ndarray:
 
 
 @jit
-def _col2im_planes(y, cols, channels, plane, positions, nin, jcnt, joff, lengths, ncount, taps, shifts, step, r0, r1):
-    """Channels-first col2im: row ``r = n * C + c`` of ``y (R, J, O)`` sums shifted rows of ``cols (C, taps, N, P)``.
+def _col2im_planes(y, cols, channels, n_step, c_step, t_step, nin, jcnt, joff, lengths, ncount, taps, shifts, step,
+                   r0, r1):
+    """Channels-first col2im: row ``r = n * C + c`` of ``y (R, J, O)`` sums shifted rows of the columns.
 
-    ``plane = N * P`` is one tap's block; the outer dims' (input, tap) pairs are in ``joff``; the last dim
-    runs phase by phase as in :func:`_depthwise_rows` (contiguous reads and adds, one strided write).
+    Image ``n``, channel ``c`` and tap ``t`` start at ``n * n_step + c * c_step + t * t_step`` in ``cols``
+    (each a block of contiguous input positions); the outer dims' (input, tap) pairs are in ``joff``; the
+    last dim runs phase by phase as in :func:`_depthwise_rows` (contiguous reads and adds, one strided write).
     """
     nj, no = y.shape[1], y.shape[2]
-    per_channel = cols.size // channels
     yf = y.reshape(-1)
     acc = np.empty(no // step + 1, dtype=y.dtype)
     ustep = np.uint64(step)
     for r in range(r0, r1):
         n, c = r // channels, r % channels
-        base = c * per_channel + n * positions
+        base = n * n_step + c * c_step
         for j in range(nj):
             ybase = np.uint64((r * nj + j) * no)
             for p in range(lengths.shape[0]):
@@ -461,7 +462,7 @@ def _col2im_planes(y, cols, channels, plane, positions, nin, jcnt, joff, lengths
                         q0, q1 = max(0, sh), min(length, nin + sh)
                         if q1 <= q0:
                             continue
-                        src = np.uint64(bu + taps[p, m] * plane + q0 - sh)
+                        src = np.uint64(bu + taps[p, m] * t_step + q0 - sh)
                         dst = np.uint64(q0)
                         for q in range(np.uint64(q1 - q0)):
                             acc[dst + q] += cols[src + q]
@@ -471,19 +472,20 @@ def _col2im_planes(y, cols, channels, plane, positions, nin, jcnt, joff, lengths
 
 
 def col2im_planes(y: np.ndarray, cols: np.ndarray, geom) -> None:
-    """Sum the channels-first column blocks ``cols (g*co, *k, N, *in)`` into ``y (N, g*co, *out)``; needs :func:`available`.
+    """Sum the channels-first column blocks ``cols (N, g*co, *k, *in)`` into ``y (N, g*co, *out)``; needs :func:`available`.
 
-    The layout of few output channels per group, where channels-last blocks would be too short to vectorize.
+    The layout of few output channels per group (one GEMM per image straight from the channels-first
+    input), where channels-last blocks would be too short to vectorize.
     """
     n, channels = y.shape[0], y.shape[1]
     inp, out, k = geom.input_shape, geom.output_shape, geom.kernel_shape
-    positions = int(np.prod(inp))
-    plane = n * positions
+    t_step = int(np.prod(inp))
+    c_step = int(np.prod(k)) * t_step
     outer = (np.ones(1, np.int64), np.zeros((1, 1), np.int64))
     for d in range(geom.ndim - 1):
         outer = _combine(outer, tap_table(out[d], inp[d], k[d], geom.stride[d], geom.dilation[d], geom.before[d],
-                                          int(np.prod(inp[d + 1:])), int(np.prod(k[d + 1:])) * plane))
+                                          int(np.prod(inp[d + 1:])), int(np.prod(k[d + 1:])) * t_step))
     y3 = y.reshape(n * channels, int(np.prod(out[:-1])), out[-1])
     # one thread, as for the channels-last col2im: it runs right after a GEMM
-    _col2im_planes(y3, np.ascontiguousarray(cols).reshape(-1), channels, plane, positions, inp[-1], *outer,
-                   *_last_dim_phases(geom), geom.stride[-1], 0, n * channels)
+    _col2im_planes(y3, np.ascontiguousarray(cols).reshape(-1), channels, channels * c_step, c_step, t_step,
+                   inp[-1], *outer, *_last_dim_phases(geom), geom.stride[-1], 0, n * channels)
