@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import tconv
 from support import Config, assert_close, configs, depthwise_configs, no_overlap_configs

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tconv
-from support import Config, assert_close, configs
+from support import assert_close, configs
 
 torch = pytest.importorskip("torch", reason="the torch CPU wheel is in the test extra")
 pytest.importorskip("array_api_compat", reason="the array-api extra: pip install 'tconv[array-api]'")

@@ -21,7 +21,7 @@ import tconv
 import tconv.distributed as tdist
 from tconv.chunking import forward_span, transposed_span
 from tconv.shapes import forward_size, transposed_size
-from support import Config, configs
+from support import configs
 
 # ---------------------------------------------------------------------------
 # the chunk mapping itself, against brute force

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import tconv
 from tconv.algorithms import get as get_algorithm
 from tconv.params import conv_geometry, conv_transpose_geometry
-from support import Config, assert_close, configs, record_error
+from support import assert_close, configs, record_error
 from torch_oracle import torch_conv, torch_conv_transpose
 
 ALGORITHMS = ["auto", *tconv.algorithms()]

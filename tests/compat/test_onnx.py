@@ -88,7 +88,7 @@ def test_matches_onnxruntime(case):
     model = convtranspose_model(x.ndim - 2, attrs, b is not None)
     try:
         want = run_ort(model, _feeds(x, w, b))
-    except Exception as exc:  # ONNX Runtime refuses the configuration: so must we
+    except Exception:  # ONNX Runtime refuses the configuration: so must we
         with pytest.raises(ValueError):
             conv_transpose(x, w, b, **attrs)
         count("onnx: onnxruntime (refused by both)")

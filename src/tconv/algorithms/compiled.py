@@ -157,17 +157,6 @@ def gather(dst: np.ndarray, src: np.ndarray, offsets: list[np.ndarray], block: i
                                                            block, block_o))
 
 
-def axis_offsets(length: int, stride: int, lo: int = 0, valid: int | None = None) -> np.ndarray:
-    """Offsets ``(i - lo) * stride`` for ``i < length``, ``-1`` where ``i - lo`` is outside ``[0, valid)``.
-
-    >>> axis_offsets(5, 10, lo=1, valid=3)
-    array([-1,  0, 10, 20, -1])
-    """
-    i = np.arange(length, dtype=np.int64) - lo
-    valid = length if valid is None else valid
-    return np.where((i >= 0) & (i < valid), i * stride, -1)
-
-
 #: Channels are summed in runs of this many (one AVX-512 register of float32; a fixed trip count the
 #: compiler turns into vector code: 2.6x faster than a loop over all channels, measured on dcgan_4).
 _LANES = 16

@@ -142,7 +142,7 @@ def _ct_channels_last(x: np.ndarray, w: np.ndarray, geom: Geometry, y: np.ndarra
 def _ct_channels_first(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
     """Columns ``(g*co, taps, N, *in)`` (few output channels; compiled: per image ``(N, g*co, taps, *in)``)."""
     g, n = geom.groups, geom.batch
-    ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
+    ci, taps = geom.in_channels // g, prod(geom.kernel_shape)
     if compiled.available(x.dtype):  # one GEMM per image and group, straight from the channels-first input
         compiled.col2im_planes(y, np.matmul(wt, x.reshape(n, g, ci, prod(geom.input_shape))), geom)
         return
