@@ -1,18 +1,26 @@
-"""Re-layouts as one compiled gather: ``dst[a, b, j, o] = src[off_a + off_b + off_j + off_o]``.
+"""Compiled kernels (numba, optional) for the data movement around the fast algorithms' GEMMs.
 
-The fast algorithms spend much of their time moving data between the
-channels-first layout of the operator's arrays and the channels-last layout
-their GEMMs want, interleaving output phases and cropping borders.  NumPy does
-each of these as a strided copy whose speed collapses when the inner axes are
-short (a ``(co, H, kh, W, kw)`` transposition of a 19 MB output: 13 ms against
-0.8 ms for a plain copy).  Every one of them is a *gather*: each destination
-element reads one source element whose flat index is a sum of one offset per
-destination axis (``-1`` marks a destination element that is zero: padding,
-a phase no tap reaches).  With the optional ``numba`` dependency (the ``fast``
-extra) that gather runs as one compiled, cache-blocked loop split over the
-threads of :mod:`tconv.threads` (the same transposition: 2.5 ms).  Without
-numba, or with ``TCONV_NUMBA=0``, :func:`available` is false and the
-algorithms keep their NumPy paths.
+The fast algorithms spend much of their time outside their GEMMs: moving data
+between the channels-first layout of the operator's arrays and the layouts
+the GEMMs want, interleaving output phases, cropping borders and summing the
+column blocks of a col2im.  NumPy does each of these as strided passes whose
+speed collapses when the inner axes are short (unet_up4's
+``(co, kh, kw, H, W) -> (co, H, kh, W, kw)`` transposition: 6.4 ms, against
+0.9 ms here).  With the optional ``numba`` dependency (the ``fast`` extra)
+they run as compiled loops:
+
+- :func:`gather`: ``dst[a, b, j, o] = src[off_a + off_b + off_j + off_o]``, one
+  offset array per destination axis (``-1``: the element is zero); re-layouts,
+  interleaves and crops are all of this form (``nooverlap``, ``subpixel``);
+- :func:`col2im` / :func:`col2im_planes`: the ``gemm`` col2im from channels-last
+  or channels-first column blocks, each output element summed once and
+  written once into the channels-first output;
+- :func:`depthwise`: the depthwise transposed convolution and convolution.
+
+Index arithmetic in the loops is unsigned (numba, like NumPy, otherwise checks
+every signed index for wraparound, which keeps the loops from vectorising).
+Without numba, or with ``TCONV_NUMBA=0``, :func:`available` is false and the
+algorithms keep their NumPy paths, with the same results.
 
 >>> import numpy as np
 >>> src = np.arange(6.0)                      # a (3, 2) array, gathered transposed
@@ -147,10 +155,11 @@ def gather(dst: np.ndarray, src: np.ndarray, offsets: list[np.ndarray], block: i
         return
     offs = [o.astype(np.uint64) for o in offs]  # -1 becomes _NONE
     na, nb = dst.shape[:2]
-    threads = num_threads() if dst.size >= 1 << 15 else 1
+    threads = num_threads() if dst.size >= 1 << 15 else 1  # small gathers stay on the calling thread
     block_o = 512
     if na >= threads:
-        run_chunks(na, lambda lo, hi: _gather4(dst, src, *offs, lo, hi, 0, nb, block, block_o))
+        run_chunks(na, lambda lo, hi: _gather4(dst, src, *offs, lo, hi, 0, nb, block, block_o),
+                   min_chunk=1 if threads > 1 else na)
     else:
         per = max(1, -(-nb // threads))
         run_chunks(-(-nb // per), lambda lo, hi: _gather4(dst, src, *offs, 0, na, lo * per, min(nb, hi * per),

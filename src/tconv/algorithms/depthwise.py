@@ -54,11 +54,11 @@ def _padded_rows(x: np.ndarray, pads: tuple[tuple[int, int], ...]) -> np.ndarray
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """Per block of rows, per phase: sum the tap products, write the phase once."""
     c, n = geom.in_channels, geom.batch
+    if compiled.available(x.dtype) and n * c * prod(geom.output_shape):
+        return compiled.depthwise(x, weight, geom)
     y = np.empty((n * c,) + geom.output_shape, dtype=x.dtype)
     if y.size == 0:
         return y.reshape((n, c) + geom.output_shape)
-    if compiled.available(x.dtype):
-        return compiled.depthwise(x, weight, geom)
     pads = small_padding(geom)
     xr = x.reshape((n * c,) + geom.input_shape)
     w = weight.reshape((c,) + geom.kernel_shape)
@@ -96,11 +96,11 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """Per block of rows: sum over taps of the kernel value times the tap's strided input window."""
     c, n = geom.in_channels, geom.batch
     out = geom.output_shape
+    if compiled.available(x.dtype) and n * c * prod(out):
+        return compiled.depthwise(x, weight, geom)
     y = np.empty((n * c,) + out, dtype=x.dtype)
     if y.size == 0:
         return y.reshape((n, c) + out)
-    if compiled.available(x.dtype):
-        return compiled.depthwise(x, weight, geom)
     span = tuple((m - 1) * s + (k - 1) * d + 1 for m, s, k, d in zip(out, geom.stride, geom.kernel_shape, geom.dilation))
     reach = tuple(max(0, min(nb, sp - lo)) for nb, sp, (lo, _) in zip(geom.input_shape, span, geom.padding))
     pads = tuple((min(lo, sp), sp - min(lo, sp) - r) for sp, r, (lo, _) in zip(span, reach, geom.padding))

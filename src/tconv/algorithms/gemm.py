@@ -186,14 +186,16 @@ def _compiled_path(geom: Geometry) -> bool:
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """The column matrix, one re-laid-out copy of the input and one phase accumulator (per chunk if compiled)."""
+    """The column matrix, one re-laid-out copy of the input and one phase accumulator (compiled: per chunk,
+    plus the re-laid-out weight)."""
     taps = prod(geom.kernel_shape)
     cols = geom.batch * geom.big_channels * taps * prod(geom.small_shape)
     if not geom.transposed:
         return phase.workspace_bytes(geom, itemsize)
     if _compiled_path(geom):
         per = min(geom.batch, _compiled_chunk(geom, itemsize))
-        return per * (geom.out_channels * taps + geom.in_channels) * prod(geom.input_shape) * itemsize
+        weight = geom.in_channels * (geom.out_channels // geom.groups) * taps  # re-laid out once per call
+        return (per * (geom.out_channels * taps + geom.in_channels) * prod(geom.input_shape) + weight) * itemsize
     copies = geom.batch * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape))
     return (cols + copies) * itemsize
 
