@@ -258,17 +258,20 @@ def _combine(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.
 
 
 @functools.lru_cache(maxsize=64)
-def _col2im_tables(out: tuple, inp: tuple, kernel: tuple, stride: tuple, dilation: tuple, before: tuple, co: int):
-    """Tap tables of the last dim and of all other dims merged (see :func:`col2im`); cached per geometry."""
-    nd, taps = len(out), int(np.prod(kernel))
-    in_steps = [int(np.prod(inp[d + 1:])) * taps * co for d in range(nd)]
-    tap_steps = [int(np.prod(kernel[d + 1:])) * co for d in range(nd)]
-    tables = [tap_table(*args) for args in zip(out, inp, kernel, stride, dilation, before, in_steps, tap_steps)]
+def _tap_tables(geom, in_steps: tuple, tap_steps: tuple, unsigned: bool = False):
+    """Tap tables (:func:`tap_table`) of every dim but the last merged into one, then the last dim's own.
+
+    Offsets are ``i * in_steps[d] + t * tap_steps[d]`` per dim; cached per geometry and layout.  With
+    ``unsigned`` the arrays are uint64 for kernels with unsigned indexing (entries past a row's count may
+    then be wrapped garbage; they are never read).
+    """
+    tables = [tap_table(*args) for args in zip(geom.output_shape, geom.input_shape, geom.kernel_shape, geom.stride,
+                                               geom.dilation, geom.before, in_steps, tap_steps)]
     outer = (np.ones(1, np.int64), np.zeros((1, 1), np.int64))
     for table in tables[:-1]:
         outer = _combine(outer, table)
-    # unsigned for the kernel; entries past a row's count may be negative garbage and are never read
-    return tuple(a.astype(np.uint64) for a in outer + tables[-1])
+    merged = outer + tables[-1]
+    return tuple(a.astype(np.uint64) for a in merged) if unsigned else merged
 
 
 def col2im(y: np.ndarray, cols: np.ndarray, geom) -> None:
@@ -280,8 +283,10 @@ def col2im(y: np.ndarray, cols: np.ndarray, geom) -> None:
     g, n = geom.groups, y.shape[0]
     co = geom.out_channels // g
     cols = np.ascontiguousarray(cols).reshape(-1)
-    tables = _col2im_tables(geom.output_shape, geom.input_shape, geom.kernel_shape, geom.stride, geom.dilation,
-                            geom.before, co)
+    nd, taps = geom.ndim, int(np.prod(geom.kernel_shape))
+    in_steps = tuple(int(np.prod(geom.input_shape[d + 1:])) * taps * co for d in range(nd))
+    tap_steps = tuple(int(np.prod(geom.kernel_shape[d + 1:])) * co for d in range(nd))
+    tables = _tap_tables(geom, in_steps, tap_steps, unsigned=True)
     y4 = y.reshape((n, g * co, int(np.prod(geom.output_shape[:-1])), geom.output_shape[-1]))
     per_image = cols.size // max(1, n * g)
     oa = (np.arange(n, dtype=np.uint64)[:, None] * np.uint64(per_image)
@@ -479,10 +484,8 @@ def col2im_planes(y: np.ndarray, cols: np.ndarray, geom) -> None:
     inp, out, k = geom.input_shape, geom.output_shape, geom.kernel_shape
     t_step = int(np.prod(inp))
     c_step = int(np.prod(k)) * t_step
-    outer = (np.ones(1, np.int64), np.zeros((1, 1), np.int64))
-    for d in range(geom.ndim - 1):
-        outer = _combine(outer, tap_table(out[d], inp[d], k[d], geom.stride[d], geom.dilation[d], geom.before[d],
-                                          int(np.prod(inp[d + 1:])), int(np.prod(k[d + 1:])) * t_step))
+    outer = _tap_tables(geom, tuple(int(np.prod(inp[d + 1:])) for d in range(geom.ndim)),
+                        tuple(int(np.prod(k[d + 1:])) * t_step for d in range(geom.ndim)))[:2]
     y3 = y.reshape(n * channels, int(np.prod(out[:-1])), out[-1])
     # one thread, as for the channels-last col2im: it runs right after a GEMM
     _col2im_planes(y3, np.ascontiguousarray(cols).reshape(-1), channels, channels * c_step, c_step, t_step,
