@@ -70,6 +70,37 @@ def test_wide_channels_match_torch(cfg, algorithm):
 
 
 @settings(max_examples=40, deadline=None)
+@given(cfg=wide_configs(), data=st.data())
+def test_gemm_weight_blocks_match_torch(cfg, data):
+    """The compiled gemm path with the weight re-laid out in blocks of output channels (any block size)."""
+    from tconv.algorithms import gemm
+
+    co = cfg.big_channels // cfg.groups
+    block = data.draw(st.integers(1, co))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gemm, "_channel_block", lambda geom, itemsize: block)
+        _check("gemm", cfg, conv=False)
+
+
+@pytest.mark.parametrize("name", ["dcgan_2", "hifigan_up1", "dcgan_3", "stride1"])
+def test_gemm_weight_blocks_keep_suite_layers_under_twice_in_out(name):
+    """Layers whose weight outweighs input + output are re-laid out in blocks: workspace + output <= 2x (in + out)."""
+    from tconv.algorithms import gemm
+    from tconv.bench import load_suite
+    from tconv.params import conv_transpose_geometry
+
+    layer = next(layer for layer in load_suite() if layer["name"] == name)
+    x = np.empty((layer["N"], layer["C_in"], *layer["input"]), np.float32)
+    w = np.empty((layer["C_in"], layer["C_out"], *layer["kernel"]), np.float32)
+    geom = conv_transpose_geometry(x, w, stride=layer["stride"], padding=layer["padding"])
+    out = layer["N"] * layer["C_out"] * int(np.prod(geom.output_shape)) * 4
+    block = gemm._channel_block(geom, 4)
+    assert (block < layer["C_out"]) == (name in ("dcgan_2", "hifigan_up1"))
+    assert layer["C_out"] % block == 0 and block % compiled.LANES == 0
+    assert gemm.workspace_bytes(geom, 4) + out <= 2 * gemm._io_bytes(geom, 4)
+
+
+@settings(max_examples=40, deadline=None)
 @given(data=st.data(), algorithm=st.sampled_from(["gemm", "subpixel", "nooverlap", "depthwise"]))
 def test_compiled_and_numpy_paths_agree(data, algorithm):
     cfg = data.draw(wide_configs() if algorithm in ("gemm", "subpixel") and data.draw(st.booleans())

@@ -52,6 +52,11 @@ TRANSPOSED_GEMM_FROM = 256
 #: Below this many output channels per group the col2im runs channels-first (whole planes per tap).
 _CHANNELS_LAST_MIN = 16
 
+#: The compiled path re-lays out the weight in blocks of output channels of at most this many bytes, or a
+#: quarter of the call's input + output bytes if more (see :func:`_channel_block`).
+WEIGHT_BLOCK_BYTES = 1 << 20
+_LANES = compiled.LANES
+
 
 def _tap_span(a_shift: int, length: int, n_small: int) -> tuple[slice, slice] | None:
     """Phase positions ``q`` and small positions ``i = q - shift`` that are both in range."""
@@ -89,42 +94,78 @@ def _accumulate(acc: np.ndarray, combo: tuple[AxisPhase, ...], geom: Geometry, l
 
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """One GEMM producing every tap's contribution, then a phase-wise col2im (batch in chunks, threads)."""
-    g = geom.groups
+    g, ci = geom.groups, geom.in_channels // geom.groups
     co, taps = geom.out_channels // g, prod(geom.kernel_shape)
     y = np.empty((geom.batch, geom.out_channels) + geom.output_shape, dtype=x.dtype)
     if y.size == 0:
         return y
-    body = _ct_channels_last if co >= _CHANNELS_LAST_MIN else _ct_channels_first
-    g, ci = geom.groups, geom.in_channels // geom.groups
-    if body is _ct_channels_last:  # (g, ci, taps * co), re-laid out once for every chunk
-        w = weight.reshape((g, ci, co, taps)).swapaxes(2, 3).reshape(g, ci, taps * co)
+    if _compiled_path(geom):
+        _ct_compiled(x, weight, geom, y)
+        return y
+    if co >= _CHANNELS_LAST_MIN:  # (g, ci, taps * co), re-laid out once for every chunk
+        body, w = _ct_channels_last, _channels_last_weight(weight, geom, 0, co)
     else:  # (g, co * taps, ci), a view
-        w = weight.reshape(g, ci, co * taps).transpose(0, 2, 1)
+        body, w = _ct_channels_first, weight.reshape(g, ci, co * taps).transpose(0, 2, 1)
     per_image = (geom.in_channels * prod(geom.input_shape) * (1 + taps * co * g // geom.in_channels)
                  + geom.out_channels * prod(geom.output_shape)) * x.dtype.itemsize
-    if body is _ct_channels_last and compiled.available(x.dtype):
-        per = _compiled_chunk(geom, x.dtype.itemsize)
-        chunks = [(a, min(geom.batch, a + per)) for a in range(0, geom.batch, per)]
-    else:
-        chunks = batch_chunks(geom, per_image, x.dtype.itemsize)
-    for n0, n1 in chunks:
+    for n0, n1 in batch_chunks(geom, per_image, x.dtype.itemsize):
         body(x[n0:n1], w, replace(geom, batch=n1 - n0), y[n0:n1])
     return y
 
 
-def _ct_channels_last(x: np.ndarray, w: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
-    """Columns ``(g, N, *in, taps, co)``: every tap block's inner axis is the contiguous channels."""
+def _channels_last_weight(weight: np.ndarray, geom: Geometry, c0: int, c1: int,
+                          buffer: np.ndarray | None = None) -> np.ndarray:
+    """Output channels ``c0:c1`` of every group's weight as ``(g, ci, taps * (c1 - c0))``, tap-major: a copy,
+    into the front of the flat ``buffer`` if given."""
+    g, taps = geom.groups, prod(geom.kernel_shape)
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    block = weight.reshape((g, ci, co, taps))[:, :, c0:c1].swapaxes(2, 3)
+    if buffer is None:
+        return np.ascontiguousarray(block).reshape(g, ci, taps * (c1 - c0))
+    out = buffer[:block.size].reshape(block.shape)
+    np.copyto(out, block)
+    return out.reshape(g, ci, taps * (c1 - c0))
+
+
+def _ct_compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
+    """Compiled channels-last path: per block of output channels, a GEMM and a compiled col2im per batch chunk.
+
+    The weight is re-laid out once per call, one block of output channels at a time (see
+    :func:`_channel_block`); an input with fewer than ``TRANSPOSED_GEMM_FROM`` positions per image is
+    re-laid out channels-last once for the whole batch. The weight block and the chunk's columns reuse one
+    buffer each.
+    """
     g, n = geom.groups, geom.batch
     ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
     p = prod(geom.input_shape)
-    if p >= TRANSPOSED_GEMM_FROM:  # per image, the channels-first input read as a transposed matrix: no copy
-        cols = np.matmul(x.reshape(n, g, ci, p).transpose(1, 0, 3, 2), w[:, None])
-    else:
-        xt = phase.channels_last(x, g, geom.input_shape, ((0, 0),) * geom.ndim)  # (g, N, *in, ci)
-        cols = np.matmul(xt.reshape(g, n * p, ci), w)
-    if compiled.available(x.dtype):
-        compiled.col2im(y, cols, geom)
-        return
+    xt = None
+    if p < TRANSPOSED_GEMM_FROM:
+        xt = phase.channels_last(x, g, geom.input_shape, ((0, 0),) * geom.ndim).reshape(g, n * p, ci)
+    cb = _channel_block(geom, x.dtype.itemsize)
+    per = _compiled_chunk(geom, x.dtype.itemsize, cb)
+    w_buffer = np.empty(g * ci * taps * cb, dtype=x.dtype)
+    cols_buffer = np.empty(g * per * p * taps * cb, dtype=x.dtype)
+    for c0 in range(0, co, cb):
+        c1 = min(co, c0 + cb)
+        w = _channels_last_weight(weight, geom, c0, c1, w_buffer)
+        width = w.shape[-1]
+        for n0 in range(0, n, per):
+            m = min(n, n0 + per) - n0
+            cols = cols_buffer[:g * m * p * width]
+            if xt is None:  # per image, the channels-first input read as a transposed matrix: no copy
+                np.matmul(x[n0:n0 + m].reshape(m, g, ci, p).transpose(1, 0, 3, 2), w[:, None],
+                          out=cols.reshape(g, m, p, width))
+            else:
+                np.matmul(xt[:, n0 * p:(n0 + m) * p], w, out=cols.reshape(g, m * p, width))
+            compiled.col2im(y[n0:n0 + m], cols, geom, c0, c1)
+
+
+def _ct_channels_last(x: np.ndarray, w: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
+    """Columns ``(g, N, *in, taps, co)``: every tap block's inner axis is the contiguous channels (NumPy)."""
+    g, n = geom.groups, geom.batch
+    ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
+    xt = phase.channels_last(x, g, geom.input_shape, ((0, 0),) * geom.ndim)  # (g, N, *in, ci)
+    cols = np.matmul(xt.reshape(g, n * prod(geom.input_shape), ci), w)
     cols = cols.reshape((g, n) + geom.input_shape + (taps, co))
     for combo in phase_combos(geom):
         lengths = tuple(a.length for a in combo)
@@ -166,17 +207,42 @@ def _ct_channels_first(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndar
 conv = phase.conv
 
 
-def _compiled_chunk(geom: Geometry, itemsize: int) -> int:
-    """Images per batch chunk with the compiled col2im: the chunk's columns stay in the cache (see above).
+def _io_bytes(geom: Geometry, itemsize: int) -> int:
+    """Bytes of the call's input + output."""
+    return geom.batch * (geom.in_channels * prod(geom.input_shape)
+                         + geom.out_channels * prod(geom.output_shape)) * itemsize
+
+
+def _channel_block(geom: Geometry, itemsize: int) -> int:
+    """Output channels per group in one block of the compiled path's re-laid-out weight.
+
+    All of them, unless that copy of the weight would exceed ``max(WEIGHT_BLOCK_BYTES, (input + output) /
+    4)``: then the largest multiple of 16 (the col2im's lanes) that divides the channels and fits, or the
+    largest multiple of 16 that fits (at least 16). Keeps the peak extra memory under twice input + output
+    on layers whose weight outweighs their activations (dcgan_2, hifigan_up1: 8 MiB weight, 6 and 5 MiB
+    input + output).
+    """
+    g, taps = geom.groups, prod(geom.kernel_shape)
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    per_channel = max(1, g * ci * taps * itemsize)
+    fits = max(WEIGHT_BLOCK_BYTES, _io_bytes(geom, itemsize) // 4) // per_channel
+    if fits >= co:
+        return co
+    divisors = [b for b in range(_LANES, fits + 1, _LANES) if co % b == 0]
+    return divisors[-1] if divisors else min(co, max(_LANES, fits // _LANES * _LANES))
+
+
+def _compiled_chunk(geom: Geometry, itemsize: int, block: int) -> int:
+    """Images per batch chunk with the compiled col2im, for ``block`` output channels per group: the chunk's
+    columns stay in the cache (see above).
 
     The GEMM-rows floor yields to memory: a chunk's columns stay within the call's input + output bytes
     (or CACHE_CHUNK_BYTES), so the peak extra memory stays near twice input + output.
     """
     positions = prod(geom.input_shape)
-    cols = positions * prod(geom.kernel_shape) * geom.out_channels * itemsize
-    io = geom.batch * (geom.in_channels * positions + geom.out_channels * prod(geom.output_shape)) * itemsize
+    cols = positions * prod(geom.kernel_shape) * geom.groups * block * itemsize
     fast = max(CACHE_CHUNK_BYTES // max(1, cols), -(-MIN_GEMM_ROWS // max(1, positions)))
-    return max(1, min(fast, max(CACHE_CHUNK_BYTES, io) // max(1, cols)))
+    return max(1, min(geom.batch, fast, max(CACHE_CHUNK_BYTES, _io_bytes(geom, itemsize)) // max(1, cols)))
 
 
 def _compiled_path(geom: Geometry) -> bool:
@@ -186,16 +252,19 @@ def _compiled_path(geom: Geometry) -> bool:
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """The column matrix, one re-laid-out copy of the input and one phase accumulator (compiled: per chunk,
-    plus the re-laid-out weight)."""
+    """The column matrix, one re-laid-out copy of the input and one phase accumulator (compiled: one chunk's
+    columns, one block of the re-laid-out weight, the channels-last input where the GEMM needs it)."""
     taps = prod(geom.kernel_shape)
     cols = geom.batch * geom.big_channels * taps * prod(geom.small_shape)
     if not geom.transposed:
         return phase.workspace_bytes(geom, itemsize)
     if _compiled_path(geom):
-        per = min(geom.batch, _compiled_chunk(geom, itemsize))
-        weight = geom.in_channels * (geom.out_channels // geom.groups) * taps  # re-laid out once per call
-        return (per * (geom.out_channels * taps + geom.in_channels) * prod(geom.input_shape) + weight) * itemsize
+        block = _channel_block(geom, itemsize)
+        per = _compiled_chunk(geom, itemsize, block)
+        cols = per * geom.groups * block * taps * prod(geom.input_shape)
+        channels_last = geom.batch * geom.in_channels * prod(geom.input_shape)
+        relaid = channels_last if prod(geom.input_shape) < TRANSPOSED_GEMM_FROM else 0
+        return (cols + relaid + geom.in_channels * block * taps) * itemsize
     copies = geom.batch * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape))
     return (cols + copies) * itemsize
 
