@@ -82,6 +82,40 @@ def test_gemm_weight_blocks_match_torch(cfg, data):
         _check("gemm", cfg, conv=False)
 
 
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), compiled_on=st.booleans())
+def test_subpixel_phase_blocks_match_torch(data, compiled_on):
+    """``subpixel`` with its GEMM split into blocks of dim-0 phases (any block size), compiled and NumPy."""
+    from tconv.algorithms import subpixel
+
+    cfg = data.draw(wide_configs() if data.draw(st.booleans()) else configs())
+    size = data.draw(st.integers(1, 4))
+
+    def blocks(geom, itemsize):
+        count = len(subpixel.grids(geom)[0].phases)
+        return [range(p0, min(count, p0 + size)) for p0 in range(0, count, size)]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(subpixel, "phase_blocks", blocks)
+        if compiled_on:
+            _check("subpixel", cfg, conv=False)
+        else:
+            with numpy_paths():
+                _check("subpixel", cfg, conv=False)
+
+
+def test_subpixel_blocks_keep_fcn32s_under_twice_in_out():
+    """FCN-32s's combined weight (1024 phases) and GEMM result come in blocks: workspace + output <= 2x (in + out)."""
+    from tconv.algorithms import subpixel
+    from tconv.params import conv_transpose_geometry
+
+    x = np.empty((1, 21, 10, 15), np.float32)
+    geom = conv_transpose_geometry(x, np.empty((21, 21, 64, 64), np.float32), stride=32, padding=16)
+    io = (x.size + 21 * 320 * 480) * 4
+    assert len(subpixel.phase_blocks(geom, 4)) > 1
+    assert subpixel.workspace_bytes(geom, 4) + 21 * 320 * 480 * 4 <= 2 * io
+
+
 @pytest.mark.parametrize("name", ["dcgan_2", "hifigan_up1", "dcgan_3", "stride1"])
 def test_gemm_weight_blocks_keep_suite_layers_under_twice_in_out(name):
     """Layers whose weight outweighs input + output are re-laid out in blocks: workspace + output <= 2x (in + out)."""

@@ -38,6 +38,10 @@ from ..params import Geometry
 from . import compiled, phase
 from .phases import AxisPhase, batch_chunks, geometry_phases, prod
 
+#: The GEMM runs over blocks of dim-0 phases when its combined weight and result would exceed this many
+#: bytes and half the call's input + output (see :func:`phase_blocks`).
+BLOCK_BYTES = 4 << 20
+
 
 @dataclass(frozen=True)
 class AxisGrid:
@@ -77,25 +81,46 @@ def waste(geom: Geometry) -> float:
     return combined / max(1, useful)
 
 
-def _combined_weight(weight: np.ndarray, geom: Geometry, gs: list[AxisGrid]) -> np.ndarray:
-    """``(g, A**d * ci, S * co)``: slot-major rows, phase-major columns, zeros where a phase has no tap."""
+def _combined_weight(weight: np.ndarray, geom: Geometry, gs: list[AxisGrid], block: range) -> np.ndarray:
+    """``(g, A**d * ci, S * co)`` for the phases ``block`` of dim 0 (and all of the other dims): slot-major rows,
+    phase-major columns, zeros where a phase has no tap."""
     g = geom.groups
     ci, co = geom.in_channels // g, geom.out_channels // g
     wg = weight.reshape((g, ci, co) + geom.kernel_shape)
     windows = tuple(a.window for a in gs)
-    counts = tuple(len(a.phases) for a in gs)
-    # built as (*windows, *counts, g, ci, co): whole (g, ci, co) blocks per assignment, then one transposition
-    blocks = np.zeros(windows + counts + (g, ci, co), dtype=weight.dtype)
+    counts = (len(block),) + tuple(len(a.phases) for a in gs[1:])
+    out = np.zeros((g,) + windows + (ci,) + counts + (co,), dtype=weight.dtype)
     # per dim, every (phase index, window slot, tap) triple; the N-d entries are their cartesian products
-    triples = [np.array([(i, sl, t) for i, ph in enumerate(a.phases) for t, sl in ph[3]], dtype=np.int64).reshape(-1, 3)
-               for a in gs]
+    phases = [[(i - block.start, ph) for i, ph in enumerate(gs[0].phases) if i in block]]
+    phases += [list(enumerate(a.phases)) for a in gs[1:]]
+    triples = [np.array([(i, sl, t) for i, ph in dim for t, sl in ph[3]], dtype=np.int64).reshape(-1, 3)
+               for dim in phases]
     grid = np.ix_(*(np.arange(len(tr)) for tr in triples))
     taps = tuple(tr[:, 2][ix] for tr, ix in zip(triples, grid))
+    slots = tuple(tr[:, 1][ix] for tr, ix in zip(triples, grid))
+    phase_ids = tuple(tr[:, 0][ix] for tr, ix in zip(triples, grid))
     wt = np.moveaxis(wg, (0, 1, 2), (-3, -2, -1))  # (*k, g, ci, co)
-    blocks[tuple(tr[:, 1][ix] for tr, ix in zip(triples, grid)) + tuple(tr[:, 0][ix] for tr, ix in zip(triples, grid))] = wt[taps]
-    nd = len(gs)
-    out = np.ascontiguousarray(blocks.transpose((2 * nd,) + tuple(range(nd)) + (2 * nd + 1,) + tuple(range(nd, 2 * nd)) + (2 * nd + 2,)))
+    # the slot and phase indices are apart (ci between them): the assigned block is (*index, g, ci, co)
+    out[(slice(None),) + slots + (slice(None),) + phase_ids] = wt[taps]
     return out.reshape(g, prod(windows) * ci, prod(counts) * co)
+
+
+def phase_blocks(geom: Geometry, itemsize: int) -> list[range]:
+    """Dim-0 phases per GEMM: all at once, unless the combined weight and the GEMM result of one batch chunk
+    would exceed ``max(BLOCK_BYTES, (input + output) / 2)``; then in as many equal blocks as that takes.
+
+    FCN-32s (1024 phases, a 7 MB combined weight and a 15 MB result for 13 MB of input + output) runs in 4.
+    """
+    gs = grids(geom)
+    g, nb = geom.groups, _chunk_images(geom, gs, itemsize)
+    counts0 = len(gs[0].phases)
+    window, count, grid = (prod(a.window for a in gs), prod(len(a.phases) for a in gs), prod(a.grid for a in gs))
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    total = g * (window * ci + nb * grid) * count * co * itemsize
+    io = geom.batch * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape))
+    n = min(counts0, -(-total // max(BLOCK_BYTES, io * itemsize // 2)))
+    size = -(-counts0 // n)
+    return [range(p0, min(counts0, p0 + size)) for p0 in range(0, counts0, size)]
 
 
 def _padding(geom: Geometry, gs: list[AxisGrid]) -> tuple[tuple[int, int], ...]:
@@ -104,13 +129,18 @@ def _padding(geom: Geometry, gs: list[AxisGrid]) -> tuple[tuple[int, int], ...]:
                  for a, n in zip(gs, geom.input_shape))
 
 
-def _output_offsets(shape: tuple[int, ...], gs: list[AxisGrid], geom: Geometry) -> list[np.ndarray]:
-    """Gather offsets of the output ``(N, g*co, *out)`` into the GEMM result ``(g, N, *grid, *counts, co)``."""
+def _output_offsets(shape: tuple[int, ...], gs: list[AxisGrid], geom: Geometry,
+                    skip_first: bool = False) -> list[np.ndarray]:
+    """Gather offsets of the output ``(N, g*co, *out)`` into the GEMM result ``(g, N, *grid, *counts, co)``
+    (with ``skip_first``, an empty array stands for dim 0)."""
     g, nb, nd, co = shape[0], shape[1], geom.ndim, shape[-1]
     strides = np.cumprod((1,) + shape[:0:-1])[::-1]  # element strides of the result
     ch = np.arange(g * co, dtype=np.int64)
     offsets = [np.arange(nb, dtype=np.int64) * strides[1], (ch // co) * strides[0] + ch % co]
     for d, a in enumerate(gs):
+        if skip_first and d == 0:
+            offsets.append(np.empty(0, np.int64))
+            continue
         o = np.arange(geom.output_shape[d], dtype=np.int64)
         p, q = o % geom.stride[d], o // geom.stride[d]
         offset = np.array([off for _, _, off, _ in a.phases], dtype=np.int64)
@@ -119,8 +149,34 @@ def _output_offsets(shape: tuple[int, ...], gs: list[AxisGrid], geom: Geometry) 
     return offsets
 
 
+def _block_offsets(shape: tuple[int, ...], gs: list[AxisGrid], geom: Geometry, block: range,
+                   phase: int | None = None) -> list[np.ndarray]:
+    """Gather offsets into the GEMM result ``(g, N, *grid, len(block), *counts[1:], co)`` of one block of
+    dim-0 phases, for the output viewed as ``(N, g*co, Q, len(block) * prod(out[1:]))`` (output rows
+    ``q * s + p``, the dim-0 length a multiple of the stride), or, with ``phase``, for that phase's rows
+    ``(N, g*co, Q_p, prod(out[1:]))``."""
+    full = _output_offsets(shape, gs, geom, skip_first=True)
+    strides = np.cumprod((1,) + shape[:0:-1])[::-1]
+    nd, a = geom.ndim, gs[0]
+    s0, h = geom.stride[0], geom.output_shape[0]
+    rest = np.zeros(1, np.int64)
+    for offs in full[3:]:
+        rest = compiled._merge(rest, offs)
+    picked = [phase] if phase is not None else list(block)
+    row = []
+    for p in picked:
+        _, _, off, taps = a.phases[p]
+        row.append(off * strides[2] + (p - block.start) * strides[2 + nd] if taps else -1)
+    rows = (len(range(phase, h, s0)) if phase is not None else h // s0)
+    if phase is None:
+        inner = compiled._merge(np.array(row, np.int64), rest)
+        return full[:2] + [np.arange(rows, dtype=np.int64) * strides[2], inner]
+    q = np.arange(rows, dtype=np.int64) * strides[2] + row[0] if row[0] >= 0 else np.full(rows, -1, np.int64)
+    return full[:2] + [q, rest]
+
+
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """im2col of ``A**d`` shifted input copies, one GEMM for all phases, one strided write per phase."""
+    """im2col of ``A**d`` shifted input copies, one GEMM per block of phases, then the phases' writes."""
     g, n = geom.groups, geom.batch
     ci, co = geom.in_channels // g, geom.out_channels // g
     y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
@@ -128,47 +184,82 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         return y
     gs = grids(geom)
     pads = _padding(geom, gs)
-    w = _combined_weight(weight, geom, gs)
     grid = tuple(a.grid for a in gs)
     slots = list(itertools.product(*(range(a.window) for a in gs)))
     windows = [tuple(slice(lo - a.lead + j, lo - a.lead + j + a.grid) for a, j, (lo, _) in zip(gs, slot, pads))
                for slot in slots]
-    counts = tuple(len(a.phases) for a in gs)
-    per_image = (len(slots) * geom.in_channels * prod(grid) + prod(counts) * geom.out_channels * prod(grid)
-                 + geom.in_channels * prod(n + lo + hi for n, (lo, hi) in zip(geom.input_shape, pads))) * x.dtype.itemsize
-    for n0, n1 in batch_chunks(geom, per_image, x.dtype.itemsize):
-        nb = n1 - n0
-        xp = phase.channels_last(x[n0:n1], g, geom.input_shape, pads)  # (g, nb, *padded, ci)
+    blocks = phase_blocks(geom, x.dtype.itemsize)
+    whole = _combined_weight(weight, geom, gs, blocks[0]) if len(blocks) == 1 else None
+    per = _chunk_images(geom, gs, x.dtype.itemsize)
+    for n0 in range(0, n, per):
+        nb = min(n, n0 + per) - n0
+        xp = phase.channels_last(x[n0:n0 + nb], g, geom.input_shape, pads)  # (g, nb, *padded, ci)
         cols = np.empty((g, nb) + grid + (len(slots), ci), dtype=x.dtype)
         phase._gather(cols, xp, windows)
-        r = np.matmul(cols.reshape(g, nb * prod(grid), len(slots) * ci), w)
-        r = r.reshape((g, nb) + grid + counts + (co,))
-        yb = y[n0:n1]
-        if compiled.available(x.dtype):  # every phase, interleaved and cropped, as one compiled gather
-            compiled.gather(yb, r, _output_offsets(r.shape, gs, geom))
-            continue
-        for combo_idx in itertools.product(*(range(c) for c in counts)):
-            info = [gs[d].phases[i] for d, i in enumerate(combo_idx)]
-            view = (slice(None), slice(None)) + tuple(slice(p, None, s) for (p, _, _, _), s in zip(info, geom.stride))
-            if any(not taps for _, _, _, taps in info):
-                yb[view] = 0
-                continue
-            src = r[(slice(None), slice(None)) + tuple(slice(off, off + length) for _, length, off, _ in info) + combo_idx]
-            phase.write_channels_first(yb[view], src)
+        del xp
+        for block in blocks:
+            w = whole if whole is not None else _combined_weight(weight, geom, gs, block)
+            r = np.matmul(cols.reshape(g, nb * prod(grid), len(slots) * ci), w)
+            del w
+            r = r.reshape((g, nb) + grid + (len(block),) + tuple(len(a.phases) for a in gs[1:]) + (co,))
+            _write(y[n0:n0 + nb], r, gs, geom, block, whole is not None)
+            del r  # before the next block's result is allocated
     return y
+
+
+def _write(yb: np.ndarray, r: np.ndarray, gs: list[AxisGrid], geom: Geometry, block: range, whole: bool) -> None:
+    """Every output element of the phases ``block`` of dim 0 from the GEMM result ``r``, interleaved and cropped."""
+    if compiled.available(yb.dtype):  # compiled gathers: all phases at once, or one block's rows
+        if whole:
+            compiled.gather(yb, r, _output_offsets(r.shape, gs, geom))
+            return
+        n, c, h, s0 = yb.shape[0], yb.shape[1], geom.output_shape[0], geom.stride[0]
+        rest = prod(geom.output_shape[1:])
+        if h % s0 == 0:  # the block's rows as one view: (N, C, Q, len(block) * rest)
+            dst = yb.reshape(n, c, h // s0, s0 * rest)[..., block.start * rest:block.stop * rest]
+            compiled.gather(dst, r, _block_offsets(r.shape, gs, geom, block))
+            return
+        for p in block:
+            compiled.gather(yb.reshape(n, c, h, rest)[:, :, p::s0], r, _block_offsets(r.shape, gs, geom, block, p))
+        return
+    others = [range(len(a.phases)) for a in gs[1:]]
+    for combo_idx in itertools.product(block, *others):
+        info = [gs[d].phases[i] for d, i in enumerate(combo_idx)]
+        view = (slice(None), slice(None)) + tuple(slice(p, None, s) for (p, _, _, _), s in zip(info, geom.stride))
+        if any(not taps for _, _, _, taps in info):
+            yb[view] = 0
+            continue
+        at = (combo_idx[0] - block.start,) + combo_idx[1:]
+        src = r[(slice(None), slice(None)) + tuple(slice(off, off + length) for _, length, off, _ in info) + at]
+        phase.write_channels_first(yb[view], src)
+
+
+def _chunk_images(geom: Geometry, gs: list[AxisGrid], itemsize: int) -> int:
+    """Images per batch chunk: padded input, column matrix and GEMM result within the workspace budget."""
+    grid, window, count = prod(a.grid for a in gs), prod(a.window for a in gs), prod(len(a.phases) for a in gs)
+    padded = prod(m + lo + hi for m, (lo, hi) in zip(geom.input_shape, _padding(geom, gs)))
+    per_image = (window * geom.in_channels * grid + count * geom.out_channels * grid
+                 + geom.in_channels * padded) * itemsize
+    chunks = batch_chunks(geom, per_image, itemsize)
+    return chunks[0][1] - chunks[0][0] if chunks else 1
 
 
 conv = phase.conv
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """Transposed: padded input, the column matrix and the GEMM result; conv: as ``phase``."""
+    """Transposed: per batch chunk the padded input, the column matrix, and one block's combined weight and
+    GEMM result; conv: as ``phase``."""
     if not geom.transposed:
         return phase.workspace_bytes(geom, itemsize)
     gs = grids(geom)
     grid, window, count = prod(a.grid for a in gs), prod(a.window for a in gs), prod(len(a.phases) for a in gs)
-    per = geom.in_channels * grid * window + count * geom.out_channels * grid + geom.in_channels * grid
-    return min(geom.batch, max(1, geom.batch)) * per * itemsize
+    per, blocks = _chunk_images(geom, gs, itemsize), len(phase_blocks(geom, itemsize))
+    g = geom.groups
+    padded = prod(m + lo + hi for m, (lo, hi) in zip(geom.input_shape, _padding(geom, gs)))
+    inputs = per * geom.in_channels * (grid * window + padded)
+    block = g * (window * geom.in_channels // g + per * grid) * count * (geom.out_channels // g) // blocks
+    return (inputs + block) * itemsize
 
 
 def cost(geom: Geometry) -> float:
