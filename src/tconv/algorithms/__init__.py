@@ -8,7 +8,7 @@ a freshly allocated ``(N, C_out, *out_spatial)`` array; they never write to
 their inputs.
 
 >>> names()
-('direct', 'gemm', 'phase', 'subpixel', 'nooverlap', 'depthwise', 'fft')
+('direct', 'gemm', 'phase', 'subpixel', 'nooverlap', 'depthwise', 'fft', 'winograd')
 >>> get("direct").name
 'direct'
 """
@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..params import Geometry
-from . import depthwise, direct, fft, gemm, nooverlap, phase, phases, subpixel
+from . import depthwise, direct, fft, gemm, nooverlap, phase, phases, subpixel, winograd
 
 Kernel = Callable[[np.ndarray, np.ndarray, Geometry], np.ndarray]
 
@@ -89,6 +89,7 @@ def _register_all() -> None:
         (nooverlap, "nooverlap", "stride >= dilated kernel (or 1-position input): one GEMM plus a re-layout"),
         (depthwise, "depthwise", "groups == channels: cache-blocked element-wise multiply-adds, phase by phase, threaded"),
         (fft, "fft", "FFT over the spatial dims, channel mixing per frequency (large kernels, finite inputs)"),
+        (winograd, "winograd", "2-D 3x3 stride 1: Winograd F(4x4, 3x3), 36 GEMMs over 6x6 tile transforms (4x fewer MACs)"),
     ):
         register(
             Algorithm(

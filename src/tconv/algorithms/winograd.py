@@ -1,0 +1,257 @@
+"""Winograd F(4x4, 3x3): 2-D, 3x3, stride-1, undilated layers with a quarter of the GEMM multiply-adds.
+
+A stride-1 transposed convolution is a correlation with the flipped,
+channel-swapped kernel, and a stride-1 convolution is one already; both come
+down to ``y[co] = sum over ci of corr(x[ci], g[co, ci])`` with a 3x3 ``g``.
+Winograd's minimal filtering algorithm computes each 4x4 block of ``y`` from
+the 6x6 block of the input under it as
+
+    ``Y = A^T [ sum over ci of (G g G^T) * (B^T d B) ] A``
+
+(Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016;
+interpolation points 0, +-1, +-2 and infinity).  The sum over input channels,
+done for each of the 36 elements of the transformed 6x6 blocks, is 36 GEMMs
+``(C_out, C_in) @ (C_in, tiles)``: 36 multiply-adds per 16 outputs and
+channel pair instead of 9 * 16.  The input and output transforms are compiled
+loops (numba, so the algorithm needs :func:`.compiled.available`) over rows of
+tiles, vectorised along the rows; the batch runs in chunks whose transformed
+blocks stay within the call's input + output bytes.
+
+The price is rounding: the transforms' coefficients (up to 8, and 1/24)
+leave float32 results about 10-20x further from the exact value than a direct
+sum (~6e-6 of the largest output with 64 input channels, against ~3e-7;
+float64 ~1e-14).  ``auto`` picks it where the cost model says it is fastest;
+pass ``algorithm="gemm"`` for the tightest float32 rounding.
+
+>>> import numpy as np
+>>> from tconv.params import conv_transpose_geometry
+>>> from tconv.algorithms import direct
+>>> x = np.arange(50.).reshape(1, 2, 5, 5); k = np.ones((2, 3, 3, 3))
+>>> geom = conv_transpose_geometry(x, k, padding=1)
+>>> bool(np.allclose(conv_transpose(x, k, geom), direct.conv_transpose(x, k, geom)))
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..params import Geometry
+from ..threads import run_chunks
+from . import compiled
+from .phases import prod
+
+#: G (6x3): the 3x3 filter to its 6x6 transform ``G g G^T``.
+FILTER = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                   [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
+#: B^T (6x6): a 6x6 input block to its transform ``B^T d B``.
+INPUT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=float)
+#: A^T (4x6): a transformed 6x6 product back to the 4x4 output block ``A^T m A``.
+OUTPUT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=float)
+
+TILE = 4  # output positions per tile and dim
+BLOCK = 6  # input positions per tile and dim
+
+#: Tiles per chunk (all images' tile rows in a row): the 36 GEMMs reach their best rate from about 200
+#: tiles (64 channels: 216 GFLOP/s at 196, 160 at 56), and the chunk's transformed blocks stay in the
+#: cache between the transforms and the GEMMs (stride1: 10.7 ms with 196-tile chunks, 17-20 with 392+).
+CHUNK_TILES = 196
+CHUNK_BYTES = 8 << 20
+
+
+def unsupported(geom: Geometry) -> str | None:
+    """Only 2-D, 3x3, stride 1, dilation 1, one group, float32/float64 with the compiled kernels."""
+    if geom.ndim != 2 or geom.kernel_shape != (3, 3):
+        return f"needs a 2-D 3x3 kernel, got {geom.kernel_shape}"
+    if geom.stride != (1, 1) or geom.dilation != (1, 1):
+        return f"needs stride 1 and dilation 1, got stride {geom.stride}, dilation {geom.dilation}"
+    if geom.groups != 1:
+        return f"needs groups=1, got {geom.groups}"
+    if not compiled.available(np.promote_types(geom.dtype, np.float32)):
+        return "needs the compiled kernels (numba: pip install 'tconv[fast]'; TCONV_NUMBA not 0)"
+    return None
+
+
+def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Output ``o`` gets input ``o + lo - t`` through tap ``t``: a correlation with the flipped, swapped kernel."""
+    flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_out, C_in, 3, 3)
+    return _correlate(x, flipped, tuple(2 - lo for lo in geom.before), geom.output_shape)
+
+
+def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Output ``o`` reads input ``o + t - lo``: the correlation itself."""
+    return _correlate(x, weight, geom.before, geom.output_shape)
+
+
+def filter_transform(g: np.ndarray, dtype) -> np.ndarray:
+    """``(C_out, C_in, 3, 3) -> (36, C_out, C_in)``: ``G g G^T`` per channel pair (computed in float64)."""
+    half = np.tensordot(FILTER, g.astype(np.float64, copy=False), axes=([1], [2]))  # (6, C_out, C_in, 3)
+    u = np.tensordot(half, FILTER, axes=([3], [1]))  # (6, C_out, C_in, 6)
+    return np.ascontiguousarray(u.transpose(0, 3, 1, 2), dtype=dtype).reshape(BLOCK * BLOCK, g.shape[0], g.shape[1])
+
+
+def _correlate(x: np.ndarray, g: np.ndarray, lo: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
+    """``y[n, o, i, j] = sum x[n, c, i + a - lo0, j + b - lo1] * g[o, c, a, b]`` (zero outside ``x``)."""
+    n, c = x.shape[:2]
+    co = g.shape[0]
+    y = np.empty((n, co) + tuple(out_shape), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    if c == 0:
+        y[...] = 0
+        return y
+    th, tw = (-(-m // TILE) for m in out_shape)
+    u = filter_transform(g, x.dtype)
+    at = OUTPUT.astype(x.dtype)
+    k = np.array([2, 4, 5, 8], dtype=x.dtype)
+    rows = _chunk_rows(c, co, th, tw, x.dtype.itemsize)
+    v_buffer = np.empty(BLOCK * BLOCK * c * rows * tw, dtype=x.dtype)
+    m_buffer = np.empty(BLOCK * BLOCK * co * rows * tw, dtype=x.dtype)
+    for row0 in range(0, n * th, rows):
+        row1 = min(n * th, row0 + rows)
+        tiles = (row1 - row0) * tw
+        v = v_buffer[:BLOCK * BLOCK * c * tiles].reshape(BLOCK * BLOCK, c, tiles)
+        m = m_buffer[:BLOCK * BLOCK * co * tiles].reshape(BLOCK * BLOCK, co, tiles)
+        run_chunks(c, lambda c0, c1: _input_tiles(x, v, k, lo[0], lo[1], th, tw, row0, row1, c0, c1),
+                   min_chunk=max(1, c // 2))
+        np.matmul(u, v, out=m)
+        run_chunks(co, lambda c0, c1: _output_tiles(m, y, at, k, th, tw, row0, row1, c0, c1),
+                   min_chunk=max(1, co // 2))
+    return y
+
+
+def _chunk_rows(c: int, co: int, th: int, tw: int, itemsize: int) -> int:
+    """Tile rows (of all images in a row) per chunk: about ``CHUNK_TILES`` tiles, or fewer where the
+    transformed blocks would outgrow ``CHUNK_BYTES``."""
+    per_row = BLOCK * BLOCK * (c + co) * tw * itemsize
+    return max(1, min(-(-CHUNK_TILES // tw), CHUNK_BYTES // max(1, per_row)))
+
+
+@compiled.jit
+def _input_tiles(x, v, k, lo0, lo1, th, tw, row0, row1, c0, c1):
+    """``v[6a + b, c, t] = (B^T d B)[a, b]`` for the tiles ``t`` of the tile rows ``row0:row1`` (all images'
+    tile rows in a row; ``t = (row - row0) * tw + j``) and the channels ``c0:c1``.
+
+    Per tile row: the 6 input rows under it (zero-padded) are combined down the
+    columns (``B^T d``, contiguous), then along each tile's 6 columns (``. B``,
+    a stride-4 read); the tiles of one row are consecutive in ``v``.  Flat,
+    unsigned indexing keeps the loops vectorisable (see :mod:`.compiled`); ``k`` holds the constants 2, 4,
+    5 and 8 in the arrays' dtype (integer literals would turn float32 arithmetic into float64).
+    """
+    u1, u2, u3, u4, u5 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5)
+    channels, h, w = np.uint64(x.shape[1]), x.shape[2], x.shape[3]
+    uh, uw = np.uint64(h), np.uint64(w)
+    tiles = np.uint64(v.shape[2])
+    width = np.uint64(tw * 4 + 2)
+    xf, vf = x.reshape(-1), v.reshape(-1)
+    plane = channels * tiles  # v's stride between its 36 planes
+    rows = np.zeros(6 * tw * 4 + 12, dtype=x.dtype)
+    cols = np.empty(6 * tw * 4 + 12, dtype=x.dtype)
+    left = np.uint64(max(0, lo1))  # columns of ``rows`` that hold input: [left, right)
+    right = np.uint64(min(tw * 4 + 2, lo1 + w))
+    skip = np.uint64(max(0, -lo1))  # input columns cropped on the left
+    four = np.uint64(4)
+    k2, k4, k5 = k[0], k[1], k[2]
+    for c in range(np.uint64(c0), np.uint64(c1)):
+        for row in range(row0, row1):
+            n, i = np.uint64(row // th), row % th
+            top = i * 4 - lo0
+            for a in range(6):  # the input rows under this tile row, zero outside
+                ua = np.uint64(a) * width
+                src = top + a
+                if src < 0 or src >= h:
+                    for q in range(left, right):
+                        rows[ua + q] = 0
+                    continue
+                base = ((n * channels + c) * uh + np.uint64(src)) * uw + skip
+                for q in range(np.uint64(0), right - left):
+                    rows[ua + left + q] = xf[base + q]
+            for q in range(width):  # B^T d, down the columns
+                d0, d1, d2 = rows[q], rows[width + q], rows[u2 * width + q]
+                d3, d4, d5 = rows[u3 * width + q], rows[u4 * width + q], rows[u5 * width + q]
+                cols[q] = k4 * d0 - k5 * d2 + d4
+                cols[width + q] = d3 + d4 - k4 * (d1 + d2)
+                cols[u2 * width + q] = k4 * (d1 - d2) - d3 + d4
+                cols[u3 * width + q] = k2 * (d3 - d1) - d2 + d4
+                cols[u4 * width + q] = k2 * (d1 - d3) - d2 + d4
+                cols[u5 * width + q] = k4 * d1 - k5 * d3 + d5
+            t0 = np.uint64(row - row0) * np.uint64(tw)
+            for a in range(np.uint64(6)):  # (B^T d) B, along each tile's columns
+                src = a * width
+                dst = a * np.uint64(6) * plane + c * tiles + t0
+                for j in range(np.uint64(tw)):
+                    q = src + j * four
+                    e0, e1, e2, e3, e4, e5 = cols[q], cols[q + u1], cols[q + u2], cols[q + u3], cols[q + u4], cols[q + u5]
+                    vf[dst + j] = k4 * e0 - k5 * e2 + e4
+                    vf[dst + plane + j] = e3 + e4 - k4 * (e1 + e2)
+                    vf[dst + u2 * plane + j] = k4 * (e1 - e2) - e3 + e4
+                    vf[dst + u3 * plane + j] = k2 * (e3 - e1) - e2 + e4
+                    vf[dst + u4 * plane + j] = k2 * (e1 - e3) - e2 + e4
+                    vf[dst + u5 * plane + j] = k4 * e1 - k5 * e3 + e5
+
+
+@compiled.jit
+def _output_tiles(m, y, at, k, th, tw, row0, row1, c0, c1):
+    """``y[n, o, 4i:4i+4, 4j:4j+4] = A^T m A`` (cropped at the far edges) for the tile rows ``row0:row1`` and
+    the output channels ``c0:c1`` (``m`` laid out as ``v`` in :func:`_input_tiles`).
+
+    Per channel: ``m A`` for all the chunk's tiles at once (each tile's 6 columns to 4, laid out as the
+    output rows' columns), then per tile row ``A^T (m A)`` down the columns into the output rows.
+    """
+    u1, u2, u3, u4, u5 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5)
+    channels, ho, wo = np.uint64(y.shape[1]), y.shape[2], np.uint64(y.shape[3])
+    uho = np.uint64(ho)
+    tiles = np.uint64(m.shape[2])
+    plane = channels * tiles
+    span = np.uint64(4) * tiles  # one of the 6 rows of ``half``: 4 columns per tile
+    width = np.uint64(tw * 4)
+    mf, yf = m.reshape(-1), y.reshape(-1)
+    half = np.empty(6 * 4 * m.shape[2], dtype=y.dtype)
+    four = np.uint64(4)
+    k2, k4, k8 = k[0], k[1], k[3]
+    for o in range(np.uint64(c0), np.uint64(c1)):
+        for a in range(np.uint64(6)):  # m A, each tile's 6 columns to 4
+            src = a * np.uint64(6) * plane + o * tiles
+            dst = a * span
+            for t in range(tiles):
+                e0, e1, e2 = mf[src + t], mf[src + plane + t], mf[src + u2 * plane + t]
+                e3, e4, e5 = mf[src + u3 * plane + t], mf[src + u4 * plane + t], mf[src + u5 * plane + t]
+                q = dst + t * four
+                half[q] = e0 + e1 + e2 + e3 + e4
+                half[q + u1] = e1 - e2 + k2 * (e3 - e4)
+                half[q + u2] = e1 + e2 + k4 * (e3 + e4)
+                half[q + u3] = e1 - e2 + k8 * (e3 - e4) + e5
+        for row in range(row0, row1):
+            n, i = np.uint64(row // th), row % th
+            seg = np.uint64(row - row0) * width
+            top = i * 4
+            for b in range(min(4, ho - top)):  # A^T (m A), down the columns
+                w0, w1, w2, w3, w4, w5 = at[b, 0], at[b, 1], at[b, 2], at[b, 3], at[b, 4], at[b, 5]
+                base = ((n * channels + o) * uho + np.uint64(top + b)) * wo
+                for q in range(wo):
+                    p = seg + q
+                    yf[base + q] = (w0 * half[p] + w1 * half[span + p] + w2 * half[u2 * span + p]
+                                    + w3 * half[u3 * span + p] + w4 * half[u4 * span + p] + w5 * half[u5 * span + p])
+
+
+def workspace_bytes(geom: Geometry, itemsize: int) -> int:
+    """One chunk's transformed input and output blocks, and the transformed filter."""
+    c, co = geom.in_channels, geom.out_channels
+    th, tw = (-(-m // TILE) for m in geom.output_shape)
+    tiles = min(geom.batch * th, _chunk_rows(c, co, th, tw, itemsize)) * tw
+    return BLOCK * BLOCK * ((c + co) * tiles + c * co) * itemsize
+
+
+def cost(geom: Geometry) -> float:
+    """36 GEMMs over the tiles, plus the two transforms (reading and writing the 36 planes)."""
+    from .cost import constants, gemm_seconds
+
+    work = np.promote_types(geom.dtype, np.float32)
+    k, isz = constants(work), np.dtype(work).itemsize
+    c, co = geom.in_channels, geom.out_channels
+    tiles = geom.batch * prod(-(-m // TILE) for m in geom.output_shape)
+    mm = gemm_seconds(co, tiles, c, k, calls=BLOCK * BLOCK)
+    moved = (BLOCK * BLOCK * (c + co) * tiles + geom.batch * (c * prod(geom.input_shape)
+                                                             + co * prod(geom.output_shape))) * isz
+    return mm + moved * k.byte_seconds + 6 * k.step_seconds
