@@ -155,6 +155,15 @@ def depthwise_configs(draw, **kwargs) -> Config:
     return _repad(draw, cfg, groups=c, small_channels=c, big_channels=c)
 
 
+@st.composite
+def winograd_configs(draw, **kwargs) -> Config:
+    """2-D, 3x3, stride 1, dilation 1, one group; sizes that give several tiles of 4, partial ones included."""
+    cfg = draw(configs(**kwargs))
+    small = (draw(st.integers(1, 13)), draw(st.integers(1, 13)))
+    return _repad(draw, cfg, kernel=(3, 3), stride=(1, 1), dilation=(1, 1), groups=1, small_spatial=small,
+                  small_channels=draw(st.integers(1, 20)), big_channels=draw(st.integers(1, 20)))
+
+
 def _repad(draw, cfg: Config, **changes) -> Config:
     """Apply ``changes`` and redraw output_padding / padding so the configuration stays valid."""
     cfg = replace(cfg, **changes)
@@ -173,4 +182,6 @@ def configs_for(algorithm: str, **kwargs):
         return no_overlap_configs(**kwargs)
     if algorithm == "depthwise":
         return depthwise_configs(**kwargs)
+    if algorithm == "winograd":
+        return winograd_configs(**kwargs)
     return configs(**kwargs)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tconv
-from support import Config, assert_close, configs, depthwise_configs, no_overlap_configs
+from support import Config, assert_close, configs, depthwise_configs, no_overlap_configs, winograd_configs
 from torch_oracle import torch_conv, torch_conv_transpose
 
 
@@ -41,6 +42,25 @@ def test_nooverlap_matches_torch(cfg):
 @given(cfg=depthwise_configs())
 def test_depthwise_matches_torch(cfg):
     _check_both("depthwise", cfg)
+
+
+@settings(max_examples=150)
+@given(cfg=winograd_configs(), chunk_tiles=st.sampled_from([1, 5, 196]))
+def test_winograd_matches_torch(cfg, chunk_tiles):
+    """Both directions, asymmetric and cropping paddings, partial tiles, chunks of one tile row to all."""
+    pytest.importorskip("numba")
+    from tconv.algorithms import winograd
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(winograd, "CHUNK_TILES", chunk_tiles)
+        _check_both("winograd", cfg)
+
+
+@settings(max_examples=40)
+@given(cfg=winograd_configs())
+def test_other_algorithms_on_winograd_configs(cfg):
+    for algorithm in ("gemm", "phase", "subpixel", "auto"):
+        _check_both(algorithm, cfg)
 
 
 @settings(max_examples=60)

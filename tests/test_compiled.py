@@ -214,3 +214,12 @@ def test_depthwise_conv_adjoint():
     y = rng.standard_normal(cx.shape)
     ty = tconv.conv_transpose(y, w, algorithm="depthwise", output_size=x.shape[2:], **kw)
     assert abs(np.vdot(cx, y) - np.vdot(x, ty)) <= 1e-12 * abs(np.vdot(cx, y))
+
+
+def test_winograd_needs_the_compiled_kernels():
+    x, w = np.ones((1, 2, 6, 6)), np.ones((2, 3, 3, 3))
+    assert tconv.conv_transpose(x, w, algorithm="winograd").shape == (1, 3, 8, 8)
+    with numpy_paths():
+        with pytest.raises(ValueError, match="'winograd' does not support.*numba"):
+            tconv.conv_transpose(x, w, algorithm="winograd")
+        assert tconv.explain(x, w).algorithm != "winograd"

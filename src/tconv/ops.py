@@ -24,7 +24,7 @@ def algorithms() -> tuple[str, ...]:
     """Names accepted by the ``algorithm`` argument (besides ``"auto"``).
 
     >>> algorithms()
-    ('direct', 'gemm', 'phase', 'subpixel', 'nooverlap', 'depthwise', 'fft')
+    ('direct', 'gemm', 'phase', 'subpixel', 'nooverlap', 'depthwise', 'fft', 'winograd')
     """
     return registry.names()
 

@@ -75,26 +75,32 @@ def unsupported(geom: Geometry) -> str | None:
 
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """Output ``o`` gets input ``o + lo - t`` through tap ``t``: a correlation with the flipped, swapped kernel."""
-    flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_out, C_in, 3, 3)
-    return _correlate(x, flipped, tuple(2 - lo for lo in geom.before), geom.output_shape)
+    u = filter_transform(weight, x.dtype, flip=True).transpose(0, 2, 1)  # (36, C_out, C_in), a view
+    return _correlate(x, u, tuple(2 - lo for lo in geom.before), geom.output_shape)
 
 
 def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """Output ``o`` reads input ``o + t - lo``: the correlation itself."""
-    return _correlate(x, weight, geom.before, geom.output_shape)
+    return _correlate(x, filter_transform(weight, x.dtype), geom.before, geom.output_shape)
 
 
-def filter_transform(g: np.ndarray, dtype) -> np.ndarray:
-    """``(C_out, C_in, 3, 3) -> (36, C_out, C_in)``: ``G g G^T`` per channel pair (computed in float64)."""
-    half = np.tensordot(FILTER, g.astype(np.float64, copy=False), axes=([1], [2]))  # (6, C_out, C_in, 3)
-    u = np.tensordot(half, FILTER, axes=([3], [1]))  # (6, C_out, C_in, 6)
-    return np.ascontiguousarray(u.transpose(0, 3, 1, 2), dtype=dtype).reshape(BLOCK * BLOCK, g.shape[0], g.shape[1])
+#: ``G g G^T`` for every 3x3 ``g`` at once: row ``6a + b`` holds ``G[a, i] * G[b, j]`` at column ``3i + j``.
+_FILTER_PAIRS = np.kron(FILTER, FILTER)
 
 
-def _correlate(x: np.ndarray, g: np.ndarray, lo: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
-    """``y[n, o, i, j] = sum x[n, c, i + a - lo0, j + b - lo1] * g[o, c, a, b]`` (zero outside ``x``)."""
+def filter_transform(g: np.ndarray, dtype, flip: bool = False) -> np.ndarray:
+    """``(A, B, 3, 3) -> (36, A, B)``: ``G g G^T`` per channel pair, as one GEMM (``flip``: of the kernel
+    rotated by 180 degrees)."""
+    pairs = _FILTER_PAIRS[:, ::-1] if flip else _FILTER_PAIRS
+    flat = np.ascontiguousarray(g).reshape(g.shape[0] * g.shape[1], 9)
+    return (pairs.astype(dtype) @ flat.T).reshape(BLOCK * BLOCK, g.shape[0], g.shape[1])
+
+
+def _correlate(x: np.ndarray, u: np.ndarray, lo: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
+    """``y[n, o, i, j] = sum x[n, c, i + a - lo0, j + b - lo1] * g[o, c, a, b]`` (zero outside ``x``), from the
+    transformed filter ``u = (36, C_out, C_in)`` of ``g``."""
     n, c = x.shape[:2]
-    co = g.shape[0]
+    co = u.shape[1]
     y = np.empty((n, co) + tuple(out_shape), dtype=x.dtype)
     if y.size == 0:
         return y
@@ -102,7 +108,6 @@ def _correlate(x: np.ndarray, g: np.ndarray, lo: tuple[int, ...], out_shape: tup
         y[...] = 0
         return y
     th, tw = (-(-m // TILE) for m in out_shape)
-    u = filter_transform(g, x.dtype)
     at = OUTPUT.astype(x.dtype)
     k = np.array([2, 4, 5, 8], dtype=x.dtype)
     rows = _chunk_rows(c, co, th, tw, x.dtype.itemsize)
@@ -244,14 +249,15 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
 
 
 def cost(geom: Geometry) -> float:
-    """36 GEMMs over the tiles, plus the two transforms (reading and writing the 36 planes)."""
+    """36 GEMMs over the tiles and the filter transform (one thin GEMM), plus the two tile transforms
+    (reading and writing the 36 planes)."""
     from .cost import constants, gemm_seconds
 
     work = np.promote_types(geom.dtype, np.float32)
     k, isz = constants(work), np.dtype(work).itemsize
     c, co = geom.in_channels, geom.out_channels
     tiles = geom.batch * prod(-(-m // TILE) for m in geom.output_shape)
-    mm = gemm_seconds(co, tiles, c, k, calls=BLOCK * BLOCK)
+    mm = gemm_seconds(co, tiles, c, k, calls=BLOCK * BLOCK) + gemm_seconds(BLOCK * BLOCK, c * co, 9, k)
     moved = (BLOCK * BLOCK * (c + co) * tiles + geom.batch * (c * prod(geom.input_shape)
                                                              + co * prod(geom.output_shape))) * isz
     return mm + moved * k.byte_seconds + 6 * k.step_seconds
