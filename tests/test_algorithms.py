@@ -164,7 +164,7 @@ def test_gemm_channels_last_path_matches_torch(cfg):
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-@pytest.mark.parametrize("algorithm", ["gemm", "phase", "subpixel", "nooverlap", "depthwise", "fft"])
+@pytest.mark.parametrize("algorithm", ["gemm", "phase", "subpixel", "nooverlap", "depthwise", "fft", "winograd"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_threaded_sizes_match_direct(algorithm, dtype, chunked, monkeypatch):
     """Arrays large enough for the thread split (and the channels-last gemm), against the reference.
@@ -180,8 +180,10 @@ def test_threaded_sizes_match_direct(algorithm, dtype, chunked, monkeypatch):
         monkeypatch.setattr(phases, "WORKSPACE_FLOOR", 0)
         monkeypatch.setattr(phases, "WORKSPACE_FRACTION", 1e-6)
     rng = np.random.default_rng(3)
-    groups = 24 if algorithm == "depthwise" else 2
-    stride, kernel = (3, (3, 2)) if algorithm == "nooverlap" else (2, (4, 3))
+    if algorithm == "winograd":
+        pytest.importorskip("numba")
+    groups = {"depthwise": 24, "winograd": 1}.get(algorithm, 2)
+    stride, kernel = {"nooverlap": (3, (3, 2)), "winograd": (1, (3, 3))}.get(algorithm, (2, (4, 3)))
     cin, cout = 24, (24 if algorithm == "depthwise" else 40)
     x = rng.standard_normal((5, cin, 20, 17)).astype(dtype)
     w = rng.standard_normal((cin, cout // groups) + kernel).astype(dtype)
