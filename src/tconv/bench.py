@@ -375,8 +375,9 @@ def run(quick: bool = False, ops=("conv_transpose", "conv", "conv_transpose_grad
     repeats = repeats or (3 if quick else 7)
     import tconv
 
+    asked = list(ops)
     ops = [op for op in ops if not op.endswith("_grad") or hasattr(tconv, op.replace("_grad", "_backward"))]
-    skipped = [op for op in ("conv_transpose_grad", "conv_grad") if op not in ops]
+    skipped = [op for op in asked if op not in ops]
     print(f"machine: {machine()}", file=stream)
     if skipped:
         print(f"note: {', '.join(skipped)} skipped (this tconv has no *_backward functions)", file=stream)
