@@ -223,3 +223,26 @@ def test_winograd_needs_the_compiled_kernels():
         with pytest.raises(ValueError, match="'winograd' does not support.*numba"):
             tconv.conv_transpose(x, w, algorithm="winograd")
         assert tconv.explain(x, w).algorithm != "winograd"
+
+
+def test_winograd_transforms_match_their_matrices():
+    """The compiled tile transforms (written out term by term) against B^T d B and A^T m A; the filter's."""
+    from tconv.algorithms import winograd as W
+
+    rng = np.random.default_rng(0)
+    k = np.array([2.0, 4, 5, 8])
+    x = rng.standard_normal((1, 2, 6, 6))  # one tile
+    v = np.empty((36, 2, 1))
+    W._input_tiles(x, v, k, 0, 0, 1, 1, 0, 1, 0, 2)
+    m = rng.standard_normal((36, 2, 1))
+    y = np.empty((1, 2, 4, 4))
+    W._output_tiles(m, y, W.OUTPUT, k, 1, 1, 0, 1, 0, 2)
+    g = rng.standard_normal((2, 3, 3, 3))
+    u, flipped = W.filter_transform(g, np.float64), W.filter_transform(g, np.float64, flip=True)
+    for c in range(2):
+        np.testing.assert_allclose(v[:, c, 0].reshape(6, 6), W.INPUT @ x[0, c] @ W.INPUT.T, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(y[0, c], W.OUTPUT @ m[:, c, 0].reshape(6, 6) @ W.OUTPUT.T, rtol=0, atol=1e-12)
+        for j in range(3):
+            np.testing.assert_allclose(u[:, c, j].reshape(6, 6), W.FILTER @ g[c, j] @ W.FILTER.T, atol=1e-12)
+            np.testing.assert_allclose(flipped[:, c, j].reshape(6, 6), W.FILTER @ g[c, j, ::-1, ::-1] @ W.FILTER.T,
+                                       atol=1e-12)

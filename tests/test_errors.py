@@ -56,6 +56,7 @@ CASES = [
     ("algorithm not a string", lambda: CT(x4, w4, algorithm=3), ValueError, ["algorithm"]),
     ("zero-size kernel", lambda: CT(x4, np.ones((2, 3, 0, 3))), ValueError, ["weight", "kernel"]),
     ("zero-size spatial input", lambda: CT(np.ones((1, 2, 0, 5)), w4), ValueError, ["x", "spatial"]),
+    ("no input channels", lambda: CT(np.ones((1, 0, 4, 4)), np.ones((0, 3, 3, 3))), ValueError, ["x", "channel"]),
     ("conv kernel larger than input", lambda: CV(np.ones((1, 2, 2, 2)), wc), ValueError, ["weight", "larger"]),
     ("huge output refused", lambda: CT(np.ones((1, 1, 100, 100)), np.ones((1, 1, 3, 3)), stride=10**6), ValueError, ["bytes"]),
     ("shape fn: kernel zero", lambda: tconv.conv_transpose_output_shape((4, 4), 0), ValueError, ["kernel_size"]),

@@ -164,7 +164,10 @@ def _operand_facts(x: np.ndarray, weight: np.ndarray) -> tuple[int, bool, int, t
     kernel = tuple(weight.shape[2:])
     _check_positive_shape(kernel, "weight", "a kernel size")
     _check_positive_shape(spatial, "x", "a spatial size")
-    return nd, batched, x.shape[1 if batched else 0], spatial, kernel
+    channels = x.shape[1 if batched else 0]
+    if channels < 1:
+        raise ValueError(f"x must have at least one channel, got x of shape {x.shape}")
+    return nd, batched, channels, spatial, kernel
 
 
 def _geometry(transposed, x, weight, bias, batched, c_in, c_out, groups, spatial, out_shape, kernel, stride,

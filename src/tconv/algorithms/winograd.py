@@ -14,8 +14,9 @@ done for each of the 36 elements of the transformed 6x6 blocks, is 36 GEMMs
 ``(C_out, C_in) @ (C_in, tiles)``: 36 multiply-adds per 16 outputs and
 channel pair instead of 9 * 16.  The input and output transforms are compiled
 loops (numba, so the algorithm needs :func:`.compiled.available`) over rows of
-tiles, vectorised along the rows; the batch runs in chunks whose transformed
-blocks stay within the call's input + output bytes.
+tiles, vectorised along the rows; the tile rows of all images run in chunks of
+about ``CHUNK_TILES`` tiles, so that a chunk's transformed blocks stay in the
+cache from one step to the next.
 
 The price is rounding: the transforms' coefficients (up to 8, and 1/24)
 leave float32 results about 10-20x further from the exact value than a direct
