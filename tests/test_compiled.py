@@ -147,6 +147,22 @@ def test_compiled_and_numpy_paths_agree(data, algorithm):
     assert_close(fast, slow, cfg.dtype)
 
 
+@settings(max_examples=60, deadline=None)
+@given(cfg=configs(), chunk=st.sampled_from([1, 1 << 10, 4 << 20]), extra=st.integers(0, 2))
+def test_gemm_conv_matches_torch(cfg, chunk, extra):
+    """The compiled channels-first im2col + GEMM of ``gemm``'s conv, with chunks of one image to all."""
+    from tconv.algorithms import gemm
+
+    xb, w, b = cfg.conv_problem(extra=extra)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gemm, "CACHE_CHUNK_BYTES", chunk)
+        mp.setattr(gemm, "MIN_CONV_COLUMNS", 1)
+        got = tconv.conv(xb, w, b, algorithm="gemm", **cfg.conv_kwargs())
+    assert_close(got, torch_conv(xb, w, b, **cfg.conv_kwargs()), cfg.dtype)
+    with numpy_paths():
+        assert_close(tconv.conv(xb, w, b, algorithm="gemm", **cfg.conv_kwargs()), got, cfg.dtype)
+
+
 @settings(max_examples=25, deadline=None)
 @given(data=st.data(), algorithm=st.sampled_from(["gemm", "subpixel", "nooverlap", "depthwise"]))
 def test_numpy_fallbacks_match_torch(data, algorithm):
@@ -159,7 +175,7 @@ def test_numpy_fallbacks_match_torch(data, algorithm):
 def test_compiled_kernels_are_used(monkeypatch):
     """With numba the fast paths really run (a silent fallback to NumPy would pass every other test)."""
     calls = []
-    for name in ("_col2im4", "_col2im_planes", "_gather4", "_depthwise_rows"):
+    for name in ("_col2im4", "_col2im_planes", "_gather4", "_depthwise_rows", "_im2col_planes"):
         original = getattr(compiled, name)
         monkeypatch.setattr(compiled, name, lambda *a, _o=original, _n=name: (calls.append(_n), _o(*a))[1])
     rng = np.random.default_rng(0)
@@ -172,6 +188,8 @@ def test_compiled_kernels_are_used(monkeypatch):
     tconv.conv_transpose(x, rng.standard_normal((4, 1, 3, 3)), stride=2, groups=4, algorithm="depthwise")
     assert calls.count("_col2im4") == 1 and calls.count("_col2im_planes") == 1
     assert calls.count("_gather4") >= 2 and calls.count("_depthwise_rows") >= 1
+    tconv.conv(x, rng.standard_normal((3, 4, 3, 3)), stride=2, algorithm="gemm")
+    assert calls.count("_im2col_planes") == 1
 
 
 def test_available_switches():

@@ -441,6 +441,74 @@ def depthwise(x: np.ndarray, weight: np.ndarray, geom) -> np.ndarray:
 
 
 @jit
+def _im2col_planes(cols, x, n0, nb, c0, c1, jin, starts, q0, q1, step, no):
+    """Channels-first im2col: ``cols[(c - c0) * T + to * k + tl, n * J * no + j * no + q]``.
+
+    Row ``(c, to, tl)`` (channel, outer tap, last-dim tap; ``T = jin.shape[1] * k`` taps), column
+    ``(n, j, q)`` (image ``n0 + n``, outer output index, last-dim output index) holds the input at outer
+    position ``jin[j, to]`` (-1: out of range, zero) and last-dim position ``q * step + starts[tl]``
+    (in range for ``q0[tl] <= q < q1[tl]``, zero outside). ``x`` is ``(N, C, Jin, I)``; every element of
+    ``cols`` is written. Unsigned indexing, as in :func:`_col2im4`.
+    """
+    nj, kout, k = jin.shape[0], jin.shape[1], starts.shape[0]
+    channels, jn, ni = x.shape[1], x.shape[2], x.shape[3]
+    cf, xf = cols.reshape(-1), x.reshape(-1)
+    width = np.uint64(cols.shape[1])
+    per_image = np.uint64(nj * no)
+    ustep, uno = np.uint64(step), np.uint64(no)
+    for c in range(c0, c1):
+        for to in range(kout):
+            for tl in range(k):
+                row = np.uint64(((c - c0) * kout + to) * k + tl) * width
+                a, b = np.uint64(q0[tl]), np.uint64(q1[tl])
+                for n in range(nb):
+                    plane = np.uint64(((n0 + n) * channels + c) * jn) * np.uint64(ni)
+                    dst0 = row + np.uint64(n) * per_image
+                    for j in range(nj):
+                        dst = dst0 + np.uint64(j) * uno
+                        src_row = jin[j, to]
+                        if src_row < 0 or b <= a:
+                            for q in range(uno):
+                                cf[dst + q] = 0
+                            continue
+                        for q in range(a):
+                            cf[dst + q] = 0
+                        src = plane + np.uint64(src_row * ni + q0[tl] * step + starts[tl])
+                        for q in range(b - a):
+                            cf[dst + a + q] = xf[src + q * ustep]
+                        for q in range(b, uno):
+                            cf[dst + q] = 0
+
+
+def conv_tap_rows(geom) -> tuple[np.ndarray, ...]:
+    """The tables of :func:`_im2col_planes` for a convolution: ``jin`` (outer output index x outer tap ->
+    flat outer input position or -1), and per last-dim tap its start and valid output range."""
+    out, inp, k = geom.output_shape, geom.input_shape, geom.kernel_shape
+    jin = np.zeros((1, 1), np.int64)
+    for d in range(geom.ndim - 1):
+        pos = (np.arange(out[d])[:, None] * geom.stride[d] + np.arange(k[d])[None, :] * geom.dilation[d]
+               - geom.padding[d][0])
+        ok = (pos >= 0) & (pos < inp[d])
+        step = int(np.prod(inp[d + 1:-1]))
+        both = jin[:, None, :, None] + np.where(ok, pos * step, 0)[None, :, None, :]
+        valid = (jin[:, None, :, None] >= 0) & ok[None, :, None, :]
+        jin = np.where(valid, both, -1).reshape(jin.shape[0] * out[d], jin.shape[1] * k[d])
+    starts = np.arange(k[-1], dtype=np.int64) * geom.dilation[-1] - geom.padding[-1][0]
+    q = np.arange(out[-1], dtype=np.int64)[None, :] * geom.stride[-1] + starts[:, None]
+    ok = (q >= 0) & (q < inp[-1])
+    q0 = np.where(ok.any(axis=1), ok.argmax(axis=1), 0).astype(np.int64)
+    q1 = np.where(ok.any(axis=1), out[-1] - ok[:, ::-1].argmax(axis=1), 0).astype(np.int64)
+    return jin.astype(np.int64), starts, q0, q1
+
+
+def im2col_planes(cols: np.ndarray, x: np.ndarray, geom, tables, n0: int, nb: int, c0: int, c1: int) -> None:
+    """Fill ``cols (taps * (c1 - c0), nb * prod(out))`` from images ``n0:n0+nb``, channels ``c0:c1`` of the
+    channels-first ``x`` (tables from :func:`conv_tap_rows`); needs :func:`available`."""
+    x4 = x.reshape(x.shape[:2] + (int(np.prod(geom.input_shape[:-1])), geom.input_shape[-1]))
+    _im2col_planes(cols, x4, n0, nb, c0, c1, *tables, geom.stride[-1], geom.output_shape[-1])
+
+
+@jit
 def _col2im_planes(y, cols, channels, n_step, c_step, t_step, nin, jcnt, joff, lengths, ncount, taps, shifts, step,
                    r0, r1):
     """Channels-first col2im: row ``r = n * C + c`` of ``y (R, J, O)`` sums shifted rows of the columns.

@@ -12,8 +12,14 @@ touched once, not once per tap.  With the compiled kernels
 one compiled col2im per chunk sums every output element's column blocks and
 writes it straight into the channels-first output; an input with at least
 256 positions per image is then read as a transposed matrix by the GEMM,
-without a channels-last copy.  The convolution runs the same in reverse
-(im2col gather of every tap's window, then one GEMM; shared with ``phase``).
+without a channels-last copy; a weight that outweighs the activations is
+re-laid out in blocks of output channels.  The convolution runs the same in
+reverse: an im2col gather of every tap's window, then one GEMM.  With the
+compiled kernels the im2col is channels-first (rows: input channel and tap,
+columns: the positions of a cache-sized chunk of images), so the GEMM reads
+the weight in its own layout and writes the channels-first output directly
+(one image per chunk) or in blocks of whole output rows; without them it is
+``phase``'s channels-last im2col.
 
 >>> import numpy as np
 >>> from tconv.params import conv_transpose_geometry
@@ -43,6 +49,11 @@ from .phases import AxisPhase, batch_chunks, pad_channels_first, phase_combos, p
 #: Measured on dcgan_2-4, hifigan_up1/4 and stride1 (1 to 64 MiB chunks).
 CACHE_CHUNK_BYTES = 4 << 20
 MIN_GEMM_ROWS = 1024
+MIN_CONV_COLUMNS = 256
+
+#: Fixed cost of one inner loop of the compiled im2col (one output row of one channel and tap): it
+#: dominates where the output rows are short (dcgan_1: 1x1 outputs, 0.5 M loops, gemm 2.6 ms vs nooverlap 1.4).
+IM2COL_ROW_SECONDS = 3e-9
 
 #: From this many input positions per image, the GEMM reads the channels-first input as a transposed matrix
 #: (one GEMM per image) instead of re-laying it out channels-last first (measured single-threaded: hifigan_up4
@@ -204,7 +215,42 @@ def _ct_channels_first(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndar
         run_chunks(geom.out_channels, work, min_chunk=1 if acc.size >= 1 << 15 else geom.out_channels)
 
 
-conv = phase.conv
+def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """im2col + GEMM: with the compiled kernels channels-first (below), otherwise as ``phase``."""
+    if not compiled.available(x.dtype):
+        return phase.conv(x, weight, geom)
+    g, n = geom.groups, geom.batch
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    taps, p = prod(geom.kernel_shape), prod(geom.output_shape)
+    y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
+    if n == 0:
+        return y
+    x = np.ascontiguousarray(x)
+    tables = compiled.conv_tap_rows(geom)
+    w = weight.reshape(g, co, ci * taps)  # the conv weight's own layout: rows (c, taps) as in the columns
+    per = _conv_chunk(geom, x.dtype.itemsize)
+    cols_buffer = np.empty(ci * taps * per * p, dtype=x.dtype)
+    result = np.empty(co * per * p, dtype=x.dtype) if per > 1 else None
+    for n0 in range(0, n, per):
+        m = min(n, n0 + per) - n0
+        cols = cols_buffer[:ci * taps * m * p].reshape(ci * taps, m * p)
+        for gi in range(g):
+            compiled.im2col_planes(cols, x, geom, tables, n0, m, gi * ci, (gi + 1) * ci)
+            if m == 1:  # straight into the image's channels-first output
+                np.matmul(w[gi], cols, out=y[n0, gi * co:(gi + 1) * co].reshape(co, p))
+                continue
+            r = result[:co * m * p].reshape(co, m * p)
+            np.matmul(w[gi], cols, out=r)
+            y[n0:n0 + m, gi * co:(gi + 1) * co] = r.reshape((co, m) + geom.output_shape).swapaxes(0, 1)
+    return y
+
+
+def _conv_chunk(geom: Geometry, itemsize: int) -> int:
+    """Images per chunk of the compiled conv: columns of about CACHE_CHUNK_BYTES, but at least
+    ``MIN_CONV_COLUMNS`` GEMM columns, and within input + output bytes."""
+    cols = geom.in_channels // geom.groups * prod(geom.kernel_shape) * prod(geom.output_shape) * itemsize
+    fast = max(CACHE_CHUNK_BYTES // max(1, cols), -(-MIN_CONV_COLUMNS // max(1, prod(geom.output_shape))))
+    return max(1, min(geom.batch, fast, max(CACHE_CHUNK_BYTES, _io_bytes(geom, itemsize)) // max(1, cols)))
 
 
 def _io_bytes(geom: Geometry, itemsize: int) -> int:
@@ -253,11 +299,16 @@ def _compiled_path(geom: Geometry) -> bool:
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     """The column matrix, one re-laid-out copy of the input and one phase accumulator (compiled: one chunk's
-    columns, one block of the re-laid-out weight, the channels-last input where the GEMM needs it)."""
+    columns, one block of the re-laid-out weight, the channels-last input where the GEMM needs it; conv:
+    one chunk's channels-first columns and GEMM result)."""
     taps = prod(geom.kernel_shape)
     cols = geom.batch * geom.big_channels * taps * prod(geom.small_shape)
     if not geom.transposed:
-        return phase.workspace_bytes(geom, itemsize)
+        if not compiled.available(np.promote_types(geom.dtype, np.float32)):
+            return phase.workspace_bytes(geom, itemsize)
+        per, p = _conv_chunk(geom, itemsize), prod(geom.output_shape)
+        cols = geom.in_channels // geom.groups * taps * per * p
+        return (cols + (geom.out_channels // geom.groups * per * p if per > 1 else 0)) * itemsize
     if _compiled_path(geom):
         block = _channel_block(geom, itemsize)
         per = _compiled_chunk(geom, itemsize, block)
@@ -274,9 +325,9 @@ def cost(geom: Geometry) -> float:
     from .cost import constants, gemm_seconds
     from .phases import phase_task_sizes
 
-    if not geom.transposed:
-        return phase.cost(geom)
     work = np.promote_types(geom.dtype, np.float32)
+    if not geom.transposed:
+        return _conv_cost(geom, work) if compiled.available(work) else phase.cost(geom)
     c, isz = constants(work), np.dtype(work).itemsize
     g, n = geom.groups, geom.batch
     cs, cb, taps = geom.small_channels // g, geom.big_channels // g, prod(geom.kernel_shape)
@@ -295,3 +346,21 @@ def cost(geom: Geometry) -> float:
     moved = 2 * small + 2.5 * cols + 3 * big  # col2im: read + add passes
     steps = sum(4 + 2 * t for t, _ in phase_task_sizes(geom))
     return mm + moved * c.byte_seconds + steps * c.step_seconds
+
+
+def _conv_cost(geom: Geometry, work: np.dtype) -> float:
+    """The compiled conv: the columns written once (read back by the GEMM from the cache), one GEMM per
+    chunk and group, the result re-laid out to channels-first when a chunk holds several images."""
+    from .cost import constants, gemm_seconds
+
+    c, isz = constants(work), np.dtype(work).itemsize
+    g, n = geom.groups, geom.batch
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    taps, p = prod(geom.kernel_shape), prod(geom.output_shape)
+    per = _conv_chunk(geom, isz)
+    chunks = -(-n // per)
+    out = n * geom.out_channels * p * isz
+    moved = n * g * ci * taps * p * isz + n * geom.in_channels * prod(geom.input_shape) * isz + out * (2 if per > 1 else 1)
+    rows = n * g * ci * taps * prod(geom.output_shape[:-1])  # the im2col's inner loops (over the last dim)
+    return (gemm_seconds(co, per * p, ci * taps, c, calls=g * chunks) + moved * c.byte_seconds
+            + rows * IM2COL_ROW_SECONDS + (4 + 2 * g * chunks) * c.step_seconds)
