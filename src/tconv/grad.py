@@ -31,11 +31,13 @@ array([9.])
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from . import ops
+from .algorithms import compiled
 from .algorithms.taps import tap_windows
 from .memory import available_bytes
 from .params import Geometry, conv_geometry, conv_transpose_geometry
@@ -90,6 +92,36 @@ def _weight_grad_im2col(small: np.ndarray, big: np.ndarray, geom: Geometry) -> n
     return dw.reshape((g * cs, cb) + geom.kernel_shape)
 
 
+def _weight_grad_compiled(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Per chunk of images and group: ``small (cs, n*P) @ im2col(big)^T (n*P, cb*taps)``, summed.
+
+    The im2col is the compiled channels-first gather of ``gemm``'s convolution (a cache-sized chunk of
+    images at a time), so the workspace stays small whatever the batch.
+    """
+    from .algorithms import gemm
+
+    g, taps, n = geom.groups, _prod(geom.kernel_shape), small.shape[0]
+    cs, cb = small.shape[1] // g, big.shape[1] // g
+    p = _prod(geom.small_shape)
+    view = replace(geom, transposed=False, in_channels=big.shape[1], out_channels=small.shape[1],
+                   input_shape=geom.big_shape, output_shape=geom.small_shape)  # as the conv big -> small
+    dw = np.zeros((g, cs, cb * taps), dtype=small.dtype)
+    if n == 0:
+        return dw.reshape((g * cs, cb) + geom.kernel_shape)
+    tables = compiled.conv_tap_rows(view)
+    big = np.ascontiguousarray(big)
+    per = gemm._conv_chunk(view, small.dtype.itemsize)
+    cols_buffer = np.empty(cb * taps * per * p, dtype=small.dtype)
+    for n0 in range(0, n, per):
+        m = min(n, n0 + per) - n0
+        cols = cols_buffer[:cb * taps * m * p].reshape(cb * taps, m * p)
+        for gi in range(g):
+            compiled.im2col_planes(cols, big, view, tables, n0, m, gi * cb, (gi + 1) * cb)
+            rows = small[n0:n0 + m, gi * cs:(gi + 1) * cs].reshape(m, cs, p).transpose(1, 0, 2).reshape(cs, m * p)
+            dw[gi] += rows @ cols.T
+    return dw.reshape((g * cs, cb) + geom.kernel_shape)
+
+
 def _weight_grad_per_tap(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
     """One ``(g, cs, M) @ (g, M, cb)`` product per kernel tap (little workspace)."""
     g = geom.groups
@@ -112,10 +144,13 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
     gradient; for a convolution: the output gradient and its input).  The
     result has the layout of the weight of that operator, ``(small channels,
     big channels // groups, *kernel)``.  ``method`` is ``"im2col"`` (one GEMM),
-    ``"per_tap"`` (one product per tap), or ``"auto"`` (im2col when its
-    workspace takes at most a quarter of the available memory).
+    ``"per_tap"`` (one product per tap), or ``"auto"`` (with the compiled kernels: a chunked,
+    channels-first im2col and one GEMM per chunk; otherwise im2col when its workspace takes at most a
+    quarter of the available memory).
     """
     if method == "auto":
+        if compiled.available(small.dtype) and small.dtype == big.dtype:
+            return _weight_grad_compiled(small, big, geom)
         fits = _im2col_bytes(geom, small.dtype.itemsize) <= available_bytes() // 4
         method = "im2col" if fits else "per_tap"
     if method == "im2col":
