@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 
@@ -185,3 +186,11 @@ def configs_for(algorithm: str, **kwargs):
     if algorithm == "winograd":
         return winograd_configs(**kwargs)
     return configs(**kwargs)
+
+
+def require_algorithm(algorithm: str) -> None:
+    """Skip the test when ``algorithm`` needs the compiled kernels and they are missing or switched off."""
+    from tconv.algorithms import compiled
+
+    if algorithm == "winograd" and not compiled.available():
+        pytest.skip("winograd needs the compiled kernels (numba: the fast extra; TCONV_NUMBA not 0)")

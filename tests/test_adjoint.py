@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tconv
-from support import configs, configs_for
+from support import configs, configs_for, require_algorithm
 
 
 def _dot_test(cfg, extra, algorithm):
@@ -30,6 +30,7 @@ def _dot_test(cfg, extra, algorithm):
 @pytest.mark.parametrize("algorithm", tconv.algorithms())
 @given(data=st.data(), extra=st.integers(0, 3))
 def test_dot_product(algorithm, data, extra):
+    require_algorithm(algorithm)
     _dot_test(data.draw(configs_for(algorithm, max_batch=2)), extra, algorithm)
 
 

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tconv
-from support import Config, assert_close, configs, depthwise_configs, no_overlap_configs, winograd_configs
+from support import (Config, assert_close, configs, depthwise_configs, no_overlap_configs, require_algorithm,
+                     winograd_configs)
 from torch_oracle import torch_conv, torch_conv_transpose
 
 
@@ -48,7 +49,7 @@ def test_depthwise_matches_torch(cfg):
 @given(cfg=winograd_configs(), chunk_tiles=st.sampled_from([1, 5, 196]))
 def test_winograd_matches_torch(cfg, chunk_tiles):
     """Both directions, asymmetric and cropping paddings, partial tiles, chunks of one tile row to all."""
-    pytest.importorskip("numba")
+    require_algorithm("winograd")
     from tconv.algorithms import winograd
 
     with pytest.MonkeyPatch.context() as mp:
@@ -180,8 +181,7 @@ def test_threaded_sizes_match_direct(algorithm, dtype, chunked, monkeypatch):
         monkeypatch.setattr(phases, "WORKSPACE_FLOOR", 0)
         monkeypatch.setattr(phases, "WORKSPACE_FRACTION", 1e-6)
     rng = np.random.default_rng(3)
-    if algorithm == "winograd":
-        pytest.importorskip("numba")
+    require_algorithm(algorithm)
     groups = {"depthwise": 24, "winograd": 1}.get(algorithm, 2)
     stride, kernel = {"nooverlap": (3, (3, 2)), "winograd": (1, (3, 3))}.get(algorithm, (2, (4, 3)))
     cin, cout = 24, (24 if algorithm == "depthwise" else 40)

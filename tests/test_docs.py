@@ -17,10 +17,15 @@ def _all_modules() -> list[str]:
 
 
 ALL_MODULES = _all_modules()
+NEED_COMPILED = {"tconv.algorithms.compiled", "tconv.algorithms.winograd"}
 
 
 @pytest.mark.parametrize("name", ALL_MODULES)
 def test_docstring_examples(name):
+    from tconv.algorithms import compiled
+
+    if name in NEED_COMPILED and not compiled.available():
+        pytest.skip(f"{name}'s examples run the compiled kernels (numba: the fast extra; TCONV_NUMBA not 0)")
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tconv
-from support import configs, configs_for
+from support import configs, configs_for, require_algorithm
 
 ALGORITHMS = ["auto", *tconv.algorithms()]
 
@@ -14,6 +14,7 @@ ALGORITHMS = ["auto", *tconv.algorithms()]
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @given(data=st.data())
 def test_inputs_are_never_modified(algorithm, data):
+    require_algorithm(algorithm)
     cfg = data.draw(configs_for(algorithm, max_batch=2))
     x, w, b = cfg.arrays()
     copies = [a.copy() for a in (x, w, b)]
@@ -53,6 +54,7 @@ def test_integer_inputs_compute_exactly():
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_unbatched_matches_batched(algorithm):
+    require_algorithm(algorithm)
     rng = np.random.default_rng(3)
     depthwise = algorithm == "depthwise"
     stride = {"nooverlap": (2, 3), "winograd": (1, 1)}.get(algorithm, (2, 1))
