@@ -24,6 +24,9 @@ from torch_oracle import torch_conv, torch_conv_transpose
 
 pytest.importorskip("numba")
 from tconv.algorithms import compiled  # noqa: E402  (after the skip: the module imports without numba too)
+
+if not compiled.available():
+    pytest.skip("the compiled kernels are switched off (TCONV_NUMBA=0)", allow_module_level=True)
 from tconv.ops import ranked  # noqa: E402
 
 
