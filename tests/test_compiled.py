@@ -123,6 +123,7 @@ def test_subpixel_blocks_keep_fcn32s_under_twice_in_out():
 def test_gemm_weight_blocks_keep_suite_layers_under_twice_in_out(name):
     """Layers whose weight outweighs input + output are re-laid out in blocks: workspace + output <= 2x (in + out)."""
     from tconv.algorithms import gemm
+    from tconv.algorithms.phases import io_bytes
     from tconv.bench import load_suite
     from tconv.params import conv_transpose_geometry
 
@@ -134,7 +135,7 @@ def test_gemm_weight_blocks_keep_suite_layers_under_twice_in_out(name):
     block = gemm._channel_block(geom, 4)
     assert (block < layer["C_out"]) == (name in ("dcgan_2", "hifigan_up1"))
     assert layer["C_out"] % block == 0 and block % compiled.LANES == 0
-    assert gemm.workspace_bytes(geom, 4) + out <= 2 * gemm._io_bytes(geom, 4)
+    assert gemm.workspace_bytes(geom, 4) + out <= 2 * io_bytes(geom, 4)
 
 
 @settings(max_examples=40, deadline=None)
@@ -254,10 +255,10 @@ def test_winograd_transforms_match_their_matrices():
     k = np.array([2.0, 4, 5, 8])
     x = rng.standard_normal((1, 2, 6, 6))  # one tile
     v = np.empty((36, 2, 1))
-    W._input_tiles(x, v, k, 0, 0, 1, 1, 0, 1, 0, 2)
+    W._input_tiles(x, v, k, 0, 0, 1, 1, 0, 1)
     m = rng.standard_normal((36, 2, 1))
     y = np.empty((1, 2, 4, 4))
-    W._output_tiles(m, y, W.OUTPUT, k, 1, 1, 0, 1, 0, 2)
+    W._output_tiles(m, y, W.OUTPUT, k, 1, 1, 0, 1)
     g = rng.standard_normal((2, 3, 3, 3))
     u, flipped = W.filter_transform(g, np.float64), W.filter_transform(g, np.float64, flip=True)
     for c in range(2):

@@ -110,7 +110,7 @@ def _weight_grad_compiled(small: np.ndarray, big: np.ndarray, geom: Geometry) ->
         return dw.reshape((g * cs, cb) + geom.kernel_shape)
     tables = compiled.conv_tap_rows(view)
     big = np.ascontiguousarray(big)
-    per = gemm._conv_chunk(view, small.dtype.itemsize)
+    per = gemm.conv_chunk_images(view, small.dtype.itemsize)
     cols_buffer = np.empty(cb * taps * per * p, dtype=small.dtype)
     for n0 in range(0, n, per):
         m = min(n, n0 + per) - n0

@@ -15,6 +15,8 @@ they run as compiled loops:
 - :func:`col2im` / :func:`col2im_planes`: the ``gemm`` col2im from channels-last
   or channels-first column blocks, each output element summed once and
   written once into the channels-first output;
+- :func:`im2col_planes`: the channels-first im2col of ``gemm``'s convolution and of
+  the weight gradient (rows: channel and tap, columns: output positions);
 - :func:`depthwise`: the depthwise transposed convolution and convolution.
 
 Index arithmetic in the loops is unsigned (numba, like NumPy, otherwise checks
@@ -122,7 +124,7 @@ def _gather4(dst, src, oa, ob, oj, oo, a0, a1, b0, b1, block_b, block_o):
                                 dst[a, b, j, o] = 0
 
 
-def _merge(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+def merge_offsets(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Offsets of two axes merged into one (row-major), ``-1`` wherever either is ``-1``."""
     both = first[:, None] + second[None, :]
     both[(first[:, None] < 0) | (second[None, :] < 0)] = -1
@@ -150,7 +152,7 @@ def gather(dst: np.ndarray, src: np.ndarray, offsets: list[np.ndarray], block: i
         dst = np.lib.stride_tricks.as_strided(
             dst, shape=dst.shape[:2] + (dst.shape[2] * dst.shape[3],) + dst.shape[4:],
             strides=dst.strides[:2] + (dst.strides[2] if dst.shape[3] == 1 else dst.strides[3],) + dst.strides[4:])
-        offs = offs[:2] + [_merge(offs[2], offs[3])] + offs[4:]
+        offs = offs[:2] + [merge_offsets(offs[2], offs[3])] + offs[4:]
     if dst.size == 0:
         return
     offs = [o.astype(np.uint64) for o in offs]  # -1 becomes _NONE

@@ -41,7 +41,7 @@ import numpy as np
 from ..params import Geometry
 from ..threads import run_chunks
 from . import compiled, phase
-from .phases import AxisPhase, batch_chunks, pad_channels_first, phase_combos, prod
+from .phases import AxisPhase, batch_chunks, io_bytes, pad_channels_first, phase_combos, prod
 
 
 #: Batch chunks with the compiled col2im: about this many column bytes (they stay in the cache between the
@@ -228,7 +228,7 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     x = np.ascontiguousarray(x)
     tables = compiled.conv_tap_rows(geom)
     w = weight.reshape(g, co, ci * taps)  # the conv weight's own layout: rows (c, taps) as in the columns
-    per = _conv_chunk(geom, x.dtype.itemsize)
+    per = conv_chunk_images(geom, x.dtype.itemsize)
     cols_buffer = np.empty(ci * taps * per * p, dtype=x.dtype)
     result = np.empty(co * per * p, dtype=x.dtype) if per > 1 else None
     for n0 in range(0, n, per):
@@ -245,18 +245,20 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     return y
 
 
-def _conv_chunk(geom: Geometry, itemsize: int) -> int:
-    """Images per chunk of the compiled conv: columns of about CACHE_CHUNK_BYTES, but at least
-    ``MIN_CONV_COLUMNS`` GEMM columns, and within input + output bytes."""
+def conv_chunk_images(geom: Geometry, itemsize: int) -> int:
+    """Images per chunk of the compiled conv (and of the weight gradient's im2col): columns of about
+    CACHE_CHUNK_BYTES, but at least ``MIN_CONV_COLUMNS`` GEMM columns, and within input + output bytes."""
     cols = geom.in_channels // geom.groups * prod(geom.kernel_shape) * prod(geom.output_shape) * itemsize
-    fast = max(CACHE_CHUNK_BYTES // max(1, cols), -(-MIN_CONV_COLUMNS // max(1, prod(geom.output_shape))))
-    return max(1, min(geom.batch, fast, max(CACHE_CHUNK_BYTES, _io_bytes(geom, itemsize)) // max(1, cols)))
+    return _images_per_chunk(geom, itemsize, cols, prod(geom.output_shape), MIN_CONV_COLUMNS)
 
 
-def _io_bytes(geom: Geometry, itemsize: int) -> int:
-    """Bytes of the call's input + output."""
-    return geom.batch * (geom.in_channels * prod(geom.input_shape)
-                         + geom.out_channels * prod(geom.output_shape)) * itemsize
+def _images_per_chunk(geom: Geometry, itemsize: int, cols: int, positions: int, min_positions: int) -> int:
+    """Images whose ``cols`` column bytes each fill about CACHE_CHUNK_BYTES, or that give the GEMM at least
+    ``min_positions`` of their ``positions``; the latter floor yields to memory: a chunk's columns stay
+    within the call's input + output bytes (or CACHE_CHUNK_BYTES), so the peak extra memory stays near
+    twice input + output."""
+    fast = max(CACHE_CHUNK_BYTES // max(1, cols), -(-min_positions // max(1, positions)))
+    return max(1, min(geom.batch, fast, max(CACHE_CHUNK_BYTES, io_bytes(geom, itemsize)) // max(1, cols)))
 
 
 def _channel_block(geom: Geometry, itemsize: int) -> int:
@@ -271,7 +273,7 @@ def _channel_block(geom: Geometry, itemsize: int) -> int:
     g, taps = geom.groups, prod(geom.kernel_shape)
     ci, co = geom.in_channels // g, geom.out_channels // g
     per_channel = max(1, g * ci * taps * itemsize)
-    fits = max(WEIGHT_BLOCK_BYTES, _io_bytes(geom, itemsize) // 4) // per_channel
+    fits = max(WEIGHT_BLOCK_BYTES, io_bytes(geom, itemsize) // 4) // per_channel
     if fits >= co:
         return co
     divisors = [b for b in range(_LANES, fits + 1, _LANES) if co % b == 0]
@@ -280,15 +282,10 @@ def _channel_block(geom: Geometry, itemsize: int) -> int:
 
 def _compiled_chunk(geom: Geometry, itemsize: int, block: int) -> int:
     """Images per batch chunk with the compiled col2im, for ``block`` output channels per group: the chunk's
-    columns stay in the cache (see above).
-
-    The GEMM-rows floor yields to memory: a chunk's columns stay within the call's input + output bytes
-    (or CACHE_CHUNK_BYTES), so the peak extra memory stays near twice input + output.
-    """
+    columns stay in the cache (see above), with at least ``MIN_GEMM_ROWS`` GEMM rows."""
     positions = prod(geom.input_shape)
     cols = positions * prod(geom.kernel_shape) * geom.groups * block * itemsize
-    fast = max(CACHE_CHUNK_BYTES // max(1, cols), -(-MIN_GEMM_ROWS // max(1, positions)))
-    return max(1, min(geom.batch, fast, max(CACHE_CHUNK_BYTES, _io_bytes(geom, itemsize)) // max(1, cols)))
+    return _images_per_chunk(geom, itemsize, cols, positions, MIN_GEMM_ROWS)
 
 
 def _compiled_path(geom: Geometry) -> bool:
@@ -306,7 +303,7 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     if not geom.transposed:
         if not compiled.available(np.promote_types(geom.dtype, np.float32)):
             return phase.workspace_bytes(geom, itemsize)
-        per, p = _conv_chunk(geom, itemsize), prod(geom.output_shape)
+        per, p = conv_chunk_images(geom, itemsize), prod(geom.output_shape)
         cols = geom.in_channels // geom.groups * taps * per * p
         return (cols + (geom.out_channels // geom.groups * per * p if per > 1 else 0)) * itemsize
     if _compiled_path(geom):
@@ -357,7 +354,7 @@ def _conv_cost(geom: Geometry, work: np.dtype) -> float:
     g, n = geom.groups, geom.batch
     ci, co = geom.in_channels // g, geom.out_channels // g
     taps, p = prod(geom.kernel_shape), prod(geom.output_shape)
-    per = _conv_chunk(geom, isz)
+    per = conv_chunk_images(geom, isz)
     chunks = -(-n // per)
     out = n * geom.out_channels * p * isz
     moved = n * g * ci * taps * p * isz + n * geom.in_channels * prod(geom.input_shape) * isz + out * (2 if per > 1 else 1)

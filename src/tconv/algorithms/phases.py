@@ -132,6 +132,12 @@ WORKSPACE_FRACTION = 1.0
 WORKSPACE_FLOOR = 16 << 20
 
 
+def io_bytes(geom: Geometry, itemsize: int) -> int:
+    """Bytes of a call's input + output (the yardstick of the workspace budgets)."""
+    return geom.batch * (geom.in_channels * prod(geom.input_shape)
+                         + geom.out_channels * prod(geom.output_shape)) * itemsize
+
+
 def batch_chunks(geom: Geometry, per_image_bytes: int, itemsize: int) -> list[tuple[int, int]]:
     """Split the batch so each chunk's workspace stays within the budget (keeps peak memory near in + out).
 
@@ -141,7 +147,6 @@ def batch_chunks(geom: Geometry, per_image_bytes: int, itemsize: int) -> list[tu
     [(0, 1), (1, 2)]
     """
     n = geom.batch
-    io = n * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape)) * itemsize
-    budget = max(WORKSPACE_FLOOR, int(WORKSPACE_FRACTION * io))
+    budget = max(WORKSPACE_FLOOR, int(WORKSPACE_FRACTION * io_bytes(geom, itemsize)))
     per = max(1, budget // max(1, per_image_bytes))
     return [(a, min(n, a + per)) for a in range(0, n, per)]

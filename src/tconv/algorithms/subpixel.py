@@ -36,7 +36,7 @@ import numpy as np
 
 from ..params import Geometry
 from . import compiled, phase
-from .phases import AxisPhase, batch_chunks, geometry_phases, prod
+from .phases import AxisPhase, batch_chunks, geometry_phases, io_bytes, prod
 
 #: The GEMM runs over blocks of dim-0 phases when its combined weight and result would exceed this many
 #: bytes and half the call's input + output (see :func:`phase_blocks`).
@@ -117,8 +117,7 @@ def phase_blocks(geom: Geometry, itemsize: int) -> list[range]:
     window, count, grid = (prod(a.window for a in gs), prod(len(a.phases) for a in gs), prod(a.grid for a in gs))
     ci, co = geom.in_channels // g, geom.out_channels // g
     total = g * (window * ci + nb * grid) * count * co * itemsize
-    io = geom.batch * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape))
-    n = min(counts0, -(-total // max(BLOCK_BYTES, io * itemsize // 2)))
+    n = min(counts0, -(-total // max(BLOCK_BYTES, io_bytes(geom, itemsize) // 2)))
     size = -(-counts0 // n)
     return [range(p0, min(counts0, p0 + size)) for p0 in range(0, counts0, size)]
 
@@ -127,6 +126,11 @@ def _padding(geom: Geometry, gs: list[AxisGrid]) -> tuple[tuple[int, int], ...]:
     """Zeros around the input so that every window ``[m - U, m - U + A)`` of the grid is in range."""
     return tuple((max(0, a.lead), max(0, a.grid - 1 - a.lead + a.window - 1 - (n - 1)))
                  for a, n in zip(gs, geom.input_shape))
+
+
+def _padded_positions(geom: Geometry, gs: list[AxisGrid]) -> int:
+    """Positions per channel of the zero-padded input (see :func:`_padding`)."""
+    return prod(m + lo + hi for m, (lo, hi) in zip(geom.input_shape, _padding(geom, gs)))
 
 
 def _output_offsets(shape: tuple[int, ...], gs: list[AxisGrid], geom: Geometry,
@@ -161,7 +165,7 @@ def _block_offsets(shape: tuple[int, ...], gs: list[AxisGrid], geom: Geometry, b
     s0, h = geom.stride[0], geom.output_shape[0]
     rest = np.zeros(1, np.int64)
     for offs in full[3:]:
-        rest = compiled._merge(rest, offs)
+        rest = compiled.merge_offsets(rest, offs)
     picked = [phase] if phase is not None else list(block)
     row = []
     for p in picked:
@@ -169,7 +173,7 @@ def _block_offsets(shape: tuple[int, ...], gs: list[AxisGrid], geom: Geometry, b
         row.append(off * strides[2] + (p - block.start) * strides[2 + nd] if taps else -1)
     rows = (len(range(phase, h, s0)) if phase is not None else h // s0)
     if phase is None:
-        inner = compiled._merge(np.array(row, np.int64), rest)
+        inner = compiled.merge_offsets(np.array(row, np.int64), rest)
         return full[:2] + [np.arange(rows, dtype=np.int64) * strides[2], inner]
     q = np.arange(rows, dtype=np.int64) * strides[2] + row[0] if row[0] >= 0 else np.full(rows, -1, np.int64)
     return full[:2] + [q, rest]
@@ -237,9 +241,8 @@ def _write(yb: np.ndarray, r: np.ndarray, gs: list[AxisGrid], geom: Geometry, bl
 def _chunk_images(geom: Geometry, gs: list[AxisGrid], itemsize: int) -> int:
     """Images per batch chunk: padded input, column matrix and GEMM result within the workspace budget."""
     grid, window, count = prod(a.grid for a in gs), prod(a.window for a in gs), prod(len(a.phases) for a in gs)
-    padded = prod(m + lo + hi for m, (lo, hi) in zip(geom.input_shape, _padding(geom, gs)))
     per_image = (window * geom.in_channels * grid + count * geom.out_channels * grid
-                 + geom.in_channels * padded) * itemsize
+                 + geom.in_channels * _padded_positions(geom, gs)) * itemsize
     chunks = batch_chunks(geom, per_image, itemsize)
     return chunks[0][1] - chunks[0][0] if chunks else 1
 
@@ -256,8 +259,7 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     grid, window, count = prod(a.grid for a in gs), prod(a.window for a in gs), prod(len(a.phases) for a in gs)
     per, blocks = _chunk_images(geom, gs, itemsize), len(phase_blocks(geom, itemsize))
     g = geom.groups
-    padded = prod(m + lo + hi for m, (lo, hi) in zip(geom.input_shape, _padding(geom, gs)))
-    inputs = per * geom.in_channels * (grid * window + padded)
+    inputs = per * geom.in_channels * (grid * window + _padded_positions(geom, gs))
     block = g * (window * geom.in_channels // g + per * grid) * count * (geom.out_channels // g) // blocks
     return (inputs + block) * itemsize
 

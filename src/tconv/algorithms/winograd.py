@@ -39,7 +39,7 @@ import numpy as np
 
 from ..params import Geometry
 from . import compiled
-from .phases import prod
+from .phases import io_bytes, prod
 
 #: G (6x3): the 3x3 filter to its 6x6 transform ``G g G^T``.
 FILTER = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
@@ -120,9 +120,9 @@ def _correlate(x: np.ndarray, u: np.ndarray, lo: tuple[int, ...], out_shape: tup
         m = m_buffer[:BLOCK * BLOCK * co * tiles].reshape(BLOCK * BLOCK, co, tiles)
         # the transforms run on the calling thread: between GEMMs, BLAS's threads keep spinning, and two
         # tconv threads made stride1 slower (196-tile chunks: 6.3-6.9 ms on one thread, 6.9-7.7 on two)
-        _input_tiles(x, v, k, lo[0], lo[1], th, tw, row0, row1, 0, c)
+        _input_tiles(x, v, k, lo[0], lo[1], th, tw, row0, row1)
         np.matmul(u, v, out=m)
-        _output_tiles(m, y, at, k, th, tw, row0, row1, 0, co)
+        _output_tiles(m, y, at, k, th, tw, row0, row1)
     return y
 
 
@@ -134,9 +134,9 @@ def _chunk_rows(c: int, co: int, th: int, tw: int, itemsize: int) -> int:
 
 
 @compiled.jit
-def _input_tiles(x, v, k, lo0, lo1, th, tw, row0, row1, c0, c1):
+def _input_tiles(x, v, k, lo0, lo1, th, tw, row0, row1):
     """``v[6a + b, c, t] = (B^T d B)[a, b]`` for the tiles ``t`` of the tile rows ``row0:row1`` (all images'
-    tile rows in a row; ``t = (row - row0) * tw + j``) and the channels ``c0:c1``.
+    tile rows in a row; ``t = (row - row0) * tw + j``) and every channel ``c``.
 
     Per tile row: the 6 input rows under it (zero-padded) are combined down the
     columns (``B^T d``, contiguous), then along each tile's 6 columns (``. B``,
@@ -158,7 +158,7 @@ def _input_tiles(x, v, k, lo0, lo1, th, tw, row0, row1, c0, c1):
     skip = np.uint64(max(0, -lo1))  # input columns cropped on the left
     four = np.uint64(4)
     k2, k4, k5 = k[0], k[1], k[2]
-    for c in range(np.uint64(c0), np.uint64(c1)):
+    for c in range(channels):
         for row in range(row0, row1):
             n, i = np.uint64(row // th), row % th
             top = i * 4 - lo0
@@ -197,9 +197,9 @@ def _input_tiles(x, v, k, lo0, lo1, th, tw, row0, row1, c0, c1):
 
 
 @compiled.jit
-def _output_tiles(m, y, at, k, th, tw, row0, row1, c0, c1):
+def _output_tiles(m, y, at, k, th, tw, row0, row1):
     """``y[n, o, 4i:4i+4, 4j:4j+4] = A^T m A`` (cropped at the far edges) for the tile rows ``row0:row1`` and
-    the output channels ``c0:c1`` (``m`` laid out as ``v`` in :func:`_input_tiles`).
+    every output channel ``o`` (``m`` laid out as ``v`` in :func:`_input_tiles`).
 
     Per channel: ``m A`` for all the chunk's tiles at once (each tile's 6 columns to 4, laid out as the
     output rows' columns), then per tile row ``A^T (m A)`` down the columns into the output rows.
@@ -215,7 +215,7 @@ def _output_tiles(m, y, at, k, th, tw, row0, row1, c0, c1):
     half = np.empty(6 * 4 * m.shape[2], dtype=y.dtype)
     four = np.uint64(4)
     k2, k4, k8 = k[0], k[1], k[3]
-    for o in range(np.uint64(c0), np.uint64(c1)):
+    for o in range(channels):
         for a in range(np.uint64(6)):  # m A, each tile's 6 columns to 4
             src = a * np.uint64(6) * plane + o * tiles
             dst = a * span
@@ -258,6 +258,5 @@ def cost(geom: Geometry) -> float:
     c, co = geom.in_channels, geom.out_channels
     tiles = geom.batch * prod(-(-m // TILE) for m in geom.output_shape)
     mm = gemm_seconds(co, tiles, c, k, calls=BLOCK * BLOCK) + gemm_seconds(BLOCK * BLOCK, c * co, 9, k)
-    moved = (BLOCK * BLOCK * (c + co) * tiles + geom.batch * (c * prod(geom.input_shape)
-                                                             + co * prod(geom.output_shape))) * isz
+    moved = BLOCK * BLOCK * (c + co) * tiles * isz + io_bytes(geom, isz)
     return mm + moved * k.byte_seconds + 6 * k.step_seconds
