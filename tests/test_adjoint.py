@@ -27,7 +27,7 @@ def _dot_test(cfg, extra, algorithm):
     assert abs(lhs - rhs) <= 1e-12 * scale, (lhs, rhs)
 
 
-@pytest.mark.parametrize("algorithm", tconv.algorithms())
+@pytest.mark.parametrize("algorithm", tconv.algorithm_names())
 @given(data=st.data(), extra=st.integers(0, 3))
 def test_dot_product(algorithm, data, extra):
     require_algorithm(algorithm)

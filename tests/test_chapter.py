@@ -23,7 +23,7 @@ def test_trans_conv_definition():
     assert np.array_equal(tconv.trans_conv(X, K), [[0, 0, 1], [0, 4, 6], [4, 12, 9]])
 
 
-@pytest.mark.parametrize("algorithm", ["auto", *tconv.algorithms()])
+@pytest.mark.parametrize("algorithm", ["auto", *tconv.algorithm_names()])
 def test_operator_reproduces_the_chapter(algorithm):
     """Every algorithm gives the chapter's numbers (fft to 1e-12), or (nooverlap at stride 1, winograd for the
     2x2 kernel) refuses, naming itself."""

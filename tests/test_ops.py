@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import tconv
 from support import configs, configs_for, require_algorithm
 
-ALGORITHMS = ["auto", *tconv.algorithms()]
+ALGORITHMS = ["auto", *tconv.algorithm_names()]
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

@@ -13,7 +13,7 @@ from tconv.params import conv_geometry, conv_transpose_geometry
 from support import assert_close, configs, record_error
 from torch_oracle import torch_conv, torch_conv_transpose
 
-ALGORITHMS = ["auto", *tconv.algorithms()]
+ALGORITHMS = ["auto", *tconv.algorithm_names()]
 
 
 def _unsupported(algorithm: str, call, *args, **kwargs) -> bool:

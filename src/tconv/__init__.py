@@ -13,13 +13,14 @@ from .grad import conv_backward, conv_transpose_backward
 from .matrix import ConvOperator, conv_matrix
 from .algorithms.cost import calibrate
 from .explain import explain
-from .ops import algorithms, conv, conv_transpose
+from .ops import algorithm_names, algorithms, conv, conv_transpose
 from .shapes import conv_output_shape, conv_transpose_output_shape
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConvOperator",
+    "algorithm_names",
     "algorithms",
     "compat",
     "calibrate",

@@ -39,6 +39,7 @@ import numpy as np
 from . import ops
 from .algorithms import compiled
 from .algorithms.taps import tap_windows
+from .layout import kernel_operand
 from .memory import available_bytes
 from .params import Geometry, conv_geometry, conv_transpose_geometry
 from .validate import compute_dtype, numeric_array
@@ -109,7 +110,7 @@ def _weight_grad_compiled(small: np.ndarray, big: np.ndarray, geom: Geometry) ->
     if n == 0:
         return dw.reshape((g * cs, cb) + geom.kernel_shape)
     tables = compiled.conv_tap_rows(view)
-    big = np.ascontiguousarray(big)
+    big = kernel_operand(big, small.dtype)
     per = gemm.conv_chunk_images(view, small.dtype.itemsize)
     cols_buffer = np.empty(cb * taps * per * p, dtype=small.dtype)
     for n0 in range(0, n, per):

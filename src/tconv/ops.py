@@ -15,18 +15,24 @@ import numpy as np
 
 from . import algorithms as registry
 from . import arrayapi
+from .layout import copy_bytes, kernel_operand
 from .memory import available_bytes, check_fits
 from .params import Geometry, conv_geometry, conv_transpose_geometry
 from .validate import numeric_array
 
 
-def algorithms() -> tuple[str, ...]:
+def algorithm_names() -> tuple[str, ...]:
     """Names accepted by the ``algorithm`` argument (besides ``"auto"``).
 
-    >>> algorithms()
+    >>> algorithm_names()
     ('direct', 'gemm', 'phase', 'subpixel', 'nooverlap', 'depthwise', 'fft', 'winograd')
     """
     return registry.names()
+
+
+def algorithms() -> tuple[str, ...]:
+    """The earlier name of :func:`algorithm_names` (it hides the subpackage ``tconv.algorithms``; it goes)."""
+    return algorithm_names()
 
 
 def working_dtype(geom: Geometry) -> np.dtype:
@@ -39,8 +45,11 @@ def _result_bytes(geom: Geometry) -> int:
     return n * (geom.dtype.itemsize + working_dtype(geom).itemsize)
 
 
-def _needed_bytes(geom: Geometry, algorithm: registry.Algorithm) -> int:
-    return _result_bytes(geom) + algorithm.workspace_bytes(geom, working_dtype(geom).itemsize)
+def _needed_bytes(geom: Geometry, algorithm: registry.Algorithm, operands: tuple[np.ndarray, ...] = ()) -> int:
+    """Result + the algorithm's workspace + the copies that bring ``operands`` into its layout."""
+    work = working_dtype(geom)
+    copies = sum(copy_bytes(a, work, algorithm.layout) for a in operands)
+    return _result_bytes(geom) + algorithm.workspace_bytes(geom, work.itemsize) + copies
 
 
 ENV_AUTO = "TCONV_AUTO"
@@ -48,24 +57,38 @@ ENV_AUTO = "TCONV_AUTO"
 MEASURED: dict[Geometry, str] = {}
 
 
+#: Environment variables that change which algorithms run or what they cost (part of ``ranked``'s cache key).
+RANKING_ENVIRONMENT = ("TCONV_NUMBA", "TCONV_NUM_THREADS")
+
+
 @functools.lru_cache(maxsize=1024)
-def ranked(geom: Geometry) -> tuple[tuple[str, float], ...]:
-    """Supported algorithms for ``geom`` with their predicted seconds, cheapest first."""
+def _ranked(geom: Geometry, environment: tuple[str | None, ...]) -> tuple[tuple[str, float], ...]:
     supported = [registry.get(name) for name in registry.names() if not registry.get(name).unsupported(geom)]
     return tuple(sorted(((a.name, float(a.cost(geom))) for a in supported), key=lambda item: item[1]))
 
 
-def _auto_choice(geom: Geometry, limit: int) -> registry.Algorithm:
+def ranked(geom: Geometry) -> tuple[tuple[str, float], ...]:
+    """Supported algorithms for ``geom`` with their predicted seconds, cheapest first.
+
+    Cached per geometry and per value of the variables in :data:`RANKING_ENVIRONMENT`.
+    """
+    return _ranked(geom, tuple(os.environ.get(name) for name in RANKING_ENVIRONMENT))
+
+
+ranked.cache_clear = _ranked.cache_clear  # type: ignore[attr-defined]  # after a calibration
+
+
+def _auto_choice(geom: Geometry, limit: int, operands: tuple[np.ndarray, ...]) -> registry.Algorithm:
     """The cheapest ranked algorithm whose result + workspace fit; the leanest one's error if none fits."""
     kind = "conv_transpose" if geom.transposed else "conv"
     candidates = [registry.get(name) for name, _ in ranked(geom)]
     if geom in MEASURED:
         candidates.insert(0, registry.get(MEASURED[geom]))
     for algorithm in candidates:
-        if _needed_bytes(geom, algorithm) <= limit:
+        if _needed_bytes(geom, algorithm, operands) <= limit:
             return algorithm
-    smallest = min(candidates, key=lambda a: _needed_bytes(geom, a))
-    check_fits(_needed_bytes(geom, smallest), f"{kind} (result + workspace of the leanest algorithm)", limit)
+    smallest = min(candidates, key=lambda a: _needed_bytes(geom, a, operands))
+    check_fits(_needed_bytes(geom, smallest, operands), f"{kind} (result + workspace of the leanest algorithm)", limit)
     return smallest  # pragma: no cover - check_fits raised
 
 
@@ -77,12 +100,14 @@ def measure_mode() -> bool:
     return value == "measure"
 
 
-def plan(geom: Geometry, algorithm: str = "auto") -> registry.Algorithm:
+def plan(geom: Geometry, algorithm: str = "auto", operands: tuple[np.ndarray, ...] = ()) -> registry.Algorithm:
     """Pick the algorithm for ``geom`` and make sure its memory fits.
 
     ``"auto"`` takes the cheapest supported algorithm (by the measured cost
     model of :mod:`tconv.algorithms.cost`, or by a timing measured earlier in
     ``measure`` mode) whose result plus workspace fit in the available memory.
+    ``operands`` (input, weight) are the arrays the kernel will get: copies
+    that bring them into the algorithm's layout count against the memory too.
     """
     kind = "conv_transpose" if geom.transposed else "conv"
     limit = available_bytes()  # read once per call
@@ -92,17 +117,22 @@ def plan(geom: Geometry, algorithm: str = "auto") -> registry.Algorithm:
         reason = chosen.unsupported(geom)
         if reason:
             raise ValueError(f"algorithm {chosen.name!r} does not support {reason}")
-        check_fits(_needed_bytes(geom, chosen), f"{kind} with algorithm {chosen.name!r} (result + workspace)", limit)
+        needed = _needed_bytes(geom, chosen, operands)
+        check_fits(needed, f"{kind} with algorithm {chosen.name!r} (result + workspace)", limit)
         return chosen
-    return _auto_choice(geom, limit)
+    return _auto_choice(geom, limit, operands)
 
 
 def run_kernel(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: registry.Algorithm) -> np.ndarray:
-    """Run ``algorithm``'s kernel on already validated operands (batched, no bias, working dtype)."""
+    """Run ``algorithm``'s kernel on validated operands (no bias), in any dtype and memory layout.
+
+    The operands are brought into the working dtype and the algorithm's layout
+    here, once (:mod:`tconv.layout`); the kernel gets them batched.
+    """
     work = working_dtype(geom)
-    xb = (x if geom.batched else x[np.newaxis]).astype(work, copy=False)
+    xb = kernel_operand(x if geom.batched else x[np.newaxis], work, algorithm.layout)
     kernel = algorithm.conv_transpose if geom.transposed else algorithm.conv
-    return kernel(xb, weight.astype(work, copy=False), geom)
+    return kernel(xb, kernel_operand(weight, work, algorithm.layout), geom)
 
 
 def _execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, algorithm: str) -> np.ndarray:
@@ -110,7 +140,7 @@ def _execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray
         from .explain import measure
 
         measure(geom, x, weight)
-    chosen = plan(geom, algorithm)
+    chosen = plan(geom, algorithm, (x, weight))
     work = working_dtype(geom)
     y = run_kernel(geom, x, weight, chosen)
     if bias is not None:
@@ -161,7 +191,7 @@ def conv_transpose(
             than stride or dilation.
         output_size: the wanted spatial size (or PyTorch's full shape); picks
             ``output_padding``.
-        algorithm: ``"auto"`` or a name from :func:`algorithms`.
+        algorithm: ``"auto"`` or a name from :func:`algorithm_names`.
 
     Returns:
         ``(N, C_out, *out)`` (unbatched in -> unbatched out), dtype by NumPy

@@ -3,7 +3,9 @@
 Each :class:`Algorithm` declares what it supports, how much workspace it
 needs and a cost estimate, and provides the two kernels of the adjoint pair
 (transposed convolution and convolution).  Kernels receive a batched input in
-the working dtype and the trusted :class:`~tconv.params.Geometry`, and return
+the working dtype and the memory layout the algorithm declares (``layout``:
+``"C"`` for C-contiguous and aligned, the default, or ``"any"``; see
+:mod:`tconv.layout`) and the trusted :class:`~tconv.params.Geometry`, and return
 a freshly allocated ``(N, C_out, *out_spatial)`` array; they never write to
 their inputs.
 
@@ -41,6 +43,7 @@ class Algorithm:
     workspace_bytes: Callable[[Geometry, int], int]
     cost: Callable[[Geometry], float]
     unsupported: Callable[[Geometry], str | None] = field(default=_always)
+    layout: str = "C"  # what the kernels need of their operands (tconv.layout.LAYOUTS)
 
 
 _REGISTRY: dict[str, Algorithm] = {}
@@ -100,6 +103,7 @@ def _register_all() -> None:
                 workspace_bytes=module.workspace_bytes,
                 cost=module.cost,
                 unsupported=_with_phase_limit(module) if name in _PHASE_WISE else getattr(module, "unsupported", _always),
+                layout=getattr(module, "LAYOUT", "C"),
             )
         )
 
