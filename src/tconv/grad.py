@@ -214,7 +214,7 @@ def conv_transpose_backward(
     grad_input = full[(Ellipsis,) + tuple(slice(0, n) for n in geom.input_shape)]
     grad_input = np.ascontiguousarray(grad_input)
     work = ops.working_dtype(geom)
-    gyb, xb = _batched(gy, geom).astype(work, copy=False), _batched(xa, geom).astype(work, copy=False)
+    gyb, xb = (kernel_operand(_batched(a, geom), work) for a in (gy, xa))  # sums independent of the layout
     grad_weight = weight_grad(xb, gyb, geom).astype(dtype, copy=False)
     grad_bias = _bias_grad(gyb).astype(dtype, copy=False) if bias else None
     return grad_input, grad_weight, grad_bias
@@ -260,7 +260,7 @@ def conv_backward(
         dilation=geom.dilation, groups=geom.groups,
     )
     work = ops.working_dtype(geom)
-    gyb, xb = _batched(gy, geom).astype(work, copy=False), _batched(xa, geom).astype(work, copy=False)
+    gyb, xb = (kernel_operand(_batched(a, geom), work) for a in (gy, xa))  # sums independent of the layout
     grad_weight = weight_grad(gyb, xb, geom).astype(dtype, copy=False)
     grad_bias = _bias_grad(gyb).astype(dtype, copy=False) if bias else None
     return grad_input, grad_weight, grad_bias
