@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .shapes import forward_padding, forward_size, transposed_padding, transposed_size
-from .validate import PadPairs, as_int, compute_dtype, int_tuple
+from .validate import PadPairs, as_int, compute_dtype, int_tuple, shown
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ def conv_transpose_geometry(
     )
     if any(n < 1 for n in out_shape):
         raise ValueError(
-            f"padding {padding!r} crops more than the whole output: the output shape would be {out_shape} "
+            f"padding {shown(padding)!r} crops more than the whole output: the output shape would be {out_shape} "
             f"for an input of {spatial}, kernel {kernel}, stride {stride_t}, dilation {dil_t}"
         )
     return _geometry(True, x, weight, bias, batched, c_in, c_out, g, spatial, out_shape, kernel, stride_t, dil_t,

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .validate import PadPairs, as_int, int_tuple, pad_pairs, padding_mode
+from .validate import PadPairs, as_int, int_tuple, pad_pairs, padding_mode, per_dim, shown
 
 
 def same_padding_transposed(k_eff: int, s: int) -> tuple[tuple[int, int], int]:
@@ -62,19 +62,7 @@ def output_size_to_padding(
 ) -> tuple[int, ...]:
     """Solve ``output_size`` for output_padding, with PyTorch's error message."""
     nd = len(kernel)
-    if isinstance(output_size, (str, bytes)) or not isinstance(output_size, (Sequence, np.ndarray)):
-        if nd == 1 and not isinstance(output_size, (str, bytes)):
-            output_size = [output_size]
-        else:
-            raise TypeError(f"output_size must be a sequence of {nd} sizes, got {output_size!r}")
-    sizes = [as_int(v, "output_size") for v in output_size]
-    if len(sizes) == nd + n_leading:
-        sizes = sizes[n_leading:]
-    elif len(sizes) != nd:
-        raise ValueError(
-            f"output_size must have {nd} spatial sizes (or {nd + n_leading} with the leading dims), "
-            f"got {tuple(output_size)!r}"
-        )
+    sizes = requested_sizes(output_size, nd, n_leading)
     mins = [transposed_size(n, k, s, d, lo, hi, 0) for n, k, s, d, (lo, hi) in zip(input_shape, kernel, stride, dilation, padding)]
     maxs = [m + max(s, d) - 1 for m, s, d in zip(mins, stride, dilation)]
     if any(not lo_ <= v <= hi_ for v, lo_, hi_ in zip(sizes, mins, maxs)):
@@ -83,6 +71,29 @@ def output_size_to_padding(
             f"{tuple(mins)} to {tuple(maxs)} (for an input of {tuple(input_shape)})"
         )
     return tuple(v - m for v, m in zip(sizes, mins))
+
+
+def requested_sizes(output_size: Any, nd: int, n_leading: int = 0) -> tuple[int, ...]:
+    """The spatial sizes ``output_size`` asks for: ``nd`` sizes, or PyTorch's full shape with ``n_leading``
+    leading dims (a bare int, NumPy integer or 0-d array when ``nd`` is 1).
+
+    >>> requested_sizes((1, 3, 8, 8), 2, n_leading=2), requested_sizes(np.array([8, 8]), 2), requested_sizes(np.int64(5), 1)
+    ((8, 8), (8, 8), (5,))
+    """
+    if isinstance(output_size, (str, bytes)) or not per_dim(output_size):
+        if nd == 1 and not isinstance(output_size, (str, bytes)):
+            output_size = [output_size]
+        else:
+            raise TypeError(f"output_size must be a sequence of {nd} sizes, got {shown(output_size)!r}")
+    sizes = [as_int(v, "output_size") for v in output_size]
+    if len(sizes) == nd + n_leading:
+        sizes = sizes[n_leading:]
+    elif len(sizes) != nd:
+        raise ValueError(
+            f"output_size must have {nd} spatial sizes (or {nd + n_leading} with the leading dims), "
+            f"got {tuple(shown(v) for v in output_size)!r}"
+        )
+    return tuple(sizes)
 
 
 def check_output_padding(output_padding: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> None:
@@ -126,11 +137,7 @@ def transposed_padding(
     nd = len(spatial)
     mode = padding_mode(padding)
     if mode == "same":
-        if output_size is not None or output_padding not in (0, None):
-            raise ValueError(
-                "output_padding and output_size cannot be combined with padding='same' "
-                "(it already fixes the output to in * stride)"
-            )
+        _check_same(output_padding, output_size, spatial, stride, n_leading)
         placed = [same_padding_transposed(d * (k - 1) + 1, s) for k, s, d in zip(kernel, stride, dilation)]
         return tuple(p for p, _ in placed), tuple(op for _, op in placed)
     pads = ((0, 0),) * nd if mode == "valid" else pad_pairs(padding, nd)
@@ -142,10 +149,29 @@ def transposed_padding(
     return pads, out_pad
 
 
+def _check_same(output_padding: Any, output_size: Any, spatial: tuple[int, ...], stride: tuple[int, ...],
+                n_leading: int) -> None:
+    """padding='same' fixes the output to ``in * stride``: output_padding may only be 0 (the default, in any
+    form: 0, (0, 0), an array of zeros) and output_size only that size."""
+    nd = len(spatial)
+    same = tuple(n * s for n, s in zip(spatial, stride))
+    if int_tuple(0 if output_padding is None else output_padding, nd, "output_padding", minimum=0) != (0,) * nd:
+        raise ValueError(
+            f"output_padding={shown(output_padding)!r} cannot be combined with padding='same': it fixes the "
+            f"output to in * stride ({same} for an input of {spatial}); use output_padding=0 (the default), or "
+            f"numeric padding"
+        )
+    if output_size is not None and requested_sizes(output_size, nd, n_leading) != same:
+        raise ValueError(
+            f"output_size={shown(output_size)!r} cannot be reached with padding='same': it fixes the output "
+            f"to in * stride ({same} for an input of {spatial}); use numeric padding to pick another size"
+        )
+
+
 def _shape_args(input_shape: Any, kernel_size: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     if isinstance(input_shape, (str, bytes)):
         raise TypeError(f"input_shape must be a sequence of spatial sizes, got {input_shape!r}")
-    if not isinstance(input_shape, (Sequence, np.ndarray)):
+    if not per_dim(input_shape):
         input_shape = (input_shape,)
     spatial = tuple(as_int(n, "input_shape") for n in input_shape)
     if not spatial:
@@ -187,7 +213,7 @@ def conv_transpose_output_shape(
         transposed_size(n, k, s, d, lo, hi, op)
         for n, k, s, d, (lo, hi), op in zip(spatial, kernel, stride_t, dil_t, pads, out_pad)
     )
-    return _refuse_empty(shape, f"padding {padding!r} crops the whole output")
+    return _refuse_empty(shape, f"padding {shown(padding)!r} crops the whole output")
 
 
 def conv_output_shape(

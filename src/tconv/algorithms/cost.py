@@ -9,7 +9,10 @@ OpenBLAS; see ``bench/RESULTS.md``) and re-measurable on any machine with
   (``m``, ``n`` or ``k`` small: BLAS cannot reach its peak there);
 - bytes moved by copies, gathers and element-wise passes (strided writes
   count double);
-- Python-level steps (one per tap / phase loop iteration), a fixed overhead.
+- Python-level steps (one per tap / phase loop iteration), a fixed overhead;
+- the fixed cost of every call (validation, planning, the result's
+  allocation, bias and cast: :func:`per_call_seconds`), the same for every
+  algorithm, so that the predicted seconds of a tiny call are not near zero.
 
 This is the spirit of SciPy's ``choose_conv_method``: a cheap formula, good
 enough to pick among algorithms whose costs differ by large factors, with a
@@ -38,6 +41,7 @@ class Constants:
     byte_seconds: float  # one byte read + written by a contiguous copy
     step_seconds: float  # one Python-level loop step with a few NumPy calls
     thin: float = 48.0  # a GEMM dimension of this size runs at about half the peak rate
+    call_seconds: float = 60e-6  # what every call pays besides its kernel (validation, plan, result, cast)
 
 
 # Measured on the reference machine (OpenBLAS 0.3.31 SkylakeX kernel, 2 threads).
@@ -86,6 +90,15 @@ def forget_calibration() -> None:
     from ..ops import ranked
 
     ranked.cache_clear()
+
+
+def per_call_seconds(c: Constants) -> float:
+    """The fixed cost of one call, whatever the algorithm: every algorithm's cost includes it.
+
+    >>> per_call_seconds(constants(np.float64)) > 0
+    True
+    """
+    return c.call_seconds
 
 
 def gemm_seconds(m: int, n: int, k: int, c: Constants, calls: int = 1) -> float:

@@ -14,7 +14,9 @@ correlation with a sub-kernel.
 
 from __future__ import annotations
 
+import functools
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,25 +41,97 @@ def prod(values) -> int:
     return out
 
 
-def axis_phases(n_small: int, n_big: int, kernel: int, stride: int, dilation: int, before: int) -> list[AxisPhase]:
-    """The phases of one dim (only those with at least one big position)."""
-    out = []
-    for p in range(min(stride, n_big)):
-        taps = []
-        for t in range(kernel):
-            c = t * dilation - before
-            if c % stride == p:
-                taps.append((t, (c - p) // stride))
-        out.append(AxisPhase(p, (n_big - p + stride - 1) // stride, tuple(taps)))
-    return out
+def axis_phases(n_small: int, n_big: int, kernel: int, stride: int, dilation: int,
+                before: int) -> tuple[AxisPhase, ...]:
+    """The phases of one dim (only those with at least one big position).
+
+    Each tap is put in its phase once: ``O(kernel + min(stride, n_big))`` steps (cached per dim).
+    """
+    return _axis_phases(int(n_big), int(kernel), int(stride), int(dilation), int(before))
 
 
-def geometry_phases(geom: Geometry) -> list[list[AxisPhase]]:
+@functools.lru_cache(maxsize=256)
+def _axis_phases(n_big: int, kernel: int, stride: int, dilation: int, before: int) -> tuple[AxisPhase, ...]:
+    count = min(stride, n_big)
+    taps = np.arange(kernel, dtype=np.int64)
+    shift, p = np.divmod(taps * dilation - before, stride)
+    keep = np.flatnonzero(p < count)
+    order = keep[np.argsort(p[keep], kind="stable")]  # by phase, then by tap
+    pairs = list(zip(taps[order].tolist(), shift[order].tolist()))
+    bounds = np.searchsorted(p[order], np.arange(count + 1)).tolist()
+    return tuple(AxisPhase(q, (n_big - q + stride - 1) // stride, tuple(pairs[bounds[q]:bounds[q + 1]]))
+                 for q in range(count))
+
+
+def geometry_phases(geom: Geometry) -> list[tuple[AxisPhase, ...]]:
     """``axis_phases`` for every spatial dim of ``geom``."""
     return [
         axis_phases(ns, nb, k, s, d, lo)
         for ns, nb, k, s, d, lo in zip(geom.small_shape, geom.big_shape, geom.kernel_shape, geom.stride, geom.dilation, geom.before)
     ]
+
+
+# ---------------------------------------------------------------------------
+# closed forms for planning: per-dim summaries, never one step per phase or per (phase, tap) pair
+
+
+def axis_table(n_big: int, kernel: int, stride: int, dilation: int, before: int):
+    """Per phase of one dim (NumPy arrays, one entry per phase ``p < min(stride, n_big)``): taps, length,
+    largest and smallest shift (0 where a phase has no tap).  Vectorized: no Python step per tap or phase."""
+    count = min(stride, n_big)
+    c = np.arange(kernel, dtype=np.int64) * dilation - before
+    shift, p = np.divmod(c, stride)
+    keep = p < count
+    p, shift = p[keep], shift[keep]
+    taps = np.bincount(p, minlength=count)
+    big = np.iinfo(np.int64).max
+    top = np.full(count, -big, np.int64)
+    low = np.full(count, big, np.int64)
+    np.maximum.at(top, p, shift)
+    np.minimum.at(low, p, shift)
+    top[taps == 0] = 0
+    low[taps == 0] = 0
+    lengths = (n_big - np.arange(count, dtype=np.int64) + stride - 1) // stride
+    return taps, lengths, top, low
+
+
+@functools.lru_cache(maxsize=256)
+def axis_task_counts(n_big: int, kernel: int, stride: int, dilation: int,
+                     before: int) -> tuple[tuple[tuple[int, int], int], ...]:
+    """How many phases of one dim have each ``(taps, length)``: at most a handful of distinct pairs.
+
+    >>> axis_task_counts(n_big=6, kernel=4, stride=2, dilation=1, before=1)
+    (((2, 3), 2),)
+    >>> axis_task_counts(n_big=7, kernel=5, stride=3, dilation=1, before=0)
+    (((2, 3), 1), ((2, 2), 1), ((1, 2), 1))
+    """
+    taps, lengths, _, _ = axis_table(n_big, kernel, stride, dilation, before)
+    pairs = Counter(zip(taps.tolist(), lengths.tolist()))
+    return tuple(pairs.items())
+
+
+def geometry_task_counts(geom: Geometry) -> list[tuple[tuple[int, int], int]]:
+    """``((taps, positions), count)`` over the N-d phases: the summary of :func:`phase_task_sizes`.
+
+    Products run over the per-dim summaries (a few entries each), never over the phases.
+    """
+    out: list[tuple[tuple[int, int], int]] = [((1, 1), 1)]
+    for nb, k, s, d, lo in zip(geom.big_shape, geom.kernel_shape, geom.stride, geom.dilation, geom.before):
+        axis = axis_task_counts(nb, k, s, d, lo)
+        out = [((t0 * t1, q0 * q1), n0 * n1) for (t0, q0), n0 in out for (t1, q1), n1 in axis]
+    return out
+
+
+def uniform_phases_possible(geom: Geometry) -> bool:
+    """Whether every dim has ``stride`` phases alike (the same taps, at least one, and length).
+
+    The closed form of :func:`tconv.algorithms.phase.uniform_phases` ``is not None``.
+    """
+    for nb, k, s, d, lo in zip(geom.big_shape, geom.kernel_shape, geom.stride, geom.dilation, geom.before):
+        axis = axis_task_counts(nb, k, s, d, lo)
+        if len(axis) != 1 or axis[0][1] != s or axis[0][0][0] == 0:
+            return False
+    return True
 
 
 #: Algorithms that work phase by phase refuse geometries with more phases (``prod(stride)``) than this:
@@ -66,10 +140,15 @@ MAX_PHASES = 4096
 
 
 def too_many_phases(geom: Geometry) -> str | None:
-    """The reason a phase-wise algorithm declines ``geom``, or None."""
+    """The reason a phase-wise algorithm declines ``geom``, or None: a closed form, nothing enumerated.
+
+    >>> from tconv.params import conv_transpose_geometry
+    >>> too_many_phases(conv_transpose_geometry(np.ones((1, 1, 1, 1)), np.ones((1, 1, 1, 1)), stride=65))
+    'stride (65, 65) (4225 output phases; it needs at most 4096)'
+    """
     phases = prod(geom.stride)
     if phases > MAX_PHASES:
-        return f"more than {MAX_PHASES} output phases (stride {geom.stride} gives {phases})"
+        return f"stride {geom.stride} ({phases} output phases; it needs at most {MAX_PHASES})"
     return None
 
 
@@ -81,15 +160,15 @@ def phase_combos(geom: Geometry):
 def small_padding(geom: Geometry) -> tuple[tuple[int, int], ...]:
     """Zeros to add around the small side so that every phase window ``q - shift`` is in range."""
     pads = []
-    for axis, n in zip(geometry_phases(geom), geom.small_shape):
-        shifts = [sh for a in axis for _, sh in a.taps]
-        longest = max(a.length for a in axis)
-        if not shifts:
+    for nb, k, s, d, lo_, n in zip(geom.big_shape, geom.kernel_shape, geom.stride, geom.dilation, geom.before,
+                                   geom.small_shape):
+        taps, lengths, top, low = axis_table(nb, k, s, d, lo_)
+        used = taps > 0
+        if not used.any():
             pads.append((0, 0))
             continue
-        lo = max(0, max(shifts))
-        hi = max(0, longest - 1 - min(shifts) - (n - 1))
-        pads.append((lo, hi))
+        longest = int(lengths.max())
+        pads.append((max(0, int(top[used].max())), max(0, longest - 1 - int(low[used].min()) - (n - 1))))
     return tuple(pads)
 
 

@@ -255,21 +255,34 @@ _READERS = {
 
 
 def _sym_crop(lo: int, hi: int, limit: int, full: int) -> tuple[int, int, tuple[int, int]]:
-    """Best (pad, output_padding < limit) for a crop (lo, hi): (pad, op, remaining extra crop)."""
+    """Best (pad, output_padding < limit) for a crop (lo, hi): (pad, op, remaining extra crop).
+
+    "Best" leaves the smallest extra crop ``|lo - pad| + |hi - (pad - op)|``, then the fewest zero paddings
+    (negative entries), then the largest pad.  The target layer must have an output (``full - 2 * pad + op
+    >= 1``) and may not crop what the source keeps (``pad <= max(lo, 0)``, ``pad - op <= max(hi, 0)``).
+    For a given pad the best op is the one closest to ``pad - hi`` in its allowed range; over the pads, that
+    score is piecewise linear with its kinks at a few known points, so only those points and their
+    neighbours are scored: a handful of steps whatever the sizes (a search over every pad and op took
+    ``lo * limit`` steps).
+
+    >>> _sym_crop(1, 0, 2, 9), _sym_crop(0, 1, 2, 9), _sym_crop(-2, 3, 4, 20)
+    ((1, 1, (0, 0)), (0, 0, (0, 1)), (0, 0, (-2, 3)))
+    """
     if lo >= 0 and 0 <= lo - hi < limit:
         return lo, lo - hi, (0, 0)
-    best = (None, 0, 0, (lo, hi))
-    for pad in range(0, max(lo, hi, 0) + 1):
-        for op in range(limit):
-            if full - 2 * pad + op < 1:  # the target layer itself must have an output
-                continue
-            if pad > max(lo, 0) or pad - op > max(hi, 0):  # it may not crop what the source keeps
-                continue
-            extra = (lo - pad, hi - (pad - op))
-            cost = (abs(extra[0]) + abs(extra[1]), sum(e < 0 for e in extra), -pad)
-            if best[0] is None or cost < best[0]:
-                best = (cost, pad, op, extra)
-    return best[1], best[2], best[3]
+    keep_lo, keep_hi = max(lo, 0), max(hi, 0)
+    top = min(keep_lo, keep_hi + limit - 1, (full + limit - 2) // 2)  # the largest pad some op allows
+    if top < 0:
+        return 0, 0, (lo, hi)
+
+    def scored(pad: int):
+        op = min(max(pad - hi, 0, pad - keep_hi, 2 * pad - full + 1), limit - 1)
+        extra = (lo - pad, hi - (pad - op))
+        return (abs(extra[0]) + abs(extra[1]), sum(e < 0 for e in extra), -pad), pad, op, extra
+
+    kinks = (0, top, lo, hi, keep_hi, full - 1 - hi, full - 1 - keep_hi, hi + limit - 1, (full - 1) // 2, full // 2)
+    _, pad, op, extra = min(scored(p + e) for p in kinks for e in (-1, 0, 1) if 0 <= p + e <= top)
+    return pad, op, extra
 
 
 def _express_torch(layer: Layer, limit_by_stride: bool):
