@@ -470,6 +470,115 @@ def test_sequential_training_reduces_the_loss():
         repr(net)
 
 
+# -- dtypes: an assigned array keeps its precision; .to(), .float(), .double() -----------------------
+
+
+@pytest.mark.parametrize("how", ["attribute", "data"])
+def test_assigning_another_float_dtype_keeps_it(how):
+    layer = nn.ConvTranspose2d(1, 2, 2, seed=0)
+    assert layer.weight.dtype == layer.bias.dtype == np.float32
+    w64 = np.full((1, 2, 2, 2), 1 / 3)  # not representable in float32
+    b64 = np.array([0.1, 0.2])
+    if how == "attribute":
+        layer.weight, layer.bias = w64, b64
+    else:
+        layer.weight.data, layer.bias.data = w64, b64
+    assert layer.weight.dtype == layer.bias.dtype == np.float64
+    np.testing.assert_array_equal(layer.weight, w64)  # never a silent rounding
+    assert layer.weight.name == "weight" and layer.parameters() == [layer.weight, layer.bias]
+    w64[...] = 0  # the layer holds a copy
+    assert layer.weight[0, 0, 0, 0] == 1 / 3
+    x = np.ones((1, 1, 2, 2), np.float32)
+    assert layer(x).dtype == np.float64  # NumPy promotion (PyTorch would refuse the mixed dtypes)
+    layer.backward(np.ones((1, 2, 3, 3)))
+    assert layer.weight_grad.dtype == layer.bias_grad.dtype == np.float64
+    layer.weight = np.ones((1, 2, 2, 2), np.float16)
+    assert layer.weight.dtype == np.float16 and layer.weight_grad.dtype == np.float16  # the gradient follows
+
+
+def test_torch_keeps_the_assigned_dtype_too():
+    t = torch.nn.ConvTranspose2d(1, 2, 2)
+    t.weight.data = torch.ones(1, 2, 2, 2, dtype=torch.float64)
+    ours = nn.ConvTranspose2d(1, 2, 2)
+    ours.weight.data = np.ones((1, 2, 2, 2))
+    assert str(t.weight.dtype) == "torch.float64" and ours.weight.dtype == np.float64
+
+
+def test_in_place_and_dtype_free_assignments_store_the_parameter_dtype():
+    layer = nn.Conv2d(1, 1, 2, seed=0)
+    w = layer.weight
+    layer.weight[...] = np.full((1, 1, 2, 2), 1 / 3)  # in place, as PyTorch's param[...] = t: float32
+    layer.weight = [[[[1.0, 2.0], [3.0, 4.0]]]]  # a list has no dtype of its own
+    layer.weight = np.arange(4, dtype=np.int64).reshape(1, 1, 2, 2)  # integers: the parameter's dtype
+    layer.bias = np.array([True])
+    layer.weight = np.ones((1, 1, 2, 2), np.float32)  # same dtype: copied in place
+    assert layer.weight is w and w.dtype == np.float32 and layer.bias.dtype == np.float32
+    free = nn.Parameter(np.zeros(2, np.float32), "p")  # a parameter without a layer cannot be replaced
+    free.data = np.array([1 / 3, 1.0])
+    assert free.dtype == np.float32
+
+
+def test_to_float_double_half():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    layer = nn.ConvTranspose1d(2, 3, 2, seed=0)
+    w32 = np.array(layer.weight)
+    layer(np.ones((1, 2, 4), np.float32))
+    layer.backward(np.ones((1, 3, 5), np.float32))
+    assert layer.double() is layer
+    assert layer.weight.dtype == layer.bias.dtype == layer.weight_grad.dtype == layer.dtype == np.float64
+    np.testing.assert_array_equal(layer.weight, w32)
+    assert layer.float().weight.dtype == np.float32 and layer.half().bias.dtype == np.float16
+    for arg, want in ((np.float64, np.float64), ("float32", np.float32), (torch.float64, np.float64),
+                      (ml_dtypes.bfloat16, ml_dtypes.bfloat16), (torch.bfloat16, ml_dtypes.bfloat16),
+                      (np.ones(1, np.float16), np.float16), (torch.ones(1, dtype=torch.float64), np.float64)):
+        assert layer.to(arg).weight.dtype == want
+    assert layer.to("cpu", torch.float32).weight.dtype == np.float32
+    assert layer.to(dtype=np.float64, device="cpu").weight.dtype == np.float64
+    assert layer.to("cpu").weight.dtype == np.float64  # a device alone changes nothing
+    with pytest.raises(ValueError, match="device must be None or 'cpu'"):
+        layer.to("cuda")
+    with pytest.raises(TypeError, match="dtype must be a floating dtype"):
+        layer.to(np.int32)
+    # Gluon: cast, and a deferred layer creates its weight in the converted dtype
+    g = nn.Conv2DTranspose(2, kernel_size=2)
+    g.initialize()
+    g.cast("float64")
+    assert g(np.ones((1, 3, 2, 2), np.float32)).dtype == np.float64 and g.weight.dtype == np.float64
+    assert nn.Conv2D(2, 3, dtype=np.float16).double().dtype == np.float64
+
+
+def test_layer_dtype_argument():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    for dtype in (np.float16, ml_dtypes.bfloat16, np.float32, np.float64, torch.float64, "float16"):
+        layer = nn.Conv1d(1, 2, 2, dtype=dtype, seed=0)
+        want = np.dtype(str(dtype).replace("torch.", "")) if not isinstance(dtype, type) else np.dtype(dtype)
+        assert layer.weight.dtype == layer.bias.dtype == want
+        assert layer(np.ones((1, 1, 3), want)).dtype == want  # float16 / bfloat16: computed in float32
+    with pytest.raises(TypeError, match="dtype must be a floating dtype"):
+        nn.Conv1d(1, 1, 2, dtype=bool)
+
+
+def test_optimizers_keep_working_after_to_when_built_after():
+    net = nn.Sequential(nn.Conv1d(1, 1, 2, seed=0)).double()
+    opt = optim.SGD(net.parameters(), lr=0.1)
+    before = np.array(net[0].weight)
+    loss = nn.MSELoss()
+    loss(net(np.ones((1, 1, 3))), np.zeros((1, 1, 2)))
+    net.backward(loss.backward())
+    opt.step()
+    assert net[0].weight.dtype == np.float64 and not np.array_equal(net[0].weight, before)
+
+
+def test_activations_and_loss_follow_the_rule():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    for act in (nn.ReLU(), nn.Tanh(), nn.Sigmoid()):
+        assert act(np.array([True, False])).dtype == np.float64
+        assert act(np.array([1, -2], np.int8)).dtype == np.float64
+        assert act(np.ones(2, np.float16)).dtype == np.float16
+        assert act(np.ones(2, ml_dtypes.bfloat16)).dtype == ml_dtypes.bfloat16
+    assert float(nn.MSELoss()(np.array([True, False]), np.array([False, False]))) == 0.5
+
+
 @pytest.mark.parametrize("module", ['tconv.nn', 'tconv.nn.conv', 'tconv.nn.gluon', 'tconv.nn.module', 'tconv.nn.parameter', 'tconv.optim'])
 def test_docstring_examples(module):
     import doctest

@@ -88,16 +88,23 @@ def run_cropped(
         canon_pad.append((clo, chi))
         starts.append(lo - clo)
         wanted.append(out)
-    y = conv_transpose(x, weight, None, stride=tuple(stride), dilation=tuple(dilation), groups=groups,
-                       padding=tuple(canon_pad))
-    got = y.shape[2:]
-    if any(st != 0 for st in starts) or tuple(wanted) != tuple(got):
-        y = _place(y, starts, wanted)
-    if bias is not None:
-        bias = np.asarray(bias)
-        y = y.astype(compute_dtype(x, weight, bias), copy=False)
-        y = y + bias.astype(y.dtype, copy=False).reshape((-1,) + (1,) * len(spatial))
-    return y
+    got = tuple(full_size(n, k, s, d) - lo - hi
+                for n, k, s, d, (lo, hi) in zip(spatial, kernel, stride, dilation, canon_pad))
+    placed = any(st != 0 for st in starts) or tuple(wanted) != got
+    hyper = dict(stride=tuple(stride), dilation=tuple(dilation), groups=groups, padding=tuple(canon_pad))
+    if not placed:  # the operator adds the bias and rounds once
+        return conv_transpose(x, weight, bias, **hyper)
+    if bias is None:
+        return _place(conv_transpose(x, weight, None, **hyper), starts, wanted)
+    # the bias also lands on the zero-extended positions: place, add it in the working dtype
+    # (float16 / bfloat16 compute in float32), then round once to the result dtype
+    bias = np.asarray(bias)
+    dtype = compute_dtype(x, weight, bias)
+    work = np.promote_types(dtype, np.float32)
+    y = _place(conv_transpose(x.astype(work, copy=False), weight.astype(work, copy=False), None, **hyper),
+               starts, wanted)
+    y += bias.astype(work, copy=False).reshape((-1,) + (1,) * len(spatial))
+    return y.astype(dtype, copy=False)
 
 
 def _place(y: np.ndarray, starts: Sequence[int], wanted: Sequence[int]) -> np.ndarray:

@@ -21,9 +21,24 @@ array([[[[ 0.,  0.,  1.],
 >>> layer.backward(np.ones((1, 1, 3, 3)))
 array([[[[6., 6.],
          [6., 6.]]]])
->>> layer.weight_grad
+>>> layer.weight_grad   # K is float64: the layer keeps the assigned dtype
 array([[[[6., 6.],
-         [6., 6.]]]], dtype=float32)
+         [6., 6.]]]])
+
+Dtypes: a layer's parameters are float32 unless ``dtype=`` says otherwise
+(float16, ``ml_dtypes.bfloat16``, float32, float64, a NumPy or PyTorch
+dtype); ``.to(dtype)``, ``.float()``, ``.double()``, ``.half()`` convert
+them.  Assigning an array of another floating dtype to ``.weight`` /
+``.bias`` (``layer.weight = K`` or ``layer.weight.data = K``) keeps that
+dtype, as PyTorch's ``param.data = t`` (never a silent rounding), while
+``layer.weight[...] = K`` writes into the existing array and so stores its
+dtype (as PyTorch's ``param[...] = t``); see :mod:`tconv.nn.parameter`.
+The result of ``layer(x)`` has the dtype of :func:`tconv.conv_transpose`:
+the NumPy promotion of ``x``, weight and bias (a float32 layer on float64
+input gives float64, on uint8 input float32, on int64 or bool input
+float64; float16 and bfloat16 compute in float32 and round once), where
+PyTorch refuses operands of different dtypes and integer inputs.
+Gradients stored by ``backward`` have their parameter's dtype.
 """
 
 from __future__ import annotations
@@ -40,8 +55,8 @@ from ..params import conv_geometry, conv_transpose_geometry
 from ..shapes import forward_padding, transposed_padding
 from .. import arrayapi
 from ..validate import as_int, int_tuple, numeric_array, pad_pairs, padding_mode
-from .module import Module
-from .parameter import Parameter
+from .module import Module, layer_dtype
+from .parameter import Parameter, kept_dtype
 
 # Public argument names of the two layer dialects (for error messages).
 TORCH_NAMES = {"in_channels": "in_channels", "out_channels": "out_channels", "stride": "stride", "bias": "bias"}
@@ -52,16 +67,6 @@ def _padding(value: Any, nd: int) -> Any:
     if isinstance(value, str):
         return padding_mode(value)
     return pad_pairs(value, nd)
-
-
-def _float_dtype(dtype: Any) -> np.dtype:
-    try:
-        dt = np.dtype(np.float32 if dtype is None else dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be a NumPy floating dtype, got {dtype!r}") from None
-    if dt.kind != "f":
-        raise TypeError(f"dtype must be a floating dtype (float32 or float64), got {dt}")
-    return dt
 
 
 class _ConvLayer(Module):
@@ -106,7 +111,7 @@ class _ConvLayer(Module):
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"{n['bias']} must be True or False, got {bias!r}")
         self.use_bias = bool(bias)
-        self.dtype = _float_dtype(dtype)
+        self.dtype = layer_dtype(dtype)  # the dtype new parameters get (changed by .to())
         self._weight: Parameter | None = None
         self._bias: Parameter | None = None
         self._saved: tuple | None = None
@@ -131,12 +136,40 @@ class _ConvLayer(Module):
         self._weight = Parameter(np.asarray(weight, dtype=self.dtype), "weight")
         self._bias = Parameter(np.zeros(self.out_channels, self.dtype), "bias") if self.use_bias else None
 
+    def _owned(self, param: Parameter | None) -> Parameter | None:
+        """``param`` with the hook that lets ``param.data = K`` of another float dtype replace it."""
+        if param is not None:
+            param.retype = self._replace
+        return param
+
+    def _replace(self, param: Parameter, value: np.ndarray) -> None:
+        """Put a new parameter holding ``value`` (its dtype) where ``param`` is; its gradient follows."""
+        new = Parameter(value, param.name)
+        if param.grad is not None:
+            new.grad = param.grad.astype(new.dtype)
+        if param is self._weight:
+            self._weight = new
+        elif param is self._bias:
+            self._bias = new
+        else:  # a parameter this layer no longer holds: it keeps its own dtype
+            np.copyto(param.view(np.ndarray), value, casting="unsafe")
+
+    def _cast(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+        for param in self.parameters():
+            if param.dtype != dtype:
+                self._replace(param, param.astype(dtype))
+
     # -- parameters ----------------------------------------------------------------------
 
     @property
     def weight(self) -> Parameter | None:
-        """The weight array; assign an array of :attr:`weight_shape` (or write into it with ``[...]``)."""
-        return self._weight
+        """The weight array; assign an array of :attr:`weight_shape` (or write into it with ``[...]``).
+
+        An assigned array of another floating dtype keeps its dtype; ``[...]``
+        stores the weight's dtype (see the module docstring).
+        """
+        return self._owned(self._weight)
 
     @weight.setter
     def weight(self, value: Any) -> None:
@@ -150,8 +183,8 @@ class _ConvLayer(Module):
 
     @property
     def bias(self) -> Parameter | None:
-        """The bias array ``(out_channels,)``, or None for a layer built without bias."""
-        return self._bias
+        """The bias array ``(out_channels,)``, or None for a layer built without bias (dtypes: as ``weight``)."""
+        return self._owned(self._bias)
 
     @bias.setter
     def bias(self, value: Any) -> None:
@@ -175,13 +208,16 @@ class _ConvLayer(Module):
         arr = numeric_array(value, name)
         if arr.shape != param.shape:
             raise ValueError(f"{name} must have shape {self._expected(name)}, got an array of shape {arr.shape}")
-        param.assign(arr)
+        if kept_dtype(value, arr, param.dtype) != param.dtype:
+            self._replace(param, arr)
+        else:
+            param.assign(arr.astype(param.dtype, copy=False))
 
     def _not_ready(self) -> str:
         return "the layer has no parameters yet"
 
     def parameters(self) -> list[Parameter]:
-        return [p for p in (self._weight, self._bias) if p is not None]
+        return [self._owned(p) for p in (self._weight, self._bias) if p is not None]
 
     @property
     def weight_grad(self) -> np.ndarray | None:

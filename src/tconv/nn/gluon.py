@@ -6,6 +6,12 @@ call, and ``initialize(init)`` chooses the weight initializer: the layer's own
 (Gluon's default); the bias starts at zero.  Calling the layer before
 ``initialize`` is an error, as in Gluon.
 
+Dtypes as for the PyTorch-style layers (:mod:`tconv.nn.conv`): ``dtype=``
+(float32 by default), ``cast(dtype)`` as in Gluon and ``.to(dtype)``,
+``.float()``, ``.double()``; an assigned array of another floating dtype
+keeps its dtype; the result dtype is the NumPy promotion of the input and
+the parameters (MXNet refuses mixed dtypes).
+
 The chapter's example:
 
 >>> import numpy as np
@@ -57,6 +63,10 @@ class _GluonConv(_ConvLayer):
     def channels(self) -> int:
         """Output channels (Gluon's name)."""
         return self.out_channels
+
+    def cast(self, dtype: Any) -> None:
+        """Gluon's ``cast``: convert the parameters (and those created later) to ``dtype``; see ``.to``."""
+        self.to(dtype)
 
     def initialize(self, init: Any = None, force_reinit: bool = False) -> None:
         """Initialise the weight (``weight_initializer``, else ``init``, else ``init.Uniform()``), bias to zero.

@@ -20,8 +20,58 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..validate import numeric_array
+from ..validate import compute_dtype, numeric_array, real_kind
 from .parameter import Parameter
+
+
+def layer_dtype(value: Any, name: str = "dtype") -> np.dtype:
+    """A floating dtype for a layer's parameters: a NumPy dtype (float16, ``ml_dtypes.bfloat16``, float32,
+    float64, ...) or a PyTorch one (``torch.float64``); None gives float32.
+
+    >>> layer_dtype(None), layer_dtype("float64")
+    (dtype('float32'), dtype('float64'))
+    """
+    if value is None:
+        return np.dtype(np.float32)
+    dt = _parse_dtype(value)
+    if dt is None:
+        raise TypeError(f"{name} must be a NumPy floating dtype, got {value!r}")
+    if real_kind(dt) != "f":
+        raise TypeError(f"{name} must be a floating dtype (float16, bfloat16, float32, float64, ...), got {dt}")
+    return dt
+
+
+def _parse_dtype(value: Any) -> np.dtype | None:
+    """``value`` as a NumPy dtype (PyTorch dtypes and the name "bfloat16" included), or None."""
+    text = str(value)
+    if text.startswith("torch."):  # a torch.dtype, by its name
+        value = text[len("torch."):]
+    try:
+        return np.dtype(value)
+    except TypeError:
+        if value == "bfloat16":
+            try:
+                import ml_dtypes  # its types are not known to NumPy by name until it is imported
+            except ImportError:
+                return None
+            return np.dtype(ml_dtypes.bfloat16)
+    return None
+
+
+def _to_arguments(args: tuple, dtype: Any, device: Any) -> Any:
+    """The dtype in ``Module.to``'s arguments (None if none); refuses devices other than the CPU."""
+    for arg in args:
+        if arg is None or type(arg).__name__ == "device" or isinstance(arg, str) and _parse_dtype(arg) is None:
+            device = arg
+        elif not isinstance(arg, (type, np.dtype)) and hasattr(arg, "dtype") and hasattr(arg, "shape"):
+            # .to(tensor): take its dtype
+            dtype = arg.dtype
+        else:
+            dtype = arg
+    kind = getattr(device, "type", device)
+    if kind is not None and str(kind).split(":")[0] != "cpu":
+        raise ValueError(f"device must be None or 'cpu' (tconv computes with NumPy), got {device!r}")
+    return dtype
 
 
 class Module(abc.ABC):
@@ -46,6 +96,39 @@ class Module(abc.ABC):
         """Forget the stored gradients."""
         for p in self.parameters():
             p.grad = None
+
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, non_blocking: bool = False) -> "Module":
+        """Convert the parameters to a floating ``dtype`` (in place) and return the module, as PyTorch's ``.to``.
+
+        Takes ``.to(dtype)``, ``.to(device, dtype)``, ``.to(array)`` (its
+        dtype) and keywords; NumPy and PyTorch dtypes are accepted, the only
+        device is the CPU.  Converted parameters are new arrays: build
+        optimizers after converting.  Gradients are converted too.
+
+        >>> Sequential(ReLU()).to(np.float64).double().float().half()
+        Sequential(
+          (0): ReLU()
+        )
+        """
+        wanted = _to_arguments(args, dtype, device)
+        if wanted is not None:
+            self._cast(layer_dtype(wanted))
+        return self
+
+    def float(self) -> "Module":
+        """``self.to(np.float32)``."""
+        return self.to(np.float32)
+
+    def double(self) -> "Module":
+        """``self.to(np.float64)``."""
+        return self.to(np.float64)
+
+    def half(self) -> "Module":
+        """``self.to(np.float16)`` (computed in float32, rounded once per layer)."""
+        return self.to(np.float16)
+
+    def _cast(self, dtype: np.dtype) -> None:
+        """Convert this module's own parameters to ``dtype`` (modules without parameters: nothing)."""
 
     def _saved_or_raise(self, saved: Any) -> Any:
         if saved is None:
@@ -83,6 +166,10 @@ class Sequential(Module):
     def parameters(self) -> list[Parameter]:
         return [p for m in self.modules for p in m.parameters()]
 
+    def _cast(self, dtype: np.dtype) -> None:
+        for m in self.modules:
+            m._cast(dtype)
+
     def __getitem__(self, index: int) -> Module:
         return self.modules[index]
 
@@ -101,7 +188,9 @@ class _Elementwise(Module):
     _saved: np.ndarray | None = None
 
     def forward(self, x: Any) -> np.ndarray:
-        y = self._apply(numeric_array(x, "x"))
+        xa = numeric_array(x, "x")
+        dtype = compute_dtype(xa)  # integers and bool give float64; float16 / bfloat16 compute in float32
+        y = self._apply(xa.astype(np.promote_types(dtype, np.float32), copy=False)).astype(dtype, copy=False)
         self._saved = y
         return y
 
@@ -168,7 +257,8 @@ class MSELoss(Module):
         p, t = numeric_array(prediction, "prediction"), numeric_array(target, "target")
         if p.shape != t.shape:
             raise ValueError(f"target must have the shape of prediction, {p.shape}, got {t.shape}")
-        diff = p - t
+        dtype = compute_dtype(p, t)  # bool and integers give float64
+        diff = p.astype(dtype, copy=False) - t.astype(dtype, copy=False)
         self._saved = diff
         total = np.sum(diff * diff)
         return total / max(diff.size, 1) if self.reduction == "mean" else total

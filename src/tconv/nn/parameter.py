@@ -5,8 +5,19 @@ plain arrays), with three additions:
 
 * ``.grad`` holds the gradient stored by the layer's ``backward`` (or None);
 * ``p[...] = value`` reports a value that does not fit by the parameter's name;
-* ``p.data = value`` copies a value of exactly the parameter's shape in, so
+* ``p.data = value`` assigns a value of exactly the parameter's shape, so
   that PyTorch code such as ``layer.weight.data = K`` runs unchanged.
+
+Dtypes: ``p[...] = value`` writes into the existing array, so it stores the
+parameter's dtype (NumPy's in-place semantics, like PyTorch's
+``param[...] = t`` or ``param.copy_(t)``).  Assigning ``layer.weight = K`` or
+``layer.weight.data = K`` with an array ``K`` of another floating dtype keeps
+``K``'s dtype, as PyTorch's ``param.data = t`` does (never a silent
+rounding): the layer then holds a new Parameter of that dtype (a NumPy array
+cannot change its dtype in place), so build optimizers after such an
+assignment or a ``.to(dtype)``.  Python numbers and lists, and integer or
+bool arrays, are stored in the parameter's dtype.  A Parameter that belongs
+to no layer always stores its own dtype.
 
 >>> import numpy as np
 >>> w = Parameter(np.zeros((1, 1, 2)), "weight")
@@ -22,11 +33,27 @@ ValueError: weight must have shape (1, 1, 2), got an array of shape (3,)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from ..validate import numeric_array
+from ..validate import numeric_array, real_kind
+
+
+def kept_dtype(value: Any, arr: np.ndarray, current: np.dtype) -> np.dtype:
+    """The dtype a parameter of dtype ``current`` gets from assigning ``value`` (``arr`` is it as an array).
+
+    An array of its own floating dtype keeps it (PyTorch's ``param.data = t``);
+    Python numbers and lists, integer and bool arrays take ``current``.
+
+    >>> kept_dtype(np.ones(2), np.ones(2), np.dtype(np.float32))
+    dtype('float64')
+    >>> kept_dtype([1.0, 2.0], np.ones(2), np.dtype(np.float32))
+    dtype('float32')
+    """
+    if hasattr(value, "dtype") and real_kind(arr.dtype) == "f":
+        return arr.dtype
+    return np.dtype(current)
 
 
 def _plain(value: Any) -> Any:
@@ -47,6 +74,9 @@ class Parameter(np.ndarray):
 
     name: str
     grad: np.ndarray | None
+    #: Set by the owning layer: called with ``(self, array)`` to replace this parameter by ``array``
+    #: when an assignment brings another floating dtype (views and copies do not inherit it).
+    retype: Callable[["Parameter", np.ndarray], None] | None
 
     def __new__(cls, value: Any, name: str = "parameter") -> "Parameter":
         obj = np.array(numeric_array(value, name), copy=True).view(cls)
@@ -57,6 +87,7 @@ class Parameter(np.ndarray):
     def __array_finalize__(self, obj: Any) -> None:
         self.name = getattr(obj, "name", "parameter")
         self.grad = None
+        self.retype = None
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         out = kwargs.get("out")
@@ -86,10 +117,20 @@ class Parameter(np.ndarray):
         self.assign(value)
 
     def assign(self, value: Any) -> None:
-        """Copy ``value`` in, requiring exactly this parameter's shape (cast to its dtype)."""
+        """Assign ``value``, requiring exactly this parameter's shape.
+
+        The values are copied in (cast to this dtype), unless ``value`` is an
+        array of another floating dtype and a layer owns this parameter: then
+        the layer replaces it by a parameter of ``value``'s dtype (see the
+        module docstring).
+        """
         if value is self:
             return
         arr = numeric_array(value, self.name)
         if arr.shape != self.shape:
             raise ValueError(f"{self.name} must have shape {self.shape}, got an array of shape {arr.shape}")
+        dtype = kept_dtype(value, arr, self.dtype)
+        if dtype != self.dtype and self.retype is not None:
+            self.retype(self, arr)
+            return
         np.copyto(self.view(np.ndarray), arr, casting="unsafe")
