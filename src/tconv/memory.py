@@ -1,19 +1,70 @@
 """The memory guard: refuse a result or workspace that cannot fit, before allocating it.
 
-The limit is the memory the machine has available now (``MemAvailable`` on
-Linux, physical memory elsewhere), or the number of bytes in the environment
-variable ``TCONV_MEMORY_LIMIT`` when it is set.
+Why a guard: a transposed convolution's output grows with ``stride ** d``, and
+its fast algorithms trade memory (columns, padded copies, spectra) for speed;
+a call that cannot fit should fail at once with the size it needs, not after
+minutes of swapping or at the hands of the out-of-memory killer.
+
+The limit (:func:`available_bytes`) is the smallest of
+
+* the memory the machine has available now (``MemAvailable`` on Linux,
+  physical memory elsewhere),
+* the room left in the process's control group: cgroup v2 ``memory.max -
+  memory.current``, or v1 ``memory.limit_in_bytes - memory.usage_in_bytes``,
+  at every level from the process's group up (file cache that can be
+  reclaimed, ``inactive_file``, is counted as room, as ``MemAvailable`` does),
+* inside a Dask worker, the worker's memory limit minus the process's
+  resident memory,
+
+or the number of bytes in ``TCONV_MEMORY_LIMIT`` when that is set; less the
+bytes reserved by the calls running in this process (:func:`reserve`): two
+threads whose calls each fit alone but not together do not both go ahead --
+the later one is refused with the same ``ValueError`` (refusing, not
+waiting: a wait could last forever and would hide the problem).  A running
+call's reservation counts in full until it ends, also the part it has
+already allocated (which the machine's figure then misses too): the guard
+errs towards refusing.
+
+What a call needs is its result, the copies that bring its operands into
+the kernel's layout, its algorithm's workspace (each algorithm's
+``workspace_bytes``: the largest set of buffers its kernels hold at once,
+checked against ``tracemalloc`` peaks in ``tests/test_memory.py``) and
+:data:`SMALL_BYTES` for the small temporaries no formula follows.  Not
+counted: what NumPy cannot report -- BLAS's and the FFT's internal buffers,
+thread stacks, and the compiled kernels' code (numba's first compilation
+takes tens of MiB once per process; :mod:`tconv.distributed` pays it on
+every worker before the graph runs) -- the operands themselves (they exist
+already), and arrays on a GPU, which are checked against the device's free
+memory (:func:`device_available_bytes`), never against the host's.
 
 >>> check_fits(1024, "a small result")  # fits: returns quietly
 >>> available_bytes() > 0
+True
+>>> with reserve(1024, "a small result"):
+...     reserved_bytes() >= 1024
 True
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
+from typing import Any, Iterator
 
 ENV_LIMIT = "TCONV_MEMORY_LIMIT"
+
+#: Small temporaries of a call that no workspace formula follows (index arrays, tap lists, per-tap weight
+#: slices, Python objects): the largest excess of a measured peak over the formulas in tests/test_memory.py
+#: was under 10 KiB.
+SMALL_BYTES = 64 << 10
+
+#: A cgroup v1 limit at or above this is "no limit" (the kernel reports 2**63 rounded down to a page).
+_V1_UNLIMITED = 1 << 62
+
+_LOCK = threading.Lock()
+_RESERVED = 0
 
 
 def _meminfo_available() -> int | None:
@@ -34,15 +85,166 @@ def _physical_bytes() -> int:
         return 8 * 2**30
 
 
-def available_bytes() -> int:
-    """Bytes tconv may allocate for one call's result plus workspace."""
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as fh:
+            return fh.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _stat_value(path: str, key: str) -> int:
+    """``key``'s value in a ``memory.stat`` file (0 when absent)."""
+    text = _read(path) or ""
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == key and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
+def _levels(base: str, path: str) -> list[str]:
+    """The directories of a cgroup and its ancestors under ``base`` (just ``base`` when the group's own
+    directory is not visible, as inside a container's cgroup namespace)."""
+    parts = [p for p in path.strip("/").split("/") if p and p != ".."]
+    dirs = [os.path.join(base, *parts[:i]) for i in range(len(parts), -1, -1)]
+    seen = [d for d in dirs if os.path.isdir(d)]
+    return seen or [base]
+
+
+def _v2_room(directory: str) -> int | None:
+    limit = _read(os.path.join(directory, "memory.max"))
+    current = _read(os.path.join(directory, "memory.current"))
+    if limit is None or limit == "max" or current is None or not limit.isdigit() or not current.isdigit():
+        return None
+    reclaimable = _stat_value(os.path.join(directory, "memory.stat"), "inactive_file")
+    return max(0, int(limit) - int(current) + reclaimable)
+
+
+def _v1_room(directory: str) -> int | None:
+    limit = _read(os.path.join(directory, "memory.limit_in_bytes"))
+    usage = _read(os.path.join(directory, "memory.usage_in_bytes"))
+    if limit is None or usage is None or not limit.isdigit() or not usage.isdigit() or int(limit) >= _V1_UNLIMITED:
+        return None
+    reclaimable = _stat_value(os.path.join(directory, "memory.stat"), "total_inactive_file")
+    return max(0, int(limit) - int(usage) + reclaimable)
+
+
+def cgroup_room(root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup") -> int | None:
+    """Bytes the process's control group (v2 or v1) and its ancestors leave free, or None without a limit.
+
+    ``root`` is where the cgroup file system is mounted and ``proc_cgroup`` the process's membership file
+    (both injectable for tests).
+    """
+    text = _read(proc_cgroup)
+    if text is None:
+        return None
+    rooms = []
+    for line in text.splitlines():
+        fields = line.split(":", 2)
+        if len(fields) != 3:
+            continue
+        _, controllers, path = fields
+        if controllers == "":  # v2: one unified hierarchy
+            rooms += [_v2_room(d) for d in _levels(root, path)]
+        elif "memory" in controllers.split(","):
+            base = os.path.join(root, controllers)
+            if not os.path.isdir(base):
+                base = os.path.join(root, "memory")
+            rooms += [_v1_room(d) for d in _levels(base, path)]
+    rooms = [r for r in rooms if r is not None]
+    return min(rooms) if rooms else None
+
+
+def dask_worker_room() -> int | None:
+    """Inside a ``dask.distributed`` worker with a memory limit: that limit minus this process's resident
+    memory; otherwise None.  Looks only if ``distributed`` is already imported (no import cost)."""
+    if "distributed" not in sys.modules:
+        return None
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    manager = getattr(worker, "memory_manager", None)
+    limit = getattr(manager, "memory_limit", None) or getattr(worker, "memory_limit", None)
+    if not limit:
+        return None
+    try:
+        import psutil
+
+        rss = psutil.Process().memory_info().rss
+    except (ImportError, OSError):
+        return None
+    return max(0, int(limit) - int(rss))
+
+
+def room_bytes() -> int:
+    """The memory free for tconv now, before the reservations of running calls (see the module docstring)."""
     override = os.environ.get(ENV_LIMIT)
     if override:
         try:
             return int(override)
         except ValueError:
             raise ValueError(f"{ENV_LIMIT} must be a whole number of bytes, got {override!r}") from None
-    return _meminfo_available() or _physical_bytes()
+    rooms = [_meminfo_available() or _physical_bytes(), cgroup_room(), dask_worker_room()]
+    return min(r for r in rooms if r is not None)
+
+
+def reserved_bytes() -> int:
+    """Bytes reserved by the calls running in this process now."""
+    return _RESERVED
+
+
+def available_bytes() -> int:
+    """Bytes tconv may allocate for one call's result plus workspace: the room less running calls' reservations."""
+    return max(0, room_bytes() - _RESERVED)
+
+
+@contextlib.contextmanager
+def reserve(nbytes: int, what: str = "the call") -> Iterator[None]:
+    """Hold ``nbytes`` for the duration of a call, so that concurrent calls count them.
+
+    Raises the guard's ``ValueError`` (nothing reserved) when ``nbytes`` do not fit beside the running
+    calls' reservations.  The check and the reservation are one step under a lock.
+    """
+    global _RESERVED
+    nbytes = int(nbytes)
+    with _LOCK:
+        room = room_bytes()
+        if nbytes > room - _RESERVED:
+            check_fits(nbytes, f"{what} (beside {_RESERVED} bytes reserved by running calls)", max(0, room - _RESERVED))
+        _RESERVED += nbytes
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _RESERVED -= nbytes
+
+
+def device_available_bytes(array: Any) -> int | None:
+    """Free bytes on the GPU that holds ``array`` (CuPy, PyTorch CUDA), the host's :func:`available_bytes`
+    for arrays in host memory, or None when the device's free memory is unknown (then do not check)."""
+    module = type(array).__module__.split(".")[0]
+    if module == "cupy":
+        import cupy
+
+        with cupy.cuda.Device(array.device.id):
+            free, _ = cupy.cuda.runtime.memGetInfo()
+        return int(free)
+    if module == "torch":
+        import torch
+
+        if array.device.type == "cpu":
+            return available_bytes()
+        if array.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(array.device)
+            return int(free)
+        return None
+    if module in ("numpy", "dask", "array_api_strict", "sparse"):
+        return available_bytes()
+    return None
 
 
 def format_bytes(n: int) -> str:

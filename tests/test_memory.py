@@ -1,0 +1,184 @@
+"""The memory guard is honest: every algorithm's estimate covers its measured peak; cgroup limits, running
+calls and the result's cast are counted as they happen."""
+
+import importlib
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import tconv
+from tconv import memory, ops
+from tconv.params import conv_geometry, conv_transpose_geometry
+
+registry = importlib.import_module("tconv.algorithms")
+
+# (name, N, C_in, C_out, spatial, kernel, stride, padding, dilation, groups): suite-like layers included
+CASES = [
+    ("1d", 3, 4, 8, (50,), 4, 2, 1, 1, 1),
+    ("hifigan", 1, 256, 128, (64,), 16, 8, 4, 1, 1),
+    ("dcgan", 2, 64, 32, (16, 16), 4, 2, 1, 1, 1),
+    ("wide", 4, 128, 64, (8, 8), 4, 2, 1, 1, 1),
+    ("stride1", 2, 32, 32, (20, 20), 3, 1, 1, 1, 1),
+    ("noverlap", 2, 16, 16, (12, 12), 2, 2, 0, 1, 1),
+    ("depthwise", 2, 32, 32, (16, 16), 3, 2, 1, 1, 32),
+    ("bigkernel", 1, 8, 8, (24, 24), 9, 1, 4, 1, 1),
+    ("3d", 2, 8, 4, (8, 8, 8), 3, 2, 1, 1, 1),
+    ("fcn", 1, 21, 21, (10, 10), 16, 8, 4, 1, 1),
+    ("dilated", 2, 6, 10, (13, 11), 3, 3, 2, 2, 2),
+    ("few_in", 4, 3, 64, (32, 32), 3, 1, 1, 1, 1),
+    ("s4k8", 3, 16, 8, (12, 12), 8, 4, 2, 1, 1),
+]
+
+
+def _operands(case, transposed, dtype):
+    _, n, ci, co, spatial, k, s, p, d, g = case
+    rng = np.random.default_rng(0)
+    kernel = (k,) * len(spatial)
+    w = rng.standard_normal((ci, co // g) + kernel).astype(dtype)
+    if transposed:
+        x = rng.standard_normal((n, ci) + spatial).astype(dtype)
+        return x, w, conv_transpose_geometry(x, w, None, stride=s, padding=p, dilation=d, groups=g)
+    big = tconv.conv_transpose_output_shape(spatial, kernel, stride=s, padding=p, dilation=d)
+    x = rng.standard_normal((n, co) + tuple(big)).astype(dtype)
+    return x, w, conv_geometry(x, w, None, stride=s, padding=p, dilation=d, groups=g)
+
+
+def _traced_peak(geom, x, w, algorithm):
+    """Bytes allocated at most at once by the kernel and the cast, beyond the operands (which exist)."""
+    ops.run_kernel(geom, x, w, algorithm)  # compilation and caches first
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        y = ops.run_kernel(geom, x, w, algorithm).astype(geom.dtype, copy=False)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    del y
+    return peak
+
+
+@pytest.mark.parametrize("numba", ["1", "0"])
+def test_estimate_covers_the_measured_peak(numba, monkeypatch):
+    monkeypatch.setenv("TCONV_NUMBA", numba)
+    computed, worst = 0, {}
+    for dtype in (np.float32, np.float64, np.float16):
+        for case in CASES:
+            for transposed in (True, False):
+                x, w, geom = _operands(case, transposed, dtype)
+                for name in registry.names():
+                    algorithm = registry.get(name)
+                    if algorithm.unsupported(geom):
+                        continue
+                    estimate = ops._needed_bytes(geom, algorithm, (x, w))
+                    peak = _traced_peak(geom, x, w, algorithm)
+                    worst[name] = max(worst.get(name, 0), peak / estimate)
+                    assert peak <= estimate, (name, case[0], transposed, np.dtype(dtype).name, peak, estimate)
+                    computed += 1
+    assert computed >= 400, computed
+    assert set(worst) >= set(registry.names()) - ({"winograd"} if numba == "0" else set())
+
+
+def test_result_counted_once_unless_cast():
+    x32, w32 = np.ones((1, 2, 5, 5), np.float32), np.ones((2, 3, 3, 3), np.float32)
+    g32 = conv_transpose_geometry(x32, w32)
+    assert ops._result_bytes(g32) == 3 * 7 * 7 * 4  # float32 result, no cast copy
+    g16 = conv_transpose_geometry(x32.astype(np.float16), w32.astype(np.float16))
+    assert ops._result_bytes(g16) == 3 * 7 * 7 * (4 + 2)  # computed in float32, cast to float16
+
+
+def _v2(root, tmp_path, limit, current, inactive=0):
+    group = root / "job" / "task"
+    group.mkdir(parents=True)
+    (group / "memory.max").write_text(f"{limit}\n")
+    (group / "memory.current").write_text(f"{current}\n")
+    (group / "memory.stat").write_text(f"anon 5\ninactive_file {inactive}\n")
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/job/task\n")
+    return str(proc)
+
+
+def test_cgroup_v2_room(tmp_path):
+    root = tmp_path / "fs"
+    proc = _v2(root, tmp_path, 1000, 400, inactive=50)
+    assert memory.cgroup_room(str(root), proc) == 650
+    (root / "job" / "memory.max").write_text("500\n")  # a tighter parent
+    (root / "job" / "memory.current").write_text("450\n")
+    assert memory.cgroup_room(str(root), proc) == 50
+
+
+def test_cgroup_v2_max_means_no_limit(tmp_path):
+    root = tmp_path / "fs"
+    proc = _v2(root, tmp_path, "max", 400)
+    assert memory.cgroup_room(str(root), proc) is None
+
+
+def test_cgroup_v1_room(tmp_path):
+    base = tmp_path / "fs" / "memory" / "docker" / "abc"
+    base.mkdir(parents=True)
+    (base / "memory.limit_in_bytes").write_text("2000\n")
+    (base / "memory.usage_in_bytes").write_text("1500\n")
+    (tmp_path / "fs" / "memory" / "memory.limit_in_bytes").write_text(f"{9223372036854771712}\n")  # unlimited
+    (tmp_path / "fs" / "memory" / "memory.usage_in_bytes").write_text("9999\n")
+    proc = tmp_path / "cgroup"
+    proc.write_text("5:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n")
+    assert memory.cgroup_room(str(tmp_path / "fs"), str(proc)) == 500
+
+
+def test_no_cgroup_files_no_limit(tmp_path):
+    assert memory.cgroup_room(str(tmp_path), str(tmp_path / "missing")) is None
+
+
+def test_cgroup_limits_the_available_bytes(monkeypatch):
+    monkeypatch.delenv(memory.ENV_LIMIT, raising=False)
+    monkeypatch.setattr(memory, "cgroup_room", lambda *a: 12345)
+    assert memory.available_bytes() <= 12345
+
+
+def test_reservations_of_running_calls_count(monkeypatch):
+    """Two calls that each fit alone but not together: the later one is refused while the first runs."""
+    x, w = np.ones((1, 4, 32, 32)), np.ones((4, 4, 3, 3))
+    geom = conv_transpose_geometry(x, w)
+    need = ops._needed_bytes(geom, registry.get("direct"), (x, w))
+    monkeypatch.setenv(memory.ENV_LIMIT, str(int(need * 1.5)))
+    started, release = threading.Event(), threading.Event()
+    real = ops.run_kernel
+
+    def slow(*args):
+        started.set()
+        release.wait(10)
+        return real(*args)
+
+    monkeypatch.setattr(ops, "run_kernel", slow)
+    results = []
+    first = threading.Thread(target=lambda: results.append(tconv.conv_transpose(x, w, algorithm="direct")))
+    first.start()
+    assert started.wait(10)
+    try:
+        with pytest.raises(ValueError, match="bytes"):
+            tconv.conv_transpose(x, w, algorithm="direct")
+    finally:
+        release.set()
+        first.join(10)
+    assert memory.reserved_bytes() == 0 and len(results) == 1
+    np.testing.assert_allclose(tconv.conv_transpose(x, w, algorithm="direct"), results[0])  # room again
+
+
+def test_reserve_refuses_and_releases(monkeypatch):
+    monkeypatch.setenv(memory.ENV_LIMIT, "1000")
+    with memory.reserve(600):
+        assert memory.available_bytes() == 400
+        with pytest.raises(ValueError, match="600 bytes reserved"):
+            with memory.reserve(600):
+                pass
+    assert memory.reserved_bytes() == 0
+    with pytest.raises(RuntimeError):
+        with memory.reserve(600):
+            raise RuntimeError
+    assert memory.reserved_bytes() == 0
+
+
+def test_device_memory_for_host_arrays_is_host_memory():
+    assert memory.device_available_bytes(np.ones(3)) == memory.available_bytes()
