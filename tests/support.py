@@ -15,14 +15,47 @@ WORST_ERRORS: dict[tuple[str, str], float] = {}
 CHECKED: dict[tuple[str, str], int] = {}
 
 
-def record_error(op: str, dtype, got, want) -> None:
-    """Remember the relative error of one comparison with an oracle."""
+def record_error(op: str, dtype, got, want) -> float:
+    """Remember the relative error of one comparison with an oracle (relative to max(1, max |want|))."""
     want = np.asarray(want, np.float64)
     scale = max(1.0, float(np.abs(want).max(initial=0.0)))
     err = float(np.abs(np.asarray(got, np.float64) - want).max(initial=0.0)) / scale
+    return note_error(op, dtype, err)
+
+
+def note_error(op: str, dtype, err: float) -> float:
+    """Count one comparison under (``op``, ``dtype``) and keep the largest error; returns ``err``.
+
+    For the report only: no test reads these tallies, so no outcome depends on which tests ran before.
+    """
     key = (op, str(np.dtype(dtype)))
     WORST_ERRORS[key] = max(WORST_ERRORS.get(key, 0.0), err)
     CHECKED[key] = CHECKED.get(key, 0) + 1
+    return err
+
+
+class Compared:
+    """How many configurations one run of a property drew, and how many of them it really compared.
+
+    A property that may skip a draw (a framework refuses it, a guard returns early) takes one of these
+    as its first argument; the plain test that runs it (``tally = Compared(); prop(tally)``) asserts a
+    floor afterwards, so a run that compares nothing cannot pass.  Local to one test: no global state.
+    """
+
+    def __init__(self) -> None:
+        self.drawn = 0
+        self.compared = 0
+
+    def assert_at_least(self, floor: int, what: str) -> None:
+        assert self.compared >= max(floor, 1), (
+            f"{what}: only {self.compared} of {self.drawn} drawn configurations were compared (floor {floor})")
+
+
+def default_examples() -> int:
+    """``max_examples`` of the loaded hypothesis profile (what a property without its own setting runs)."""
+    from hypothesis import settings
+
+    return settings.default.max_examples
 
 
 @dataclass(frozen=True)
@@ -87,9 +120,47 @@ class Config:
         return x, w, b
 
 
+#: Per-group channels: mostly 1-3 (fast), and in about one draw in five 16-64 on one side or both (the
+#: sizes where the kernels switch to their wide-channel paths), within these bounds so the run stays fast.
+WIDE_CHANNELS = (16, 64)
+WIDE_MAX_ELEMENTS = 60_000  # elements of the largest array (x, result or weight)
+WIDE_MAX_MACS = 2_000_000  # multiply-adds of one direction
+
+
+def work(cfg: Config) -> tuple[int, int]:
+    """Elements of the largest array (small side, big side, weight) and multiply-adds of a configuration."""
+    small = int(np.prod(cfg.small_spatial))
+    weight = cfg.small_channels * (cfg.big_channels // cfg.groups) * int(np.prod(cfg.kernel))
+    largest = max(cfg.batch * cfg.small_channels * small, weight,
+                  cfg.batch * cfg.big_channels * int(np.prod(cfg.big_spatial())))
+    return largest, cfg.batch * small * weight
+
+
+def _within_budget(cfg: Config) -> bool:
+    largest, macs = work(cfg)
+    return largest <= WIDE_MAX_ELEMENTS and macs <= WIDE_MAX_MACS
+
+
+def _narrow_to_budget(cfg: Config) -> Config:
+    """Shrink channels wider than 3 per group until the configuration fits the budget (narrow ones are kept)."""
+    while not _within_budget(cfg):
+        per_small, per_big = cfg.small_channels // cfg.groups, cfg.big_channels // cfg.groups
+        if max(per_small, per_big) <= 3:
+            break
+        if per_small >= per_big:
+            cfg = replace(cfg, small_channels=cfg.groups * max(3, per_small * 3 // 4))
+        else:
+            cfg = replace(cfg, big_channels=cfg.groups * max(3, per_big * 3 // 4))
+    return cfg
+
+
 @st.composite
-def configs(draw, max_dims: int = 3, symmetric: bool = False, max_batch: int = 3) -> Config:
-    """Random valid configurations: dims 1-3, kernel 1-5, stride 1-4, dilation 1-3, groups, padding."""
+def configs(draw, max_dims: int = 3, symmetric: bool = False, max_batch: int = 3, min_batch: int = 1) -> Config:
+    """Random valid configurations: dims 1-3, kernel 1-5, stride 1-4, dilation 1-3, groups, padding.
+
+    Batch is ``min_batch``..``max_batch`` (batch 0 has its own tests: tests/test_empty_batch.py); channels per
+    group are 1-3, and sometimes 16-64 where the shapes are small enough (see ``WIDE_MAX_ELEMENTS``).
+    """
     nd = draw(st.integers(1, max_dims))
     groups = draw(st.integers(1, 3))
     small_c = groups * draw(st.integers(1, 3))
@@ -107,8 +178,8 @@ def configs(draw, max_dims: int = 3, symmetric: bool = False, max_batch: int = 3
         lo = draw(st.integers(0, (full - 1) // 2 if symmetric else full - 1))
         hi = lo if symmetric else draw(st.integers(0, full - 1 - lo))
         padding.append((lo, hi))
-    return Config(
-        batch=draw(st.integers(0, max_batch)),
+    cfg = Config(
+        batch=draw(st.integers(min_batch, max_batch)),
         small_channels=small_c,
         big_channels=big_c,
         groups=groups,
@@ -121,6 +192,22 @@ def configs(draw, max_dims: int = 3, symmetric: bool = False, max_batch: int = 3
         dtype=draw(st.sampled_from(["float32", "float64"])),
         seed=draw(st.integers(0, 2**31 - 1)),
     )
+    return _widen(draw, cfg)
+
+
+def _widen(draw, cfg: Config) -> Config:
+    """In about one draw in five, 16-64 channels per group on the small side, the big side or both."""
+    side = draw(st.integers(0, 9))  # 0-7: as drawn; 8: small side wide; 9: big side wide (and sometimes both)
+    if side < 8:
+        return cfg
+    per_group = draw(st.integers(*WIDE_CHANNELS))
+    both = draw(st.booleans())
+    wide = replace(cfg, small_channels=cfg.groups * per_group) if side == 8 or both else cfg
+    wide = replace(wide, big_channels=cfg.groups * per_group) if side == 9 or both else wide
+    wide = _narrow_to_budget(wide)
+    sides = [c // cfg.groups for c, was in ((wide.small_channels, cfg.small_channels),
+                                            (wide.big_channels, cfg.big_channels)) if c != was]
+    return wide if sides and min(sides) >= WIDE_CHANNELS[0] else cfg
 
 
 def tolerance(dtype) -> dict:
@@ -174,7 +261,7 @@ def _repad(draw, cfg: Config, **changes) -> Config:
         full = (n - 1) * s + d * (k - 1) + 1 + o
         lo = draw(st.integers(0, full - 1))
         pads.append((lo, draw(st.integers(0, full - 1 - lo))))
-    return replace(cfg, output_padding=op, padding=tuple(pads))
+    return _narrow_to_budget(replace(cfg, output_padding=op, padding=tuple(pads)))
 
 
 def configs_for(algorithm: str, **kwargs):

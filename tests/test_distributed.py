@@ -22,7 +22,7 @@ import tconv.distributed as tdist
 from tconv.algorithms import compiled
 from tconv.chunking import forward_span, transposed_span
 from tconv.shapes import forward_size, transposed_size
-from support import configs
+from support import configs, record_error
 
 # ---------------------------------------------------------------------------
 # the chunk mapping itself, against brute force
@@ -130,15 +130,10 @@ def chunked(x: np.ndarray, data) -> da.Array:
 
 
 
-WORST: dict = {}
-
-
 def assert_exact(got: np.ndarray, want: np.ndarray, key: str) -> None:
-    """float64 within 1e-12 (relative to the largest magnitude), float32 within 1e-5."""
+    """float64 within 1e-12 (relative to the largest magnitude), float32 within 1e-5; counted in the report."""
     assert got.shape == want.shape and got.dtype == want.dtype
-    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
-    err = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max(initial=0.0)) / scale
-    WORST[(key, str(want.dtype))] = max(WORST.get((key, str(want.dtype)), 0.0), err)
+    err = record_error(f"distributed {key}", want.dtype, got, want)
     assert err <= (1e-12 if want.dtype == np.float64 else 1e-5), f"relative error {err:.3g}"
 
 
@@ -358,12 +353,6 @@ def test_cluster_runs_a_3d_volume_in_many_tasks(client):
 @given(cfg=configs(), use_bias=st.booleans(), data=st.data())
 def test_conv_transpose_equals_in_memory_thorough(cfg, use_bias, data):
     test_conv_transpose_equals_in_memory_threads.hypothesis.inner_test(cfg, use_bias, data)
-
-
-def test_report_worst_errors():
-    """Prints the largest relative errors seen (for the report)."""
-    for key, err in sorted(WORST.items()):
-        print(f"worst relative error {key}: {err:.3g}")
 
 
 @pytest.mark.slow

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from .algorithms import portable
-from .memory import check_fits
+from .memory import check_fits, device_available_bytes
 from .params import Geometry, conv_geometry, conv_transpose_geometry
 
 #: Top-level modules whose array types need array-api-compat.
@@ -160,13 +160,18 @@ def _stand_in(shape: Any) -> np.ndarray:
     return np.broadcast_to(np.zeros((), np.float64), tuple(int(n) for n in shape))
 
 
-def _check_memory(xp: Any, geom: Geometry, work: Any, upsampled: int) -> None:
+def _check_memory(xp: Any, geom: Geometry, work: Any, upsampled: int, array: Any) -> None:
+    """Refuse a call whose result + workspace exceed the free memory of ``array``'s device (host or GPU);
+    where that is unknown, nothing is checked (never a GPU array against host memory)."""
+    limit = device_available_bytes(array)
+    if limit is None:
+        return
     itemsize = xp.finfo(work).bits // 8
     result = int(np.prod(geom.result_shape, dtype=object))
     per_channel_in = geom.batch * upsampled
     workspace = per_channel_in * geom.in_channels * 2 + result * 2
     what = "conv_transpose" if geom.transposed else "conv"
-    check_fits((result + workspace) * itemsize, f"{what} with the array-API algorithm (result + workspace)")
+    check_fits((result + workspace) * itemsize, f"{what} with the array-API algorithm (result + workspace)", limit)
 
 
 def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
@@ -191,7 +196,7 @@ def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
     work = xp.result_type(dtype, xp.float32)
     upsampled = int(np.prod([(n - 1) * s + 1 + (k - 1) * d + m for n, s, k, d, m in zip(
         geom.input_shape, geom.stride, geom.kernel_shape, geom.dilation, geom.output_shape)], dtype=object))
-    _check_memory(xp, geom, work, upsampled if transposed else int(np.prod(geom.input_shape, dtype=object)))
+    _check_memory(xp, geom, work, upsampled if transposed else int(np.prod(geom.input_shape, dtype=object)), xa)
     xb = xp.astype(xa if geom.batched else xp.expand_dims(xa, axis=0), work)
     kernel = portable.conv_transpose if transposed else portable.conv
     y = kernel(xp, xb, xp.astype(wa, work), geom, device)

@@ -92,7 +92,9 @@ def measure(geom: Geometry, x: np.ndarray, weight: np.ndarray, repeats: int = 2)
             continue  # the reference is never the fastest; skip its (possibly long) run
         if times and predicted > _HOPELESS * best_predicted:
             continue  # predicted far slower than the best: not worth running
-        if _needed_bytes(geom, algorithm) <= limit:
+        if algorithm.declines_values(x, weight):
+            continue  # e.g. fft on inf / nan: it refuses them
+        if _needed_bytes(geom, algorithm, (x, weight)) <= limit:
             times[name] = _time(geom, x, weight, algorithm, repeats)
     if times:
         MEASURED[geom] = min(times, key=times.get)

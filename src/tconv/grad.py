@@ -193,6 +193,10 @@ def conv_transpose_backward(
     ``x``, ``weight`` and the bias ``(C_out,)``; ``grad_bias`` is None when
     ``bias=False``.  The input gradient is :func:`tconv.conv` of
     ``grad_output`` with the same weight and hyper-parameters.
+    The gradients' dtype is the NumPy promotion of ``grad_output``, ``x``
+    and ``weight`` (float16 and bfloat16 computed in float32 and rounded
+    once; integer and bool operands give float64, where torch.autograd
+    refuses them).
 
     >>> x = np.ones((1, 1, 3)); w = np.array([[[1., 2.]]])
     >>> gx, gw, gb = conv_transpose_backward(np.arange(6.).reshape(1, 1, 6), x, w, stride=2)
@@ -206,8 +210,9 @@ def conv_transpose_backward(
         dilation=dilation, groups=groups,
     )
     _check_grad_output(gy, geom)
-    dtype = compute_dtype(gy, xa, wa)
+    dtype = compute_dtype(gy, xa, wa)  # grad_output takes part in the promotion (and the working dtype)
     gy, xa, wa = (a.astype(dtype, copy=False) for a in (gy, xa, wa))
+    geom = replace(geom, dtype=dtype)
     # conv of the big side gives at least len(x) outputs per dim (more when
     # output_padding >= stride, possible with dilation); the extra ones meet no input.
     full = ops.conv(gy, wa, stride=geom.stride, padding=geom.padding, dilation=geom.dilation, groups=geom.groups)
@@ -239,6 +244,8 @@ def conv_backward(
     gradient is :func:`tconv.conv_transpose` of ``grad_output`` with the same
     weight and hyper-parameters, and the ``output_padding`` that gives back
     the rows a stride dropped (they get a zero gradient).
+    The gradients' dtype follows the same rule as
+    :func:`conv_transpose_backward`'s.
 
     >>> x = np.arange(5.).reshape(1, 1, 5); w = np.array([[[1., 2.]]])
     >>> gx, gw, gb = conv_backward(np.ones((1, 1, 2)), x, w, stride=2)
@@ -249,8 +256,9 @@ def conv_backward(
     gy, xa, wa = _operands(grad_output, x, weight)
     geom = conv_geometry(xa, wa, None, stride=stride, padding=padding, dilation=dilation, groups=groups)
     _check_grad_output(gy, geom)
-    dtype = compute_dtype(gy, xa, wa)
+    dtype = compute_dtype(gy, xa, wa)  # grad_output takes part in the promotion (and the working dtype)
     gy, xa, wa = (a.astype(dtype, copy=False) for a in (gy, xa, wa))
+    geom = replace(geom, dtype=dtype)
     dropped = tuple(
         (n + lo + hi - d * (k - 1) - 1) % s
         for n, k, s, d, (lo, hi) in zip(geom.input_shape, geom.kernel_shape, geom.stride, geom.dilation, geom.padding)

@@ -42,7 +42,7 @@ import numpy as np
 from .memory import check_fits
 from .ops import conv, conv_transpose
 from .params import Geometry, conv_geometry
-from .validate import as_int, numeric_array
+from .validate import as_int, compute_dtype, numeric_array
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -143,7 +143,7 @@ def _size(geom: Geometry, itemsize: int) -> MatrixSize:
 
 def _matrix_dtype(w: np.ndarray) -> np.dtype:
     """The weight's float dtype, at least float32 (scipy.sparse has no float16); integers give float64."""
-    return np.dtype(np.float64) if w.dtype.kind != "f" else np.promote_types(w.dtype, np.float32)
+    return np.promote_types(compute_dtype(w), np.float32)
 
 
 def matrix_size(

@@ -16,7 +16,7 @@ import numpy as np
 from . import algorithms as registry
 from . import arrayapi
 from .layout import copy_bytes, kernel_operand
-from .memory import available_bytes, check_fits
+from .memory import SMALL_BYTES, available_bytes, check_fits, reserve
 from .params import Geometry, conv_geometry, conv_transpose_geometry
 from .validate import numeric_array
 
@@ -31,7 +31,11 @@ def algorithm_names() -> tuple[str, ...]:
 
 
 def algorithms() -> tuple[str, ...]:
-    """The earlier name of :func:`algorithm_names` (it hides the subpackage ``tconv.algorithms``; it goes)."""
+    """The earlier name of :func:`algorithm_names` (it hides the subpackage ``tconv.algorithms``; it goes).
+
+    >>> algorithms() == algorithm_names()
+    True
+    """
     return algorithm_names()
 
 
@@ -41,15 +45,19 @@ def working_dtype(geom: Geometry) -> np.dtype:
 
 
 def _result_bytes(geom: Geometry) -> int:
+    """The result in the working dtype, plus its cast to the result dtype only where that makes a copy
+    (float16, bfloat16: computed in float32); the bias is added in place."""
     n = int(np.prod(geom.result_shape, dtype=object))
-    return n * (geom.dtype.itemsize + working_dtype(geom).itemsize)
+    work = working_dtype(geom)
+    return n * (work.itemsize + (geom.dtype.itemsize if geom.dtype != work else 0))
 
 
 def _needed_bytes(geom: Geometry, algorithm: registry.Algorithm, operands: tuple[np.ndarray, ...] = ()) -> int:
-    """Result + the algorithm's workspace + the copies that bring ``operands`` into its layout."""
+    """Result + the algorithm's workspace + the copies that bring ``operands`` into its layout + the small
+    temporaries no formula follows (:data:`tconv.memory.SMALL_BYTES`)."""
     work = working_dtype(geom)
     copies = sum(copy_bytes(a, work, algorithm.layout) for a in operands)
-    return _result_bytes(geom) + algorithm.workspace_bytes(geom, work.itemsize) + copies
+    return _result_bytes(geom) + algorithm.workspace_bytes(geom, work.itemsize) + copies + SMALL_BYTES
 
 
 ENV_AUTO = "TCONV_AUTO"
@@ -84,6 +92,8 @@ def _auto_choice(geom: Geometry, limit: int, operands: tuple[np.ndarray, ...]) -
     candidates = [registry.get(name) for name, _ in ranked(geom)]
     if geom in MEASURED:
         candidates.insert(0, registry.get(MEASURED[geom]))
+    if len(operands) == 2:  # direct declines no values, so candidates stay
+        candidates = [a for a in candidates if not a.declines_values(*operands)]
     for algorithm in candidates:
         if _needed_bytes(geom, algorithm, operands) <= limit:
             return algorithm
@@ -114,7 +124,7 @@ def plan(geom: Geometry, algorithm: str = "auto", operands: tuple[np.ndarray, ..
     check_fits(_result_bytes(geom), f"the {kind} result {geom.result_shape}", limit)  # before any per-algorithm work
     if algorithm != "auto":
         chosen = registry.get(algorithm)
-        reason = chosen.unsupported(geom)
+        reason = chosen.unsupported(geom) or (chosen.declines_values(*operands) if len(operands) == 2 else None)
         if reason:
             raise ValueError(f"algorithm {chosen.name!r} does not support {reason}")
         needed = _needed_bytes(geom, chosen, operands)
@@ -142,10 +152,11 @@ def _execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray
         measure(geom, x, weight)
     chosen = plan(geom, algorithm, (x, weight))
     work = working_dtype(geom)
-    y = run_kernel(geom, x, weight, chosen)
-    if bias is not None:
-        y += bias.astype(work, copy=False).reshape((geom.out_channels,) + (1,) * geom.ndim)
-    y = y.astype(geom.dtype, copy=False)
+    with reserve(_needed_bytes(geom, chosen, (x, weight)), f"{'conv_transpose' if geom.transposed else 'conv'}"):
+        y = run_kernel(geom, x, weight, chosen)
+        if bias is not None:
+            y += bias.astype(work, copy=False).reshape((geom.out_channels,) + (1,) * geom.ndim)
+        y = y.astype(geom.dtype, copy=False)
     return y if geom.batched else y[0]
 
 
@@ -195,7 +206,12 @@ def conv_transpose(
 
     Returns:
         ``(N, C_out, *out)`` (unbatched in -> unbatched out), dtype by NumPy
-        promotion of the operands (integers give float64).  PyTorch, CuPy,
+        promotion of ``x``, ``weight`` and ``bias``: float32 -> float32,
+        float64 -> float64; float16 and ``ml_dtypes.bfloat16`` are computed in
+        float32 and rounded once; integer and bool operands give float64
+        (PyTorch would return integers, or refuse bool); mixes follow
+        ``np.result_type`` (float16 with float32 gives float32, int64 with
+        float32 gives float64); complex is refused for now.  PyTorch, CuPy,
         JAX (any array-api-compat library) arrays in give that library's
         array out, computed on its device (see :mod:`tconv.arrayapi`); a Dask
         array gives a lazy Dask array (:mod:`tconv.distributed`).
@@ -240,7 +256,8 @@ def conv(
     ``weight`` is ``(C_out, C_in // groups, *kernel)``; ``padding`` adds zeros
     to the input: an int, per-dim ints, ``(before, after)`` pairs, ``"valid"``
     or ``"same"`` (``ceil(in / stride)`` outputs with the odd pad at the end:
-    PyTorch's rule at stride 1, TensorFlow's at any stride).
+    PyTorch's rule at stride 1, TensorFlow's at any stride).  The result
+    dtype follows the same rule as :func:`conv_transpose`'s.
     :func:`conv_transpose` with the same weight and hyper-parameters is its
     exact adjoint.
 

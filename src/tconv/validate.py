@@ -13,6 +13,7 @@ expected.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import operator
 from typing import Any, Sequence
@@ -41,15 +42,44 @@ def as_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def per_dim(value: Any) -> bool:
+    """True for a per-dim value (a list, tuple or NumPy array with at least one dim), False for a scalar.
+
+    NumPy scalars and 0-d arrays are scalars, as Python ints are; strings are neither (the callers refuse them).
+
+    >>> per_dim((1, 2)), per_dim(np.array([1, 2])), per_dim(np.int64(2)), per_dim(np.array(2)), per_dim(3)
+    (True, True, False, False, False)
+    """
+    if isinstance(value, (str, bytes)):
+        return False
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0
+    return isinstance(value, Sequence)
+
+
+def shown(value: Any) -> Any:
+    """``value`` as a message shows it: NumPy arrays and scalars as the Python lists and numbers they hold.
+
+    >>> shown(np.array([1, 2])), shown(np.int64(3)), shown((1, 2))
+    ([1, 2], 3, (1, 2))
+    """
+    return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
+
+
 def int_tuple(value: Any, ndim: int, name: str, *, minimum: int) -> tuple[int, ...]:
-    """Normalize an int or a per-dim sequence of ints to a tuple of length ``ndim``."""
+    """Normalize an int or a per-dim sequence of ints (NumPy arrays and integers included) to a tuple of
+    length ``ndim``.
+
+    >>> int_tuple(np.array([2, 3]), 2, "stride", minimum=1), int_tuple(np.int64(2), 2, "stride", minimum=1)
+    ((2, 3), (2, 2))
+    """
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be an int or a sequence of {ndim} ints, got {value!r}")
-    if isinstance(value, (Sequence, np.ndarray)):
+    if per_dim(value):
         items = list(value)
         if len(items) != ndim:
             raise ValueError(
-                f"{name} must have one entry per spatial dim ({ndim}), got {value!r} "
+                f"{name} must have one entry per spatial dim ({ndim}), got {shown(value)!r} "
                 f"with {len(items)} entries"
             )
         out = tuple(as_int(v, name) for v in items)
@@ -57,25 +87,30 @@ def int_tuple(value: Any, ndim: int, name: str, *, minimum: int) -> tuple[int, .
         out = (as_int(value, name),) * ndim
     for dim, v in enumerate(out):
         if v < minimum:
-            raise ValueError(f"{name} must be >= {minimum} in every dim, got {value!r} (dim {dim} is {v})")
+            raise ValueError(f"{name} must be >= {minimum} in every dim, got {shown(value)!r} (dim {dim} is {v})")
     return out
 
 
 def pad_pairs(value: Any, ndim: int, name: str = "padding") -> PadPairs:
-    """Normalize padding given as an int, per-dim ints or per-dim (before, after) pairs."""
-    if isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes)):
+    """Normalize padding given as an int, per-dim ints or per-dim (before, after) pairs (NumPy arrays and
+    integers included).
+
+    >>> pad_pairs(np.array([[0, 1], [2, 3]]), 2), pad_pairs(np.int64(1), 1)
+    (((0, 1), (2, 3)), ((1, 1),))
+    """
+    if per_dim(value):
         items = list(value)
         if len(items) != ndim:
             raise ValueError(
                 f"{name} must be an int, {ndim} ints or {ndim} (before, after) pairs, "
-                f"got {value!r} with {len(items)} entries"
+                f"got {shown(value)!r} with {len(items)} entries"
             )
         pairs = []
         for item in items:
-            if isinstance(item, (Sequence, np.ndarray)) and not isinstance(item, (str, bytes)):
+            if per_dim(item):
                 pair = tuple(item)
                 if len(pair) != 2:
-                    raise ValueError(f"{name} pairs must be (before, after), got {item!r} in {value!r}")
+                    raise ValueError(f"{name} pairs must be (before, after), got {shown(item)!r} in {shown(value)!r}")
                 pairs.append((as_int(pair[0], name), as_int(pair[1], name)))
             else:
                 v = as_int(item, name)
@@ -86,7 +121,7 @@ def pad_pairs(value: Any, ndim: int, name: str = "padding") -> PadPairs:
         out = ((v, v),) * ndim
     for dim, (lo, hi) in enumerate(out):
         if lo < 0 or hi < 0:
-            raise ValueError(f"{name} must be non-negative, got {value!r} (dim {dim} is {(lo, hi)})")
+            raise ValueError(f"{name} must be non-negative, got {shown(value)!r} (dim {dim} is {(lo, hi)})")
     return out
 
 
@@ -100,33 +135,83 @@ def padding_mode(value: Any) -> str | None:
     return None
 
 
+def real_kind(dtype: Any) -> str | None:
+    """``"f"`` (floating), ``"i"`` / ``"u"`` (integer), ``"b"`` (bool) or None (anything else) for ``dtype``.
+
+    The extension types of ``ml_dtypes`` (``bfloat16``, ``float8_*``, ``int4``,
+    ...) have NumPy kind ``"V"``; they count as the floats or integers they are.
+
+    >>> real_kind(np.float16), real_kind(np.uint8), real_kind(bool), real_kind(complex)
+    ('f', 'u', 'b', None)
+    """
+    dt = np.dtype(dtype)
+    if dt.kind in "fiub":
+        return dt.kind
+    if dt.kind == "V" and dt.fields is None and dt.type.__module__.split(".")[0] == "ml_dtypes":
+        return _ml_dtypes_kind(dt)
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _ml_dtypes_kind(dt: np.dtype) -> str | None:
+    import ml_dtypes  # present: one of its types is in use
+
+    for kind, info in (("f", ml_dtypes.finfo), ("i", ml_dtypes.iinfo)):
+        try:
+            info(dt)
+        except (TypeError, ValueError):
+            continue
+        return kind
+    return None
+
+
 def numeric_array(value: Any, name: str) -> np.ndarray:
-    """``np.asarray`` that refuses non-numeric, boolean and complex data."""
+    """``np.asarray`` that takes real numbers (integer, bool, floating, ``ml_dtypes.bfloat16`` & co).
+
+    It refuses complex data (not supported yet), strings, objects and other
+    non-numeric dtypes with a ``TypeError`` naming ``name``.
+    """
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
         raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from None
     kind = arr.dtype.kind
     if kind == "c":
-        raise TypeError(f"{name} has complex dtype {arr.dtype}; expected real numbers")
-    if kind == "b":
-        raise TypeError(f"{name} has dtype bool; expected real numbers (cast it first)")
+        raise TypeError(
+            f"{name} has complex dtype {arr.dtype}; complex inputs are not supported yet, expected real numbers "
+            f"(integer, bool or floating)"
+        )
     if kind == "O" and not isinstance(value, np.ndarray):
         raise TypeError(
             f"{name} must be a numeric array; got {type(value).__module__}.{type(value).__name__}, which is not a "
             f"supported array type (expected a NumPy array or array-like, or, with the array-api extra, an array "
             f"of a library that array-api-compat supports: PyTorch, CuPy, JAX, ...)"
         )
-    if kind not in "iuf":
-        raise TypeError(f"{name} has dtype {arr.dtype}; expected a real numeric dtype (int or float)")
+    if real_kind(arr.dtype) is None:
+        raise TypeError(f"{name} has dtype {arr.dtype}; expected a real numeric dtype (integer, bool or floating)")
     return arr
 
 
 def compute_dtype(*arrays: np.ndarray) -> np.dtype:
-    """NumPy promotion of the operands; integers compute in float64."""
-    dtype = np.result_type(*arrays)
-    if dtype.kind != "f":
-        return np.dtype(np.float64)
-    return dtype
+    """The result dtype of an operation on ``arrays``: their NumPy promotion, integers and bool giving float64.
 
+    Floating dtypes stay (float16 and ``ml_dtypes.bfloat16`` included: the
+    kernels compute them in float32, see ``ops.working_dtype``, and round
+    once); promotions follow ``np.result_type`` (with ml_dtypes' rules for
+    its types), e.g. int64 with float32 gives float64 and bfloat16 with
+    float16 gives float32.  Integer and bool operands give float64 where
+    PyTorch would keep integers (or refuse bool).
 
+    >>> compute_dtype(np.ones(2, np.float16), np.ones(2, np.float32))
+    dtype('float32')
+    >>> compute_dtype(np.ones(2, np.int8), np.ones(2, bool))
+    dtype('float64')
+    """
+    try:
+        dtype = np.result_type(*arrays)
+    except TypeError as exc:  # e.g. two ml_dtypes types without a common type
+        dtypes = ", ".join(str(np.asarray(a).dtype) for a in arrays)
+        raise TypeError(f"the operands' dtypes ({dtypes}) have no common dtype: {exc}") from None
+    if real_kind(dtype) == "f" or dtype.kind == "c":
+        return dtype
+    return np.dtype(np.float64)

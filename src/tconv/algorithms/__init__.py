@@ -32,6 +32,10 @@ def _always(geom: Geometry) -> str | None:
     return None
 
 
+def _any_values(x: np.ndarray, weight: np.ndarray) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Algorithm:
     """One registered implementation of the convolution / transposed-convolution pair."""
@@ -44,6 +48,8 @@ class Algorithm:
     cost: Callable[[Geometry], float]
     unsupported: Callable[[Geometry], str | None] = field(default=_always)
     layout: str = "C"  # what the kernels need of their operands (tconv.layout.LAYOUTS)
+    #: Why the algorithm declines these operand values (e.g. fft: inf or nan), or None; the planner asks.
+    declines_values: Callable[[np.ndarray, np.ndarray], str | None] = field(default=_any_values)
 
 
 _REGISTRY: dict[str, Algorithm] = {}
@@ -104,6 +110,7 @@ def _register_all() -> None:
                 cost=module.cost,
                 unsupported=_with_phase_limit(module) if name in _PHASE_WISE else getattr(module, "unsupported", _always),
                 layout=getattr(module, "LAYOUT", "C"),
+                declines_values=getattr(module, "accepts_values", _any_values),
             )
         )
 

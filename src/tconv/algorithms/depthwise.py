@@ -33,10 +33,10 @@ _BLOCK_BYTES = 1 << 20  # rows per block: about this many bytes of output (measu
 
 
 def unsupported(geom: Geometry) -> str | None:
-    """Anything but one channel per group on both sides."""
+    """Anything but one channel per group on both sides (the reason reads after "does not support ")."""
     if geom.in_channels != geom.groups or geom.out_channels != geom.groups:
-        return (f"groups ({geom.groups}) different from the channels (in {geom.in_channels}, out "
-                f"{geom.out_channels}): depthwise needs groups == in_channels == out_channels")
+        return (f"groups={geom.groups} with {geom.in_channels} input and {geom.out_channels} output channels "
+                f"(it needs groups == in_channels == out_channels)")
     return None
 
 
@@ -136,7 +136,7 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
 def cost(geom: Geometry) -> float:
     """Element-wise passes over cache-resident blocks: about 4 bytes moved per tap and small-side element."""
     from ..threads import num_threads
-    from .cost import constants
+    from .cost import constants, per_call_seconds
 
     work = np.promote_types(geom.dtype, np.float32)
     c, isz = constants(work), np.dtype(work).itemsize
@@ -147,4 +147,5 @@ def cost(geom: Geometry) -> float:
     phases = prod(min(s, n) for s, n in zip(geom.stride, geom.big_shape)) if geom.transposed else 1
     moved = 3 * taps * rows * per_row * isz + 2 * rows * prod(geom.big_shape) * isz
     threads = min(2, num_threads())
-    return moved * c.byte_seconds / threads + blocks * (phases + taps) * 3 * c.step_seconds / threads
+    return (moved * c.byte_seconds / threads + blocks * (phases + taps) * 3 * c.step_seconds / threads
+            + per_call_seconds(c))

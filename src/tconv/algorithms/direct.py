@@ -63,7 +63,7 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
 
 def cost(geom: Geometry) -> float:
     """One thin GEMM and one scatter-add over a window of the output per tap."""
-    from .cost import constants, gemm_seconds
+    from .cost import constants, gemm_seconds, per_call_seconds
 
     c = constants(np.promote_types(geom.dtype, np.float32))
     g, taps = geom.groups, int(np.prod(geom.kernel_shape))
@@ -71,4 +71,5 @@ def cost(geom: Geometry) -> float:
     cs, cb = geom.small_channels // g, geom.big_channels // g
     mo, mi = (cb, cs) if geom.transposed else (cs, cb)
     moved = taps * s * geom.big_channels * 4 * np.dtype(np.promote_types(geom.dtype, np.float32)).itemsize
-    return taps * gemm_seconds(mo, s, mi, c, calls=g) * 1.5 + moved * c.byte_seconds * 2 + taps * 4 * c.step_seconds
+    return (taps * gemm_seconds(mo, s, mi, c, calls=g) * 1.5 + moved * c.byte_seconds * 2 + taps * 4 * c.step_seconds
+            + per_call_seconds(c))

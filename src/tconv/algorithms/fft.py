@@ -8,8 +8,11 @@ small strides.  The convolution (the adjoint) is a correlation computed the
 same way and then subsampled by the stride.
 
 A NaN or infinity anywhere in an FFT spreads to every output, unlike the
-direct definition; inputs that are not all finite therefore go to the
-``phase`` algorithm instead (the result is the same as every other algorithm's).
+direct definition.  The FFT never hands such inputs to another algorithm
+behind the caller's back (that would bypass the other algorithm's limits and
+memory check): :func:`accepts_values` says why it declines them, the planner
+does not choose ``fft`` for them, and the kernels refuse them with a
+``ValueError`` naming ``fft`` and the reason.
 
 >>> import numpy as np
 >>> from tconv.params import conv_transpose_geometry
@@ -28,8 +31,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from ..params import Geometry
-from . import phase
-from .cost import constants, gemm_seconds
+from .cost import constants, gemm_seconds, per_call_seconds
 from .phases import prod
 
 _CHUNK_BYTES = 1 << 27  # complex spectra held at once, per output-channel chunk
@@ -50,8 +52,36 @@ def _dilate(a: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def _finite(*arrays: np.ndarray) -> bool:
-    return all(bool(np.isfinite(a).all()) for a in arrays)
+def accepts_values(x: np.ndarray, weight: np.ndarray) -> str | None:
+    """Why the FFT declines these operands (an inf or a nan in ``x`` or ``weight``), or None.
+
+    The reason reads after "algorithm 'fft' does not support ", as the registry's ``unsupported`` reasons do.
+
+    >>> accepts_values(np.ones(3), np.ones(2)) is None
+    True
+    >>> accepts_values(np.array([1.0, np.inf]), np.ones(2))
+    'x containing inf or nan (the FFT would spread them over the whole output; use another algorithm)'
+    """
+    for name, a in (("x", x), ("weight", weight)):
+        if a.dtype.kind in "iub":  # integers and bools are finite
+            continue
+        try:
+            finite = bool(np.isfinite(a).all())
+        except TypeError:  # a dtype without isfinite: nothing to say against it
+            continue
+        if not finite:
+            return f"{name} containing inf or nan (the FFT would spread them over the whole output; use another algorithm)"
+    return None
+
+
+def _refuse_non_finite(x: np.ndarray, weight: np.ndarray) -> None:
+    reason = accepts_values(x, weight)
+    if reason:
+        raise ValueError(f"algorithm 'fft' does not support {reason}")
+
+
+def _empty(geom: Geometry, dtype) -> np.ndarray:
+    return np.zeros((geom.batch, geom.out_channels) + geom.output_shape, dtype=dtype)
 
 
 def _mix(xf: np.ndarray, wf: np.ndarray) -> np.ndarray:
@@ -101,8 +131,9 @@ def _crop(full: np.ndarray, starts: tuple[int, ...], steps: tuple[int, ...], len
 
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """Upsample, FFT, per-frequency channel mixing, inverse FFT, crop."""
-    if geom.batch == 0 or not _finite(x, weight):
-        return phase.conv_transpose(x, weight, geom)
+    _refuse_non_finite(x, weight)
+    if geom.batch == 0:
+        return _empty(geom, x.dtype)
     xu = _dilate(x, geom.stride)
     wu = _dilate(weight, geom.dilation)
     full = tuple(a + b - 1 for a, b in zip(xu.shape[2:], wu.shape[2:]))
@@ -113,8 +144,9 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
 
 def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """Correlation by FFT (convolution with the flipped kernel), then subsample by the stride."""
-    if geom.batch == 0 or not _finite(x, weight):
-        return phase.conv(x, weight, geom)
+    _refuse_non_finite(x, weight)
+    if geom.batch == 0:
+        return _empty(geom, x.dtype)
     g = geom.groups
     co, ci = geom.out_channels // g, geom.in_channels // g
     nd = geom.ndim
@@ -130,11 +162,24 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """Upsampled input, its spectrum, one chunk of kernel spectra and the full-size result."""
+    """The upsampled operands, the input's spectrum and its re-laid-out copy, the full-size real result,
+    and per chunk of output channels the kernel spectra (and their copy), the mixed spectra (and their
+    copy) and their inverse transform (see :func:`_spectral_product`); the FFT's own scratch is about one
+    more spectrum."""
     full = [(ns - 1) * s + (k - 1) * d + 1 for ns, s, k, d in
             zip(geom.small_shape, geom.stride, geom.kernel_shape, geom.dilation)]
-    f = prod(full)
-    return (geom.batch * (geom.small_channels + 2 * geom.big_channels) * f) * max(itemsize, 8) * 2 + 2 * _CHUNK_BYTES
+    shape = _fast_shape(full)
+    f = prod(shape)
+    fc = prod(shape[:-1]) * (shape[-1] // 2 + 1)  # complex frequencies
+    g, n = geom.groups, geom.batch
+    cs, co = geom.in_channels // g, geom.out_channels // g  # channels in and out of the spectral product
+    step = max(1, min(co, _CHUNK_BYTES // max(1, g * cs * fc * 16)))
+    upsampled = n * g * cs * prod(full) + 2 * g * cs * co * prod(  # conv: the flipped weight's copy too
+        (k - 1) * d + 1 for k, d in zip(geom.kernel_shape, geom.dilation))
+    spectra = 2 * (2 * n * g * cs * fc) + n * g * co * f  # xf, its copy in _mix; the real full-size result
+    chunk = 2 * (2 * g * cs * step * fc) + 2 * (2 * n * g * step * fc) + n * g * step * f
+    scratch = 2 * max(n * g * cs, g * cs * step, n * g * step) * fc
+    return (upsampled + spectra + chunk + scratch) * itemsize
 
 
 def cost(geom: Geometry) -> float:
@@ -152,4 +197,5 @@ def cost(geom: Geometry) -> float:
     mixing = 16 * gemm_seconds(geom.batch, cb, cs, c, calls=g * (f // 2 + 1))
     # about 40 NumPy calls whatever the size (transforms, transposes, crops): FFT never wins on small problems
     calls = 40 * c.step_seconds
-    return fft_seconds + mixing + 8 * f * geom.batch * geom.big_channels * c.byte_seconds + calls
+    return (fft_seconds + mixing + 8 * f * geom.batch * geom.big_channels * c.byte_seconds + calls
+            + per_call_seconds(c))

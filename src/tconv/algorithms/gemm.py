@@ -295,8 +295,8 @@ def _compiled_path(geom: Geometry) -> bool:
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """The column matrix, one re-laid-out copy of the input and one phase accumulator (compiled: one chunk's
-    columns, one block of the re-laid-out weight, the channels-last input where the GEMM needs it; conv:
+    """The column matrix, one re-laid-out copy of the input and of the weight, and the phase accumulators
+    (compiled: one chunk's columns, one block of the re-laid-out weight, the channels-last input where the GEMM needs it; conv:
     one chunk's channels-first columns and GEMM result)."""
     taps = prod(geom.kernel_shape)
     cols = geom.batch * geom.big_channels * taps * prod(geom.small_shape)
@@ -312,15 +312,23 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
         cols = per * geom.groups * block * taps * prod(geom.input_shape)
         channels_last = geom.batch * geom.in_channels * prod(geom.input_shape)
         relaid = channels_last if prod(geom.input_shape) < TRANSPOSED_GEMM_FROM else 0
-        return (cols + relaid + geom.in_channels * block * taps) * itemsize
-    copies = geom.batch * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape))
-    return (cols + copies) * itemsize
+        # col2im's tap tables: per output row (all dims but the last) a count and an offset per tap reaching
+        # it, and the last dim's own; int64, then uint64 copies
+        reach = [-(-((k - 1) * d + 1) // s) for k, d, s in zip(geom.kernel_shape, geom.dilation, geom.stride)]
+        tables = 4 * (prod(geom.output_shape[:-1]) * (1 + prod(reach[:-1])) + geom.output_shape[-1] * (1 + reach[-1]))
+        return (cols + relaid + geom.in_channels * block * taps) * itemsize + 8 * tables
+    # the input re-laid out, and the phase accumulators (the previous one, the current one and its copy)
+    acc = geom.batch * geom.out_channels * prod(-(-m // s) for m, s in zip(geom.output_shape, geom.stride))
+    copies = geom.batch * geom.in_channels * prod(geom.input_shape) + 3 * acc
+    channels_last = geom.out_channels // geom.groups >= _CHANNELS_LAST_MIN
+    weight = geom.in_channels * (geom.out_channels // geom.groups) * taps if channels_last else 0  # re-laid out
+    return (cols + copies + weight) * itemsize
 
 
 def cost(geom: Geometry) -> float:
     """Transposed: one GEMM over all taps, then reading the columns phase by phase; conv: as ``phase``."""
-    from .cost import constants, gemm_seconds
-    from .phases import phase_task_sizes
+    from .cost import constants, gemm_seconds, per_call_seconds
+    from .phases import geometry_task_counts
 
     work = np.promote_types(geom.dtype, np.float32)
     if not geom.transposed:
@@ -337,18 +345,19 @@ def cost(geom: Geometry) -> float:
         # compiled col2im: the columns read once from the cache, the output written once; no per-phase steps
         relayout = 0 if prod(geom.small_shape) >= TRANSPOSED_GEMM_FROM else 2 * small
         chunks = -(-cols // CACHE_CHUNK_BYTES)
-        return mm + (relayout + 0.6 * cols + big) * c.byte_seconds + (8 + 2 * chunks) * c.step_seconds
+        return (mm + (relayout + 0.6 * cols + big) * c.byte_seconds + (8 + 2 * chunks) * c.step_seconds
+                + per_call_seconds(c))
     if compiled.available(work):  # few channels: the compiled channels-first col2im, columns read once
-        return mm + (2 * small + cols + 1.5 * big) * c.byte_seconds + 10 * c.step_seconds  # ~10 NumPy calls
+        return mm + (2 * small + cols + 1.5 * big) * c.byte_seconds + 10 * c.step_seconds + per_call_seconds(c)
     moved = 2 * small + 2.5 * cols + 3 * big  # col2im: read + add passes
-    steps = sum(4 + 2 * t for t, _ in phase_task_sizes(geom))
-    return mm + moved * c.byte_seconds + steps * c.step_seconds
+    steps = sum(count * (4 + 2 * t) for (t, _), count in geometry_task_counts(geom))  # per-dim closed forms
+    return mm + moved * c.byte_seconds + steps * c.step_seconds + per_call_seconds(c)
 
 
 def _conv_cost(geom: Geometry, work: np.dtype) -> float:
     """The compiled conv: the columns written once (read back by the GEMM from the cache), one GEMM per
     chunk and group, the result re-laid out to channels-first when a chunk holds several images."""
-    from .cost import constants, gemm_seconds
+    from .cost import constants, gemm_seconds, per_call_seconds
 
     c, isz = constants(work), np.dtype(work).itemsize
     g, n = geom.groups, geom.batch
@@ -360,4 +369,4 @@ def _conv_cost(geom: Geometry, work: np.dtype) -> float:
     moved = n * g * ci * taps * p * isz + n * geom.in_channels * prod(geom.input_shape) * isz + out * (2 if per > 1 else 1)
     rows = n * g * ci * taps * prod(geom.output_shape[:-1])  # the im2col's inner loops (over the last dim)
     return (gemm_seconds(co, per * p, ci * taps, c, calls=g * chunks) + moved * c.byte_seconds
-            + rows * IM2COL_ROW_SECONDS + (4 + 2 * g * chunks) * c.step_seconds)
+            + rows * IM2COL_ROW_SECONDS + (4 + 2 * g * chunks) * c.step_seconds + per_call_seconds(c))

@@ -41,8 +41,8 @@ def unsupported(geom: Geometry) -> str | None:
     """Taps overlap somewhere (stride smaller than the dilated kernel on a dim with more than one position)."""
     for dim, (n, s, k, d) in enumerate(zip(geom.small_shape, geom.stride, geom.kernel_shape, geom.dilation)):
         if n > 1 and s < (k - 1) * d + 1:
-            return (f"overlapping taps: stride {s} < dilated kernel {(k - 1) * d + 1} in dim {dim} "
-                    "(it needs stride >= dilation * (kernel - 1) + 1 or a single small-side position)")
+            return (f"overlapping taps (stride {s} < dilated kernel {(k - 1) * d + 1} in dim {dim}; it needs "
+                    "stride >= dilation * (kernel - 1) + 1 or a single small-side position)")
     return None
 
 
@@ -156,7 +156,7 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
 
 def cost(geom: Geometry) -> float:
     """One GEMM, one or two re-layout copies of the big side."""
-    from .cost import constants, gemm_seconds
+    from .cost import constants, gemm_seconds, per_call_seconds
 
     work = np.promote_types(geom.dtype, np.float32)
     c, isz = constants(work), np.dtype(work).itemsize
@@ -176,4 +176,4 @@ def cost(geom: Geometry) -> float:
         mm = gemm_seconds(cb * taps, s, cs, c, calls=g) if prod(geom.small_shape) >= 64 else gemm_seconds(s, cb * taps, cs, c, calls=g)
     else:
         mm = gemm_seconds(cs, s, cb * taps, c, calls=g)
-    return mm + moved * c.byte_seconds + 10 * c.step_seconds
+    return mm + moved * c.byte_seconds + 10 * c.step_seconds + per_call_seconds(c)

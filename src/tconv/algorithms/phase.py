@@ -300,46 +300,98 @@ def _unfold(xp: np.ndarray, geom: Geometry) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(xp, shape=shape, strides=strides, writeable=False)
 
 
+def _loop_peak(parts: list[int]) -> int:
+    """Peak of a loop whose step allocates ``parts`` while the previous step's buffers are still bound: a
+    buffer is freed only when its name is rebound, so the largest part is counted twice."""
+    return sum(parts) + max(parts, default=0)
+
+
+def _first_chunk(geom: Geometry, per_image: int, itemsize: int) -> int:
+    """Images in the largest (first) batch chunk the kernels take for ``per_image`` workspace bytes."""
+    chunks = batch_chunks(geom, per_image, itemsize)
+    return chunks[0][1] - chunks[0][0] if chunks else 0
+
+
+def _ct_workspace(geom: Geometry, itemsize: int) -> int:
+    """Elements :func:`conv_transpose` allocates besides its result, at most at once (mirrors its two paths)."""
+    from .phases import geometry_task_counts, uniform_phases_possible
+
+    g, n, isz = geom.groups, geom.batch, itemsize
+    ci, co = geom.in_channels // g, geom.out_channels // g
+    weight = g * ci * co * prod(geom.kernel_shape)
+    pads = small_padding(geom)
+    padded = geom.in_channels * prod(m + lo + hi for m, (lo, hi) in zip(geom.input_shape, pads))
+    if prod(geom.stride) >= BATCH_PHASES_FROM and uniform_phases_possible(geom):
+        (taps, positions), phases = geometry_task_counts(geom)[0]
+        per_image = _ct_per_image(geom, pads, isz) * prod(geom.stride) + 2 * geom.out_channels * prod(
+            geom.output_shape) * isz
+        nb = _first_chunk(geom, per_image, isz)
+        s0 = geom.stride[0]
+        per_phase0 = g * (phases // s0) * nb * positions * (taps * ci + co) * isz
+        step = max(1, min(s0, _phase_budget(replace(geom, batch=nb), isz) // max(1, per_phase0)))
+        count = g * step * (phases // s0)
+        full = tuple(-(-m // s) * s for m, s in zip(geom.output_shape, geom.stride))
+        target = 0 if full == geom.output_shape else nb * geom.out_channels * prod(full)
+        batched = g * phases * taps * ci * co  # the sub-kernels of all phases; gathered, then made contiguous
+        loop = _loop_peak([count * nb * positions * taps * ci, count * taps * ci * co, count * nb * positions * co])
+        # the gathered columns may come back non-C-ordered: their contiguous copy is the loop's first part
+        return batched + max(batched, nb * padded + target + count * nb * positions * taps * ci + loop)
+    nb = _first_chunk(geom, _ct_per_image(geom, pads, isz), isz)
+    cols = max((t * ci * q for t, q in phase_task_sizes(geom)), default=0) * g * nb
+    result = max((co * q for t, q in phase_task_sizes(geom) if t), default=0) * g * nb
+    # the (g, *k, ci, co) copy of the weight and the phases' sub-kernels (each tap in one phase); per phase
+    # the columns, the GEMM result and its channels-first copy
+    return 2 * weight + _loop_peak([nb * padded, cols, result])
+
+
+def _conv_workspace(geom: Geometry, itemsize: int) -> int:
+    """Elements :func:`conv` allocates besides its result, at most at once."""
+    g, out = geom.groups, geom.output_shape
+    taps = prod(geom.kernel_shape)
+    span = tuple((m - 1) * s + (k - 1) * d + 1 for m, s, k, d in zip(out, geom.stride, geom.kernel_shape, geom.dilation))
+    per_image = (geom.in_channels * (prod(span) + taps * prod(out)) + geom.out_channels * prod(out)) * itemsize
+    nb = _first_chunk(geom, per_image, itemsize)
+    weight = geom.out_channels * (geom.in_channels // g) * taps  # re-laid out tap-major: a copy
+    # per chunk: the padded channels-last input, the columns, the GEMM result (and its channels-first copy)
+    return weight + _loop_peak([nb * geom.in_channels * prod(span), nb * geom.in_channels * taps * prod(out),
+                                nb * geom.out_channels * prod(out)])
+
+
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """Padded input copy plus the largest phase's column matrix and GEMM result."""
-    pads = small_padding(geom) if geom.transposed else geom.padding
-    small = geom.batch * geom.small_channels * prod(n + lo + hi for n, (lo, hi) in zip(geom.small_shape, pads))
-    big = geom.batch * geom.big_channels * prod(geom.big_shape)
-    k = prod(geom.kernel_shape)
-    if geom.transposed:
-        per_phase_taps = prod(-(-kk // s) for kk, s in zip(geom.kernel_shape, geom.stride))
-        phase_out = prod(-(-nb // s) for nb, s in zip(geom.big_shape, geom.stride)) * geom.batch
-        cols = per_phase_taps * geom.small_channels * phase_out
-        return (small + cols + phase_out * geom.big_channels) * itemsize
-    cols = k * geom.batch * geom.big_channels * prod(geom.small_shape)
-    return (big + cols + geom.batch * geom.small_channels * prod(geom.small_shape)) * itemsize
+    """Bytes the kernels allocate besides the result, at most at once: the weight's re-laid-out copies, and
+    per batch chunk the padded input, the largest phase's (or piece of phases') columns and GEMM result, with
+    the copies the loops make of them (see :func:`_ct_workspace`, :func:`_conv_workspace`)."""
+    if geom.batch == 0:
+        return 0
+    return (_ct_workspace(geom, itemsize) if geom.transposed else _conv_workspace(geom, itemsize)) * itemsize
 
 
 def cost(geom: Geometry) -> float:
     """Transposed: per phase a gather, a GEMM over taps x channels and a strided write; conv: im2col + GEMM."""
-    from .cost import constants, gemm_seconds
-    from .phases import phase_task_sizes
+    from .cost import constants, gemm_seconds, per_call_seconds
+    from .phases import geometry_task_counts, uniform_phases_possible
 
     work = np.promote_types(geom.dtype, np.float32)
     c, isz = constants(work), np.dtype(work).itemsize
     g, n = geom.groups, geom.batch
     cs, cb = geom.small_channels // g, geom.big_channels // g
-    if geom.transposed and prod(geom.stride) >= BATCH_PHASES_FROM and uniform_phases(geom) is not None:
-        sizes = phase_task_sizes(geom)
-        taps, positions = sizes[0]
-        gather = 3.0 * len(sizes) * taps * cs * g * n * positions * isz  # fancy-index gather: slower per byte
+    # per-dim closed forms (geometry_task_counts): a few distinct (taps, positions), never one step per phase
+    if geom.transposed and prod(geom.stride) >= BATCH_PHASES_FROM and uniform_phases_possible(geom):
+        (taps, positions), phases = geometry_task_counts(geom)[0]
+        gather = 3.0 * phases * taps * cs * g * n * positions * isz  # fancy-index gather: slower per byte
         write = 3 * n * geom.big_channels * prod(geom.big_shape) * isz
-        mm = gemm_seconds(n * positions, cb, taps * cs, c, calls=g * len(sizes))
-        return mm + (gather + write) * c.byte_seconds + 20 * c.step_seconds
+        mm = gemm_seconds(n * positions, cb, taps * cs, c, calls=g * phases)
+        return mm + (gather + write) * c.byte_seconds + 20 * c.step_seconds + per_call_seconds(c)
     if geom.transposed:
         total, steps = 0.0, 0
-        for taps, positions in phase_task_sizes(geom):
-            steps += 4 + taps
+        for (taps, positions), count in geometry_task_counts(geom):
+            steps += count * (4 + taps)
             if taps:
-                total += gemm_seconds(cb, n * positions, taps * cs, c, calls=g)
-                total += 2.5 * taps * cs * g * n * positions * isz * c.byte_seconds
+                total += count * gemm_seconds(cb, n * positions, taps * cs, c, calls=g)
+                total += count * 2.5 * taps * cs * g * n * positions * isz * c.byte_seconds
         total += 3 * n * geom.big_channels * prod(geom.big_shape) * isz * c.byte_seconds
-        return total + steps * c.step_seconds
+        return total + steps * c.step_seconds + per_call_seconds(c)
     taps, s = prod(geom.kernel_shape), n * prod(geom.small_shape)
     moved = (2.5 * taps * cb * g * s + 3 * cs * g * s + 2 * n * geom.big_channels * prod(geom.big_shape)) * isz
-    return gemm_seconds(cs, s, taps * cb, c, calls=g) + moved * c.byte_seconds + (taps + 4) * c.step_seconds
+    return (gemm_seconds(cs, s, taps * cb, c, calls=g) + moved * c.byte_seconds + (taps + 4) * c.step_seconds
+            + per_call_seconds(c))

@@ -29,6 +29,7 @@ array([[0., 0., 0., 1.],
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ import numpy as np
 
 from ..params import Geometry
 from . import compiled, phase
-from .phases import AxisPhase, batch_chunks, geometry_phases, io_bytes, prod
+from .phases import AxisPhase, axis_phases, axis_table, batch_chunks, geometry_phases, io_bytes, prod
 
 #: The GEMM runs over blocks of dim-0 phases when its combined weight and result would exceed this many
 #: bytes and half the call's input + output (see :func:`phase_blocks`).
@@ -69,8 +70,35 @@ def axis_grid(axis: list[AxisPhase]) -> AxisGrid:
 
 
 def grids(geom: Geometry) -> list[AxisGrid]:
-    """:func:`axis_grid` for every dim."""
-    return [axis_grid(axis) for axis in geometry_phases(geom)]
+    """:func:`axis_grid` for every dim (cached per dim: planning and the kernel ask for them several times)."""
+    return [_dim_grid(ns, nb, k, s, d, lo) for ns, nb, k, s, d, lo in
+            zip(geom.small_shape, geom.big_shape, geom.kernel_shape, geom.stride, geom.dilation, geom.before)]
+
+
+@functools.lru_cache(maxsize=256)
+def _dim_grid(n_small: int, n_big: int, kernel: int, stride: int, dilation: int, before: int) -> AxisGrid:
+    """:func:`axis_grid` of one dim from the per-phase arrays of :func:`.phases.axis_table`, taps bucketed by
+    NumPy: ``O(kernel + phases)`` with a small constant (planning asks for it with stride and kernel in the
+    thousands).
+
+    >>> _dim_grid(3, 7, 5, 3, 1, 1) == axis_grid(list(axis_phases(3, 7, 5, 3, 1, 1)))
+    True
+    """
+    taps, lengths, top, low = axis_table(n_big, kernel, stride, dilation, before)
+    used = taps > 0
+    if not used.any():
+        return axis_grid(list(axis_phases(n_small, n_big, kernel, stride, dilation, before)))
+    window, lead = int((top - low + 1)[used].max()), int(top[used].max())
+    offsets = np.where(used, lead - top, 0)
+    t = np.arange(kernel, dtype=np.int64)
+    shift, p = np.divmod(t * dilation - before, stride)
+    keep = np.flatnonzero(p < len(taps))
+    order = keep[np.argsort(p[keep], kind="stable")]  # by phase, then by tap
+    pairs = list(zip(t[order].tolist(), (top[p[order]] - shift[order]).tolist()))
+    bounds = np.concatenate(([0], np.cumsum(taps))).tolist()
+    phases = tuple(zip(range(len(taps)), lengths.tolist(), offsets.tolist(),
+                       (tuple(pairs[a:b]) for a, b in zip(bounds[:-1], bounds[1:]))))
+    return AxisGrid(window, lead, phases, int((lengths + offsets).max()))
 
 
 def waste(geom: Geometry) -> float:
@@ -251,34 +279,61 @@ conv = phase.conv
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """Transposed: per batch chunk the padded input, the column matrix, and one block's combined weight and
-    GEMM result; conv: as ``phase``."""
+    """Transposed: per batch chunk the padded input and the column matrix (the previous chunk's columns still
+    bound while the next are allocated), one block's combined weight (built with a gathered copy of the
+    weight) and GEMM result, and the offsets of the compiled writes; conv: as ``phase``."""
     if not geom.transposed:
         return phase.workspace_bytes(geom, itemsize)
+    if geom.batch == 0:
+        return 0
     gs = grids(geom)
     grid, window, count = prod(a.grid for a in gs), prod(a.window for a in gs), prod(len(a.phases) for a in gs)
     per, blocks = _chunk_images(geom, gs, itemsize), len(phase_blocks(geom, itemsize))
-    g = geom.groups
-    inputs = per * geom.in_channels * (grid * window + _padded_positions(geom, gs))
-    block = g * (window * geom.in_channels // g + per * grid) * count * (geom.out_channels // g) // blocks
-    return (inputs + block) * itemsize
+    g, ci, co = geom.groups, geom.in_channels // geom.groups, geom.out_channels // geom.groups
+    padded = per * geom.in_channels * _padded_positions(geom, gs)
+    cols = per * geom.in_channels * grid * window
+    combined = -(-g * window * ci * count * co // blocks)
+    result = -(-g * per * grid * count * co // blocks)
+    weight = g * ci * co * prod(geom.kernel_shape)  # the taps gathered while a combined weight is built
+    chunk = max(2 * cols + padded, cols + combined + max(weight, result), cols + 2 * result)
+    offsets = 2 * geom.batch * geom.out_channels + 2 * prod(geom.output_shape) + sum(geom.output_shape)
+    return chunk * itemsize + 8 * offsets
+
+
+def _axis_sizes(n_big: int, kernel: int, stride: int, dilation: int, before: int) -> tuple[int, int, int, int]:
+    """``(window, grid, phases, useful)`` of one dim's :func:`axis_grid` (``useful``: the sum over its phases of
+    positions x taps), from the per-phase arrays of :func:`.phases.axis_table`: no Python step per phase.
+
+    >>> a = axis_grid(list(axis_phases(3, 7, 5, 3, 1, 1)))
+    >>> _axis_sizes(7, 5, 3, 1, 1) == (a.window, a.grid, len(a.phases), sum(p[1] * len(p[3]) for p in a.phases))
+    True
+    """
+    taps, lengths, top, low = axis_table(n_big, kernel, stride, dilation, before)
+    used = taps > 0
+    if not used.any():
+        return 1, int(lengths.max()), len(taps), 0
+    lead = int(top[used].max())
+    grid = int((lengths + np.where(used, lead - top, 0)).max())
+    return int((top - low + 1)[used].max()), grid, len(taps), int((lengths * taps).sum())
 
 
 def cost(geom: Geometry) -> float:
     """One GEMM over the window x channels, ``A**d`` input copies, one write of the output."""
-    from .cost import constants, gemm_seconds
+    from .cost import constants, gemm_seconds, per_call_seconds
 
     if not geom.transposed:
         return phase.cost(geom)
     work = np.promote_types(geom.dtype, np.float32)
     c, isz = constants(work), np.dtype(work).itemsize
     g, n = geom.groups, geom.batch
-    gs = grids(geom)
-    grid, window, count = prod(a.grid for a in gs), prod(a.window for a in gs), prod(len(a.phases) for a in gs)
+    sizes = [_axis_sizes(nb, k, s, d, lo) for nb, k, s, d, lo in
+             zip(geom.big_shape, geom.kernel_shape, geom.stride, geom.dilation, geom.before)]
+    window, grid, count, useful = (prod(a[i] for a in sizes) for i in range(4))
     cs, cb = geom.small_channels // g, geom.big_channels // g
     # the zero blocks of the combined weight cost twice: as multiply-adds and as a wider, less efficient GEMM
-    mm = gemm_seconds(n * grid, count * cb, window * cs, c, calls=g) * waste(geom) ** 1.5
+    waste_ = grid * window * count / max(1, useful)  # :func:`waste`, per dim
+    mm = gemm_seconds(n * grid, count * cb, window * cs, c, calls=g) * waste_ ** 1.5
     moved = (2.5 * window * geom.small_channels * n * grid + 3 * n * geom.big_channels * prod(geom.big_shape)) * isz
     # the compiled gather writes every phase at once (its offsets and dispatch: about 5 steps, measured)
     writes = 5 if compiled.available(work) else count
-    return mm + moved * c.byte_seconds + (window + writes + 6) * c.step_seconds
+    return mm + moved * c.byte_seconds + (window + writes + 6) * c.step_seconds + per_call_seconds(c)

@@ -61,15 +61,22 @@ CHUNK_BYTES = 8 << 20
 
 
 def unsupported(geom: Geometry) -> str | None:
-    """Only 2-D, 3x3, stride 1, dilation 1, one group, float32/float64 with the compiled kernels."""
+    """Only 2-D, 3x3, stride 1, dilation 1, one group, float32/float64 with the compiled kernels.
+
+    The reason reads after "algorithm 'winograd' does not support ": what is refused, then what it needs.
+    """
     if geom.ndim != 2 or geom.kernel_shape != (3, 3):
-        return f"needs a 2-D 3x3 kernel, got {geom.kernel_shape}"
-    if geom.stride != (1, 1) or geom.dilation != (1, 1):
-        return f"needs stride 1 and dilation 1, got stride {geom.stride}, dilation {geom.dilation}"
+        return f"kernel size {geom.kernel_shape} (it needs a 2-D 3x3 kernel)"
+    if geom.stride != (1, 1):
+        return f"stride {geom.stride} (it needs stride 1)"
+    if geom.dilation != (1, 1):
+        return f"dilation {geom.dilation} (it needs dilation 1)"
     if geom.groups != 1:
-        return f"needs groups=1, got {geom.groups}"
-    if not compiled.available(np.promote_types(geom.dtype, np.float32)):
-        return "needs the compiled kernels (numba: pip install 'tconv[fast]'; TCONV_NUMBA not 0)"
+        return f"groups={geom.groups} (it needs groups=1)"
+    work = np.promote_types(geom.dtype, np.float32)
+    if not compiled.available(work):
+        return (f"running without the compiled kernels for {work} (it needs numba: pip install 'tconv[fast]', "
+                "and TCONV_NUMBA not 0)")
     return None
 
 
@@ -241,17 +248,18 @@ def _output_tiles(m, y, at, k, th, tw, row0, row1):
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """One chunk's transformed input and output blocks, and the transformed filter."""
+    """The buffers of one chunk's transformed input and output blocks (sized for a full chunk of
+    :func:`_chunk_rows` tile rows, however few the batch has), and the transformed filter."""
     c, co = geom.in_channels, geom.out_channels
     th, tw = (-(-m // TILE) for m in geom.output_shape)
-    tiles = min(geom.batch * th, _chunk_rows(c, co, th, tw, itemsize)) * tw
+    tiles = _chunk_rows(c, co, th, tw, itemsize) * tw if geom.batch * th * tw and c else 0
     return BLOCK * BLOCK * ((c + co) * tiles + c * co) * itemsize
 
 
 def cost(geom: Geometry) -> float:
     """36 GEMMs over the tiles and the filter transform (one thin GEMM), plus the two tile transforms
     (reading and writing the 36 planes)."""
-    from .cost import constants, gemm_seconds
+    from .cost import constants, gemm_seconds, per_call_seconds
 
     work = np.promote_types(geom.dtype, np.float32)
     k, isz = constants(work), np.dtype(work).itemsize
@@ -259,4 +267,4 @@ def cost(geom: Geometry) -> float:
     tiles = geom.batch * prod(-(-m // TILE) for m in geom.output_shape)
     mm = gemm_seconds(co, tiles, c, k, calls=BLOCK * BLOCK) + gemm_seconds(BLOCK * BLOCK, c * co, 9, k)
     moved = BLOCK * BLOCK * (c + co) * tiles * isz + io_bytes(geom, isz)
-    return mm + moved * k.byte_seconds + 6 * k.step_seconds
+    return mm + moved * k.byte_seconds + 6 * k.step_seconds + per_call_seconds(k)
