@@ -281,3 +281,26 @@ def require_algorithm(algorithm: str) -> None:
 
     if algorithm == "winograd" and not compiled.available():
         pytest.skip("winograd needs the compiled kernels (numba: the fast extra; TCONV_NUMBA not 0)")
+
+
+def layouts(a: np.ndarray):
+    """``a`` in the memory layouts users hand tconv (C and Fortran order, channels-last view, reversed strides,
+    step-2 view, read-only, unaligned), the values unchanged."""
+    yield "C order", np.ascontiguousarray(a)
+    yield "Fortran order", np.asfortranarray(a)
+    if a.ndim >= 3:  # axis 1 (channels) stored last
+        order = (0,) + tuple(range(2, a.ndim)) + (1,)
+        yield "channels-last view", np.ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
+    reversed_copy = np.ascontiguousarray(a[(slice(None, None, -1),) * a.ndim])
+    yield "reversed strides", reversed_copy[(slice(None, None, -1),) * a.ndim]
+    big = np.full(a.shape[:-1] + (2 * a.shape[-1],), np.nan, a.dtype)  # NaN where the view must not read
+    big[..., ::2] = a
+    yield "step-2 view", big[..., ::2]
+    frozen = a.copy()
+    frozen.flags.writeable = False
+    yield "read-only", frozen
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    unaligned = np.frombuffer(raw.data, np.uint8, a.nbytes, 1).view(a.dtype).reshape(a.shape)
+    unaligned[...] = a
+    assert not unaligned.flags.aligned or a.itemsize == 1
+    yield "unaligned", unaligned

@@ -11,7 +11,7 @@ layer sizes are in ``test_real_sizes.py``.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -22,24 +22,7 @@ from tconv.compat import jax as jaxc
 from tconv.compat import mxnet as mxc
 from tconv.compat import onnx as onnxc
 from tconv.compat import tensorflow as tfc
-
-
-def layouts(a: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
-    """Arrays equal to ``a`` in other memory layouts (none of them C-contiguous and aligned but the last two)."""
-    yield "fortran", np.asfortranarray(a)
-    if a.ndim >= 3:  # channels-last storage seen through a channels-first view (and the reverse)
-        order = (0,) + tuple(range(2, a.ndim)) + (1,)
-        yield "channels-last view", np.ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
-    yield "reversed strides", np.ascontiguousarray(a[..., ::-1])[..., ::-1]
-    yield "step-2 view", np.repeat(a, 2, axis=-1)[..., ::2]
-    yield "transposed twice", np.ascontiguousarray(a.T).T
-    frozen = a.copy()
-    frozen.flags.writeable = False
-    yield "read-only", frozen
-    raw = np.zeros(a.nbytes + 1, np.uint8)
-    unaligned = np.frombuffer(raw.data, np.uint8, a.nbytes, 1).view(a.dtype).reshape(a.shape)
-    unaligned[...] = a
-    yield "unaligned", unaligned
+from support import layouts
 
 
 def check_all_layouts(run: Callable[..., object], *arrays: np.ndarray) -> int:

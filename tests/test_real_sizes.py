@@ -41,7 +41,7 @@ import numpy as np
 import pytest
 
 import tconv
-from support import record_error, require_algorithm
+from support import layouts, record_error, require_algorithm
 from torch_oracle import torch_conv, torch_conv_transpose
 
 ALGORITHMS = tconv.algorithm_names()
@@ -443,28 +443,6 @@ def test_random_configurations_cover_every_domain():
 
 
 # --------------------------------------------------------------------------- (c) memory layouts
-
-
-def layouts(a: np.ndarray):
-    """``a`` in other memory layouts, the values unchanged."""
-    yield "C order", np.ascontiguousarray(a)
-    yield "Fortran order", np.asfortranarray(a)
-    if a.ndim >= 3:  # axis 1 (channels) stored last
-        order = (0,) + tuple(range(2, a.ndim)) + (1,)
-        yield "channels-last view", np.ascontiguousarray(a.transpose(order)).transpose(np.argsort(order))
-    reversed_copy = np.ascontiguousarray(a[(slice(None, None, -1),) * a.ndim])
-    yield "reversed strides", reversed_copy[(slice(None, None, -1),) * a.ndim]
-    big = np.full(a.shape[:-1] + (2 * a.shape[-1],), np.nan, a.dtype)  # NaN where the view must not read
-    big[..., ::2] = a
-    yield "step-2 view", big[..., ::2]
-    frozen = a.copy()
-    frozen.flags.writeable = False
-    yield "read-only", frozen
-    raw = np.zeros(a.nbytes + 1, np.uint8)
-    unaligned = np.frombuffer(raw.data, np.uint8, a.nbytes, 1).view(a.dtype).reshape(a.shape)
-    unaligned[...] = a
-    assert not unaligned.flags.aligned or a.itemsize == 1
-    yield "unaligned", unaligned
 
 
 LAYOUT_MACS = 4e5
