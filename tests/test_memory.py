@@ -182,3 +182,23 @@ def test_reserve_refuses_and_releases(monkeypatch):
 
 def test_device_memory_for_host_arrays_is_host_memory():
     assert memory.device_available_bytes(np.ones(3)) == memory.available_bytes()
+
+
+def test_small_calls_skip_the_system_reads_and_large_ones_do_not(monkeypatch):
+    """Below memory.TRIVIAL_BYTES no /proc or cgroup file is read (their cost exceeds a small call's);
+    above it, and whenever TCONV_MEMORY_LIMIT is set, the need is checked."""
+    from tconv import memory
+
+    reads = []
+    real_room = memory.room_bytes
+    monkeypatch.delenv(memory.ENV_LIMIT, raising=False)
+    monkeypatch.setattr(memory, "room_bytes", lambda: reads.append(1) or 1 << 40)
+    x = np.ones((1, 1, 2, 2))
+    tconv.conv_transpose(x, x)
+    assert reads == []
+    tconv.conv_transpose(np.ones((1, 64, 64, 64)), np.ones((64, 64, 4, 4)), stride=2)
+    assert len(reads) >= 1
+    monkeypatch.setattr(memory, "room_bytes", real_room)
+    monkeypatch.setenv(memory.ENV_LIMIT, "100")
+    with pytest.raises(ValueError, match="100 bytes"):
+        tconv.conv_transpose(x, x)

@@ -16,7 +16,7 @@ import numpy as np
 from . import algorithms as registry
 from . import arrayapi
 from .layout import copy_bytes, kernel_operand
-from .memory import SMALL_BYTES, available_bytes, check_fits, reserve
+from .memory import SMALL_BYTES, Budget, reserve
 from .params import Geometry, conv_geometry, conv_transpose_geometry
 from .validate import numeric_array
 
@@ -86,7 +86,7 @@ def ranked(geom: Geometry) -> tuple[tuple[str, float], ...]:
 ranked.cache_clear = _ranked.cache_clear  # type: ignore[attr-defined]  # after a calibration
 
 
-def _auto_choice(geom: Geometry, limit: int, operands: tuple[np.ndarray, ...]) -> registry.Algorithm:
+def _auto_choice(geom: Geometry, budget: Budget, operands: tuple[np.ndarray, ...]) -> registry.Algorithm:
     """The cheapest ranked algorithm whose result + workspace fit; the leanest one's error if none fits."""
     kind = "conv_transpose" if geom.transposed else "conv"
     candidates = [registry.get(name) for name, _ in ranked(geom)]
@@ -95,10 +95,10 @@ def _auto_choice(geom: Geometry, limit: int, operands: tuple[np.ndarray, ...]) -
     if len(operands) == 2:  # direct declines no values, so candidates stay
         candidates = [a for a in candidates if not a.declines_values(*operands)]
     for algorithm in candidates:
-        if _needed_bytes(geom, algorithm, operands) <= limit:
+        if budget.fits(_needed_bytes(geom, algorithm, operands)):
             return algorithm
     smallest = min(candidates, key=lambda a: _needed_bytes(geom, a, operands))
-    check_fits(_needed_bytes(geom, smallest, operands), f"{kind} (result + workspace of the leanest algorithm)", limit)
+    budget.check(_needed_bytes(geom, smallest, operands), f"{kind} (result + workspace of the leanest algorithm)")
     return smallest  # pragma: no cover - check_fits raised
 
 
@@ -120,17 +120,17 @@ def plan(geom: Geometry, algorithm: str = "auto", operands: tuple[np.ndarray, ..
     that bring them into the algorithm's layout count against the memory too.
     """
     kind = "conv_transpose" if geom.transposed else "conv"
-    limit = available_bytes()  # read once per call
-    check_fits(_result_bytes(geom), f"the {kind} result {geom.result_shape}", limit)  # before any per-algorithm work
+    budget = Budget()  # the system's figures read at most once per call, and not for small calls
+    budget.check(_result_bytes(geom), f"the {kind} result {geom.result_shape}")  # before any per-algorithm work
     if algorithm != "auto":
         chosen = registry.get(algorithm)
         reason = chosen.unsupported(geom) or (chosen.declines_values(*operands) if len(operands) == 2 else None)
         if reason:
             raise ValueError(f"algorithm {chosen.name!r} does not support {reason}")
         needed = _needed_bytes(geom, chosen, operands)
-        check_fits(needed, f"{kind} with algorithm {chosen.name!r} (result + workspace)", limit)
+        budget.check(needed, f"{kind} with algorithm {chosen.name!r} (result + workspace)")
         return chosen
-    return _auto_choice(geom, limit, operands)
+    return _auto_choice(geom, budget, operands)
 
 
 def run_kernel(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: registry.Algorithm) -> np.ndarray:

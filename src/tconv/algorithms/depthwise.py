@@ -128,9 +128,11 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """Per thread: one padded block of input rows and two phase accumulators."""
+    """Per thread: one padded block of input rows and two phase accumulators (a block never holds more
+    than every row of the call, small side padded plus big side)."""
     row_small = prod(n + 2 * k for n, k in zip(geom.small_shape, geom.kernel_shape))
-    return 4 * _BLOCK_BYTES + 2 * row_small * itemsize
+    all_rows = geom.batch * geom.groups * (row_small + prod(geom.big_shape)) * itemsize
+    return 4 * min(_BLOCK_BYTES, all_rows) + 2 * row_small * itemsize
 
 
 def cost(geom: Geometry) -> float:
