@@ -369,3 +369,30 @@ def test_volume_example_runs_small(fmt, tmp_path):
     assert "workers restarted: no" in out.stdout
     error = float(re.search(r"max abs error (\S+)", out.stdout).group(1))
     assert error < 1e-5
+
+
+def test_volume_example_fits_a_tight_worker_limit(tmp_path):
+    """The volume example, unchunked (one 64^3 input block), under a worker limit that the whole volume's
+    computation would exceed once the compiled kernels are resident: it warms the kernels up first, sizes
+    its blocks from the room left, finishes without losing a worker, and its stored result equals the
+    in-memory operator on the stored input."""
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "upsample_volume.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--size", "64", "--chunk", "64", "--memory-limit", "280MiB",
+         "--format", "npy", "--workers", "1", "--dir", str(tmp_path), "--keep"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "workers restarted: no" in out.stdout
+    chunk = int(re.search(r"-> input chunks (\d+)\^3", out.stdout).group(1))
+    assert chunk < 64  # the unchunked block did not fit
+    peak = re.search(r"peak worker memory \(max over workers\): ([\d.]+) MiB", out.stdout)
+    assert peak and float(peak.group(1)) < 280
+    x = np.load(tmp_path / "input.npy")
+    sys.path.insert(0, str(script.parent))
+    try:
+        from upsample_volume import PADDING, STRIDE, trilinear_kernel
+    finally:
+        sys.path.remove(str(script.parent))
+    want = tconv.conv_transpose(x[None, None], trilinear_kernel(), stride=STRIDE, padding=PADDING)[0, 0]
+    np.testing.assert_allclose(np.load(tmp_path / "output.npy"), want, rtol=1e-5, atol=1e-5)

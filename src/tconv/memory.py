@@ -157,8 +157,10 @@ def cgroup_room(root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgr
 
 
 def dask_worker_room() -> int | None:
-    """Inside a ``dask.distributed`` worker with a memory limit: that limit minus this process's resident
-    memory; otherwise None.  Looks only if ``distributed`` is already imported (no import cost)."""
+    """Inside a ``dask.distributed`` task on a worker with a memory limit: that limit times the fraction at
+    which the nanny kills the worker, minus this process's resident memory; otherwise None (also outside a
+    task, e.g. in ``Client.run``, where ``get_worker`` fails).  Looks only if ``distributed`` is already
+    imported (no import cost)."""
     if "distributed" not in sys.modules:
         return None
     try:
@@ -171,6 +173,17 @@ def dask_worker_room() -> int | None:
     limit = getattr(manager, "memory_limit", None) or getattr(worker, "memory_limit", None)
     if not limit:
         return None
+    # The nanny kills the worker at a fraction of its limit (distributed.worker.memory.terminate, 0.95 by
+    # default): that is the line not to cross.  (Pausing, at a lower fraction, is recoverable; callers that
+    # plan their block sizes should plan under it.)
+    try:
+        import dask
+
+        fraction = dask.config.get("distributed.worker.memory.terminate", default=None)
+    except ImportError:
+        fraction = None
+    if isinstance(fraction, (int, float)) and 0 < fraction <= 1:
+        limit = int(limit) * fraction
     try:
         import psutil
 
