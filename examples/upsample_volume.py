@@ -246,6 +246,13 @@ def main(argv=None):
             warm_rss = warm_all(min(args.chunk, 16))
             pause = dask.config.get("distributed.worker.memory.pause") or 1.0
             room = int(limit * pause) - warm_rss
+            smallest = BYTES_PER_INPUT_BYTE * 8 ** 3 * 4
+            if room < smallest:  # a worker above its pause threshold runs no task: it would wait forever
+                raise SystemExit(
+                    f"a worker holds {format_bytes(warm_rss)} once the compiled kernels are resident, which "
+                    f"leaves {format_bytes(max(room, 0))} under its pause threshold ({pause:.0%} of "
+                    f"{format_bytes(limit)}); the smallest blocks (8^3) need {format_bytes(smallest)}: "
+                    f"raise --memory-limit")
             chunk = args.chunk
             while chunk > 8 and BYTES_PER_INPUT_BYTE * chunk ** 3 * 4 > room:
                 chunk //= 2
