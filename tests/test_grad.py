@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import tconv
 from support import assert_close, configs, record_error
 from torch_autograd import conv_grads, conv_transpose_grads
-from tconv.grad import weight_grad
+from tconv.algorithms.weight_grad import weight_grad
 from tconv.params import conv_geometry, conv_transpose_geometry
 
 def _record(op, dtype, got, want):

@@ -72,7 +72,7 @@ def test_estimate_covers_the_measured_peak(numba, monkeypatch):
                     algorithm = registry.get(name)
                     if algorithm.unsupported(geom):
                         continue
-                    estimate = ops._needed_bytes(geom, algorithm, (x, w))
+                    estimate = ops.needed_bytes(geom, algorithm, (x, w))
                     peak = _traced_peak(geom, x, w, algorithm)
                     worst[name] = max(worst.get(name, 0), peak / estimate)
                     assert peak <= estimate, (name, case[0], transposed, np.dtype(dtype).name, peak, estimate)
@@ -84,9 +84,9 @@ def test_estimate_covers_the_measured_peak(numba, monkeypatch):
 def test_result_counted_once_unless_cast():
     x32, w32 = np.ones((1, 2, 5, 5), np.float32), np.ones((2, 3, 3, 3), np.float32)
     g32 = conv_transpose_geometry(x32, w32)
-    assert ops._result_bytes(g32) == 3 * 7 * 7 * 4  # float32 result, no cast copy
+    assert ops.result_bytes(g32) == 3 * 7 * 7 * 4  # float32 result, no cast copy
     g16 = conv_transpose_geometry(x32.astype(np.float16), w32.astype(np.float16))
-    assert ops._result_bytes(g16) == 3 * 7 * 7 * (4 + 2)  # computed in float32, cast to float16
+    assert ops.result_bytes(g16) == 3 * 7 * 7 * (4 + 2)  # computed in float32, cast to float16
 
 
 def _v2(root, tmp_path, limit, current, inactive=0):
@@ -141,7 +141,7 @@ def test_reservations_of_running_calls_count(monkeypatch):
     """Two calls that each fit alone but not together: the later one is refused while the first runs."""
     x, w = np.ones((1, 4, 32, 32)), np.ones((4, 4, 3, 3))
     geom = conv_transpose_geometry(x, w)
-    need = ops._needed_bytes(geom, registry.get("direct"), (x, w))
+    need = ops.needed_bytes(geom, registry.get("direct"), (x, w))
     monkeypatch.setenv(memory.ENV_LIMIT, str(int(need * 1.5)))
     started, release = threading.Event(), threading.Event()
     real = ops.run_kernel

@@ -5,7 +5,7 @@ measures what the operating system sees (``ru_maxrss``), which also holds
 the BLAS library's scratch buffers, allocator slack and thread stacks.  Each
 algorithm runs once on a small problem of the same kind first (numba
 compiles, BLAS allocates its buffers), so the measured rise is the call's
-own: it must stay under ``ops._needed_bytes`` plus :data:`BLAS_ALLOWANCE`,
+own: it must stay under ``ops.needed_bytes`` plus :data:`BLAS_ALLOWANCE`,
 the part the guard does not count (the BLAS library's per-thread scratch
 pages that a larger GEMM touches; measured up to ~5 MiB here).
 """
@@ -35,7 +35,7 @@ run = tconv.conv_transpose if direction == "conv_transpose" else tconv.conv
 build = conv_transpose_geometry if direction == "conv_transpose" else conv_geometry
 run(x[:1, :, :8, :8].copy(), w, stride=s, padding=p, groups=g, algorithm=name)  # compile, BLAS buffers
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-need = ops._needed_bytes(build(x, w, stride=s, padding=p, groups=g), ops.registry.get(name), (x, w))
+need = ops.needed_bytes(build(x, w, stride=s, padding=p, groups=g), ops.registry.get(name), (x, w))
 y = run(x, w, stride=s, padding=p, groups=g, algorithm=name)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps([peak - base, need]))

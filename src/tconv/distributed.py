@@ -204,7 +204,7 @@ def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> "da.
     x = _as_dask(x)
     w = numeric_array(weight, "weight")
     b = None if bias is None else numeric_array(bias, "bias")
-    algorithm = ops._check_algorithm_name(kwargs.pop("algorithm", "auto"))
+    algorithm = ops.check_algorithm_name(kwargs.pop("algorithm", "auto"))
     build_geometry = conv_transpose_geometry if transposed else conv_geometry
     geom = build_geometry(_stand_in(x), w, b, **kwargs)
     batched = x if geom.batched else x[None]

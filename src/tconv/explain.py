@@ -26,9 +26,8 @@ import numpy as np
 from .algorithms import Algorithm, get as _get_algorithm, names as _algorithm_names
 from .algorithms.compiled import available as compiled_available
 from .memory import available_bytes, format_bytes
-from .ops import MEASURED, _needed_bytes, _operands, plan, ranked, run_kernel, working_dtype
+from .ops import MEASURED, measure as _measure_all, needed_bytes, operands, plan, ranked, working_dtype
 from .params import Geometry, conv_geometry, conv_transpose_geometry
-from .timing import best_time
 
 
 @dataclass(frozen=True)
@@ -72,35 +71,6 @@ class Explanation:
         return "\n".join(lines)
 
 
-def _time(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: Algorithm, repeats: int) -> float:
-    # the warm-up call also faults in the memory
-    return best_time(lambda: run_kernel(geom, x, weight, algorithm), repeats, warmup=True)
-
-
-#: ``measure`` skips algorithms predicted this many times slower than the best prediction.
-_HOPELESS = 8.0
-
-
-def measure(geom: Geometry, x: np.ndarray, weight: np.ndarray, repeats: int = 2) -> dict[str, float]:
-    """Time every supported algorithm that fits on these operands; remember the fastest for ``geom``."""
-    limit = available_bytes()
-    times = {}
-    best_predicted = min(cost for name, cost in ranked(geom) if name != "direct") if len(ranked(geom)) > 1 else 0
-    for name, predicted in ranked(geom):
-        algorithm = _get_algorithm(name)
-        if name == "direct" and len(ranked(geom)) > 1:
-            continue  # the reference is never the fastest; skip its (possibly long) run
-        if times and predicted > _HOPELESS * best_predicted:
-            continue  # predicted far slower than the best: not worth running
-        if algorithm.declines_values(x, weight):
-            continue  # e.g. fft on inf / nan: it refuses them
-        if _needed_bytes(geom, algorithm, (x, weight)) <= limit:
-            times[name] = _time(geom, x, weight, algorithm, repeats)
-    if times:
-        MEASURED[geom] = min(times, key=times.get)
-    return times
-
-
 def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose", measure: bool = False,
             **params: Any) -> Explanation:
     """Tell which algorithm ``auto`` would run for this call, and why.
@@ -121,7 +91,7 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
     """
     if op not in ("conv_transpose", "conv"):
         raise ValueError(f"op must be 'conv_transpose' or 'conv', got {op!r}")
-    xa, wa, ba = _operands(x, weight, bias)
+    xa, wa, ba = operands(x, weight, bias)
     geom = (conv_transpose_geometry if op == "conv_transpose" else conv_geometry)(xa, wa, ba, **params)
     times = _measure_all(geom, xa, wa) if measure else {}
     predicted = dict(ranked(geom))
@@ -133,7 +103,7 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
         if reason:
             candidates.append(Candidate(name, reason, None, None, False))
             continue
-        need = _needed_bytes(geom, algorithm)
+        need = needed_bytes(geom, algorithm)
         candidates.append(Candidate(name, None, predicted[name], need, need <= limit, times.get(name)))
     chosen = plan(geom, "auto").name
     cheapest = next(name for name, _ in ranked(geom))
@@ -145,5 +115,3 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
         reason = "the cheaper algorithms need more memory than the guard allows"
     return Explanation(geom, chosen, reason, tuple(candidates))
 
-
-_measure_all = measure

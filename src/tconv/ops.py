@@ -7,8 +7,6 @@ kernel, add the bias, cast to the result dtype.
 
 from __future__ import annotations
 
-import functools
-import os
 from typing import Any
 
 import numpy as np
@@ -16,8 +14,13 @@ import numpy as np
 from . import algorithms as registry
 from . import arrayapi
 from .layout import copy_bytes, kernel_operand
-from .memory import SMALL_BYTES, Budget, reserve
+from .algorithms.planner import (
+    MEASURED, RANKING_ENVIRONMENT, measure_mode, needed_bytes, plan, ranked, result_bytes, working_dtype,
+)
+from .algorithms.weight_grad import weight_grad
+from .memory import SMALL_BYTES, Budget, available_bytes, reserve
 from .params import Geometry, conv_geometry, conv_transpose_geometry
+from .timing import best_time
 from .validate import numeric_array
 
 
@@ -39,100 +42,6 @@ def algorithms() -> tuple[str, ...]:
     return algorithm_names()
 
 
-def working_dtype(geom: Geometry) -> np.dtype:
-    """The dtype the kernels compute in: the result dtype, at least float32."""
-    return np.promote_types(geom.dtype, np.float32)
-
-
-def _result_bytes(geom: Geometry) -> int:
-    """The result in the working dtype, plus its cast to the result dtype only where that makes a copy
-    (float16, bfloat16: computed in float32); the bias is added in place."""
-    n = int(np.prod(geom.result_shape, dtype=object))
-    work = working_dtype(geom)
-    return n * (work.itemsize + (geom.dtype.itemsize if geom.dtype != work else 0))
-
-
-def _needed_bytes(geom: Geometry, algorithm: registry.Algorithm, operands: tuple[np.ndarray, ...] = ()) -> int:
-    """Result + the algorithm's workspace + the copies that bring ``operands`` into its layout + the small
-    temporaries no formula follows (:data:`tconv.memory.SMALL_BYTES`)."""
-    work = working_dtype(geom)
-    copies = sum(copy_bytes(a, work, algorithm.layout) for a in operands)
-    return _result_bytes(geom) + algorithm.workspace_bytes(geom, work.itemsize) + copies + SMALL_BYTES
-
-
-ENV_AUTO = "TCONV_AUTO"
-#: Winners measured by ``measure`` mode, per geometry (see :func:`tconv.explain`).
-MEASURED: dict[Geometry, str] = {}
-
-
-#: Environment variables that change which algorithms run or what they cost (part of ``ranked``'s cache key).
-RANKING_ENVIRONMENT = ("TCONV_NUMBA", "TCONV_NUM_THREADS")
-
-
-@functools.lru_cache(maxsize=1024)
-def _ranked(geom: Geometry, environment: tuple[str | None, ...]) -> tuple[tuple[str, float], ...]:
-    supported = [registry.get(name) for name in registry.names() if not registry.get(name).unsupported(geom)]
-    return tuple(sorted(((a.name, float(a.cost(geom))) for a in supported), key=lambda item: item[1]))
-
-
-def ranked(geom: Geometry) -> tuple[tuple[str, float], ...]:
-    """Supported algorithms for ``geom`` with their predicted seconds, cheapest first.
-
-    Cached per geometry and per value of the variables in :data:`RANKING_ENVIRONMENT`.
-    """
-    return _ranked(geom, tuple(os.environ.get(name) for name in RANKING_ENVIRONMENT))
-
-
-ranked.cache_clear = _ranked.cache_clear  # type: ignore[attr-defined]  # after a calibration
-
-
-def _auto_choice(geom: Geometry, budget: Budget, operands: tuple[np.ndarray, ...]) -> registry.Algorithm:
-    """The cheapest ranked algorithm whose result + workspace fit; the leanest one's error if none fits."""
-    kind = "conv_transpose" if geom.transposed else "conv"
-    candidates = [registry.get(name) for name, _ in ranked(geom)]
-    if geom in MEASURED:
-        candidates.insert(0, registry.get(MEASURED[geom]))
-    if len(operands) == 2:  # direct declines no values, so candidates stay
-        candidates = [a for a in candidates if not a.declines_values(*operands)]
-    for algorithm in candidates:
-        if budget.fits(_needed_bytes(geom, algorithm, operands)):
-            return algorithm
-    smallest = min(candidates, key=lambda a: _needed_bytes(geom, a, operands))
-    budget.check(_needed_bytes(geom, smallest, operands), f"{kind} (result + workspace of the leanest algorithm)")
-    return smallest  # pragma: no cover - check_fits raised
-
-
-def measure_mode() -> bool:
-    """True when ``TCONV_AUTO=measure``: ``auto`` times every candidate once per new geometry."""
-    value = os.environ.get(ENV_AUTO, "model")
-    if value not in ("model", "measure"):
-        raise ValueError(f"{ENV_AUTO} must be 'model' or 'measure', got {value!r}")
-    return value == "measure"
-
-
-def plan(geom: Geometry, algorithm: str = "auto", operands: tuple[np.ndarray, ...] = ()) -> registry.Algorithm:
-    """Pick the algorithm for ``geom`` and make sure its memory fits.
-
-    ``"auto"`` takes the cheapest supported algorithm (by the measured cost
-    model of :mod:`tconv.algorithms.cost`, or by a timing measured earlier in
-    ``measure`` mode) whose result plus workspace fit in the available memory.
-    ``operands`` (input, weight) are the arrays the kernel will get: copies
-    that bring them into the algorithm's layout count against the memory too.
-    """
-    kind = "conv_transpose" if geom.transposed else "conv"
-    budget = Budget()  # the system's figures read at most once per call, and not for small calls
-    budget.check(_result_bytes(geom), f"the {kind} result {geom.result_shape}")  # before any per-algorithm work
-    if algorithm != "auto":
-        chosen = registry.get(algorithm)
-        reason = chosen.unsupported(geom) or (chosen.declines_values(*operands) if len(operands) == 2 else None)
-        if reason:
-            raise ValueError(f"algorithm {chosen.name!r} does not support {reason}")
-        needed = _needed_bytes(geom, chosen, operands)
-        budget.check(needed, f"{kind} with algorithm {chosen.name!r} (result + workspace)")
-        return chosen
-    return _auto_choice(geom, budget, operands)
-
-
 def run_kernel(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: registry.Algorithm) -> np.ndarray:
     """Run ``algorithm``'s kernel on validated operands (no bias), in any dtype and memory layout.
 
@@ -145,14 +54,25 @@ def run_kernel(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: reg
     return kernel(xb, kernel_operand(weight, work, algorithm.layout), geom)
 
 
-def _execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, algorithm: str) -> np.ndarray:
-    if algorithm == "auto" and geom not in MEASURED and measure_mode():
-        from .explain import measure
+def execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+            algorithm: str = "auto") -> np.ndarray:
+    """Run the operator ``geom`` describes on NumPy operands that match it: the one door into the kernels.
 
+    ``geom`` comes from :mod:`tconv.params` (a layer builds it once per input shape); ``x``, ``weight`` and
+    ``bias`` are NumPy arrays of the shapes it was built from, in any dtype and memory layout.  Plans (the
+    algorithm, the memory guard), runs the kernel, adds the bias and casts to ``geom.dtype``.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> g = geometry_from_shapes(True, (1, 1, 2), (1, 1, 2), np.float64)
+    >>> execute(g, np.array([[[1., 2.]]]), np.array([[[1., 1.]]]))
+    array([[[1., 3., 2.]]])
+    """
+    algorithm = check_algorithm_name(algorithm)
+    if algorithm == "auto" and geom not in MEASURED and measure_mode():
         measure(geom, x, weight)
     chosen = plan(geom, algorithm, (x, weight))
     work = working_dtype(geom)
-    with reserve(_needed_bytes(geom, chosen, (x, weight)), f"{'conv_transpose' if geom.transposed else 'conv'}"):
+    with reserve(needed_bytes(geom, chosen, (x, weight)), f"{'conv_transpose' if geom.transposed else 'conv'}"):
         y = run_kernel(geom, x, weight, chosen)
         if bias is not None:
             y += bias.astype(work, copy=False).reshape((geom.out_channels,) + (1,) * geom.ndim)
@@ -160,7 +80,49 @@ def _execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray
     return y if geom.batched else y[0]
 
 
-def _operands(x: Any, weight: Any, bias: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def weight_gradient(geom: Geometry, small: np.ndarray, big: np.ndarray, method: str = "auto") -> np.ndarray:
+    """The gradient of ``geom``'s weight: ``sum small[:, a, i] * big[:, b, o]`` over batch and paired positions.
+
+    ``small`` and ``big`` are batched ``(N, C, *spatial)`` arrays of the two sides (for a transposed
+    convolution: its input and the output gradient; for a convolution: the output gradient and its input);
+    the result has the weight's layout.  The operands are brought into the working dtype and C order first,
+    so the sums do not depend on the caller's memory layout.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> g = geometry_from_shapes(True, (1, 1, 2), (1, 1, 2), np.float64)
+    >>> weight_gradient(g, np.ones((1, 1, 2)), np.arange(3.).reshape(1, 1, 3))
+    array([[[1., 3.]]])
+    """
+    work = working_dtype(geom)
+    return weight_grad(kernel_operand(small, work), kernel_operand(big, work), geom, method)
+
+
+#: ``measure`` skips algorithms predicted this many times slower than the best prediction.
+HOPELESS_RATIO = 8.0
+
+
+def measure(geom: Geometry, x: np.ndarray, weight: np.ndarray, repeats: int = 2) -> dict[str, float]:
+    """Time every supported algorithm that fits on these operands; remember the fastest for ``geom``."""
+    limit = available_bytes()
+    times: dict[str, float] = {}
+    ranking = ranked(geom)
+    best_predicted = min(cost for name, cost in ranking if name != "direct") if len(ranking) > 1 else 0
+    for name, predicted in ranking:
+        algorithm = registry.get(name)
+        if name == "direct" and len(ranking) > 1:
+            continue  # the reference is never the fastest; skip its (possibly long) run
+        if times and predicted > HOPELESS_RATIO * best_predicted:
+            continue  # predicted far slower than the best: not worth running
+        if algorithm.declines_values(x, weight):
+            continue  # e.g. fft on inf / nan: it refuses them
+        if needed_bytes(geom, algorithm, (x, weight)) <= limit:  # the warm-up call also faults in the memory
+            times[name] = best_time(lambda: run_kernel(geom, x, weight, algorithm), repeats, warmup=True)
+    if times:
+        MEASURED[geom] = min(times, key=times.get)
+    return times
+
+
+def operands(x: Any, weight: Any, bias: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     return (
         numeric_array(x, "x"),
         numeric_array(weight, "weight"),
@@ -168,7 +130,7 @@ def _operands(x: Any, weight: Any, bias: Any) -> tuple[np.ndarray, np.ndarray, n
     )
 
 
-def _check_algorithm_name(algorithm: Any) -> str:
+def check_algorithm_name(algorithm: Any) -> str:
     if algorithm == "auto":
         return "auto"
     return registry.get(algorithm).name
@@ -231,13 +193,13 @@ def conv_transpose(
             x, weight, bias, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
             groups=groups, output_size=output_size, algorithm=algorithm,
         )
-    algorithm = _check_algorithm_name(algorithm)
-    xa, wa, ba = _operands(x, weight, bias)
+    algorithm = check_algorithm_name(algorithm)
+    xa, wa, ba = operands(x, weight, bias)
     geom = conv_transpose_geometry(
         xa, wa, ba, stride=stride, padding=padding, output_padding=output_padding,
         dilation=dilation, groups=groups, output_size=output_size,
     )
-    return _execute(geom, xa, wa, ba, algorithm)
+    return execute(geom, xa, wa, ba, algorithm)
 
 
 def conv(
@@ -269,7 +231,7 @@ def conv(
         return arrayapi.conv(
             x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups, algorithm=algorithm
         )
-    algorithm = _check_algorithm_name(algorithm)
-    xa, wa, ba = _operands(x, weight, bias)
+    algorithm = check_algorithm_name(algorithm)
+    xa, wa, ba = operands(x, weight, bias)
     geom = conv_geometry(xa, wa, ba, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    return _execute(geom, xa, wa, ba, algorithm)
+    return execute(geom, xa, wa, ba, algorithm)

@@ -19,12 +19,12 @@ of the input; for a transposed convolution: outputs cropped at the front).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
 
-from .shapes import forward_padding, forward_size, transposed_padding, transposed_size
+from .shapes import effective_kernel, forward_padding, forward_size, full_size, transposed_padding, transposed_size
 from .validate import PadPairs, as_int, compute_dtype, int_tuple, shown
 
 
@@ -92,6 +92,56 @@ class Geometry:
         """Full shape of the returned array (batch axis only when batched)."""
         lead = (self.batch,) if self.batched else ()
         return lead + (self.out_channels,) + self.output_shape
+
+    @property
+    def effective_kernel(self) -> tuple[int, ...]:
+        """Extent of the dilated kernel per spatial dim, ``dilation * (kernel - 1) + 1``."""
+        return tuple(effective_kernel(k, d) for k, d in zip(self.kernel_shape, self.dilation))
+
+    @property
+    def full_shape(self) -> tuple[int, ...]:
+        """The big side's uncropped extent, ``(small - 1) * stride + effective_kernel`` per dim: a transposed
+        convolution's output before any crop, the part of a convolution's padded input its outputs read."""
+        return tuple(full_size(n, k, s, d) for n, k, s, d in
+                     zip(self.small_shape, self.kernel_shape, self.stride, self.dilation))
+
+    @property
+    def crops(self) -> PadPairs:
+        """``(before, after)`` per dim: how much of :attr:`full_shape` the big side leaves out at each end.
+
+        ``before`` is the padding before; ``after = full - before - big`` is negative where the big side runs
+        past the last position the kernel reaches (a transposed convolution's output_padding beyond its end
+        crop; a convolution's input rows past the padding that no output reads).
+
+        >>> g = geometry_from_shapes(True, (1, 1, 2, 2), (1, 1, 3, 3), stride=2, padding=1, output_padding=1)
+        >>> g.full_shape, g.crops, g.output_shape
+        ((5, 5), ((1, 0), (1, 0)), (4, 4))
+        """
+        return tuple((lo, f - lo - n) for (lo, _), f, n in zip(self.padding, self.full_shape, self.big_shape))
+
+    def adjoint(self) -> "Geometry":
+        """The geometry of the adjoint operator: a transposed convolution's convolution and back.
+
+        Same weight, batch and dtype; the two sides and their channels swap, the crops stay.
+
+        >>> g = geometry_from_shapes(True, (2, 4, 3, 3), (4, 6, 3, 3), stride=2, padding=1, output_padding=1)
+        >>> a = g.adjoint()
+        >>> (a.transposed, a.input_shape, a.output_shape, a.in_channels, a.out_channels, a.crops == g.crops)
+        (False, (6, 6), (3, 3), 6, 4, True)
+        >>> a.adjoint().crops == g.crops and a.adjoint().output_shape == g.output_shape
+        True
+        """
+        if self.transposed:  # the end crop, net of output_padding, becomes the convolution's end padding
+            padding = tuple((lo, hi - op) for (lo, hi), op in zip(self.padding, self.output_padding))
+            output_padding = (0,) * self.ndim
+        else:  # the input rows no output reads come back as output_padding
+            output_padding = tuple(max(0, -after) for _, after in self.crops)
+            padding = tuple((lo, after + op) for (lo, after), op in zip(self.crops, output_padding))
+        return replace(
+            self, transposed=not self.transposed, in_channels=self.out_channels, out_channels=self.in_channels,
+            input_shape=self.output_shape, output_shape=self.input_shape, padding=padding,
+            output_padding=output_padding,
+        )
 
     def macs(self) -> int:
         """Multiply-adds of the scatter/gather definition (no cropping savings)."""
@@ -261,8 +311,32 @@ def conv_geometry(
     )
     if any(n < 1 for n in out_shape):
         raise ValueError(
-            f"weight: the dilated kernel {tuple(d * (k - 1) + 1 for k, d in zip(kernel, dil_t))} is larger than "
+            f"weight: the dilated kernel {tuple(effective_kernel(k, d) for k, d in zip(kernel, dil_t))} is larger than "
             f"the padded input {tuple(n + lo + hi for n, (lo, hi) in zip(spatial, pads))}; no output position fits"
         )
     return _geometry(False, x, weight, bias, batched, c_in, c_out, g, spatial, out_shape, kernel, stride_t, dil_t,
                      pads, (0,) * nd)
+
+
+def _stand_in(shape: Sequence[int], dtype: Any) -> np.ndarray:
+    """A read-only array of ``shape`` that owns no memory (every element is the same zero)."""
+    a = np.lib.stride_tricks.as_strided(np.zeros((), dtype), tuple(int(n) for n in shape), (0,) * len(shape))
+    a.flags.writeable = False
+    return a
+
+
+def geometry_from_shapes(transposed: bool, x_shape: Sequence[int], weight_shape: Sequence[int], dtype: Any = np.float32,
+                         *, bias: bool = False, **hyper: Any) -> Geometry:
+    """The :class:`Geometry` of a call given only its operands' shapes and dtype, validated exactly as the call.
+
+    ``hyper`` are the keyword arguments of :func:`conv_transpose_geometry` (``transposed``) or
+    :func:`conv_geometry`.  For layers, dialects and planners that know shapes before they have arrays.
+
+    >>> geometry_from_shapes(True, (1, 3, 4, 4), (3, 2, 2, 2), stride=2).result_shape
+    (1, 2, 8, 8)
+    """
+    x, weight = _stand_in(x_shape, dtype), _stand_in(weight_shape, dtype)
+    channels = weight.shape[1] * int(hyper.get("groups", 1)) if transposed else weight.shape[0]
+    b = _stand_in((channels,), dtype) if bias else None
+    build = conv_transpose_geometry if transposed else conv_geometry
+    return build(x, weight, b, **hyper)

@@ -41,14 +41,35 @@ def same_padding_forward(n: int, k_eff: int, s: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def effective_kernel(k: int, d: int) -> int:
+    """Extent of a kernel of ``k`` taps at dilation ``d``: ``d * (k - 1) + 1``.
+
+    >>> effective_kernel(3, 2)
+    5
+    """
+    return d * (k - 1) + 1
+
+
+def full_size(n: int, k: int, s: int, d: int) -> int:
+    """Uncropped length of the big side that ``n`` small positions reach: ``(n - 1) * s + k_eff``.
+
+    A transposed convolution's output before its crops; the extent of a convolution's padded input that
+    its ``n`` outputs read.
+
+    >>> full_size(2, 2, 2, 1)
+    4
+    """
+    return (n - 1) * s + effective_kernel(k, d)
+
+
 def transposed_size(n: int, k: int, s: int, d: int, lo: int, hi: int, op: int) -> int:
     """Output length of a transposed conv along one dim (PyTorch's formula)."""
-    return (n - 1) * s - lo - hi + d * (k - 1) + op + 1
+    return full_size(n, k, s, d) - lo - hi + op
 
 
 def forward_size(n: int, k: int, s: int, d: int, lo: int, hi: int) -> int:
     """Output length of a convolution along one dim (floor division, as PyTorch)."""
-    return (n + lo + hi - d * (k - 1) - 1) // s + 1
+    return (n + lo + hi - effective_kernel(k, d)) // s + 1
 
 
 def output_size_to_padding(
@@ -112,7 +133,7 @@ def forward_padding(
     mode = padding_mode(padding)
     if mode == "same":
         return tuple(
-            same_padding_forward(n, d * (k - 1) + 1, s) for n, k, s, d in zip(spatial, kernel, stride, dilation)
+            same_padding_forward(n, effective_kernel(k, d), s) for n, k, s, d in zip(spatial, kernel, stride, dilation)
         )
     if mode == "valid":
         return ((0, 0),) * len(spatial)
@@ -138,7 +159,7 @@ def transposed_padding(
     mode = padding_mode(padding)
     if mode == "same":
         _check_same(output_padding, output_size, spatial, stride, n_leading)
-        placed = [same_padding_transposed(d * (k - 1) + 1, s) for k, s, d in zip(kernel, stride, dilation)]
+        placed = [same_padding_transposed(effective_kernel(k, d), s) for k, s, d in zip(kernel, stride, dilation)]
         return tuple(p for p, _ in placed), tuple(op for _, op in placed)
     pads = ((0, 0),) * nd if mode == "valid" else pad_pairs(padding, nd)
     if output_size is not None:

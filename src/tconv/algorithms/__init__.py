@@ -17,63 +17,12 @@ their inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
-
-import numpy as np
 
 from ..params import Geometry
 from . import depthwise, direct, fft, gemm, nooverlap, phase, phases, subpixel, winograd
-
-Kernel = Callable[[np.ndarray, np.ndarray, Geometry], np.ndarray]
-
-
-def _always(geom: Geometry) -> str | None:
-    return None
-
-
-def _any_values(x: np.ndarray, weight: np.ndarray) -> str | None:
-    return None
-
-
-@dataclass(frozen=True)
-class Algorithm:
-    """One registered implementation of the convolution / transposed-convolution pair."""
-
-    name: str
-    summary: str
-    conv_transpose: Kernel
-    conv: Kernel
-    workspace_bytes: Callable[[Geometry, int], int]
-    cost: Callable[[Geometry], float]
-    unsupported: Callable[[Geometry], str | None] = field(default=_always)
-    layout: str = "C"  # what the kernels need of their operands (tconv.layout.LAYOUTS)
-    #: Why the algorithm declines these operand values (e.g. fft: inf or nan), or None; the planner asks.
-    declines_values: Callable[[np.ndarray, np.ndarray], str | None] = field(default=_any_values)
-
-
-_REGISTRY: dict[str, Algorithm] = {}
-
-
-def register(algorithm: Algorithm) -> Algorithm:
-    """Add ``algorithm`` to the registry (its name must be new)."""
-    if algorithm.name in _REGISTRY or algorithm.name == "auto":
-        raise ValueError(f"algorithm name {algorithm.name!r} is already taken")
-    _REGISTRY[algorithm.name] = algorithm
-    return algorithm
-
-
-def names() -> tuple[str, ...]:
-    """Names of the registered algorithms, in registration order."""
-    return tuple(_REGISTRY)
-
-
-def get(name: str) -> Algorithm:
-    """The algorithm called ``name``; ``ValueError`` listing the choices otherwise."""
-    if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"algorithm must be 'auto' or one of {list(_REGISTRY)}, got {name!r}")
-    return _REGISTRY[name]
-
+from .registry import Algorithm, Kernel, get, names, register
+from .registry import _always, _any_values
 
 def _with_phase_limit(module) -> Callable[[Geometry], str | None]:
     """The module's own ``unsupported`` plus the phase-count limit of the phase-wise algorithms."""

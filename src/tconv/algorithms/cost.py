@@ -50,6 +50,21 @@ _DEFAULTS = {
     np.dtype(np.float64): Constants(mac_seconds=1 / 95e9, byte_seconds=1 / 6e9, step_seconds=15e-6),
 }
 _MEASURED: dict[np.dtype, Constants] = {}
+_GENERATION = [0]
+
+
+def generation() -> int:
+    """How many times the constants changed (:func:`calibrate`, :func:`forget_calibration`): the planner keys
+    its cached rankings on it.
+
+    >>> before = generation(); forget_calibration(); generation() == before + 1
+    True
+    """
+    return _GENERATION[0]
+
+
+def _bump_generation() -> None:
+    _GENERATION[0] += 1
 
 
 def constants(dtype) -> Constants:
@@ -78,18 +93,14 @@ def calibrate(dtype=np.float32, size: int = 768) -> Constants:
     step = best_time(lambda: [np.add(a[:2, :2], 1.0) for _ in range(100)], warmup=True) / 100
     result = replace(constants(dt), mac_seconds=mac, byte_seconds=copy, step_seconds=max(step, 1e-6) * 3)
     _MEASURED[dt] = result
-    from ..ops import ranked  # the per-geometry rankings were computed with the old constants
-
-    ranked.cache_clear()
+    _bump_generation()  # the planner's cached rankings used the old constants
     return result
 
 
 def forget_calibration() -> None:
     """Drop what :func:`calibrate` measured; the reference machine's constants apply again."""
     _MEASURED.clear()
-    from ..ops import ranked
-
-    ranked.cache_clear()
+    _bump_generation()
 
 
 def per_call_seconds(c: Constants) -> float:

@@ -1,0 +1,120 @@
+"""The planner: which algorithm runs a call, and whether its memory fits.
+
+``auto`` ranks the supported algorithms by the cost model of
+:mod:`tconv.algorithms.cost` (or by a timing measured earlier in ``measure``
+mode, remembered in :data:`MEASURED`) and takes the cheapest whose result,
+workspace and operand copies fit under the memory guard.
+
+>>> from tconv.params import geometry_from_shapes
+>>> plan(geometry_from_shapes(True, (1, 4, 8, 8), (4, 2, 2, 2), np.float64, stride=2)).name
+'nooverlap'
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from ..layout import copy_bytes
+from ..memory import SMALL_BYTES, Budget
+from ..params import Geometry
+from . import cost
+from .registry import Algorithm, get, names
+
+def working_dtype(geom: Geometry) -> np.dtype:
+    """The dtype the kernels compute in: the result dtype, at least float32."""
+    return np.promote_types(geom.dtype, np.float32)
+
+
+def result_bytes(geom: Geometry) -> int:
+    """The result in the working dtype, plus its cast to the result dtype only where that makes a copy
+    (float16, bfloat16: computed in float32); the bias is added in place."""
+    n = int(np.prod(geom.result_shape, dtype=object))
+    work = working_dtype(geom)
+    return n * (work.itemsize + (geom.dtype.itemsize if geom.dtype != work else 0))
+
+
+def needed_bytes(geom: Geometry, algorithm: Algorithm, operands: tuple[np.ndarray, ...] = ()) -> int:
+    """Result + the algorithm's workspace + the copies that bring ``operands`` into its layout + the small
+    temporaries no formula follows (:data:`tconv.memory.SMALL_BYTES`)."""
+    work = working_dtype(geom)
+    copies = sum(copy_bytes(a, work, algorithm.layout) for a in operands)
+    return result_bytes(geom) + algorithm.workspace_bytes(geom, work.itemsize) + copies + SMALL_BYTES
+
+
+ENV_AUTO = "TCONV_AUTO"
+#: Winners measured by ``measure`` mode, per geometry (see :func:`tconv.explain`).
+MEASURED: dict[Geometry, str] = {}
+
+
+#: Environment variables that change which algorithms run or what they cost (part of ``ranked``'s cache key).
+RANKING_ENVIRONMENT = ("TCONV_NUMBA", "TCONV_NUM_THREADS")
+
+
+@functools.lru_cache(maxsize=1024)
+def _ranked(geom: Geometry, environment: tuple[str | None, ...], calibration: int) -> tuple[tuple[str, float], ...]:
+    supported = [get(name) for name in names() if not get(name).unsupported(geom)]
+    return tuple(sorted(((a.name, float(a.cost(geom))) for a in supported), key=lambda item: item[1]))
+
+
+def ranked(geom: Geometry) -> tuple[tuple[str, float], ...]:
+    """Supported algorithms for ``geom`` with their predicted seconds, cheapest first.
+
+    Cached per geometry, per value of the variables in :data:`RANKING_ENVIRONMENT` and per calibration of
+    the cost model (:func:`tconv.algorithms.cost.generation`).
+    """
+    return _ranked(geom, tuple(os.environ.get(name) for name in RANKING_ENVIRONMENT), cost.generation())
+
+
+ranked.cache_clear = _ranked.cache_clear  # type: ignore[attr-defined]
+
+
+def auto_choice(geom: Geometry, budget: Budget, operands: tuple[np.ndarray, ...]) -> Algorithm:
+    """The cheapest ranked algorithm whose result + workspace fit; the leanest one's error if none fits."""
+    kind = "conv_transpose" if geom.transposed else "conv"
+    candidates = [get(name) for name, _ in ranked(geom)]
+    if geom in MEASURED:
+        candidates.insert(0, get(MEASURED[geom]))
+    if len(operands) == 2:  # direct declines no values, so candidates stay
+        candidates = [a for a in candidates if not a.declines_values(*operands)]
+    for algorithm in candidates:
+        if budget.fits(needed_bytes(geom, algorithm, operands)):
+            return algorithm
+    smallest = min(candidates, key=lambda a: needed_bytes(geom, a, operands))
+    budget.check(needed_bytes(geom, smallest, operands), f"{kind} (result + workspace of the leanest algorithm)")
+    return smallest  # pragma: no cover - check_fits raised
+
+
+def measure_mode() -> bool:
+    """True when ``TCONV_AUTO=measure``: ``auto`` times every candidate once per new geometry."""
+    value = os.environ.get(ENV_AUTO, "model")
+    if value not in ("model", "measure"):
+        raise ValueError(f"{ENV_AUTO} must be 'model' or 'measure', got {value!r}")
+    return value == "measure"
+
+
+def plan(geom: Geometry, algorithm: str = "auto", operands: tuple[np.ndarray, ...] = ()) -> Algorithm:
+    """Pick the algorithm for ``geom`` and make sure its memory fits.
+
+    ``"auto"`` takes the cheapest supported algorithm (by the measured cost
+    model of :mod:`tconv.algorithms.cost`, or by a timing measured earlier in
+    ``measure`` mode) whose result plus workspace fit in the available memory.
+    ``operands`` (input, weight) are the arrays the kernel will get: copies
+    that bring them into the algorithm's layout count against the memory too.
+    """
+    kind = "conv_transpose" if geom.transposed else "conv"
+    budget = Budget()  # the system's figures read at most once per call, and not for small calls
+    budget.check(result_bytes(geom), f"the {kind} result {geom.result_shape}")  # before any per-algorithm work
+    if algorithm != "auto":
+        chosen = get(algorithm)
+        reason = chosen.unsupported(geom) or (chosen.declines_values(*operands) if len(operands) == 2 else None)
+        if reason:
+            raise ValueError(f"algorithm {chosen.name!r} does not support {reason}")
+        needed = needed_bytes(geom, chosen, operands)
+        budget.check(needed, f"{kind} with algorithm {chosen.name!r} (result + workspace)")
+        return chosen
+    return auto_choice(geom, budget, operands)
+
+
