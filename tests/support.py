@@ -277,9 +277,9 @@ def configs_for(algorithm: str, **kwargs):
 
 def require_algorithm(algorithm: str) -> None:
     """Skip the test when ``algorithm`` needs the compiled kernels and they are missing or switched off."""
-    from tconv.algorithms import compiled
+    from tconv.algorithms import jit
 
-    if algorithm == "winograd" and not compiled.available():
+    if algorithm == "winograd" and not jit.available():
         pytest.skip("winograd needs the compiled kernels (numba: the fast extra; TCONV_NUMBA not 0)")
 
 

@@ -171,14 +171,14 @@ def test_threaded_sizes_match_direct(algorithm, dtype, chunked, monkeypatch):
 
     ``chunked``: a tiny workspace budget, so gemm and phase run the batch one image at a time.
     """
-    from tconv.algorithms import phases
+    from tconv.algorithms import phasing
 
     from tconv.algorithms import phase
 
     monkeypatch.setattr(phase, "BATCH_PHASES_FROM", 4 if chunked else 8)  # both phase paths
     if chunked:
-        monkeypatch.setattr(phases, "WORKSPACE_FLOOR", 0)
-        monkeypatch.setattr(phases, "WORKSPACE_FRACTION", 1e-6)
+        monkeypatch.setattr(phasing, "WORKSPACE_FLOOR", 0)
+        monkeypatch.setattr(phasing, "WORKSPACE_FRACTION", 1e-6)
     rng = np.random.default_rng(3)
     require_algorithm(algorithm)
     groups = {"depthwise": 24, "winograd": 1}.get(algorithm, 2)

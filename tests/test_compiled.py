@@ -23,9 +23,9 @@ from support import Config, _repad, assert_close, configs, configs_for
 from torch_oracle import torch_conv, torch_conv_transpose
 
 pytest.importorskip("numba")
-from tconv.algorithms import compiled  # noqa: E402  (after the skip: the module imports without numba too)
+from tconv.algorithms import depthwise, gather, gemm_loops, jit  # noqa: E402  (after the skip: they import without numba too)
 
-if not compiled.available():
+if not jit.available():
     pytest.skip("the compiled kernels are switched off (TCONV_NUMBA=0)", allow_module_level=True)
 from tconv.ops import ranked  # noqa: E402
 
@@ -34,14 +34,14 @@ from tconv.ops import ranked  # noqa: E402
 def numpy_paths():
     """Run the block with the compiled kernels switched off (``TCONV_NUMBA=0``)."""
     mp = pytest.MonkeyPatch()
-    mp.setenv(compiled.ENV_NUMBA, "0")
-    compiled._numba.cache_clear()
+    mp.setenv(jit.ENV_NUMBA, "0")
+    jit.reread_environment()
     ranked.cache_clear()
     try:
         yield
     finally:
         mp.undo()
-        compiled._numba.cache_clear()
+        jit.reread_environment()
         ranked.cache_clear()
 
 
@@ -123,7 +123,7 @@ def test_subpixel_blocks_keep_fcn32s_under_twice_in_out():
 def test_gemm_weight_blocks_keep_suite_layers_under_twice_in_out(name):
     """Layers whose weight outweighs input + output are re-laid out in blocks: workspace + output <= 2x (in + out)."""
     from tconv.algorithms import gemm
-    from tconv.algorithms.phases import io_bytes
+    from tconv.algorithms.phasing import io_bytes
     from tconv.bench import load_suite
     from tconv.params import conv_transpose_geometry
 
@@ -134,7 +134,7 @@ def test_gemm_weight_blocks_keep_suite_layers_under_twice_in_out(name):
     out = layer["N"] * layer["C_out"] * int(np.prod(geom.output_shape)) * 4
     block = gemm._channel_block(geom, 4)
     assert (block < layer["C_out"]) == (name in ("dcgan_2", "hifigan_up1"))
-    assert layer["C_out"] % block == 0 and block % compiled.LANES == 0
+    assert layer["C_out"] % block == 0 and block % gemm_loops.LANES == 0
     assert gemm.workspace_bytes(geom, 4) + out <= 2 * io_bytes(geom, 4)
 
 
@@ -172,16 +172,17 @@ def test_gemm_conv_matches_torch(cfg, chunk, extra):
 def test_numpy_fallbacks_match_torch(data, algorithm):
     cfg = data.draw(configs_for(algorithm))
     with numpy_paths():
-        assert not compiled.available(np.float64)
+        assert not jit.available(np.float64)
         _check(algorithm, cfg)
 
 
 def test_compiled_kernels_are_used(monkeypatch):
     """With numba the fast paths really run (a silent fallback to NumPy would pass every other test)."""
     calls = []
-    for name in ("_col2im4", "_col2im_planes", "_gather4", "_depthwise_rows", "_im2col_planes"):
-        original = getattr(compiled, name)
-        monkeypatch.setattr(compiled, name, lambda *a, _o=original, _n=name: (calls.append(_n), _o(*a))[1])
+    for module, name in ((gemm_loops, "_col2im4"), (gemm_loops, "_col2im_planes"), (gather, "_gather4"),
+                         (depthwise, "_depthwise_rows"), (gemm_loops, "_im2col_planes")):
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _o=original, _n=name: (calls.append(_n), _o(*a))[1])
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 4, 5, 5))
     tconv.conv_transpose(x, rng.standard_normal((4, 16, 3, 3)), stride=2, algorithm="gemm")
@@ -197,11 +198,11 @@ def test_compiled_kernels_are_used(monkeypatch):
 
 
 def test_available_switches():
-    assert compiled.available(np.float32) and compiled.available(np.float64)
-    assert not compiled.available(np.float16) and not compiled.available(np.longdouble)
+    assert jit.available(np.float32) and jit.available(np.float64)
+    assert not jit.available(np.float16) and not jit.available(np.longdouble)
     with numpy_paths():
-        assert not compiled.available(np.float32)
-    assert compiled.available(np.float32)
+        assert not jit.available(np.float32)
+    assert jit.available(np.float32)
 
 
 @settings(max_examples=60, deadline=None)
@@ -216,7 +217,7 @@ def test_gather_matches_fancy_indexing(data):
     step = data.draw(st.integers(1, 3))
     big = np.full(shape[:2] + tuple(n * step for n in shape[2:]), 7.0)
     dst = big[(slice(None), slice(None)) + (slice(None, None, step),) * (ndim - 2)]
-    compiled.gather(dst, src, offsets)
+    gather.gather(dst, src, offsets)
     axes = [o.reshape((1,) * i + (-1,) + (1,) * (ndim - 1 - i)) for i, o in enumerate(offsets)]
     index = sum(axes)
     missing = functools.reduce(np.logical_or, [a < 0 for a in axes])

@@ -19,7 +19,7 @@ from dask.callbacks import Callback
 
 import tconv
 import tconv.distributed as tdist
-from tconv.algorithms import compiled
+from tconv.algorithms import jit
 from tconv.chunking import forward_span, transposed_span
 from tconv.shapes import forward_size, transposed_size
 from support import configs, record_error
@@ -191,7 +191,7 @@ def test_output_size_and_algorithms_pass_through():
     xd = da.from_array(x, chunks=(1, 2, 2))
     for algorithm in ("auto", *tconv.algorithm_names()):
         if algorithm == "winograd":  # 2-D 3x3 stride 1 only, with the compiled kernels
-            if not compiled.available():
+            if not jit.available():
                 continue
             x2 = rng.standard_normal((1, 2, 7, 6))
             w = rng.standard_normal((2, 3, 3, 3))

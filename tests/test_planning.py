@@ -19,7 +19,7 @@ import pytest
 
 import tconv
 from tconv import ops
-from tconv.algorithms import get, names, phases, subpixel
+from tconv.algorithms import get, names, phasing, subpixel
 from tconv.algorithms.cost import constants, per_call_seconds
 from tconv.compat.translate import Layer, express
 from tconv.params import conv_transpose_geometry
@@ -119,7 +119,7 @@ def _reference_axis_phases(n_big, kernel, stride, dilation, before):
     for p in range(min(stride, n_big)):
         taps = [(t, (t * dilation - before - p) // stride) for t in range(kernel)
                 if (t * dilation - before) % stride == p]
-        out.append(phases.AxisPhase(p, (n_big - p + stride - 1) // stride, tuple(taps)))
+        out.append(phasing.AxisPhase(p, (n_big - p + stride - 1) // stride, tuple(taps)))
     return out
 
 
@@ -148,7 +148,7 @@ def test_axis_phases_match_the_definition():
     for _ in range(2000):
         n_big, kernel, stride = rng.randint(1, 30), rng.randint(1, 12), rng.randint(1, 9)
         dilation, before = rng.randint(1, 4), rng.randint(-6, 10)
-        got = phases.axis_phases(2, n_big, kernel, stride, dilation, before)
+        got = phasing.axis_phases(2, n_big, kernel, stride, dilation, before)
         assert list(got) == _reference_axis_phases(n_big, kernel, stride, dilation, before)
 
 
@@ -157,11 +157,11 @@ def test_task_counts_small_padding_and_uniformity_match_the_phase_lists():
 
     for geom in _random_geometries(400, seed=4):
         counts = Counter()
-        for pair, count in phases.geometry_task_counts(geom):
+        for pair, count in phasing.geometry_task_counts(geom):
             counts[pair] += count
-        assert counts == Counter(phases.phase_task_sizes(geom))
-        assert phases.uniform_phases_possible(geom) == (phase.uniform_phases(geom) is not None)
-        for axis, n, pads in zip(phases.geometry_phases(geom), geom.small_shape, phases.small_padding(geom)):
+        assert counts == Counter(phasing.phase_task_sizes(geom))
+        assert phasing.uniform_phases_possible(geom) == (phase.uniform_phases(geom) is not None)
+        for axis, n, pads in zip(phasing.geometry_phases(geom), geom.small_shape, phasing.small_padding(geom)):
             shifts = [sh for a in axis for _, sh in a.taps]
             longest = max(a.length for a in axis)
             want = (max(0, max(shifts)), max(0, longest - 1 - min(shifts) - (n - 1))) if shifts else (0, 0)
@@ -170,7 +170,7 @@ def test_task_counts_small_padding_and_uniformity_match_the_phase_lists():
 
 def test_subpixel_grids_match_their_definition():
     for geom in _random_geometries(300, seed=5):
-        assert subpixel.grids(geom) == [subpixel.axis_grid(list(axis)) for axis in phases.geometry_phases(geom)]
+        assert subpixel.grids(geom) == [subpixel.axis_grid(list(axis)) for axis in phasing.geometry_phases(geom)]
 
 
 def test_every_cost_counts_the_fixed_cost_of_a_call():

@@ -19,7 +19,7 @@ import pytest
 
 import tconv
 from tconv import threads
-from tconv.algorithms import compiled
+from tconv.algorithms import jit
 from tconv.ops import ranked
 
 TIMEOUT = 120  # seconds: a hang fails the test instead of blocking the run
@@ -97,13 +97,13 @@ def numba(request, monkeypatch):
     """Run with the compiled kernels off (``TCONV_NUMBA=0``) and, where numba imports, on."""
     if request.param == "1":
         pytest.importorskip("numba")
-    monkeypatch.setenv(compiled.ENV_NUMBA, request.param)
-    compiled._numba.cache_clear()
+    monkeypatch.setenv(jit.ENV_NUMBA, request.param)
+    jit.reread_environment()
     ranked.cache_clear()
-    assert compiled.available() == (request.param == "1")
+    assert jit.available() == (request.param == "1")
     yield request.param
     monkeypatch.undo()
-    compiled._numba.cache_clear()
+    jit.reread_environment()
     ranked.cache_clear()
 
 
@@ -159,9 +159,9 @@ def test_many_user_threads_share_the_pool(monkeypatch, count_pieces):
     pairs = {(name, direction) for _, name, direction in refs}
     # every algorithm in both directions on some configuration (winograd needs the compiled kernels);
     # direct, gemm, phase, subpixel and fft on all four, depthwise, nooverlap and winograd on theirs
-    assert len(pairs) >= (16 if compiled.available() else 14), sorted(pairs)
-    assert len(refs) >= (46 if compiled.available() else 44), len(refs)
-    assert {name for name, _ in pairs} >= set(tconv.algorithm_names()) - ({"winograd"} if not compiled.available()
+    assert len(pairs) >= (16 if jit.available() else 14), sorted(pairs)
+    assert len(refs) >= (46 if jit.available() else 44), len(refs)
+    assert {name for name, _ in pairs} >= set(tconv.algorithm_names()) - ({"winograd"} if not jit.available()
                                                                            else set())
     with monkeypatch.context() as m:  # the single-threaded results, without any splitting
         m.setenv(threads.ENV_THREADS, "1")

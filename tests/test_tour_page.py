@@ -115,9 +115,9 @@ def test_tour_command_prints_text_and_writes_html(pages, tmp_path, capsys):
 
 
 def test_tour_without_the_viz_extra_prints_the_text_tour(monkeypatch, capsys):
-    import tconv.viz._deps as deps
+    import tconv.viz
 
-    monkeypatch.setattr(deps, "available", lambda: False)
+    monkeypatch.setattr(tconv.viz, "available", lambda: False)
     assert cli.main(["tour"]) == 0
     captured = capsys.readouterr()
     assert "tconv tour:" in captured.out and 'pip install "tconv[viz]"' in captured.err

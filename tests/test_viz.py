@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tconv
+from tconv.shapes import effective_kernel, full_size
 from tconv.viz import geometry, matrix, overlap, render, upsample
 
 pytest.importorskip("matplotlib")
@@ -26,7 +27,7 @@ def small_cases(draw):
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     out_pad = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
-    full = [(n - 1) * s + d * (k - 1) + 1 for n, s, d, k in zip((h, w), stride, dilation, (kh, kw))]
+    full = [full_size(n, k, s, d) for n, s, d, k in zip((h, w), stride, dilation, (kh, kw))]
     padding = tuple(
         (draw(st.integers(0, max(0, f // 2 - 1))), draw(st.integers(0, max(0, f // 2 - 1)))) for f in full
     )
@@ -187,7 +188,7 @@ def test_renderers_without_matplotlib_name_the_extra(monkeypatch):
 
 
 def _brute_overlap(k, s, d, n):
-    counts = np.zeros((n - 1) * s + d * (k - 1) + 1, dtype=int)
+    counts = np.zeros(full_size(n, k, s, d), dtype=int)
     for i in range(n):
         for t in range(k):
             counts[i * s + t * d] += 1
@@ -202,7 +203,7 @@ def test_overlap_counts_equal_brute_force_and_the_operator(k, s, d, n):
     assert np.array_equal(got, ones)
     # interior pixels follow the per-phase counts
     phases = overlap.phase_counts(k, s, d)
-    reach = d * (k - 1)
+    reach = effective_kernel(k, d) - 1
     for o in range(reach, (n - 1) * s + 1):
         assert got[o] == phases[o % s]
 
@@ -239,25 +240,25 @@ def test_overlap_map_cells_and_explanation():
 
 
 @pytest.mark.parametrize("lang", ["en", "pt"])
-def test_explanations_follow_the_numbers(lang):
-    assert "2:1" in overlap.explain(3, 2, lang=lang) and "4:2:1" in overlap.explain(3, 2, lang=lang)
-    assert "3:2" in overlap.explain(5, 2, lang=lang)
-    even = overlap.explain(4, 2, lang=lang)
+def test_overlap_descriptions_follow_the_numbers(lang):
+    assert "2:1" in overlap.describe_overlap(3, 2, lang=lang) and "4:2:1" in overlap.describe_overlap(3, 2, lang=lang)
+    assert "3:2" in overlap.describe_overlap(5, 2, lang=lang)
+    even = overlap.describe_overlap(4, 2, lang=lang)
     assert " 2 " in even and ("uniform" in even or "even" in even)
-    assert "holes" in overlap.explain(1, 3)
-    assert "buracos" in overlap.explain(2, 2, dilation=2, lang="pt")
+    assert "holes" in overlap.describe_overlap(1, 3)
+    assert "buracos" in overlap.describe_overlap(2, 2, dilation=2, lang="pt")
     with pytest.raises(ValueError, match="lang must be one of"):
-        overlap.explain(3, 2, lang="fr")
+        overlap.describe_overlap(3, 2, lang="fr")
 
 
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(2, 6), st.integers(2, 6), st.integers(1, 2),
        st.integers(0, 1), st.integers(1, 2))
-def test_conv_matrix_is_conv_and_its_transpose_is_conv_transpose(kh, kw, h, w, s, p, d):
-    if d * (kh - 1) + 1 > h + 2 * p or d * (kw - 1) + 1 > w + 2 * p:
+def test_single_channel_matrix_is_conv_and_its_transpose_is_conv_transpose(kh, kw, h, w, s, p, d):
+    if effective_kernel(kh, d) > h + 2 * p or effective_kernel(kw, d) > w + 2 * p:
         return
     rng = np.random.default_rng(h * 100 + w)
     k = rng.integers(-3, 4, size=(kh, kw)).astype(float)
-    m = matrix.conv_matrix(k, (h, w), stride=s, padding=p, dilation=d)
+    m = matrix.single_channel_matrix(k, (h, w), stride=s, padding=p, dilation=d)
     x = rng.normal(size=(h, w))
     np.testing.assert_allclose(m.W @ x.ravel(), tconv.conv(x[None, None], k[None, None], stride=s, padding=p,
                                                            dilation=d).ravel(), atol=1e-12)
@@ -271,7 +272,7 @@ def test_conv_matrix_is_conv_and_its_transpose_is_conv_transpose(kh, kw, h, w, s
 
 
 def test_matrix_picture_default_is_the_chapter_4x9():
-    assert np.array_equal(matrix.conv_matrix().W, tconv.kernel2matrix([[0.0, 1], [2, 3]]))
+    assert np.array_equal(matrix.single_channel_matrix().W, tconv.kernel2matrix([[0.0, 1], [2, 3]]))
     fig = render.matrix_picture()
     try:
         cells = render.read_cells(render.panel(fig, "W"))

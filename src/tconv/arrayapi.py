@@ -5,7 +5,7 @@ of ``x``, ``weight``, ``bias`` is an array of a library other than NumPy.  The
 call is validated exactly as for NumPy (the same :class:`~tconv.params.Geometry`,
 built from the shapes alone), then computed *in that array's own namespace*
 (found by ``array-api-compat``) by the portable direct algorithm of
-:mod:`tconv.algorithms.portable`: a CUDA tensor or a CuPy array stays on its
+:mod:`tconv._portable`: a CUDA tensor or a CuPy array stays on its
 GPU, a JAX array stays a JAX array.  The result is an array of the same
 library, on the same device.  Nothing is converted to NumPy on the way.
 
@@ -20,7 +20,8 @@ Rules beyond NumPy's:
   float32 and are rounded once at the end.
 * ``algorithm`` must be ``"auto"`` or ``"direct"`` (the NumPy-specific
   algorithms do not apply).
-* A Dask array goes to :mod:`tconv.distributed` (chunked, lazy).
+* A Dask array goes to :mod:`tconv.distributed` (chunked, lazy): the public functions route it there
+  before this module sees it.
 
 Needs the ``array-api`` extra (``pip install 'tconv[array-api]'``); NumPy
 users never import it.
@@ -38,9 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from .algorithms import portable
+from ._portable import conv as portable_conv
+from ._portable import conv_transpose as portable_conv_transpose
 from .memory import check_fits, device_available_bytes
 from .params import Geometry, conv_geometry, conv_transpose_geometry
+from .shapes import full_size
 
 #: Top-level modules whose array types need array-api-compat.
 ARRAY_LIBRARIES = ("torch", "cupy", "jax", "jaxlib", "dask", "array_api_strict", "sparse", "ndonnx", "mlx")
@@ -179,7 +182,7 @@ def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
     named = {"x": x, "weight": weight, "bias": bias}
     xp, device = _namespace(named)
     if _is_dask(xp):
-        return _via_dask(x, weight, bias, kwargs, algorithm, transposed)
+        raise TypeError("a Dask array goes to tconv.distributed (tconv.conv_transpose routes it there)")
     if algorithm not in _PORTABLE_ALGORITHMS:
         raise ValueError(
             f"algorithm must be 'auto' or 'direct' for {xp.__name__} arrays (the array-API implementation), "
@@ -194,25 +197,16 @@ def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
     geom = build(_stand_in(xa.shape), _stand_in(wa.shape), None if ba is None else _stand_in(ba.shape), **kwargs)
     dtype = _result_dtype(xp, operands, device)
     work = xp.result_type(dtype, xp.float32)
-    upsampled = int(np.prod([(n - 1) * s + 1 + (k - 1) * d + m for n, s, k, d, m in zip(
-        geom.input_shape, geom.stride, geom.kernel_shape, geom.dilation, geom.output_shape)], dtype=object))
+    upsampled = int(np.prod([full_size(n, 1, s, 1) + k_eff - 1 + m for n, s, k_eff, m in zip(  # dilated + padded
+        geom.input_shape, geom.stride, geom.effective_kernel, geom.output_shape)], dtype=object))
     _check_memory(xp, geom, work, upsampled if transposed else int(np.prod(geom.input_shape, dtype=object)), xa)
     xb = xp.astype(xa if geom.batched else xp.expand_dims(xa, axis=0), work)
-    kernel = portable.conv_transpose if transposed else portable.conv
+    kernel = portable_conv_transpose if transposed else portable_conv
     y = kernel(xp, xb, xp.astype(wa, work), geom, device)
     if ba is not None:
         y = y + xp.reshape(xp.astype(ba, work), (1, geom.out_channels) + (1,) * geom.ndim)
     y = xp.astype(y, dtype)
     return y if geom.batched else y[0, ...]
-
-
-def _via_dask(x: Any, weight: Any, bias: Any, kwargs: dict, algorithm: str, transposed: bool) -> Any:
-    from . import distributed
-
-    w = np.asarray(weight)
-    b = None if bias is None else np.asarray(bias)
-    op = distributed.conv_transpose if transposed else distributed.conv
-    return op(x, w, b, algorithm=algorithm, **kwargs)
 
 
 def conv_transpose(x: Any, weight: Any, bias: Any = None, **kwargs: Any) -> Any:

@@ -40,7 +40,7 @@ import numpy as np
 
 from .algorithms import get as _get_algorithm, names as _algorithm_names
 from .ops import conv, conv_transpose, plan, ranked
-from .params import conv_geometry, conv_transpose_geometry
+from .params import conv_geometry, conv_transpose_geometry, geometry_from_shapes
 
 #: Algorithms predicted this many times slower than the best are not timed (they would take minutes).
 HOPELESS = 8.0
@@ -65,11 +65,15 @@ def _params(layer: dict) -> dict:
     return dict(stride=layer["stride"], padding=layer["padding"], dilation=layer["dilation"], groups=layer["groups"])
 
 
+def _weight_shape(layer: dict) -> tuple[int, ...]:
+    return (layer["C_in"], layer["C_out"] // layer["groups"], *layer["kernel"])
+
+
 def _operands(layer: dict, dtype: str, op: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x (the op's input), weight, and the conv_transpose output-shaped array for gradients."""
     rng = np.random.default_rng(0)
     small = (layer["N"], layer["C_in"], *layer["input"])
-    w = rng.standard_normal((layer["C_in"], layer["C_out"] // layer["groups"], *layer["kernel"])).astype(dtype)
+    w = rng.standard_normal(_weight_shape(layer)).astype(dtype)
     xs = rng.standard_normal(small).astype(dtype)
     geom = conv_transpose_geometry(xs, w, output_padding=layer["output_padding"], **_params(layer))
     xb = rng.standard_normal((layer["N"], layer["C_out"]) + geom.output_shape).astype(dtype)
@@ -78,9 +82,8 @@ def _operands(layer: dict, dtype: str, op: str) -> tuple[np.ndarray, np.ndarray,
 
 def useful_macs(layer: dict) -> int:
     """Multiply-adds whose product lands inside the cropped output (the same for conv, its adjoint)."""
-    x = np.empty((1, layer["C_in"], *layer["input"]), np.float32)
-    w = np.empty((layer["C_in"], layer["C_out"] // layer["groups"], *layer["kernel"]), np.float32)
-    geom = conv_transpose_geometry(x, w, output_padding=layer["output_padding"], **_params(layer))
+    geom = geometry_from_shapes(True, (1, layer["C_in"], *layer["input"]), _weight_shape(layer),
+                                output_padding=layer["output_padding"], **_params(layer))
     pairs = 1
     for n, k, s, d, lo, out in zip(geom.input_shape, geom.kernel_shape, geom.stride, geom.dilation, geom.before,
                                    geom.output_shape):
@@ -252,7 +255,7 @@ def measure_row(layer: dict, op: str, dtype: str, *, repeats: int, pause: float,
             run()
             times[name].append(run())
     x, w, other = _operands(layer, dtype, op)
-    row = Row(layer["name"], op, dtype, auto=_auto_name(layer, op, x, w))
+    row = Row(layer["name"], op, dtype, auto=_auto_name(layer, op, dtype))
     for name, ts in times.items():
         med = statistics.median(ts)
         row.ms[name] = med * 1e3
@@ -266,18 +269,18 @@ def measure_row(layer: dict, op: str, dtype: str, *, repeats: int, pause: float,
 
 
 def _geometry(layer: dict, op: str, dtype: str):
-    x, w, _ = _operands(layer, dtype, op)
+    """The geometry of ``op`` on the layer, from shapes alone (no operands allocated)."""
+    small = (layer["N"], layer["C_in"], *layer["input"])
+    transposed = geometry_from_shapes(True, small, _weight_shape(layer), dtype,
+                                      output_padding=layer["output_padding"], **_params(layer))
     if op == "conv_transpose":
-        return conv_transpose_geometry(x, w, output_padding=layer["output_padding"], **_params(layer))
-    return conv_geometry(x, w, **_params(layer))
+        return transposed
+    return geometry_from_shapes(False, (layer["N"], layer["C_out"]) + transposed.output_shape, _weight_shape(layer),
+                                dtype, **_params(layer))
 
 
-def _auto_name(layer: dict, op: str, x: np.ndarray, w: np.ndarray) -> str:
-    if op == "conv_transpose":
-        return plan(conv_transpose_geometry(x, w, output_padding=layer["output_padding"], **_params(layer))).name
-    if op == "conv":
-        return plan(conv_geometry(x, w, **_params(layer))).name
-    return "-"
+def _auto_name(layer: dict, op: str, dtype: str) -> str:
+    return plan(_geometry(layer, op, dtype)).name if op in ("conv_transpose", "conv") else "-"
 
 
 # ---------------------------------------------------------------------------

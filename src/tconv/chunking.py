@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from .shapes import effective_kernel, full_size
+
 
 @dataclass(frozen=True)
 class Span:
@@ -68,13 +70,13 @@ def transposed_span(start: int, stop: int, *, n: int, kernel: int, stride: int, 
     >>> transposed_span(0, 3, n=4, kernel=1, stride=4, dilation=1, before=0)  # outputs 1, 2 are gaps
     Span(source=(0, 1), padding=(0, 0), fill=(0, 2))
     """
-    reach = (kernel - 1) * dilation
+    reach = effective_kernel(kernel, dilation) - 1  # an input's last tap lands this far past its first
     first = max(0, _ceil_div(start + before - reach, stride))
     last = min(n, (stop - 1 + before) // stride + 1)
     if first >= last:
         return Span((first, first), (0, 0), (stop - start, 0))
     full_start = first * stride - before  # global output index of the piece's first uncropped output
-    full_stop = (last - 1) * stride + reach + 1 - before
+    full_stop = full_start + full_size(last - first, kernel, stride, dilation)
     return Span(
         source=(first, last),
         padding=(max(0, start - full_start), max(0, full_stop - stop)),
@@ -92,7 +94,7 @@ def forward_span(start: int, stop: int, *, n: int, kernel: int, stride: int, dil
     Span(source=(0, 0), padding=(0, 0), fill=(1, 0))
     """
     lo = start * stride - before
-    hi = (stop - 1) * stride + (kernel - 1) * dilation + 1 - before
+    hi = lo + full_size(stop - start, kernel, stride, dilation)
     first, last = max(0, lo), min(n, hi)
     if first >= last:
         return Span((0, 0), (0, 0), (stop - start, 0))

@@ -11,6 +11,13 @@ Commands return their exit status (``None`` means 0).  A ``ValueError``,
 ``TypeError`` or ``ImportError`` raised inside becomes a one-line
 ``Error: ...`` message and exit status 1.
 
+Every hyper-parameter value (stride, padding, output_padding, dilation,
+kernel and input sizes, in every sub-command) is read by :func:`parse_hyper`:
+one grammar (integers separated by ``,``, spaces or ``x``; ``(...)`` /
+``[...]`` groups such as ``(before, after)`` pairs; words such as ``same``),
+and one error format, ``Invalid value for '<flag>': expected <what it takes>,
+got '<value>'`` (exit status 2, as for every usage error).
+
 >>> main(["tour", "--text"])  # doctest: +ELLIPSIS
 tconv tour: ...
 0
@@ -19,6 +26,7 @@ tconv tour: ...
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import webbrowser
 from pathlib import Path
@@ -86,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # ---------------------------------------------------------------------------
-# argument parsing helpers shared by the drawing commands
+# argument parsing: one grammar for every hyper-parameter value
 
 
 def parse_matrix(text: str) -> list[list[float]]:
@@ -105,26 +113,203 @@ def parse_matrix(text: str) -> list[list[float]]:
     return matrix
 
 
-def parse_ints(text: str) -> int | tuple[int, ...] | tuple[tuple[int, int], ...] | str:
-    """``"2"`` -> 2, ``"1,2"`` -> (1, 2), ``"0,1,1,0"`` -> ((0, 1), (1, 0)); ``"same"``/``"valid"`` pass through.
+_WORD = re.compile(r"""(['"]?)([A-Za-z_]\w*)\1""")
+_TOKEN = re.compile(r"\s*(?:(?P<num>[+-]?\d+)|(?P<open>[(\[])|(?P<close>[)\]])|(?P<sep>[,xX]))\s*")
+_CLOSING = {"(": ")", "[": "]"}
+_WORDS = {"None": None, "True": True, "False": False}
 
-    >>> parse_ints("2"), parse_ints("1,2"), parse_ints("0,1,1,0"), parse_ints("same")
-    (2, (1, 2), ((0, 1), (1, 0)), 'same')
-    """
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
     text = text.strip()
-    if text.lower() in ("same", "valid"):
-        return text.lower()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise ValueError(text)
+        kind = m.lastgroup
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+def _group(tokens: list[tuple[str, str]], pos: int, close: str | None) -> tuple[list, bool, int]:
+    """Items from ``pos`` up to ``close`` (or the end): (items, ended on a separator, position after)."""
+    items: list = []
+    trailing = False
+    while pos < len(tokens):
+        kind, value = tokens[pos]
+        pos += 1
+        if kind == "close":
+            if value != close or not items:
+                raise ValueError(value)
+            return items, trailing, pos
+        if kind == "sep":
+            if not items or trailing:
+                raise ValueError(value)
+            trailing = True
+            continue
+        if kind == "num":
+            items.append(int(value))
+        else:
+            inner, inner_trailing, pos = _group(tokens, pos, _CLOSING[value])
+            single = len(inner) == 1 and not inner_trailing and value == "("  # "(2)" is 2, as in Python
+            items.append(inner[0] if single else list(inner) if value == "[" else tuple(inner))
+        trailing = False
+    if close is not None or not items:
+        raise ValueError("unclosed")
+    return items, trailing, pos
+
+
+def _literal(text: str) -> Any:
+    """The grammar: a word (``same``, ``'SAME'``, ``None``, ``True``), or integers separated by ``,``,
+    spaces or ``x``, grouped by ``(...)`` (a tuple) or ``[...]`` (a list).  One bare integer is an int;
+    several, or a trailing separator, make a tuple.  Raises ``ValueError`` for anything else."""
+    word = _WORD.fullmatch(text.strip())
+    if word:
+        name = word.group(2)
+        return _WORDS[name] if name in _WORDS and not word.group(1) else name
+    items, trailing, _ = _group(_tokens(text), 0, None)
+    return items[0] if len(items) == 1 and not trailing else tuple(items)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _ints(value: Any) -> tuple[int, ...] | None:
+    """``value`` as a flat tuple of ints (an int is one), or None when it is not one."""
+    if _is_int(value):
+        return (value,)
+    if isinstance(value, (tuple, list)) and value and all(_is_int(v) for v in value):
+        return tuple(value)
+    return None
+
+
+def _per_dim(value: Any, ndim: int) -> int | tuple[int, ...] | None:
+    flat = _ints(value)
+    if flat is None or len(flat) not in (1, ndim):
+        return None
+    return flat[0] if len(flat) == 1 else flat
+
+
+def _padding(value: Any, ndim: int) -> Any:
+    if isinstance(value, str):
+        return value.lower() if value.lower() in ("same", "valid") else None
+    symmetric = _per_dim(value, ndim)
+    if symmetric is not None:
+        return symmetric
+    flat = _ints(value)
+    if flat is not None and len(flat) == 2 * ndim:  # before, after of each dim in turn
+        return tuple(flat[i : i + 2] for i in range(0, 2 * ndim, 2))
+    if isinstance(value, (tuple, list)) and len(value) == ndim:
+        pairs = [_ints(v) if isinstance(v, (tuple, list)) else None for v in value]
+        if all(p is not None and len(p) == 2 for p in pairs):
+            return tuple(pairs)
+    return None
+
+
+#: What each kind of value may be, as the error messages say it.
+EXPECTED = {
+    "value": "integers (e.g. 2, 2,2, 5x5, (0,1),(1,0) or [0,1,1,0]) or a word (e.g. same)",
+    "int": "an integer",
+    "size": "sizes like 5, 5,5 or 5x5",
+    "per_dim": "an integer or {ndim} integers, one per dim (e.g. 2 or 2,1)",
+    "padding": "an integer, {ndim} integers (one per dim), {pairs} integers or {ndim} (before, after) pairs "
+               "(e.g. 1, 1,0, 0,1,1,0 or (0,1),(1,0)), 'same' or 'valid'",
+}
+
+
+def parse_hyper(text: str, kind: str = "value", *, ndim: int = 2, minimum: int | None = None,
+                maximum: int | None = None) -> Any:
+    """Read a hyper-parameter value (stride, padding, output_padding, dilation, kernel, sizes) from the command line.
+
+    One grammar for every sub-command: integers separated by ``,``, spaces or
+    ``x``; ``(...)`` / ``[...]`` groups, e.g. ``(before, after)`` pairs; or a
+    word such as ``same``.  ``kind`` says what the flag takes:
+
+    * ``"value"``: anything the grammar reads, as Python would (a framework's
+      own words for ``tconv shape``: ``[0,1,1,0]`` stays a list, ``SAME`` a word);
+    * ``"int"``: one integer, from ``minimum`` to ``maximum`` when given;
+    * ``"size"``: spatial sizes, always a tuple;
+    * ``"per_dim"``: an int or ``ndim`` ints (stride, dilation, output_padding);
+    * ``"padding"``: as per_dim, or ``2 * ndim`` ints ``before, after`` per dim
+      (TOP,BOTTOM,LEFT,RIGHT in 2-D), or ``ndim`` pairs, or 'same' / 'valid'.
+
+    A value that does not fit raises ``ValueError("expected <what it takes>, got '<text>'")``;
+    the commands show it as ``Invalid value for '<flag>': expected ..., got '...'``.
+
+    >>> parse_hyper("2", "per_dim"), parse_hyper("1, 2", "per_dim"), parse_hyper("same", "padding")
+    (2, (1, 2), 'same')
+    >>> parse_hyper("0,1,1,0", "padding"), parse_hyper("(0,1),(1,0)", "padding")
+    (((0, 1), (1, 0)), ((0, 1), (1, 0)))
+    >>> parse_hyper("5x5", "size"), parse_hyper("[0,1,1,0]"), parse_hyper("SAME"), parse_hyper("(1,1),(2,2)")
+    ((5, 5), [0, 1, 1, 0], 'SAME', ((1, 1), (2, 2)))
+    >>> parse_hyper("1,2,3", "per_dim")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected an integer or 2 integers, one per dim (e.g. 2 or 2,1), got '1,2,3'
+    """
+    if kind not in EXPECTED:
+        raise ValueError(f"kind must be one of {', '.join(EXPECTED)}, got {kind!r}")
     try:
-        values = tuple(int(v) for v in text.replace(",", " ").split())
+        value = _interpret(_literal(text), kind, ndim)
     except ValueError:
-        raise click.BadParameter(f"expected an integer or comma-separated integers, got {text!r}") from None
-    if len(values) == 1:
-        return values[0]
-    if len(values) == 2:
-        return values
-    if len(values) == 4:
-        return ((values[0], values[1]), (values[2], values[3]))
-    raise click.BadParameter(f"expected 1, 2 or 4 integers, got {text!r}")
+        value = _MISFIT
+    if kind == "int" and value is not _MISFIT and not (
+            (minimum is None or value >= minimum) and (maximum is None or value <= maximum)):
+        value = _MISFIT
+    if value is _MISFIT:
+        raise ValueError(f"expected {_expected(kind, ndim, minimum, maximum)}, got {text!r}")
+    return value
+
+
+_MISFIT = object()  # a value the grammar reads but the flag does not take
+
+
+def _interpret(value: Any, kind: str, ndim: int) -> Any:
+    """``value`` (as the grammar read it) as ``kind`` takes it, or ``_MISFIT``."""
+    if kind == "value":
+        return value
+    if kind == "int":
+        fitted = value if _is_int(value) else None
+    elif kind == "size":
+        fitted = _ints(value)
+    elif kind == "per_dim":
+        fitted = _per_dim(value, ndim)
+    else:
+        fitted = _padding(value, ndim)
+    return _MISFIT if fitted is None else fitted
+
+
+def _expected(kind: str, ndim: int, minimum: int | None, maximum: int | None) -> str:
+    text = EXPECTED[kind].format(ndim=ndim, pairs=2 * ndim)
+    if kind == "int" and minimum is not None and maximum is not None:
+        return f"{text} from {minimum} to {maximum}"
+    if kind == "int" and minimum is not None:
+        return f"{text} >= {minimum}"
+    if kind == "int" and maximum is not None:
+        return f"{text} <= {maximum}"
+    return text
+
+
+class HyperValue(click.ParamType):
+    """A click type reading its value with :func:`parse_hyper`; bad values become click's
+    ``Invalid value for '<flag>': expected ..., got '...'``."""
+
+    name = "value"
+
+    def __init__(self, kind: str = "value", *, ndim: int = 2, minimum: int | None = None,
+                 maximum: int | None = None) -> None:
+        self.kind, self.ndim, self.minimum, self.maximum = kind, ndim, minimum, maximum
+        self.name = {"int": "integer", "size": "sizes"}.get(kind, kind)  # the metavar in --help
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):  # a default given as a number
+            value = str(value)
+        try:
+            return parse_hyper(value, self.kind, ndim=self.ndim, minimum=self.minimum, maximum=self.maximum)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def _matrix_option(name: str, default: str, what: str) -> Callable[[Callable[..., Any]], Any]:
@@ -134,18 +319,19 @@ def _matrix_option(name: str, default: str, what: str) -> Callable[[Callable[...
 
 
 def _hyper_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The hyper-parameter flags of :func:`tconv.conv_transpose`, shared by draw and animate."""
-    ints = lambda _c, _p, v: parse_ints(v)  # noqa: E731
+    """The hyper-parameter flags of :func:`tconv.conv_transpose`, shared by draw and animate (2-D pictures)."""
+    per_dim, padding = HyperValue("per_dim"), HyperValue("padding")
     options = [
         _matrix_option("--x", "0,1;2,3", "input matrix"),
         _matrix_option("--kernel", "0,1;2,3", "kernel matrix"),
-        click.option("--stride", default="1", show_default=True, callback=ints, metavar="S",
+        click.option("--stride", default="1", show_default=True, type=per_dim, metavar="S",
                      help="stride: S or SH,SW."),
-        click.option("--padding", default="0", show_default=True, callback=ints, metavar="P",
-                     help="outputs cropped: P, PH,PW, TOP,BOTTOM,LEFT,RIGHT, or 'same'."),
-        click.option("--dilation", default="1", show_default=True, callback=ints, metavar="D",
+        click.option("--padding", default="0", show_default=True, type=padding, metavar="P",
+                     help="outputs cropped: P, PH,PW, TOP,BOTTOM,LEFT,RIGHT, (TOP,BOTTOM),(LEFT,RIGHT), "
+                          "'same' or 'valid'."),
+        click.option("--dilation", default="1", show_default=True, type=per_dim, metavar="D",
                      help="kernel dilation: D or DH,DW."),
-        click.option("--output-padding", default="0", show_default=True, callback=ints, metavar="OP",
+        click.option("--output-padding", default="0", show_default=True, type=per_dim, metavar="OP",
                      help="extra outputs at the end: OP or OPH,OPW."),
         click.option("--lang", type=click.Choice(["en", "pt"]), default="en", show_default=True,
                      help="language of the titles in the picture"),
@@ -182,10 +368,10 @@ def _tour(seed: int, lang: str, out_dir: Path, open_page: bool, text_only: bool)
     status = 0 if all(s.matches for s in items + extra) else 1
     if text_only:
         return status
-    from .viz._deps import EXTRA_HINT, available
+    from . import viz
 
-    if not available():
-        click.echo(f"\nThe illustrated HTML tour needs matplotlib and Pillow: {EXTRA_HINT}", err=True)
+    if not viz.available():
+        click.echo(f"\nThe illustrated HTML tour needs matplotlib and Pillow: {viz.EXTRA_HINT}", err=True)
         return status
     from .viz.tour_page import write_tour
 
@@ -238,23 +424,25 @@ def _animate(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, outp
 
 
 @command("overlap", short_help="Count taps per output pixel (the checkerboard) and explain it.", help="Count the kernel taps that land on each output pixel of a transposed convolution "
-         "(the checkerboard pattern) with kernel size KERNEL_SIZE and stride STRIDE, "
+         "(the checkerboard pattern) with kernel size KERNEL_SIZE and stride STRIDE (each 1 to 64), "
          "and explain the ratio; optionally draw the map.")
-@click.argument("kernel_size", type=click.IntRange(1, 64))
-@click.argument("stride", type=click.IntRange(1, 64))
-@click.option("--dilation", type=click.IntRange(1, 64), default=1, show_default=True, help="kernel dilation")
-@click.option("--input-size", type=click.IntRange(1, 64), default=None, help="input length (default: a few periods)")
+@click.argument("kernel_size", type=HyperValue("int", minimum=1, maximum=64))
+@click.argument("stride", type=HyperValue("int", minimum=1, maximum=64))
+@click.option("--dilation", type=HyperValue("int", minimum=1, maximum=64), default="1", show_default=True,
+              help="kernel dilation, 1 to 64")
+@click.option("--input-size", type=HyperValue("int", minimum=1, maximum=64), default=None,
+              help="input length, 1 to 64 (default: a few periods)")
 @click.option("--ndim", type=click.Choice(["1", "2"]), default="1", show_default=True, help="1-d or 2-d map")
 @click.option("--lang", type=click.Choice(["en", "pt"]), default="en", show_default=True, help="language")
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="also draw the map into this .svg or .png file")
 def _overlap(kernel_size: int, stride: int, dilation: int, input_size: int | None, ndim: str, lang: str,
              out: Path | None) -> None:
-    from .viz.overlap import explain, overlap_counts
+    from .viz.overlap import describe_overlap, overlap_counts
 
     counts = overlap_counts(kernel_size, stride, dilation=dilation, input_size=input_size, ndim=int(ndim))
     click.echo(str(counts.tolist()) if ndim == "1" else "\n".join(" ".join(f"{c:2d}" for c in row) for row in counts))
-    click.echo(explain(kernel_size, stride, dilation, lang=lang))
+    click.echo(describe_overlap(kernel_size, stride, dilation, lang=lang))
     if out is not None:
         from .viz.render import overlap_map
 
@@ -272,7 +460,7 @@ def _overlap(kernel_size: int, stride: int, dilation: int, input_size: int | Non
          "are refused.")
 @click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--scale", type=int, required=True, help="integer upsampling factor, 1 to 32")
+@click.option("--scale", type=HyperValue("int"), required=True, help="integer upsampling factor, 1 to 32")
 def _upsample(src: Path, dst: Path, scale: int) -> None:
     from .viz.upsample import upsample_file
 
@@ -285,34 +473,21 @@ def _upsample(src: Path, dst: Path, scale: int) -> None:
 
 
 def _hyper_parameter(text: str) -> tuple[str, object]:
-    """``key=value`` with a Python literal value (``3``, ``2,2``, ``(0,1),(1,0)``) or a bare word (``same``).
+    """``key=value``, the value read by :func:`parse_hyper` in the framework's own words (``3``, ``2,2``,
+    ``(0,1),(1,0)``, ``[0,1,1,0]``, ``same``, ``SAME``, ``None``, ``True``).
 
     >>> _hyper_parameter("padding=(0,1),(1,0)")
     ('padding', ((0, 1), (1, 0)))
     >>> _hyper_parameter("padding=same")
     ('padding', 'same')
     """
-    import ast
-
     key, sep, value = text.partition("=")
     if not sep or not key.isidentifier():
         raise click.UsageError(f"hyper-parameters are key=value, got {text!r}")
     try:
-        parsed = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        parsed = None if value == "None" else value
-    return key, parsed
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    """``"5,5"`` or ``"5x5"`` -> ``(5, 5)``."""
-    try:
-        sizes = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
-    except ValueError:
-        sizes = ()
-    if not sizes:
-        raise click.UsageError(f"sizes are integers like 5,5 or 5x5, got {text!r}")
-    return sizes
+        return key, parse_hyper(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=repr(key)) from None
 
 
 def _frameworks() -> list[str]:
@@ -327,16 +502,16 @@ def _frameworks() -> list[str]:
          "output size and the equivalent layer in every other framework, saying when no exact equivalent exists "
          "and which extra crop makes it exact. FRAMEWORK is one of: " + ", ".join(_frameworks()) + ".")
 @click.argument("framework", type=click.Choice(_frameworks()))
-@click.argument("input_size", metavar="INPUT")
+@click.argument("input_size", metavar="INPUT", type=HyperValue("size"))
 @click.argument("params", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option("--to", "targets", type=click.Choice(_frameworks()), multiple=True,
               help="only this target framework (repeat the option for several)")
-def _shape(framework: str, input_size: str, params: tuple[str, ...], targets: tuple[str, ...]) -> None:
+def _shape(framework: str, input_size: tuple[int, ...], params: tuple[str, ...], targets: tuple[str, ...]) -> None:
     from .compat.translate import report
 
     hyper = dict(_hyper_parameter(p) for p in params)
     try:
-        click.echo(report(framework, _sizes(input_size), list(targets) or None, **hyper))
+        click.echo(report(framework, input_size, list(targets) or None, **hyper))
     except (ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from exc
 

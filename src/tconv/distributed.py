@@ -20,7 +20,7 @@ sees more input than its block needs.
 
 Needs the ``dask`` extra: ``pip install 'tconv[dask]'``.
 
->>> import numpy as np, dask.array as da
+>>> import numpy as np, dask.array as da, tconv
 >>> x = da.from_array(np.arange(8.).reshape(1, 1, 8), chunks=(1, 1, 3))
 >>> w = np.ones((1, 1, 3))
 >>> y = conv_transpose(x, w, stride=2, padding=1)
@@ -38,11 +38,9 @@ from typing import Any
 
 import numpy as np
 
-import tconv
-
 from . import ops
 from .chunking import Span, blocks_covering, forward_span, output_chunk_size, split, transposed_span
-from .params import Geometry, conv_geometry, conv_transpose_geometry
+from .params import Geometry, conv_geometry, conv_transpose_geometry, geometry_from_shapes
 from .validate import numeric_array
 
 try:
@@ -73,12 +71,9 @@ class _Gather:
 class _Block:
     """How to turn one gathered input piece into one output block."""
 
-    transposed: bool
     shape: tuple[int, ...]  # output block shape (N, C_out, *spatial)
     spans: tuple[Span, ...]
-    stride: tuple[int, ...]
-    dilation: tuple[int, ...]
-    groups: int
+    geometry: Geometry | None  # of the operator on the gathered piece (None: no input reaches the block)
     algorithm: str
     dtype: np.dtype
 
@@ -108,17 +103,11 @@ def _fill_value(bias: np.ndarray | None, spec: _Block) -> np.ndarray | float:
 
 def _compute_block(piece: np.ndarray | None, weight: np.ndarray, bias: np.ndarray | None, spec: _Block) -> np.ndarray:
     """Run the core operator on one input piece; put bias-only outputs around it."""
-    if piece is None or any(span.empty for span in spec.spans):
+    if piece is None or spec.geometry is None:
         out = np.empty(spec.shape, spec.dtype)
         out[...] = _fill_value(bias, spec)
         return out
-    padding = tuple(span.padding for span in spec.spans)
-    common = dict(stride=spec.stride, padding=padding, dilation=spec.dilation, groups=spec.groups,
-                  algorithm=spec.algorithm)
-    if spec.transposed:
-        y = ops.conv_transpose(piece, weight, bias, **common)
-    else:
-        y = ops.conv(piece, weight, bias, **common)
+    y = ops.execute(spec.geometry, piece, weight, bias, spec.algorithm)
     if all(span.fill == (0, 0) for span in spec.spans):
         return y
     out = np.empty(spec.shape, spec.dtype)
@@ -161,6 +150,16 @@ def _spans(geom: Geometry, out_bounds: tuple[int, ...], j: int, dim: int) -> Spa
     )
 
 
+def _block_geometry(geom: Geometry, batch: int, spans: tuple[Span, ...], weight_shape: tuple[int, ...],
+                    bias: bool) -> Geometry:
+    """The geometry of the operator on one gathered input piece: the whole call's, with the piece's own
+    spatial size and padding (built once per block, when the graph is built)."""
+    piece = (batch, geom.in_channels) + tuple(b - a for a, b in (span.source for span in spans))
+    return geometry_from_shapes(geom.transposed, piece, weight_shape, geom.dtype, bias=bias, stride=geom.stride,
+                                padding=tuple(span.padding for span in spans), dilation=geom.dilation,
+                                groups=geom.groups)
+
+
 def _build(x: "da.Array", weight: np.ndarray, bias: np.ndarray | None, geom: Geometry, algorithm: str,
            token: str) -> "da.Array":
     """The lazy result: per output block a gather task and a compute task."""
@@ -184,9 +183,9 @@ def _build(x: "da.Array", weight: np.ndarray, bias: np.ndarray | None, geom: Geo
         for idx in itertools.product(*(range(len(c)) for c in out_spatial)):
             spans = tuple(_spans(geom, out_bounds[d], j, d) for d, j in enumerate(idx))
             shape = (batch, geom.out_channels) + tuple(out_spatial[d][j] for d, j in enumerate(idx))
-            spec = _Block(geom.transposed, shape, spans, geom.stride, geom.dilation, geom.groups, algorithm, geom.dtype)
-            piece = None
+            piece, block_geom = None, None
             if not any(s.empty for s in spans):
+                block_geom = _block_geometry(geom, batch, spans, weight.shape, bias is not None)
                 per_dim = [blocks_covering(in_bounds[d], *spans[d].source) for d in range(nd)]
                 keys, slices = [], []
                 for combo in itertools.product(*per_dim):
@@ -194,6 +193,7 @@ def _build(x: "da.Array", weight: np.ndarray, bias: np.ndarray | None, geom: Geo
                     slices.append(tuple(s for _, s in combo))
                 piece = (gather_name, nb, *idx)
                 dsk[piece] = (_gather, keys, _Gather(tuple(len(p) for p in per_dim), tuple(slices)))
+            spec = _Block(shape, spans, block_geom, algorithm, geom.dtype)
             dsk[(name, nb, 0, *idx)] = (_compute_block, piece, w_key, b_key, spec)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
     chunks = (x.chunks[0], (geom.out_channels,)) + out_spatial

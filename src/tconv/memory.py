@@ -216,7 +216,7 @@ def available_bytes() -> int:
 
 
 #: A need of at most this many bytes is granted without reading the system's figures (``/proc/meminfo`` and
-#: the cgroup files cost about 0.2 ms a read, more than a small call's whole computation); with
+#: the cgroup files: reading them costs more than a small call's whole computation, see bench/RESULTS.md); with
 #: ``TCONV_MEMORY_LIMIT`` set every need is compared with it.
 TRIVIAL_BYTES = 1 << 20
 

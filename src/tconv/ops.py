@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from . import algorithms as registry
-from . import arrayapi
 from .layout import copy_bytes, kernel_operand
 from .algorithms.planner import (
     MEASURED, RANKING_ENVIRONMENT, measure_mode, needed_bytes, plan, ranked, result_bytes, working_dtype,
@@ -31,15 +30,6 @@ def algorithm_names() -> tuple[str, ...]:
     ('direct', 'gemm', 'phase', 'subpixel', 'nooverlap', 'depthwise', 'fft', 'winograd')
     """
     return registry.names()
-
-
-def algorithms() -> tuple[str, ...]:
-    """The earlier name of :func:`algorithm_names` (it hides the subpackage ``tconv.algorithms``; it goes).
-
-    >>> algorithms() == algorithm_names()
-    True
-    """
-    return algorithm_names()
 
 
 def run_kernel(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: registry.Algorithm) -> np.ndarray:
@@ -149,50 +139,14 @@ def conv_transpose(
     output_size: Any = None,
     algorithm: str = "auto",
 ) -> np.ndarray:
-    """Transposed convolution with PyTorch's ``conv_transpose{1,2,3}d`` semantics, in N-d.
+    """The NumPy transposed convolution: validate into a Geometry, then :func:`execute`.
 
-    Args:
-        x: ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``.
-        weight: ``(C_in, C_out // groups, *kernel)``.
-        bias: ``(C_out,)`` or None.
-        stride, dilation: an int or one int per spatial dim.
-        padding: outputs cropped at each end: an int, one int per dim,
-            ``(before, after)`` pairs per dim, ``"valid"`` (crop nothing) or
-            ``"same"`` (``in * stride`` outputs, the odd crop at the end, as
-            TensorFlow/Keras/JAX).
-        output_padding: extra outputs at the end of each dim; must be smaller
-            than stride or dilation.
-        output_size: the wanted spatial size (or PyTorch's full shape); picks
-            ``output_padding``.
-        algorithm: ``"auto"`` or a name from :func:`algorithm_names`.
+    Arguments and result as :func:`tconv.conv_transpose` (which also routes other libraries' arrays);
+    ``x``, ``weight`` and ``bias`` are NumPy arrays or array-likes.
 
-    Returns:
-        ``(N, C_out, *out)`` (unbatched in -> unbatched out), dtype by NumPy
-        promotion of ``x``, ``weight`` and ``bias``: float32 -> float32,
-        float64 -> float64; float16 and ``ml_dtypes.bfloat16`` are computed in
-        float32 and rounded once; integer and bool operands give float64
-        (PyTorch would return integers, or refuse bool); mixes follow
-        ``np.result_type`` (float16 with float32 gives float32, int64 with
-        float32 gives float64); complex is refused for now.  PyTorch, CuPy,
-        JAX (any array-api-compat library) arrays in give that library's
-        array out, computed on its device (see :mod:`tconv.arrayapi`); a Dask
-        array gives a lazy Dask array (:mod:`tconv.distributed`).
-
-    >>> X = np.array([[[[0., 1], [2, 3]]]]); K = np.array([[[[0., 1], [2, 3]]]])
-    >>> conv_transpose(X, K)
-    array([[[[ 0.,  0.,  1.],
-             [ 0.,  4.,  6.],
-             [ 4., 12.,  9.]]]])
-    >>> conv_transpose(X, K, padding=1)
-    array([[[[4.]]]])
-    >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 3)), stride=2, padding="same").shape
-    (1, 6)
+    >>> conv_transpose(np.array([[[0., 1, 2]]]), np.array([[[1., 1]]]), stride=2)
+    array([[[0., 0., 1., 1., 2., 2.]]])
     """
-    if arrayapi.any_foreign(x, weight, bias):  # PyTorch, CuPy, JAX, Dask, ...: computed in their namespace
-        return arrayapi.conv_transpose(
-            x, weight, bias, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
-            groups=groups, output_size=output_size, algorithm=algorithm,
-        )
     algorithm = check_algorithm_name(algorithm)
     xa, wa, ba = operands(x, weight, bias)
     geom = conv_transpose_geometry(
@@ -213,24 +167,14 @@ def conv(
     groups: int = 1,
     algorithm: str = "auto",
 ) -> np.ndarray:
-    """Convolution (cross-correlation) with PyTorch's ``conv{1,2,3}d`` semantics, in N-d.
+    """The NumPy convolution: validate into a Geometry, then :func:`execute`.
 
-    ``weight`` is ``(C_out, C_in // groups, *kernel)``; ``padding`` adds zeros
-    to the input: an int, per-dim ints, ``(before, after)`` pairs, ``"valid"``
-    or ``"same"`` (``ceil(in / stride)`` outputs with the odd pad at the end:
-    PyTorch's rule at stride 1, TensorFlow's at any stride).  The result
-    dtype follows the same rule as :func:`conv_transpose`'s.
-    :func:`conv_transpose` with the same weight and hyper-parameters is its
-    exact adjoint.
+    Arguments and result as :func:`tconv.conv`; ``x``, ``weight`` and ``bias`` are NumPy arrays or
+    array-likes.
 
-    >>> conv(np.arange(9.).reshape(1, 1, 3, 3), np.array([[[[0., 1], [2, 3]]]]))
-    array([[[[19., 25.],
-             [37., 43.]]]])
+    >>> conv(np.array([[[0., 1, 2]]]), np.array([[[1., 1]]]))
+    array([[[1., 3.]]])
     """
-    if arrayapi.any_foreign(x, weight, bias):
-        return arrayapi.conv(
-            x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups, algorithm=algorithm
-        )
     algorithm = check_algorithm_name(algorithm)
     xa, wa, ba = operands(x, weight, bias)
     geom = conv_geometry(xa, wa, ba, stride=stride, padding=padding, dilation=dilation, groups=groups)

@@ -95,7 +95,7 @@ class Geometry:
 
     @property
     def effective_kernel(self) -> tuple[int, ...]:
-        """Extent of the dilated kernel per spatial dim, ``dilation * (kernel - 1) + 1``."""
+        """Extent of the dilated kernel per spatial dim (:func:`tconv.shapes.effective_kernel`)."""
         return tuple(effective_kernel(k, d) for k, d in zip(self.kernel_shape, self.dilation))
 
     @property

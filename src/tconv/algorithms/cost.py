@@ -49,6 +49,12 @@ _DEFAULTS = {
     np.dtype(np.float32): Constants(mac_seconds=1 / 200e9, byte_seconds=1 / 6e9, step_seconds=15e-6),
     np.dtype(np.float64): Constants(mac_seconds=1 / 95e9, byte_seconds=1 / 6e9, step_seconds=15e-6),
 }
+#: Fixed seconds of one GEMM call (dispatch into BLAS, thread wake-up), whatever its size.
+PER_GEMM_CALL_SECONDS = 2e-6
+#: NumPy calls (each at least MIN_CALL_SECONDS) in one Python-level loop step of an algorithm.
+CALLS_PER_STEP = 3
+MIN_CALL_SECONDS = 1e-6
+
 _MEASURED: dict[np.dtype, Constants] = {}
 _GENERATION = [0]
 
@@ -91,7 +97,8 @@ def calibrate(dtype=np.float32, size: int = 768) -> Constants:
     dst = np.empty_like(big)
     copy = best_time(lambda: np.copyto(dst, big), warmup=True) / (2 * big.nbytes)
     step = best_time(lambda: [np.add(a[:2, :2], 1.0) for _ in range(100)], warmup=True) / 100
-    result = replace(constants(dt), mac_seconds=mac, byte_seconds=copy, step_seconds=max(step, 1e-6) * 3)
+    result = replace(constants(dt), mac_seconds=mac, byte_seconds=copy,
+                     step_seconds=max(step, MIN_CALL_SECONDS) * CALLS_PER_STEP)
     _MEASURED[dt] = result
     _bump_generation()  # the planner's cached rankings used the old constants
     return result
@@ -117,4 +124,4 @@ def gemm_seconds(m: int, n: int, k: int, c: Constants, calls: int = 1) -> float:
     if m * n * k == 0:
         return 0.0
     derate = (1 + c.thin / m) * (1 + c.thin / n) * (1 + c.thin / k)
-    return calls * m * n * k * c.mac_seconds * derate + calls * 2e-6
+    return calls * m * n * k * c.mac_seconds * derate + calls * PER_GEMM_CALL_SECONDS

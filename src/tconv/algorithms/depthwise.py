@@ -2,13 +2,13 @@
 
 Each channel is convolved with its own kernel, so there is nothing to
 multiply over: every tap is a broadcast multiply-add.  The transposed
-convolution works phase by phase (see :mod:`.phases`): the taps of one phase
+convolution works phase by phase (see :mod:`.phasing`): the taps of one phase
 are summed into a small contiguous accumulator which is written once into
 the phase's strided view of the output.  Work is split into blocks of
 ``(image, channel)`` rows that stay in cache, spread over the threads of
 :mod:`tconv.threads`.  No Python loop over groups.  With the compiled kernels
-(:mod:`.compiled`) both directions are one compiled loop over the rows
-instead (depthwise suite layer: 21 -> 6-8 ms).
+(see :mod:`.jit`) both directions are one compiled loop over the rows
+instead, with no temporary per tap.
 
 >>> import numpy as np
 >>> from tconv.params import conv_transpose_geometry
@@ -26,18 +26,23 @@ import numpy as np
 
 from ..params import Geometry
 from ..threads import run_chunks
-from . import compiled
-from .phases import phase_combos, prod, small_padding
+from .jit import available, jit
+from .phasing import last_dim_phases, phase_combos, prod, small_padding, too_many_phases
+from .registry import Algorithm
+from .taps import combine_tables, tap_table
 
-_BLOCK_BYTES = 1 << 20  # rows per block: about this many bytes of output (measured 21:16 UTC: 1 MiB 21 ms, 256 KiB 29 ms, 4 MiB 25 ms on the depthwise layer)
+#: Rows per block: about this many bytes of output (the best of the sizes tried: smaller blocks pay more
+#: Python steps per byte, larger ones fall out of the cache).
+_BLOCK_BYTES = 1 << 20
 
 
 def unsupported(geom: Geometry) -> str | None:
-    """Anything but one channel per group on both sides (the reason reads after "does not support ")."""
+    """Anything but one channel per group on both sides, or more output phases than a phase-wise algorithm
+    takes (:func:`.phasing.too_many_phases`); the reason reads after "does not support "."""
     if geom.in_channels != geom.groups or geom.out_channels != geom.groups:
         return (f"groups={geom.groups} with {geom.in_channels} input and {geom.out_channels} output channels "
                 f"(it needs groups == in_channels == out_channels)")
-    return None
+    return too_many_phases(geom)
 
 
 def _rows_per_block(row_items: int, itemsize: int) -> int:
@@ -54,8 +59,8 @@ def _padded_rows(x: np.ndarray, pads: tuple[tuple[int, int], ...]) -> np.ndarray
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """Per block of rows, per phase: sum the tap products, write the phase once."""
     c, n = geom.in_channels, geom.batch
-    if compiled.available(x.dtype) and n * c * prod(geom.output_shape):
-        return compiled.depthwise(x, weight, geom)
+    if available(x.dtype) and n * c * prod(geom.output_shape):
+        return _compiled(x, weight, geom)
     y = np.empty((n * c,) + geom.output_shape, dtype=x.dtype)
     if y.size == 0:
         return y.reshape((n, c) + geom.output_shape)
@@ -96,12 +101,12 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """Per block of rows: sum over taps of the kernel value times the tap's strided input window."""
     c, n = geom.in_channels, geom.batch
     out = geom.output_shape
-    if compiled.available(x.dtype) and n * c * prod(out):
-        return compiled.depthwise(x, weight, geom)
+    if available(x.dtype) and n * c * prod(out):
+        return _compiled(x, weight, geom)
     y = np.empty((n * c,) + out, dtype=x.dtype)
     if y.size == 0:
         return y.reshape((n, c) + out)
-    span = tuple((m - 1) * s + (k - 1) * d + 1 for m, s, k, d in zip(out, geom.stride, geom.kernel_shape, geom.dilation))
+    span = geom.full_shape  # the part of the padded input the outputs read
     reach = tuple(max(0, min(nb, sp - lo)) for nb, sp, (lo, _) in zip(geom.input_shape, span, geom.padding))
     pads = tuple((min(lo, sp), sp - min(lo, sp) - r) for sp, r, (lo, _) in zip(span, reach, geom.padding))
     xr = x.reshape((n * c,) + geom.input_shape)[(slice(None),) + tuple(slice(0, r) for r in reach)]
@@ -118,12 +123,139 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
             acc = y[b0:b1]
             tmp = np.empty_like(acc)
             for j, tap in enumerate(taps):
-                win = tuple(slice(t * d, t * d + (m - 1) * s + 1, s) for t, d, m, s in zip(tap, geom.dilation, out, geom.stride))
+                win = tuple(slice(t * d, t * d + m * s, s) for t, d, m, s in zip(tap, geom.dilation, out, geom.stride))
                 np.multiply(xb[(slice(None),) + win], w[(ch,) + tap][expand], out=acc if j == 0 else tmp)
                 if j:
                     acc += tmp
 
     run_chunks(n * c, work, min_chunk=rows)
+    return y.reshape((n, c) + out)
+
+
+# ---------------------------------------------------------------------------
+# the compiled rows (numba, see :mod:`.jit`): both directions, one loop over (image, channel) rows
+
+
+@jit
+def _depthwise_rows(y, x, w, channels, jcnt, jx, jw, lengths, ncount, taps, shifts, step, r0, r1):
+    """Transposed depthwise: per row ``r`` (image, channel) and outer output index ``j``, every phase of the last dim.
+
+    ``y (R, J, O)``, ``x (R, Jin, I)``, ``w (C, Kouter, K)``; phase ``p`` of the last dim has ``lengths[p]``
+    positions ``o = q * step + p`` and meets the taps ``taps[p, :ncount[p]]`` at input ``q - shifts[p, m]``.
+    Inner loops run on flat views with unsigned indices (see :mod:`.jit`).
+    """
+    nj, no, nin = y.shape[1], y.shape[2], x.shape[2]
+    jin, kout, k = x.shape[1], w.shape[1], w.shape[2]
+    yf, xf, wf = y.reshape(-1), x.reshape(-1), w.reshape(-1)
+    acc = np.empty(no // step + 1, dtype=y.dtype)
+    ustep = np.uint64(step)
+    for r in range(r0, r1):
+        c = r % channels
+        for j in range(nj):
+            ybase = np.uint64((r * nj + j) * no)
+            for p in range(lengths.shape[0]):
+                length = np.uint64(lengths[p])
+                for q in range(length):
+                    acc[q] = 0
+                for u in range(jcnt[j]):
+                    xrow = (r * jin + jx[j, u]) * nin
+                    wrow = (c * kout + jw[j, u]) * k
+                    for m in range(ncount[p]):
+                        wv = wf[wrow + taps[p, m]]
+                        sh = shifts[p, m]
+                        q0, q1 = max(0, sh), min(lengths[p], nin + sh)
+                        if q1 <= q0:
+                            continue
+                        src = np.uint64(xrow + q0 - sh)
+                        dst = np.uint64(q0)
+                        for q in range(np.uint64(q1 - q0)):
+                            acc[dst + q] += wv * xf[src + q]
+                up = np.uint64(p)
+                for q in range(length):
+                    yf[ybase + q * ustep + up] = acc[q]
+
+
+@jit
+def _depthwise_conv_rows(y, x, w, channels, jcnt, jx, jw, starts, q0, q1, step, r0, r1):
+    """Depthwise convolution: ``y[r, j, q] = sum w[c, wi, t] * x[r, xi, q * step + starts[t]]`` over pairs and taps."""
+    nj, no, nin = y.shape[1], y.shape[2], x.shape[2]
+    jin, kout, k = x.shape[1], w.shape[1], w.shape[2]
+    yf, xf, wf = y.reshape(-1), x.reshape(-1), w.reshape(-1)
+    acc = np.empty(no, dtype=y.dtype)
+    ustep = np.uint64(step)
+    for r in range(r0, r1):
+        c = r % channels
+        for j in range(nj):
+            for q in range(no):
+                acc[q] = 0
+            for u in range(jcnt[j]):
+                xrow = (r * jin + jx[j, u]) * nin
+                wrow = (c * kout + jw[j, u]) * k
+                for t in range(starts.shape[0]):
+                    if q1[t] <= q0[t]:
+                        continue
+                    wv = wf[wrow + t]
+                    src = np.uint64(xrow + q0[t] * step + starts[t])
+                    dst = np.uint64(q0[t])
+                    for q in range(np.uint64(q1[t] - q0[t])):
+                        acc[dst + q] += wv * xf[src + q * ustep]
+            ybase = np.uint64((r * nj + j) * no)
+            for q in range(np.uint64(no)):
+                yf[ybase + q] = acc[q]
+
+
+def _outer_pairs(geom, out_shape, in_shape, transposed: bool):
+    """Merged tables of the outer dims: per outer output index, the (input outer index, tap outer index) pairs."""
+    nd = len(out_shape)
+    one = (np.ones(1, np.int64), np.zeros((1, 1), np.int64))
+    tables_x, tables_w = one, one
+    for d in range(nd - 1):
+        in_step, tap_step = int(np.prod(in_shape[d + 1:-1])), int(np.prod(geom.kernel_shape[d + 1:-1]))
+        k, s, dl, lo = geom.kernel_shape[d], geom.stride[d], geom.dilation[d], geom.before[d] if transposed else geom.padding[d][0]
+        if transposed:
+            tx = tap_table(out_shape[d], in_shape[d], k, s, dl, lo, in_step, 0)
+            tw = tap_table(out_shape[d], in_shape[d], k, s, dl, lo, 0, tap_step)
+        else:
+            tx, tw = _conv_tap_table(out_shape[d], in_shape[d], k, s, dl, lo, in_step, tap_step)
+        tables_x, tables_w = combine_tables(tables_x, tx), combine_tables(tables_w, tw)
+    return tables_x[0].astype(np.int64), tables_x[1].astype(np.int64), tables_w[1].astype(np.int64)
+
+
+def _conv_tap_table(n_out, n_in, kernel, stride, dilation, before, in_step, tap_step):
+    """Convolution along one dim: per output ``o``, the taps with input ``o * stride + t * dilation - before`` in range."""
+    i = np.arange(n_out, dtype=np.int64)[:, None] * stride + np.arange(kernel, dtype=np.int64)[None, :] * dilation - before
+    ok = (i >= 0) & (i < n_in)
+    order = np.argsort(~ok, axis=1, kind="stable")
+    count = ok.sum(axis=1).astype(np.int64)
+    taps = np.broadcast_to(np.arange(kernel, dtype=np.int64), i.shape)
+    return ((count, np.take_along_axis(i * in_step, order, axis=1)),
+            (count, np.take_along_axis(taps * tap_step, order, axis=1)))
+
+
+def _compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Depthwise (groups == channels) transposed convolution or convolution, compiled; returns ``(N, C, *out)``.
+
+    Needs :func:`.jit.available`.
+    """
+    n, c = geom.batch, geom.in_channels
+    out, inp, k = geom.output_shape, geom.input_shape, geom.kernel_shape
+    y = np.empty((n * c, int(np.prod(out[:-1])), out[-1]), dtype=x.dtype)
+    x3 = np.ascontiguousarray(x).reshape(n * c, int(np.prod(inp[:-1])), inp[-1])
+    w3 = np.ascontiguousarray(weight).reshape(c, int(np.prod(k[:-1])), k[-1])
+    jcnt, jx, jw = _outer_pairs(geom, out, inp, geom.transposed)
+    step = geom.stride[-1]
+    if geom.transposed:
+        args = (y, x3, w3, c, jcnt, jx, jw) + last_dim_phases(geom) + (step,)
+        kernel = _depthwise_rows
+    else:
+        starts = np.arange(k[-1], dtype=np.int64) * geom.dilation[-1] - geom.padding[-1][0]
+        q = np.arange(out[-1], dtype=np.int64)[None, :] * step + starts[:, None]
+        ok = (q >= 0) & (q < inp[-1])
+        q0 = np.where(ok.any(axis=1), ok.argmax(axis=1), 0).astype(np.int64)
+        q1 = np.where(ok.any(axis=1), out[-1] - ok[:, ::-1].argmax(axis=1), 0).astype(np.int64)
+        args = (y, x3, w3, c, jcnt, jx, jw, starts, q0, q1, step)
+        kernel = _depthwise_conv_rows
+    run_chunks(n * c, lambda lo, hi: kernel(*args, lo, hi), min_chunk=1 if y.size >= 1 << 15 else n * c)
     return y.reshape((n, c) + out)
 
 
@@ -135,8 +267,15 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     return 4 * min(_BLOCK_BYTES, all_rows) + 2 * row_small * itemsize
 
 
+#: Cost model: element passes per tap over the small side (multiply into a temporary, add), in elements
+PASSES_PER_TAP = 3
+#: the threads speed the memory-bound passes up by at most this factor (the memory bandwidth saturates)
+MAX_THREAD_SPEEDUP = 2
+#: Python-level steps per block and per phase or tap
+STEPS_PER_BLOCK_ITEM = 3
+
 def cost(geom: Geometry) -> float:
-    """Element-wise passes over cache-resident blocks: about 4 bytes moved per tap and small-side element."""
+    """Element-wise passes over cache-resident blocks: a few passes per tap over the small side."""
     from ..threads import num_threads
     from .cost import constants, per_call_seconds
 
@@ -147,7 +286,19 @@ def cost(geom: Geometry) -> float:
     per_row = prod(geom.small_shape) if not geom.transposed else prod(geom.small_shape)
     blocks = -(-rows // _rows_per_block(prod(geom.big_shape if geom.transposed else geom.small_shape), isz)) if rows else 0
     phases = prod(min(s, n) for s, n in zip(geom.stride, geom.big_shape)) if geom.transposed else 1
-    moved = 3 * taps * rows * per_row * isz + 2 * rows * prod(geom.big_shape) * isz
-    threads = min(2, num_threads())
-    return (moved * c.byte_seconds / threads + blocks * (phases + taps) * 3 * c.step_seconds / threads
+    moved = PASSES_PER_TAP * taps * rows * per_row * isz + 2 * rows * prod(geom.big_shape) * isz
+    threads = min(MAX_THREAD_SPEEDUP, num_threads())
+    return (moved * c.byte_seconds / threads
+            + blocks * (phases + taps) * STEPS_PER_BLOCK_ITEM * c.step_seconds / threads
             + per_call_seconds(c))
+
+
+ALGORITHM = Algorithm(
+    name="depthwise",
+    summary="groups == channels: cache-blocked element-wise multiply-adds, phase by phase, threaded",
+    conv_transpose=conv_transpose,
+    conv=conv,
+    workspace_bytes=workspace_bytes,
+    cost=cost,
+    unsupported=unsupported,
+)

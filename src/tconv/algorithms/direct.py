@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import Geometry
+from .registry import Algorithm
 from .taps import tap_windows
 
 
@@ -61,6 +62,15 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     return 2 * small * itemsize
 
 
+#: Cost model: per tap, the product runs this many times slower than its GEMM estimate (thin, strided operands)
+THIN_GEMM_FACTOR = 1.5
+#: element passes over a window per tap (gather, product, read-add-write), in elements of the working dtype
+PASSES_PER_TAP = 4
+#: strided scatter-adds: byte_seconds per byte, this many times a contiguous copy's
+STRIDED_BYTE_FACTOR = 2
+#: Python-level steps per tap
+STEPS_PER_TAP = 4
+
 def cost(geom: Geometry) -> float:
     """One thin GEMM and one scatter-add over a window of the output per tap."""
     from .cost import constants, gemm_seconds, per_call_seconds
@@ -70,6 +80,16 @@ def cost(geom: Geometry) -> float:
     s = geom.batch * int(np.prod(geom.small_shape))
     cs, cb = geom.small_channels // g, geom.big_channels // g
     mo, mi = (cb, cs) if geom.transposed else (cs, cb)
-    moved = taps * s * geom.big_channels * 4 * np.dtype(np.promote_types(geom.dtype, np.float32)).itemsize
-    return (taps * gemm_seconds(mo, s, mi, c, calls=g) * 1.5 + moved * c.byte_seconds * 2 + taps * 4 * c.step_seconds
-            + per_call_seconds(c))
+    moved = taps * s * geom.big_channels * PASSES_PER_TAP * np.dtype(np.promote_types(geom.dtype, np.float32)).itemsize
+    return (taps * gemm_seconds(mo, s, mi, c, calls=g) * THIN_GEMM_FACTOR
+            + moved * c.byte_seconds * STRIDED_BYTE_FACTOR + taps * STEPS_PER_TAP * c.step_seconds + per_call_seconds(c))
+
+
+ALGORITHM = Algorithm(
+    name="direct",
+    summary="reference: per-tap matrix product over channels, scattered (the chapter's definition)",
+    conv_transpose=conv_transpose,
+    conv=conv,
+    workspace_bytes=workspace_bytes,
+    cost=cost,
+)

@@ -31,8 +31,10 @@ import numpy as np
 from scipy import fft as sfft
 
 from ..params import Geometry
+from ..shapes import effective_kernel
 from .cost import constants, gemm_seconds, per_call_seconds
-from .phases import prod
+from .phasing import prod
+from .registry import Algorithm
 
 _CHUNK_BYTES = 1 << 27  # complex spectra held at once, per output-channel chunk
 
@@ -46,7 +48,7 @@ def _dilate(a: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
     nd = len(factors)
     if all(f == 1 for f in factors):
         return a
-    shape = a.shape[:-nd] + tuple((n - 1) * f + 1 for n, f in zip(a.shape[-nd:], factors))
+    shape = a.shape[:-nd] + tuple(effective_kernel(n, f) for n, f in zip(a.shape[-nd:], factors))
     out = np.zeros(shape, dtype=a.dtype)
     out[(Ellipsis,) + tuple(slice(None, None, f) for f in factors)] = a
     return out
@@ -123,7 +125,7 @@ def _crop(full: np.ndarray, starts: tuple[int, ...], steps: tuple[int, ...], len
         j0 = max(0, -(a // st)) if a < 0 else 0
         j1 = min(m, (n - 1 - a) // st + 1) if n - 1 >= a else 0
         j1 = max(j0, j1)
-        src.append(slice(a + st * j0, a + st * (j1 - 1) + 1 if j1 > j0 else a + st * j0, st))
+        src.append(slice(a + st * j0, a + st * j1, st))
         dst.append(slice(j0, j1))
     out[(slice(None), slice(None)) + tuple(dst)] = full[(slice(None), slice(None)) + tuple(src)]
     return out
@@ -166,36 +168,52 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     and per chunk of output channels the kernel spectra (and their copy), the mixed spectra (and their
     copy) and their inverse transform (see :func:`_spectral_product`); the FFT's own scratch is about one
     more spectrum."""
-    full = [(ns - 1) * s + (k - 1) * d + 1 for ns, s, k, d in
-            zip(geom.small_shape, geom.stride, geom.kernel_shape, geom.dilation)]
+    full = geom.full_shape
     shape = _fast_shape(full)
     f = prod(shape)
     fc = prod(shape[:-1]) * (shape[-1] // 2 + 1)  # complex frequencies
     g, n = geom.groups, geom.batch
     cs, co = geom.in_channels // g, geom.out_channels // g  # channels in and out of the spectral product
     step = max(1, min(co, _CHUNK_BYTES // max(1, g * cs * fc * 16)))
-    upsampled = n * g * cs * prod(full) + 2 * g * cs * co * prod(  # conv: the flipped weight's copy too
-        (k - 1) * d + 1 for k, d in zip(geom.kernel_shape, geom.dilation))
+    # the upsampled input and kernel (conv: the flipped weight's copy too)
+    upsampled = n * g * cs * prod(full) + 2 * g * cs * co * prod(geom.effective_kernel)
     spectra = 2 * (2 * n * g * cs * fc) + n * g * co * f  # xf, its copy in _mix; the real full-size result
     chunk = 2 * (2 * g * cs * step * fc) + 2 * (2 * n * g * step * fc) + n * g * step * f
     scratch = 2 * max(n * g * cs, g * cs * step, n * g * step) * fc
     return (upsampled + spectra + chunk + scratch) * itemsize
 
 
+#: Cost model: a transform of ``f`` points costs ``f * log2(f)`` times this many byte_seconds
+FFT_BYTES_PER_POINT_LOG = 2
+#: the channel mixing: complex GEMMs (4 real multiply-adds each) times 4, fitted to the suite's measurements
+#: (the batched complex matmul runs far from the BLAS peak)
+COMPLEX_MIXING_FACTOR = 16
+#: about this many NumPy calls whatever the size (transforms, transposes, crops): FFT never wins on small problems
+FIXED_STEPS = 40
+#: byte passes per full-size position and big-side channel (the real full-size result and its crop)
+FULL_RESULT_BYTES = 8
+
 def cost(geom: Geometry) -> float:
     """FFTs of every input, kernel and output channel plus one complex GEMM per frequency."""
     c = constants(np.promote_types(geom.dtype, np.float32))
-    full = [(ns - 1) * s + (k - 1) * d + 1 for ns, s, k, d in
-            zip(geom.small_shape, geom.stride, geom.kernel_shape, geom.dilation)]
-    f = prod(full)
+    f = prod(geom.full_shape)
     g = geom.groups
     cs, cb = geom.small_channels // g, geom.big_channels // g
     transforms = geom.batch * (geom.small_channels + geom.big_channels) + geom.small_channels * cb
-    fft_seconds = transforms * f * math.log2(max(f, 2)) * c.byte_seconds * 2
-    # complex GEMMs per frequency (4 real multiply-adds each) plus the transposes around them; the factor 4
-    # on top was fitted to the suite's measurements (the batched complex matmul runs far from the BLAS peak)
-    mixing = 16 * gemm_seconds(geom.batch, cb, cs, c, calls=g * (f // 2 + 1))
-    # about 40 NumPy calls whatever the size (transforms, transposes, crops): FFT never wins on small problems
-    calls = 40 * c.step_seconds
-    return (fft_seconds + mixing + 8 * f * geom.batch * geom.big_channels * c.byte_seconds + calls
+    fft_seconds = transforms * f * math.log2(max(f, 2)) * c.byte_seconds * FFT_BYTES_PER_POINT_LOG
+    # complex GEMMs per frequency plus the transposes around them
+    mixing = COMPLEX_MIXING_FACTOR * gemm_seconds(geom.batch, cb, cs, c, calls=g * (f // 2 + 1))
+    calls = FIXED_STEPS * c.step_seconds
+    return (fft_seconds + mixing + FULL_RESULT_BYTES * f * geom.batch * geom.big_channels * c.byte_seconds + calls
             + per_call_seconds(c))
+
+
+ALGORITHM = Algorithm(
+    name="fft",
+    summary="FFT over the spatial dims, channel mixing per frequency (large kernels, finite inputs)",
+    conv_transpose=conv_transpose,
+    conv=conv,
+    workspace_bytes=workspace_bytes,
+    cost=cost,
+    declines_values=accepts_values,
+)

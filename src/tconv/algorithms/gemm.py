@@ -4,11 +4,11 @@ The transposed convolution multiplies every input position by the whole
 kernel at once (channels last: ``(N * prod(in), C_in) @ (C_in, prod(k) * C_out)``,
 the "column" matrix with one block per tap; channels first for fewer than
 16 output channels per group).  The col2im step then works one output
-phase at a time (see :mod:`.phases`): the blocks of the taps that land on that
+phase at a time (see :mod:`.phasing`): the blocks of the taps that land on that
 phase are summed into one small contiguous accumulator, which is written once
 into the phase's strided view of the output.  The output itself is therefore
 touched once, not once per tap.  With the compiled kernels
-(:mod:`.compiled`, channels last) the batch runs in cache-sized chunks, and
+(:mod:`.gemm_loops`, channels last) the batch runs in cache-sized chunks, and
 one compiled col2im per chunk sums every output element's column blocks and
 writes it straight into the channels-first output; an input with at least
 256 positions per image is then read as a transposed matrix by the GEMM,
@@ -38,26 +38,29 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..layout import kernel_operand
 from ..params import Geometry
 from ..threads import run_chunks
-from . import compiled, phase
-from .phases import AxisPhase, batch_chunks, io_bytes, pad_channels_first, phase_combos, prod
+from . import gemm_loops, phase
+from .jit import available
+from .phasing import (AxisPhase, batch_chunks, io_bytes, pad_channels_first, phase_combos, prod,
+                      too_many_phases)
+from .registry import Algorithm
 
 
 #: Batch chunks with the compiled col2im: about this many column bytes (they stay in the cache between the
 #: GEMM and the col2im), but at least this many GEMM rows (input positions) so the GEMM keeps its speed.
-#: Measured on dcgan_2-4, hifigan_up1/4 and stride1 (1 to 64 MiB chunks).
 CACHE_CHUNK_BYTES = 4 << 20
 MIN_GEMM_ROWS = 1024
 MIN_CONV_COLUMNS = 256
 
 #: Fixed cost of one inner loop of the compiled im2col (one output row of one channel and tap): it
-#: dominates where the output rows are short (dcgan_1: 1x1 outputs, 0.5 M loops, gemm 2.6 ms vs nooverlap 1.4).
+#: dominates where the output rows are short (1x1 outputs: one loop per output element).
 IM2COL_ROW_SECONDS = 3e-9
 
 #: From this many input positions per image, the GEMM reads the channels-first input as a transposed matrix
-#: (one GEMM per image) instead of re-laying it out channels-last first (measured single-threaded: hifigan_up4
-#: 200 vs 99 GFLOP/s, stride1 224 vs 209; with 64 positions (dcgan_3) 164 vs 232).
+#: (one GEMM per image) instead of re-laying it out channels-last first: with long rows BLAS reads the
+#: transposed operand at full speed and the copy is saved; with short ones the per-image GEMMs are too thin.
 TRANSPOSED_GEMM_FROM = 256
 
 #: Below this many output channels per group the col2im runs channels-first (whole planes per tap).
@@ -66,7 +69,7 @@ _CHANNELS_LAST_MIN = 16
 #: The compiled path re-lays out the weight in blocks of output channels of at most this many bytes, or a
 #: quarter of the call's input + output bytes if more (see :func:`_channel_block`).
 WEIGHT_BLOCK_BYTES = 1 << 20
-_LANES = compiled.LANES
+_LANES = gemm_loops.LANES
 
 
 def _tap_span(a_shift: int, length: int, n_small: int) -> tuple[slice, slice] | None:
@@ -168,7 +171,7 @@ def _ct_compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarra
                           out=cols.reshape(g, m, p, width))
             else:
                 np.matmul(xt[:, n0 * p:(n0 + m) * p], w, out=cols.reshape(g, m * p, width))
-            compiled.col2im(y[n0:n0 + m], cols, geom, c0, c1)
+            gemm_loops.col2im(y[n0:n0 + m], cols, geom, c0, c1)
 
 
 def _ct_channels_last(x: np.ndarray, w: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
@@ -195,8 +198,8 @@ def _ct_channels_first(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndar
     """Columns ``(g*co, taps, N, *in)`` (few output channels; compiled: per image ``(N, g*co, taps, *in)``)."""
     g, n = geom.groups, geom.batch
     ci, taps = geom.in_channels // g, prod(geom.kernel_shape)
-    if compiled.available(x.dtype):  # one GEMM per image and group, straight from the channels-first input
-        compiled.col2im_planes(y, np.matmul(wt, x.reshape(n, g, ci, prod(geom.input_shape))), geom)
+    if available(x.dtype):  # one GEMM per image and group, straight from the channels-first input
+        gemm_loops.col2im_planes(y, np.matmul(wt, x.reshape(n, g, ci, prod(geom.input_shape))), geom)
         return
     xt = pad_channels_first(x, geom, geom.in_channels, geom.input_shape, ((0, 0),) * geom.ndim)
     cols = np.matmul(wt, xt.reshape(g, ci, n * prod(geom.input_shape)))
@@ -217,7 +220,7 @@ def _ct_channels_first(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndar
 
 def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """im2col + GEMM: with the compiled kernels channels-first (below), otherwise as ``phase``."""
-    if not compiled.available(x.dtype):
+    if not available(x.dtype):
         return phase.conv(x, weight, geom)
     g, n = geom.groups, geom.batch
     ci, co = geom.in_channels // g, geom.out_channels // g
@@ -226,7 +229,7 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     if n == 0:
         return y
     x = np.ascontiguousarray(x)
-    tables = compiled.conv_tap_rows(geom)
+    tables = gemm_loops.conv_tap_rows(geom)
     w = weight.reshape(g, co, ci * taps)  # the conv weight's own layout: rows (c, taps) as in the columns
     per = conv_chunk_images(geom, x.dtype.itemsize)
     cols_buffer = np.empty(ci * taps * per * p, dtype=x.dtype)
@@ -235,7 +238,7 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
         m = min(n, n0 + per) - n0
         cols = cols_buffer[:ci * taps * m * p].reshape(ci * taps, m * p)
         for gi in range(g):
-            compiled.im2col_planes(cols, x, geom, tables, n0, m, gi * ci, (gi + 1) * ci)
+            gemm_loops.im2col_planes(cols, x, geom, tables, n0, m, gi * ci, (gi + 1) * ci)
             if m == 1:  # straight into the image's channels-first output
                 np.matmul(w[gi], cols, out=y[n0, gi * co:(gi + 1) * co].reshape(co, p))
                 continue
@@ -243,6 +246,35 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
             np.matmul(w[gi], cols, out=r)
             y[n0:n0 + m, gi * co:(gi + 1) * co] = r.reshape((co, m) + geom.output_shape).swapaxes(0, 1)
     return y
+
+
+def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The weight gradient, per chunk of images and group: ``small (cs, n*P) @ im2col(big)^T (n*P, cb*taps)``,
+    summed (needs :func:`.jit.available` and operands of one dtype; see :mod:`.weight_grad`).
+
+    The im2col is the compiled channels-first gather of :func:`conv` (a cache-sized chunk of images at a
+    time), so the workspace stays small whatever the batch.
+    """
+    g, taps, n = geom.groups, prod(geom.kernel_shape), small.shape[0]
+    cs, cb = small.shape[1] // g, big.shape[1] // g
+    p = prod(geom.small_shape)
+    view = replace(geom, transposed=False, in_channels=big.shape[1], out_channels=small.shape[1],
+                   input_shape=geom.big_shape, output_shape=geom.small_shape)  # as the conv big -> small
+    dw = np.zeros((g, cs, cb * taps), dtype=small.dtype)
+    if n == 0:
+        return dw.reshape((g * cs, cb) + geom.kernel_shape)
+    tables = gemm_loops.conv_tap_rows(view)
+    big = kernel_operand(big, small.dtype)
+    per = conv_chunk_images(view, small.dtype.itemsize)
+    cols_buffer = np.empty(cb * taps * per * p, dtype=small.dtype)
+    for n0 in range(0, n, per):
+        m = min(n, n0 + per) - n0
+        cols = cols_buffer[:cb * taps * m * p].reshape(cb * taps, m * p)
+        for gi in range(g):
+            gemm_loops.im2col_planes(cols, big, view, tables, n0, m, gi * cb, (gi + 1) * cb)
+            rows = small[n0:n0 + m, gi * cs:(gi + 1) * cs].reshape(m, cs, p).transpose(1, 0, 2).reshape(cs, m * p)
+            dw[gi] += rows @ cols.T
+    return dw.reshape((g * cs, cb) + geom.kernel_shape)
 
 
 def conv_chunk_images(geom: Geometry, itemsize: int) -> int:
@@ -267,8 +299,7 @@ def _channel_block(geom: Geometry, itemsize: int) -> int:
     All of them, unless that copy of the weight would exceed ``max(WEIGHT_BLOCK_BYTES, (input + output) /
     4)``: then the largest multiple of 16 (the col2im's lanes) that divides the channels and fits, or the
     largest multiple of 16 that fits (at least 16). Keeps the peak extra memory under twice input + output
-    on layers whose weight outweighs their activations (dcgan_2, hifigan_up1: 8 MiB weight, 6 and 5 MiB
-    input + output).
+    on layers whose weight outweighs their activations.
     """
     g, taps = geom.groups, prod(geom.kernel_shape)
     ci, co = geom.in_channels // g, geom.out_channels // g
@@ -291,7 +322,7 @@ def _compiled_chunk(geom: Geometry, itemsize: int, block: int) -> int:
 def _compiled_path(geom: Geometry) -> bool:
     """Whether the transposed kernel takes the compiled channels-last path for ``geom``."""
     work = np.promote_types(geom.dtype, np.float32)
-    return geom.out_channels // geom.groups >= _CHANNELS_LAST_MIN and compiled.available(work)
+    return geom.out_channels // geom.groups >= _CHANNELS_LAST_MIN and available(work)
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
@@ -301,7 +332,7 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     taps = prod(geom.kernel_shape)
     cols = geom.batch * geom.big_channels * taps * prod(geom.small_shape)
     if not geom.transposed:
-        if not compiled.available(np.promote_types(geom.dtype, np.float32)):
+        if not available(np.promote_types(geom.dtype, np.float32)):
             return phase.workspace_bytes(geom, itemsize)
         per, p = conv_chunk_images(geom, itemsize), prod(geom.output_shape)
         cols = geom.in_channels // geom.groups * taps * per * p
@@ -314,7 +345,7 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
         relaid = channels_last if prod(geom.input_shape) < TRANSPOSED_GEMM_FROM else 0
         # col2im's tap tables: per output row (all dims but the last) a count and an offset per tap reaching
         # it, and the last dim's own; int64, then uint64 copies
-        reach = [-(-((k - 1) * d + 1) // s) for k, d, s in zip(geom.kernel_shape, geom.dilation, geom.stride)]
+        reach = [-(-ke // s) for ke, s in zip(geom.effective_kernel, geom.stride)]
         tables = 4 * (prod(geom.output_shape[:-1]) * (1 + prod(reach[:-1])) + geom.output_shape[-1] * (1 + reach[-1]))
         return (cols + relaid + geom.in_channels * block * taps) * itemsize + 8 * tables
     # the input re-laid out, and the phase accumulators (the previous one, the current one and its copy)
@@ -325,14 +356,31 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     return (cols + copies + weight) * itemsize
 
 
+#: Cost model (bytes are weighted in passes over them, steps in Python-level loop steps):
+#: the compiled col2im reads its columns back from the cache, cheaper than a pass over memory
+CACHED_COLUMN_PASSES = 0.6
+#: steps of the compiled transposed path besides those per batch chunk (and per chunk and group for conv)
+COMPILED_STEPS = 8
+STEPS_PER_CHUNK = 2
+#: the compiled channels-first col2im: passes over the output, steps
+PLANES_OUTPUT_PASSES = 1.5
+PLANES_STEPS = 10
+#: the NumPy col2im: passes over the columns and over the output, steps per phase and per (phase, tap)
+COL2IM_COLUMN_PASSES = 2.5
+COL2IM_OUTPUT_PASSES = 3
+STEPS_PER_PHASE = 4
+STEPS_PER_PHASE_TAP = 2
+#: the compiled conv: steps besides those per chunk and group
+CONV_STEPS = 4
+
 def cost(geom: Geometry) -> float:
     """Transposed: one GEMM over all taps, then reading the columns phase by phase; conv: as ``phase``."""
     from .cost import constants, gemm_seconds, per_call_seconds
-    from .phases import geometry_task_counts
+    from .phasing import geometry_task_counts
 
     work = np.promote_types(geom.dtype, np.float32)
     if not geom.transposed:
-        return _conv_cost(geom, work) if compiled.available(work) else phase.cost(geom)
+        return _conv_cost(geom, work) if available(work) else phase.cost(geom)
     c, isz = constants(work), np.dtype(work).itemsize
     g, n = geom.groups, geom.batch
     cs, cb, taps = geom.small_channels // g, geom.big_channels // g, prod(geom.kernel_shape)
@@ -345,12 +393,14 @@ def cost(geom: Geometry) -> float:
         # compiled col2im: the columns read once from the cache, the output written once; no per-phase steps
         relayout = 0 if prod(geom.small_shape) >= TRANSPOSED_GEMM_FROM else 2 * small
         chunks = -(-cols // CACHE_CHUNK_BYTES)
-        return (mm + (relayout + 0.6 * cols + big) * c.byte_seconds + (8 + 2 * chunks) * c.step_seconds
+        return (mm + (relayout + CACHED_COLUMN_PASSES * cols + big) * c.byte_seconds
+                + (COMPILED_STEPS + STEPS_PER_CHUNK * chunks) * c.step_seconds + per_call_seconds(c))
+    if available(work):  # few channels: the compiled channels-first col2im, columns read once
+        return (mm + (2 * small + cols + PLANES_OUTPUT_PASSES * big) * c.byte_seconds + PLANES_STEPS * c.step_seconds
                 + per_call_seconds(c))
-    if compiled.available(work):  # few channels: the compiled channels-first col2im, columns read once
-        return mm + (2 * small + cols + 1.5 * big) * c.byte_seconds + 10 * c.step_seconds + per_call_seconds(c)
-    moved = 2 * small + 2.5 * cols + 3 * big  # col2im: read + add passes
-    steps = sum(count * (4 + 2 * t) for (t, _), count in geometry_task_counts(geom))  # per-dim closed forms
+    moved = 2 * small + COL2IM_COLUMN_PASSES * cols + COL2IM_OUTPUT_PASSES * big  # col2im: read + add passes
+    steps = sum(count * (STEPS_PER_PHASE + STEPS_PER_PHASE_TAP * t)  # per-dim closed forms
+                for (t, _), count in geometry_task_counts(geom))
     return mm + moved * c.byte_seconds + steps * c.step_seconds + per_call_seconds(c)
 
 
@@ -369,4 +419,17 @@ def _conv_cost(geom: Geometry, work: np.dtype) -> float:
     moved = n * g * ci * taps * p * isz + n * geom.in_channels * prod(geom.input_shape) * isz + out * (2 if per > 1 else 1)
     rows = n * g * ci * taps * prod(geom.output_shape[:-1])  # the im2col's inner loops (over the last dim)
     return (gemm_seconds(co, per * p, ci * taps, c, calls=g * chunks) + moved * c.byte_seconds
-            + rows * IM2COL_ROW_SECONDS + (4 + 2 * g * chunks) * c.step_seconds + per_call_seconds(c))
+            + rows * IM2COL_ROW_SECONDS + (CONV_STEPS + STEPS_PER_CHUNK * g * chunks) * c.step_seconds
+            + per_call_seconds(c))
+
+
+ALGORITHM = Algorithm(
+    name="gemm",
+    summary="one GEMM over channels for all taps, then a phase-wise col2im (im2col + GEMM for conv)",
+    conv_transpose=conv_transpose,
+    conv=conv,
+    workspace_bytes=workspace_bytes,
+    cost=cost,
+    unsupported=too_many_phases,
+    weight_grad=weight_grad,
+)

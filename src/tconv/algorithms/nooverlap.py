@@ -7,9 +7,9 @@ transposed convolution is then one GEMM over channels whose result, read as
 ``(N, C_out, in_0, tap_0, in_1, tap_1, ...)``, *is* the uncropped output;
 only a crop (padding), zero gaps (stride larger than the kernel, dilation) or
 trailing zeros (``output_padding``) need a further copy.  With the compiled
-kernels (:mod:`.compiled`) the interleave, the crop and the zeros are one
-gather from the per-image GEMM result (unet_up4: the NumPy transposition alone
-took 6.4 ms, the gather 0.9 ms).  The convolution gathers the same blocks back
+kernels (:mod:`.gather`) the interleave, the crop and the zeros are one
+gather from the per-image GEMM result, where NumPy's transposition with short
+inner axes is slow.  The convolution gathers the same blocks back
 (a pure re-layout of the input) and runs one GEMM.
 
 >>> import numpy as np
@@ -25,24 +25,28 @@ import numpy as np
 
 from ..params import Geometry
 from ..threads import parallel_copy
-from . import compiled
-from .phases import prod
+from .gather import gather, merge_offsets
+from .jit import available
+from .phasing import prod
+from .registry import Algorithm
+
+
+#: From this many input positions per image the transposed GEMM runs per image on the channels-first input
+#: (its result already channels-first); with fewer, the batch is folded into one GEMM.
+PER_IMAGE_GEMM_FROM = 64
 
 
 def _steps(geom: Geometry) -> tuple[int, ...]:
     """Per dim, the distance between the starts of consecutive input positions' tap blocks."""
-    return tuple(
-        s if n > 1 else (k - 1) * d + 1
-        for n, s, k, d in zip(geom.small_shape, geom.stride, geom.kernel_shape, geom.dilation)
-    )
+    return tuple(s if n > 1 else ke for n, s, ke in zip(geom.small_shape, geom.stride, geom.effective_kernel))
 
 
 def unsupported(geom: Geometry) -> str | None:
     """Taps overlap somewhere (stride smaller than the dilated kernel on a dim with more than one position)."""
-    for dim, (n, s, k, d) in enumerate(zip(geom.small_shape, geom.stride, geom.kernel_shape, geom.dilation)):
-        if n > 1 and s < (k - 1) * d + 1:
-            return (f"overlapping taps (stride {s} < dilated kernel {(k - 1) * d + 1} in dim {dim}; it needs "
-                    "stride >= dilation * (kernel - 1) + 1 or a single small-side position)")
+    for dim, (n, s, ke) in enumerate(zip(geom.small_shape, geom.stride, geom.effective_kernel)):
+        if n > 1 and s < ke:
+            return (f"overlapping taps (stride {s} < dilated kernel {ke} in dim {dim}; it needs "
+                    "stride >= the dilated kernel or a single small-side position)")
     return None
 
 
@@ -79,16 +83,16 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     if n == 0:
         return np.zeros(out_shape, dtype=x.dtype)
     w = weight.reshape(g, ci, co * taps)
-    if p >= 64:  # per image: (co*taps, ci) @ (ci, P), result (N, g, co, *k, *in)
+    if p >= PER_IMAGE_GEMM_FROM:  # per image: (co*taps, ci) @ (ci, P), result (N, g, co, *k, *in)
         r = np.matmul(w.transpose(0, 2, 1), x.reshape(n, g, ci, p))
         r = r.reshape((n, geom.out_channels) + geom.kernel_shape + geom.input_shape)
-        if compiled.available(x.dtype):  # interleave, crop and zero-fill as one compiled gather
+        if available(x.dtype):  # interleave, crop and zero-fill as one compiled gather
             y = np.empty(out_shape, dtype=x.dtype)
             offsets = [np.arange(n, dtype=np.int64) * (geom.out_channels * taps * p),
                        np.arange(geom.out_channels, dtype=np.int64) * (taps * p)]
             offsets += [_output_offsets(geom, d, prod(geom.input_shape[d + 1:]), prod(geom.kernel_shape[d + 1:]) * p)
                         for d in range(nd)]
-            compiled.gather(y, r, offsets, block=1)
+            gather(y, r, offsets, block=1)
             return y
         order = (0, 1) + tuple(a for d in range(nd) for a in (2 + nd + d, 2 + d))
     else:  # fold the batch into the GEMM: (N*P, ci) @ (ci, co*taps), result (g, N, *in, co, *k)
@@ -115,7 +119,8 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     else:
         full = np.zeros((n, geom.out_channels) + tuple(a for m, st in zip(geom.input_shape, steps) for a in (m, st)),
                         dtype=x.dtype)
-        tap_slots = tuple(a for k, d in zip(geom.kernel_shape, geom.dilation) for a in (slice(None), slice(0, (k - 1) * d + 1, d)))
+        tap_slots = tuple(a for ke, d in zip(geom.effective_kernel, geom.dilation)
+                          for a in (slice(None), slice(0, ke, d)))
         full[(slice(None), slice(None)) + tap_slots] = blocks
         full = full.reshape((n, geom.out_channels) + full_shape)
     big, src = _full_window(geom)
@@ -138,7 +143,7 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     lead = (slice(None), slice(None))
     full[lead + src] = x[lead + big]
     full = full.reshape((n, g, ci) + tuple(a for m, st in zip(out, steps) for a in (m, st)))
-    taps = tuple(a for k, d in zip(geom.kernel_shape, geom.dilation) for a in (slice(None), slice(0, (k - 1) * d + 1, d)))
+    taps = tuple(a for ke, d in zip(geom.effective_kernel, geom.dilation) for a in (slice(None), slice(0, ke, d)))
     blocks = full[(slice(None),) * 3 + taps]  # (N, g, ci, out_0, k_0, out_1, k_1, ...)
     order = (1, 2) + tuple(4 + 2 * d for d in range(nd)) + (0,) + tuple(3 + 2 * d for d in range(nd))
     cols = np.ascontiguousarray(blocks.transpose(order))  # (g, ci, *k, N, *out)
@@ -154,6 +159,14 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     return (2 * full + small) * itemsize
 
 
+#: Cost model (bytes weighted in passes over the uncropped output): one copy where the GEMM result only
+#: needs a re-layout, several (zero fill, re-layout, crop) otherwise, and the compiled gather's one read and
+#: one write; Python-level steps per call
+SIMPLE_PASSES = 2
+RELAYOUT_PASSES = 5
+GATHER_PASSES = 1.5
+FIXED_STEPS = 10
+
 def cost(geom: Geometry) -> float:
     """One GEMM, one or two re-layout copies of the big side."""
     from .cost import constants, gemm_seconds, per_call_seconds
@@ -167,13 +180,27 @@ def cost(geom: Geometry) -> float:
     steps = _steps(geom)
     simple = (all(st == k and d == 1 for st, k, d in zip(steps, geom.kernel_shape, geom.dilation))
               and all(lo == 0 for lo in geom.before) and geom.big_shape == tuple(m * st for m, st in zip(geom.small_shape, steps)))
-    moved = (2 if simple else 5) * full * isz + 2 * s * geom.small_channels * isz
-    if geom.transposed and prod(geom.small_shape) >= 64 and compiled.available(work):
-        moved = 1.5 * full * isz  # one compiled gather: the GEMM result read once, the output written once
+    moved = (SIMPLE_PASSES if simple else RELAYOUT_PASSES) * full * isz + 2 * s * geom.small_channels * isz
+    if geom.transposed and prod(geom.small_shape) >= PER_IMAGE_GEMM_FROM and available(work):
+        moved = GATHER_PASSES * full * isz  # one compiled gather: the GEMM result read once, the output written once
     elif geom.transposed and simple and g == 1 and prod(geom.small_shape) == 1:
         moved = 0  # the GEMM result is the output
     if geom.transposed:
-        mm = gemm_seconds(cb * taps, s, cs, c, calls=g) if prod(geom.small_shape) >= 64 else gemm_seconds(s, cb * taps, cs, c, calls=g)
+        if prod(geom.small_shape) >= PER_IMAGE_GEMM_FROM:
+            mm = gemm_seconds(cb * taps, s, cs, c, calls=g)
+        else:
+            mm = gemm_seconds(s, cb * taps, cs, c, calls=g)
     else:
         mm = gemm_seconds(cs, s, cb * taps, c, calls=g)
-    return mm + moved * c.byte_seconds + 10 * c.step_seconds + per_call_seconds(c)
+    return mm + moved * c.byte_seconds + FIXED_STEPS * c.step_seconds + per_call_seconds(c)
+
+
+ALGORITHM = Algorithm(
+    name="nooverlap",
+    summary="stride >= dilated kernel (or 1-position input): one GEMM plus a re-layout",
+    conv_transpose=conv_transpose,
+    conv=conv,
+    workspace_bytes=workspace_bytes,
+    cost=cost,
+    unsupported=unsupported,
+)

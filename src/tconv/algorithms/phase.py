@@ -2,7 +2,7 @@
 
 For a transposed convolution with stride ``s`` the output splits into
 ``s**d`` interleaved phases; each phase is a stride-1 correlation of the input
-with the sub-kernel of the taps that land on it (see :mod:`.phases`).  Each
+with the sub-kernel of the taps that land on it (see :mod:`.phasing`).  Each
 phase gathers its taps' shifted input windows (im2col of the sub-kernel only)
 and runs one GEMM over ``taps x channels``; the result is written straight
 into the phase's strided view of the output.  Output positions cropped by
@@ -31,8 +31,10 @@ import numpy as np
 
 from ..params import Geometry
 from ..threads import parallel_copy, run_chunks
-from . import phases as _phases
-from .phases import batch_chunks, geometry_phases, phase_combos, phase_task_sizes, prod, small_padding
+from . import phasing
+from .phasing import (batch_chunks, geometry_phases, phase_combos, phase_task_sizes, prod, small_padding,
+                      too_many_phases)
+from .registry import Algorithm
 
 
 def _phase_weight(wk: np.ndarray, axis_taps: list[list[int]]) -> np.ndarray:
@@ -60,7 +62,7 @@ def channels_last(x: np.ndarray, g: int, spatial: tuple[int, ...], pads: tuple[t
             out[pre + (slice(shape[2 + d] - hi, None),)] = 0
     inner = (slice(None), slice(None)) + tuple(slice(lo, lo + m) for m, (lo, _) in zip(spatial, pads))
     # Reading channel planes whose size is a multiple of 4 KiB makes every channel's element land in the same
-    # cache set; copying 8 channels at a time avoids the thrashing (hifigan_up4: 3.0 -> 1.0 ms).
+    # cache set; copying 8 channels at a time avoids the thrashing.
     plane = prod(spatial) * x.dtype.itemsize
     step = _ALIASED_CHANNEL_TILE if plane % 4096 == 0 and plane >= 4096 else c
 
@@ -73,7 +75,7 @@ def channels_last(x: np.ndarray, g: int, spatial: tuple[int, ...], pads: tuple[t
     return out
 
 
-def _gather(dst: np.ndarray, src: np.ndarray, windows: list[tuple[slice, ...]]) -> None:
+def gather_windows(dst: np.ndarray, src: np.ndarray, windows: list[tuple[slice, ...]]) -> None:
     """``dst[..., j, :] = src[:, :, *windows[j], :]`` for every tap ``j``, split over threads by tap."""
     lead = (slice(None), slice(None))
 
@@ -122,7 +124,7 @@ def _ct_per_image(geom: Geometry, pads, itemsize: int) -> int:
 
 
 #: With at least this many phases, alike phases run batched (one fancy-index gather, one batched GEMM);
-#: with fewer, slice copies per tap are cheaper than the fancy-index gather (measured on stride1/dcgan).
+#: with fewer, slice copies per tap are cheaper than the fancy-index gather.
 BATCH_PHASES_FROM = 8
 
 
@@ -209,7 +211,7 @@ def _ct_batched(x: np.ndarray, w: np.ndarray, geom: Geometry, y: np.ndarray, axe
 
 def _phase_budget(geom: Geometry, itemsize: int) -> int:
     io = geom.batch * (geom.in_channels * prod(geom.input_shape) + geom.out_channels * prod(geom.output_shape)) * itemsize
-    return max(_phases.WORKSPACE_FLOOR, int(_phases.WORKSPACE_FRACTION * io))
+    return max(phasing.WORKSPACE_FLOOR, int(phasing.WORKSPACE_FRACTION * io))
 
 
 def _copy_batches(dst: np.ndarray, src: np.ndarray) -> None:
@@ -253,7 +255,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
                 yb[view] = 0
                 continue
             cols = np.empty((g, nb) + lengths + (len(windows), ci), dtype=x.dtype)
-            _gather(cols, xp, windows)
+            gather_windows(cols, xp, windows)
             r = np.matmul(cols.reshape(g, nb * prod(lengths), len(windows) * ci), w)
             write_channels_first(yb[view], r.reshape((g, nb) + lengths + (co,)))
     return y
@@ -267,8 +269,8 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     y = np.empty((n, geom.out_channels) + out, dtype=x.dtype)
     if n == 0:
         return y
-    # the padded input spans ``(m - 1) * s + (k - 1) * d + 1`` positions; keep only the real ones it reaches
-    span = tuple((m - 1) * s + (k - 1) * d + 1 for m, s, k, d in zip(out, geom.stride, geom.kernel_shape, geom.dilation))
+    # the outputs read the padded input's first ``full_shape`` positions; keep only the real ones among them
+    span = geom.full_shape
     reach = tuple(max(0, min(nb, sp - lo)) for nb, sp, (lo, _) in zip(geom.input_shape, span, geom.padding))
     pads = tuple((min(lo, sp), sp - min(lo, sp) - r) for sp, r, (lo, _) in zip(span, reach, geom.padding))
     taps = list(np.ndindex(*geom.kernel_shape))
@@ -314,7 +316,7 @@ def _first_chunk(geom: Geometry, per_image: int, itemsize: int) -> int:
 
 def _ct_workspace(geom: Geometry, itemsize: int) -> int:
     """Elements :func:`conv_transpose` allocates besides its result, at most at once (mirrors its two paths)."""
-    from .phases import geometry_task_counts, uniform_phases_possible
+    from .phasing import geometry_task_counts, uniform_phases_possible
 
     g, n, isz = geom.groups, geom.batch, itemsize
     ci, co = geom.in_channels // g, geom.out_channels // g
@@ -348,7 +350,7 @@ def _conv_workspace(geom: Geometry, itemsize: int) -> int:
     """Elements :func:`conv` allocates besides its result, at most at once."""
     g, out = geom.groups, geom.output_shape
     taps = prod(geom.kernel_shape)
-    span = tuple((m - 1) * s + (k - 1) * d + 1 for m, s, k, d in zip(out, geom.stride, geom.kernel_shape, geom.dilation))
+    span = geom.full_shape
     per_image = (geom.in_channels * (prod(span) + taps * prod(out)) + geom.out_channels * prod(out)) * itemsize
     nb = _first_chunk(geom, per_image, itemsize)
     weight = geom.out_channels * (geom.in_channels // g) * taps  # re-laid out tap-major: a copy
@@ -366,10 +368,21 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     return (_ct_workspace(geom, itemsize) if geom.transposed else _conv_workspace(geom, itemsize)) * itemsize
 
 
+#: Cost model (bytes weighted in passes over them, steps in Python-level loop steps): the slice gathers of
+#: the im2col and the channels-first write of the result
+GATHER_PASSES = 2.5
+WRITE_PASSES = 3
+#: the batched phases' fancy-index gather, slower per byte than slice copies; the batched path's steps
+FANCY_GATHER_PASSES = 3.0
+BATCHED_STEPS = 20
+#: steps per phase (and one per tap), and of the convolution besides one per tap
+STEPS_PER_PHASE = 4
+CONV_STEPS = 4
+
 def cost(geom: Geometry) -> float:
     """Transposed: per phase a gather, a GEMM over taps x channels and a strided write; conv: im2col + GEMM."""
     from .cost import constants, gemm_seconds, per_call_seconds
-    from .phases import geometry_task_counts, uniform_phases_possible
+    from .phasing import geometry_task_counts, uniform_phases_possible
 
     work = np.promote_types(geom.dtype, np.float32)
     c, isz = constants(work), np.dtype(work).itemsize
@@ -378,20 +391,32 @@ def cost(geom: Geometry) -> float:
     # per-dim closed forms (geometry_task_counts): a few distinct (taps, positions), never one step per phase
     if geom.transposed and prod(geom.stride) >= BATCH_PHASES_FROM and uniform_phases_possible(geom):
         (taps, positions), phases = geometry_task_counts(geom)[0]
-        gather = 3.0 * phases * taps * cs * g * n * positions * isz  # fancy-index gather: slower per byte
-        write = 3 * n * geom.big_channels * prod(geom.big_shape) * isz
+        gather = FANCY_GATHER_PASSES * phases * taps * cs * g * n * positions * isz
+        write = WRITE_PASSES * n * geom.big_channels * prod(geom.big_shape) * isz
         mm = gemm_seconds(n * positions, cb, taps * cs, c, calls=g * phases)
-        return mm + (gather + write) * c.byte_seconds + 20 * c.step_seconds + per_call_seconds(c)
+        return mm + (gather + write) * c.byte_seconds + BATCHED_STEPS * c.step_seconds + per_call_seconds(c)
     if geom.transposed:
         total, steps = 0.0, 0
         for (taps, positions), count in geometry_task_counts(geom):
-            steps += count * (4 + taps)
+            steps += count * (STEPS_PER_PHASE + taps)
             if taps:
                 total += count * gemm_seconds(cb, n * positions, taps * cs, c, calls=g)
-                total += count * 2.5 * taps * cs * g * n * positions * isz * c.byte_seconds
-        total += 3 * n * geom.big_channels * prod(geom.big_shape) * isz * c.byte_seconds
+                total += count * GATHER_PASSES * taps * cs * g * n * positions * isz * c.byte_seconds
+        total += WRITE_PASSES * n * geom.big_channels * prod(geom.big_shape) * isz * c.byte_seconds
         return total + steps * c.step_seconds + per_call_seconds(c)
     taps, s = prod(geom.kernel_shape), n * prod(geom.small_shape)
-    moved = (2.5 * taps * cb * g * s + 3 * cs * g * s + 2 * n * geom.big_channels * prod(geom.big_shape)) * isz
-    return (gemm_seconds(cs, s, taps * cb, c, calls=g) + moved * c.byte_seconds + (taps + 4) * c.step_seconds
+    moved = (GATHER_PASSES * taps * cb * g * s + WRITE_PASSES * cs * g * s
+             + 2 * n * geom.big_channels * prod(geom.big_shape)) * isz
+    return (gemm_seconds(cs, s, taps * cb, c, calls=g) + moved * c.byte_seconds + (taps + CONV_STEPS) * c.step_seconds
             + per_call_seconds(c))
+
+
+ALGORITHM = Algorithm(
+    name="phase",
+    summary="sub-pixel decomposition: per output phase, im2col of the sub-kernel + one GEMM, written once",
+    conv_transpose=conv_transpose,
+    conv=conv,
+    workspace_bytes=workspace_bytes,
+    cost=cost,
+    unsupported=too_many_phases,
+)

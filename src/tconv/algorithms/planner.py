@@ -21,6 +21,7 @@ from ..layout import copy_bytes
 from ..memory import SMALL_BYTES, Budget
 from ..params import Geometry
 from . import cost
+from . import registry
 from .registry import Algorithm, get, names
 
 def working_dtype(geom: Geometry) -> np.dtype:
@@ -54,7 +55,8 @@ RANKING_ENVIRONMENT = ("TCONV_NUMBA", "TCONV_NUM_THREADS")
 
 
 @functools.lru_cache(maxsize=1024)
-def _ranked(geom: Geometry, environment: tuple[str | None, ...], calibration: int) -> tuple[tuple[str, float], ...]:
+def _ranked(geom: Geometry, environment: tuple[str | None, ...], calibration: int,
+            registrations: int) -> tuple[tuple[str, float], ...]:
     supported = [get(name) for name in names() if not get(name).unsupported(geom)]
     return tuple(sorted(((a.name, float(a.cost(geom))) for a in supported), key=lambda item: item[1]))
 
@@ -62,10 +64,12 @@ def _ranked(geom: Geometry, environment: tuple[str | None, ...], calibration: in
 def ranked(geom: Geometry) -> tuple[tuple[str, float], ...]:
     """Supported algorithms for ``geom`` with their predicted seconds, cheapest first.
 
-    Cached per geometry, per value of the variables in :data:`RANKING_ENVIRONMENT` and per calibration of
-    the cost model (:func:`tconv.algorithms.cost.generation`).
+    Cached per geometry, per value of the variables in :data:`RANKING_ENVIRONMENT`, per calibration of
+    the cost model (:func:`tconv.algorithms.cost.generation`) and per state of the registry
+    (:func:`tconv.algorithms.registry.generation`).
     """
-    return _ranked(geom, tuple(os.environ.get(name) for name in RANKING_ENVIRONMENT), cost.generation())
+    return _ranked(geom, tuple(os.environ.get(name) for name in RANKING_ENVIRONMENT), cost.generation(),
+                   registry.generation())
 
 
 ranked.cache_clear = _ranked.cache_clear  # type: ignore[attr-defined]

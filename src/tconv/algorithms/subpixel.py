@@ -1,6 +1,6 @@
 """Sub-pixel convolution: all phases of a transposed convolution as ONE stride-1 correlation.
 
-Each output phase ``p`` (see :mod:`.phases`) reads, at phase position ``q``,
+Each output phase ``p`` (see :mod:`.phasing`) reads, at phase position ``q``,
 the input positions ``q - shift`` of its taps.  Shifting every phase's grid by
 ``offset_p = U - max shift_p`` lines those reads up in a common window of
 ``A`` input positions per dim (``A`` = the largest span of shifts of one
@@ -12,9 +12,9 @@ per phase into its strided view of the output.  Compared with ``phase`` it
 gathers ``A**d`` instead of ``k**d`` copies of the input and runs one large
 GEMM instead of ``s**d`` thin ones, at the price of the zero blocks of the
 combined weight and of ``max offset`` extra grid positions (border outputs
-that are cropped).  With the compiled kernels (:mod:`.compiled`) the per-phase
-writes become one gather of the whole output (FCN-32s's 1024 phases: 31 -> 12
-ms).  The convolution (the adjoint) is im2col + one GEMM, as in
+that are cropped).  With the compiled kernels (:mod:`.gather`) the per-phase
+writes become one gather of the whole output, which matters when there are
+many phases.  The convolution (the adjoint) is im2col + one GEMM, as in
 ``phase``.
 
 >>> import numpy as np
@@ -36,8 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..params import Geometry
-from . import compiled, phase
-from .phases import AxisPhase, axis_phases, axis_table, batch_chunks, geometry_phases, io_bytes, prod
+from . import phase
+from .gather import gather, merge_offsets
+from .jit import available
+from .phasing import (AxisPhase, axis_phases, axis_table, batch_chunks, geometry_phases, io_bytes, prod,
+                      too_many_phases)
+from .registry import Algorithm
 
 #: The GEMM runs over blocks of dim-0 phases when its combined weight and result would exceed this many
 #: bytes and half the call's input + output (see :func:`phase_blocks`).
@@ -77,7 +81,7 @@ def grids(geom: Geometry) -> list[AxisGrid]:
 
 @functools.lru_cache(maxsize=256)
 def _dim_grid(n_small: int, n_big: int, kernel: int, stride: int, dilation: int, before: int) -> AxisGrid:
-    """:func:`axis_grid` of one dim from the per-phase arrays of :func:`.phases.axis_table`, taps bucketed by
+    """:func:`axis_grid` of one dim from the per-phase arrays of :func:`.phasing.axis_table`, taps bucketed by
     NumPy: ``O(kernel + phases)`` with a small constant (planning asks for it with stride and kernel in the
     thousands).
 
@@ -137,7 +141,7 @@ def phase_blocks(geom: Geometry, itemsize: int) -> list[range]:
     """Dim-0 phases per GEMM: all at once, unless the combined weight and the GEMM result of one batch chunk
     would exceed ``max(BLOCK_BYTES, (input + output) / 2)``; then in as many equal blocks as that takes.
 
-    FCN-32s (1024 phases, a 7 MB combined weight and a 15 MB result for 13 MB of input + output) runs in 4.
+    Many phases (e.g. stride 32 x 32) make the combined weight and the result outgrow the input + output.
     """
     gs = grids(geom)
     g, nb = geom.groups, _chunk_images(geom, gs, itemsize)
@@ -193,7 +197,7 @@ def _block_offsets(shape: tuple[int, ...], gs: list[AxisGrid], geom: Geometry, b
     s0, h = geom.stride[0], geom.output_shape[0]
     rest = np.zeros(1, np.int64)
     for offs in full[3:]:
-        rest = compiled.merge_offsets(rest, offs)
+        rest = merge_offsets(rest, offs)
     picked = [phase] if phase is not None else list(block)
     row = []
     for p in picked:
@@ -201,7 +205,7 @@ def _block_offsets(shape: tuple[int, ...], gs: list[AxisGrid], geom: Geometry, b
         row.append(off * strides[2] + (p - block.start) * strides[2 + nd] if taps else -1)
     rows = (len(range(phase, h, s0)) if phase is not None else h // s0)
     if phase is None:
-        inner = compiled.merge_offsets(np.array(row, np.int64), rest)
+        inner = merge_offsets(np.array(row, np.int64), rest)
         return full[:2] + [np.arange(rows, dtype=np.int64) * strides[2], inner]
     q = np.arange(rows, dtype=np.int64) * strides[2] + row[0] if row[0] >= 0 else np.full(rows, -1, np.int64)
     return full[:2] + [q, rest]
@@ -227,7 +231,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         nb = min(n, n0 + per) - n0
         xp = phase.channels_last(x[n0:n0 + nb], g, geom.input_shape, pads)  # (g, nb, *padded, ci)
         cols = np.empty((g, nb) + grid + (len(slots), ci), dtype=x.dtype)
-        phase._gather(cols, xp, windows)
+        phase.gather_windows(cols, xp, windows)
         del xp
         for block in blocks:
             w = whole if whole is not None else _combined_weight(weight, geom, gs, block)
@@ -241,18 +245,18 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
 
 def _write(yb: np.ndarray, r: np.ndarray, gs: list[AxisGrid], geom: Geometry, block: range, whole: bool) -> None:
     """Every output element of the phases ``block`` of dim 0 from the GEMM result ``r``, interleaved and cropped."""
-    if compiled.available(yb.dtype):  # compiled gathers: all phases at once, or one block's rows
+    if available(yb.dtype):  # compiled gathers: all phases at once, or one block's rows
         if whole:
-            compiled.gather(yb, r, _output_offsets(r.shape, gs, geom))
+            gather(yb, r, _output_offsets(r.shape, gs, geom))
             return
         n, c, h, s0 = yb.shape[0], yb.shape[1], geom.output_shape[0], geom.stride[0]
         rest = prod(geom.output_shape[1:])
         if h % s0 == 0:  # the block's rows as one view: (N, C, Q, len(block) * rest)
             dst = yb.reshape(n, c, h // s0, s0 * rest)[..., block.start * rest:block.stop * rest]
-            compiled.gather(dst, r, _block_offsets(r.shape, gs, geom, block))
+            gather(dst, r, _block_offsets(r.shape, gs, geom, block))
             return
         for p in block:
-            compiled.gather(yb.reshape(n, c, h, rest)[:, :, p::s0], r, _block_offsets(r.shape, gs, geom, block, p))
+            gather(yb.reshape(n, c, h, rest)[:, :, p::s0], r, _block_offsets(r.shape, gs, geom, block, p))
         return
     others = [range(len(a.phases)) for a in gs[1:]]
     for combo_idx in itertools.product(block, *others):
@@ -302,7 +306,7 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
 
 def _axis_sizes(n_big: int, kernel: int, stride: int, dilation: int, before: int) -> tuple[int, int, int, int]:
     """``(window, grid, phases, useful)`` of one dim's :func:`axis_grid` (``useful``: the sum over its phases of
-    positions x taps), from the per-phase arrays of :func:`.phases.axis_table`: no Python step per phase.
+    positions x taps), from the per-phase arrays of :func:`.phasing.axis_table`: no Python step per phase.
 
     >>> a = axis_grid(list(axis_phases(3, 7, 5, 3, 1, 1)))
     >>> _axis_sizes(7, 5, 3, 1, 1) == (a.window, a.grid, len(a.phases), sum(p[1] * len(p[3]) for p in a.phases))
@@ -316,6 +320,16 @@ def _axis_sizes(n_big: int, kernel: int, stride: int, dilation: int, before: int
     grid = int((lengths + np.where(used, lead - top, 0)).max())
     return int((top - low + 1)[used].max()), grid, len(taps), int((lengths * taps).sum())
 
+
+#: Cost model: the GEMM's time grows with this power of its waste (the share of zero blocks in the combined
+#: weight): they cost as multiply-adds and as a wider, less efficient GEMM
+WASTE_EXPONENT = 1.5
+#: passes over the gathered input copies and over the output (the phases' writes)
+GATHER_PASSES = 2.5
+WRITE_PASSES = 3
+#: Python-level steps of the compiled gather of all phases, and of a call besides its gathers and writes
+COMPILED_WRITE_STEPS = 5
+FIXED_STEPS = 6
 
 def cost(geom: Geometry) -> float:
     """One GEMM over the window x channels, ``A**d`` input copies, one write of the output."""
@@ -332,8 +346,20 @@ def cost(geom: Geometry) -> float:
     cs, cb = geom.small_channels // g, geom.big_channels // g
     # the zero blocks of the combined weight cost twice: as multiply-adds and as a wider, less efficient GEMM
     waste_ = grid * window * count / max(1, useful)  # :func:`waste`, per dim
-    mm = gemm_seconds(n * grid, count * cb, window * cs, c, calls=g) * waste_ ** 1.5
-    moved = (2.5 * window * geom.small_channels * n * grid + 3 * n * geom.big_channels * prod(geom.big_shape)) * isz
-    # the compiled gather writes every phase at once (its offsets and dispatch: about 5 steps, measured)
-    writes = 5 if compiled.available(work) else count
-    return mm + moved * c.byte_seconds + (window + writes + 6) * c.step_seconds + per_call_seconds(c)
+    mm = gemm_seconds(n * grid, count * cb, window * cs, c, calls=g) * waste_ ** WASTE_EXPONENT
+    moved = (GATHER_PASSES * window * geom.small_channels * n * grid
+             + WRITE_PASSES * n * geom.big_channels * prod(geom.big_shape)) * isz
+    # the compiled gather writes every phase at once: its offsets and dispatch cost a few steps
+    writes = COMPILED_WRITE_STEPS if available(work) else count
+    return mm + moved * c.byte_seconds + (window + writes + FIXED_STEPS) * c.step_seconds + per_call_seconds(c)
+
+
+ALGORITHM = Algorithm(
+    name="subpixel",
+    summary="all phases as one stride-1 correlation: im2col of the common window + one GEMM",
+    conv_transpose=conv_transpose,
+    conv=conv,
+    workspace_bytes=workspace_bytes,
+    cost=cost,
+    unsupported=too_many_phases,
+)

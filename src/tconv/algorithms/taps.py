@@ -17,6 +17,7 @@ the two are adjoint.
 
 from __future__ import annotations
 
+import functools
 from typing import Iterator
 
 import numpy as np
@@ -50,3 +51,40 @@ def tap_windows(geom: Geometry) -> Iterator[Window]:
             big.append(window[1])
         else:
             yield tap, tuple(small), tuple(big)
+
+
+@functools.lru_cache(maxsize=256)
+def tap_table(n_out: int, n_in: int, kernel: int, stride: int, dilation: int, before: int,
+              in_step: int, tap_step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output index of one dim: how many taps reach it, and their offsets ``i * in_step + t * tap_step``.
+
+    Tap ``t`` carries input ``i`` to output ``o = i * stride + t * dilation - before``.
+
+    >>> cnt, off = tap_table(4, 2, kernel=2, stride=2, dilation=1, before=0, in_step=10, tap_step=1)
+    >>> cnt.tolist(), off[:, 0].tolist()
+    ([1, 1, 1, 1], [0, 1, 10, 11])
+    """
+    u = np.arange(n_out, dtype=np.int64)[:, None] + before - np.arange(kernel, dtype=np.int64)[None, :] * dilation
+    i = u // stride
+    ok = (u % stride == 0) & (i >= 0) & (i < n_in)
+    offsets = i * in_step + np.arange(kernel, dtype=np.int64)[None, :] * tap_step
+    count = ok.sum(axis=1)
+    table = np.zeros((n_out, max(1, int(count.max()) if n_out else 1)), dtype=np.int64)
+    order = np.argsort(~ok, axis=1, kind="stable")  # valid taps first
+    packed = np.take_along_axis(offsets, order, axis=1)[:, :table.shape[1]]
+    table[:, :packed.shape[1]] = packed
+    count = count.astype(np.int64)
+    count.flags.writeable = table.flags.writeable = False  # shared by every call with this geometry
+    return count, table
+
+
+def combine_tables(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray]):
+    """Tap tables of two dims merged into one (row-major): every pair of taps, offsets added."""
+    (c1, t1), (c2, t2) = first, second
+    count = (c1[:, None] * c2[None, :]).reshape(-1)
+    m1, m2 = t1.shape[1], t2.shape[1]
+    table = (t1[:, None, :, None] + t2[None, :, None, :]).reshape(len(c1) * len(c2), m1 * m2)
+    valid = ((np.arange(m1)[None, None, :, None] < c1[:, None, None, None])
+             & (np.arange(m2)[None, None, None, :] < c2[None, :, None, None])).reshape(len(c1) * len(c2), m1 * m2)
+    order = np.argsort(~valid, axis=1, kind="stable")
+    return count, np.take_along_axis(table, order, axis=1)

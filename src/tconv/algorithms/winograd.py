@@ -13,7 +13,7 @@ interpolation points 0, +-1, +-2 and infinity).  The sum over input channels,
 done for each of the 36 elements of the transformed 6x6 blocks, is 36 GEMMs
 ``(C_out, C_in) @ (C_in, tiles)``: 36 multiply-adds per 16 outputs and
 channel pair instead of 9 * 16.  The input and output transforms are compiled
-loops (numba, so the algorithm needs :func:`.compiled.available`) over rows of
+loops (numba, so the algorithm needs :func:`.jit.available`) over rows of
 tiles, vectorised along the rows; the tile rows of all images run in chunks of
 about ``CHUNK_TILES`` tiles, so that a chunk's transformed blocks stay in the
 cache from one step to the next.
@@ -38,8 +38,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import Geometry
-from . import compiled
-from .phases import io_bytes, prod
+from .jit import available, jit
+from .phasing import io_bytes, prod
+from .registry import Algorithm
 
 #: G (6x3): the 3x3 filter to its 6x6 transform ``G g G^T``.
 FILTER = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
@@ -54,8 +55,7 @@ TILE = 4  # output positions per tile and dim
 BLOCK = 6  # input positions per tile and dim
 
 #: Tiles per chunk (all images' tile rows in a row): the 36 GEMMs reach their best rate from about 200
-#: tiles (64 channels: 216 GFLOP/s at 196, 160 at 56), and the chunk's transformed blocks stay in the
-#: cache between the transforms and the GEMMs (stride1: 10.7 ms with 196-tile chunks, 17-20 with 392+).
+#: tiles, and the chunk's transformed blocks still stay in the cache between the transforms and the GEMMs.
 CHUNK_TILES = 196
 CHUNK_BYTES = 8 << 20
 
@@ -74,7 +74,7 @@ def unsupported(geom: Geometry) -> str | None:
     if geom.groups != 1:
         return f"groups={geom.groups} (it needs groups=1)"
     work = np.promote_types(geom.dtype, np.float32)
-    if not compiled.available(work):
+    if not available(work):
         return (f"running without the compiled kernels for {work} (it needs numba: pip install 'tconv[fast]', "
                 "and TCONV_NUMBA not 0)")
     return None
@@ -125,8 +125,8 @@ def _correlate(x: np.ndarray, u: np.ndarray, lo: tuple[int, ...], out_shape: tup
         tiles = (row1 - row0) * tw
         v = v_buffer[:BLOCK * BLOCK * c * tiles].reshape(BLOCK * BLOCK, c, tiles)
         m = m_buffer[:BLOCK * BLOCK * co * tiles].reshape(BLOCK * BLOCK, co, tiles)
-        # the transforms run on the calling thread: between GEMMs, BLAS's threads keep spinning, and two
-        # tconv threads made stride1 slower (196-tile chunks: 6.3-6.9 ms on one thread, 6.9-7.7 on two)
+        # the transforms run on the calling thread: between GEMMs, BLAS's threads keep spinning, and splitting
+        # the transforms over tconv's threads made them slower, not faster
         _input_tiles(x, v, k, lo[0], lo[1], th, tw, row0, row1)
         np.matmul(u, v, out=m)
         _output_tiles(m, y, at, k, th, tw, row0, row1)
@@ -140,7 +140,7 @@ def _chunk_rows(c: int, co: int, th: int, tw: int, itemsize: int) -> int:
     return max(1, min(-(-CHUNK_TILES // tw), CHUNK_BYTES // max(1, per_row)))
 
 
-@compiled.jit
+@jit
 def _input_tiles(x, v, k, lo0, lo1, th, tw, row0, row1):
     """``v[6a + b, c, t] = (B^T d B)[a, b]`` for the tiles ``t`` of the tile rows ``row0:row1`` (all images'
     tile rows in a row; ``t = (row - row0) * tw + j``) and every channel ``c``.
@@ -148,7 +148,7 @@ def _input_tiles(x, v, k, lo0, lo1, th, tw, row0, row1):
     Per tile row: the 6 input rows under it (zero-padded) are combined down the
     columns (``B^T d``, contiguous), then along each tile's 6 columns (``. B``,
     a stride-4 read); the tiles of one row are consecutive in ``v``.  Flat,
-    unsigned indexing keeps the loops vectorisable (see :mod:`.compiled`); ``k`` holds the constants 2, 4,
+    unsigned indexing keeps the loops vectorisable (see :mod:`.jit`); ``k`` holds the constants 2, 4,
     5 and 8 in the arrays' dtype (integer literals would turn float32 arithmetic into float64).
     """
     u1, u2, u3, u4, u5 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5)
@@ -203,7 +203,7 @@ def _input_tiles(x, v, k, lo0, lo1, th, tw, row0, row1):
                     vf[dst + u5 * plane + j] = k4 * e1 - k5 * e3 + e5
 
 
-@compiled.jit
+@jit
 def _output_tiles(m, y, at, k, th, tw, row0, row1):
     """``y[n, o, 4i:4i+4, 4j:4j+4] = A^T m A`` (cropped at the far edges) for the tile rows ``row0:row1`` and
     every output channel ``o`` (``m`` laid out as ``v`` in :func:`_input_tiles`).
@@ -256,6 +256,9 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     return BLOCK * BLOCK * ((c + co) * tiles + c * co) * itemsize
 
 
+#: Cost model: Python-level steps per call besides the chunks (transforms, buffers)
+FIXED_STEPS = 6
+
 def cost(geom: Geometry) -> float:
     """36 GEMMs over the tiles and the filter transform (one thin GEMM), plus the two tile transforms
     (reading and writing the 36 planes)."""
@@ -267,4 +270,15 @@ def cost(geom: Geometry) -> float:
     tiles = geom.batch * prod(-(-m // TILE) for m in geom.output_shape)
     mm = gemm_seconds(co, tiles, c, k, calls=BLOCK * BLOCK) + gemm_seconds(BLOCK * BLOCK, c * co, 9, k)
     moved = BLOCK * BLOCK * (c + co) * tiles * isz + io_bytes(geom, isz)
-    return mm + moved * k.byte_seconds + 6 * k.step_seconds + per_call_seconds(k)
+    return mm + moved * k.byte_seconds + FIXED_STEPS * k.step_seconds + per_call_seconds(k)
+
+
+ALGORITHM = Algorithm(
+    name="winograd",
+    summary="2-D 3x3 stride 1: Winograd F(4x4, 3x3), 36 GEMMs over 6x6 tile transforms (4x fewer MACs)",
+    conv_transpose=conv_transpose,
+    conv=conv,
+    workspace_bytes=workspace_bytes,
+    cost=cost,
+    unsupported=unsupported,
+)

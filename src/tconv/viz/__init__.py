@@ -1,32 +1,35 @@
 """Pictures of transposed convolution, drawn from the real computation.
 
 The data functions (:func:`scatter`, :func:`conv_view`, :func:`overlap_counts`,
-:func:`explain`, :func:`conv_matrix`, :func:`upsample_array`) need only NumPy;
+:func:`describe_overlap`, :func:`single_channel_matrix`, :func:`upsample_array`) need only NumPy;
 the renderers (:func:`draw`, :func:`animate`, :func:`overlap_map`,
 :func:`matrix_picture`) and image files need matplotlib and Pillow, the
-optional ``viz`` extra (``pip install "tconv[viz]"``), imported when first used.
+optional ``viz`` extra (``pip install "tconv[viz]"``), imported when first used;
+:func:`available` says whether they can be (:data:`EXTRA_HINT` says how to install them).
 
 >>> from tconv.viz import overlap_counts
 >>> overlap_counts(3, 2, input_size=3).tolist()
 [1, 1, 2, 1, 2, 1, 1]
 """
 
+from ._deps import EXTRA_HINT, available
 from .geometry import ConvView, Scatter, conv_view, scatter
-from .matrix import ConvMatrix, conv_matrix
-from .overlap import explain, overlap_counts, phase_counts
+from .matrix import ConvMatrix, single_channel_matrix
+from .overlap import describe_overlap, overlap_counts, phase_counts
 from .render import animate, draw, matrix_picture, overlap_map, panel, read_cells, save, to_bytes
 from .upsample import bilinear_kernel, upsample_array, upsample_file
 
 __all__ = [
     "ConvMatrix",
     "ConvView",
+    "EXTRA_HINT",
     "Scatter",
     "animate",
+    "available",
     "bilinear_kernel",
-    "conv_matrix",
     "conv_view",
+    "describe_overlap",
     "draw",
-    "explain",
     "matrix_picture",
     "overlap_counts",
     "overlap_map",
@@ -35,6 +38,7 @@ __all__ = [
     "read_cells",
     "save",
     "scatter",
+    "single_channel_matrix",
     "to_bytes",
     "upsample_array",
     "upsample_file",

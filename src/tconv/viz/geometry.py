@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..params import conv_transpose_geometry
+from ..shapes import effective_kernel
 from ..validate import numeric_array
 
 #: Largest input / kernel side the drawings accept (pictures of bigger cases are unreadable).
@@ -57,6 +58,11 @@ class Scatter:
         """Shape of the uncropped canvas."""
         return self.total.shape  # type: ignore[return-value]
 
+    @property
+    def effective_kernel(self) -> tuple[int, int]:
+        """Extent of the dilated kernel per axis: the rows and columns one contribution spans."""
+        return tuple(effective_kernel(k, d) for k, d in zip(self.kernel.shape, self.dilation))  # type: ignore[return-value]
+
     def cropped_mask(self) -> np.ndarray:
         """Boolean canvas mask: True where padding crops the result away."""
         mask = np.ones(self.canvas_shape, dtype=bool)
@@ -66,9 +72,7 @@ class Scatter:
     def footprint(self, i: int, j: int) -> np.ndarray:
         """Boolean canvas mask of the positions input element ``(i, j)`` writes to."""
         mask = np.zeros(self.canvas_shape, dtype=bool)
-        (sh, sw), (dh, dw) = self.stride, self.dilation
-        kh, kw = self.kernel.shape
-        mask[i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw] = True
+        mask[_taps(i, j, self.stride, self.dilation, self.effective_kernel)] = True
         return mask
 
 
@@ -77,7 +81,7 @@ class ConvView:
     """The convolution picture of the same operator.
 
     ``grid`` is the input with ``stride - 1`` zeros inserted between elements
-    and ``dilation * (k - 1) - before`` zeros (or crops, when negative) on the
+    and ``effective_kernel - 1 - before`` zeros (or crops, when negative) on the
     front, enough at the end to give the output's size; ``source[p] = (i, j)``
     tells which input element sits at grid position ``p`` (``(-1, -1)`` for an
     inserted or padding zero).  ``flipped`` is the kernel rotated by 180
@@ -93,11 +97,29 @@ class ConvView:
 
     def window(self, r: int, c: int) -> tuple[slice, slice]:
         """Grid slices read by output ``(r, c)``."""
-        (kh, kw), (dh, dw) = self.flipped.shape, self.dilation
-        return (slice(r, r + dh * (kh - 1) + 1, dh), slice(c, c + dw * (kw - 1) + 1, dw))
+        extent = tuple(effective_kernel(k, d) for k, d in zip(self.flipped.shape, self.dilation))
+        return _taps(r, c, (1, 1), self.dilation, extent)
 
 
-def _small_matrix(value: Any, name: str) -> np.ndarray:
+def _taps(i: int, j: int, stride: tuple[int, int], dilation: tuple[int, int],
+          extent: tuple[int, int]) -> tuple[slice, slice]:
+    """Canvas slices of the kernel taps placed at position ``(i, j)`` of a grid ``stride`` apart."""
+    return tuple(slice(p * s, p * s + e, d) for p, s, d, e in zip((i, j), stride, dilation, extent))  # type: ignore[return-value]
+
+
+def small_matrix(value: Any, name: str) -> np.ndarray:
+    """``value`` as a float64 2-D matrix small enough to draw, or a ``ValueError`` naming ``name``.
+
+    Every drawing of a single-channel picture (:func:`scatter`, :func:`conv_view`,
+    :func:`tconv.viz.matrix.single_channel_matrix`) takes its input and kernel through here.
+
+    >>> small_matrix([[0, 1], [2, 3]], "x").tolist()
+    [[0.0, 1.0], [2.0, 3.0]]
+    >>> small_matrix([1, 2], "kernel")
+    Traceback (most recent call last):
+    ...
+    ValueError: kernel must be a 2-D matrix (a single-channel picture), got shape (2,)
+    """
     arr = numeric_array(value, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix (a single-channel picture), got shape {arr.shape}")
@@ -126,7 +148,7 @@ def scatter(
     >>> s.contributions.shape  # one canvas per input element
     (1, 2, 1, 4)
     """
-    x, kernel = _small_matrix(x, "x"), _small_matrix(kernel, "kernel")
+    x, kernel = small_matrix(x, "x"), small_matrix(kernel, "kernel")
     geom = conv_transpose_geometry(
         x[None, None],
         kernel[None, None],
@@ -135,17 +157,13 @@ def scatter(
         dilation=dilation,
         output_padding=output_padding,
     )
-    (h, w), (kh, kw) = x.shape, kernel.shape
-    (sh, sw), (dh, dw) = geom.stride, geom.dilation
-    reach = ((h - 1) * sh + dh * (kh - 1) + 1, (w - 1) * sw + dw * (kw - 1) + 1)
-    keep = tuple(slice(lo, lo + n) for (lo, _), n in zip(geom.padding, geom.output_shape))
-    canvas = tuple(max(r, k.stop) for r, k in zip(reach, keep))
+    h, w = x.shape
+    keep = tuple(slice(lo, lo + n) for lo, n in zip(geom.before, geom.output_shape))
+    canvas = tuple(max(f, k.stop) for f, k in zip(geom.full_shape, keep))  # output_padding may run past the taps
     contributions = np.zeros((h, w) + canvas)
     for i in range(h):
         for j in range(w):
-            rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
-            cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
-            contributions[i, j, rows, cols] = x[i, j] * kernel
+            contributions[(i, j) + _taps(i, j, geom.stride, geom.dilation, geom.effective_kernel)] = x[i, j] * kernel
     total = contributions.sum(axis=(0, 1))
     return Scatter(
         x=x,
@@ -180,8 +198,8 @@ def conv_view(
     """
     s = scatter(x, kernel, stride=stride, padding=padding, dilation=dilation, output_padding=output_padding)
     out_shape = s.output.shape
-    (kh, kw), (sh, sw), (dh, dw) = s.kernel.shape, s.stride, s.dilation
-    reach = (dh * (kh - 1), dw * (kw - 1))
+    (sh, sw) = s.stride
+    reach = tuple(e - 1 for e in s.effective_kernel)  # how far a window reaches past its first tap
     grid_shape = (out_shape[0] + reach[0], out_shape[1] + reach[1])
     grid = np.zeros(grid_shape)
     source = np.full(grid_shape + (2,), -1, dtype=np.int64)

@@ -1,11 +1,13 @@
 """The convolution as a matrix: ``W`` with ``conv(x) == W @ x`` and ``conv_transpose(y) == W.T @ y``.
 
-:func:`conv_matrix` builds ``W`` for a single-channel 2-D convolution from the
+:func:`single_channel_matrix` builds ``W`` for a single-channel 2-D convolution from the
 index map ``o = i * stride + t * dilation - before`` and records which kernel
 tap every nonzero entry holds, so a picture can label it.  With the defaults it
-is the chapter's 4x9 matrix.
+is the chapter's 4x9 matrix.  (The operator's own matrix, any channels and
+groups, sparse, is :func:`tconv.conv_matrix`; this one is dense and labelled,
+for pictures.)
 
->>> m = conv_matrix()
+>>> m = single_channel_matrix()
 >>> m.W.shape, int((m.tap >= 0).sum())
 ((4, 9), 16)
 >>> m.W[0].tolist()
@@ -19,8 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..params import conv_geometry
-from .geometry import _small_matrix
+from ..params import geometry_from_shapes
+from .geometry import small_matrix
 
 #: The chapter's kernel.
 CHAPTER_KERNEL = ((0.0, 1.0), (2.0, 3.0))
@@ -49,7 +51,7 @@ class ConvMatrix:
         return f"k{a}{b}"
 
 
-def conv_matrix(
+def single_channel_matrix(
     kernel: Any = CHAPTER_KERNEL,
     input_shape: Sequence[int] = (3, 3),
     *,
@@ -59,20 +61,20 @@ def conv_matrix(
 ) -> ConvMatrix:
     """The dense matrix of ``tconv.conv(., kernel, ...)`` on single-channel inputs of ``input_shape``.
 
-    >>> m = conv_matrix([[1., 2.]], (1, 3), stride=2, padding=(0, 1))
+    >>> m = single_channel_matrix([[1., 2.]], (1, 3), stride=2, padding=(0, 1))
     >>> m.W.tolist()
     [[2.0, 0.0, 0.0], [0.0, 1.0, 2.0]]
     >>> m.label(0, 0), m.label(0, 1)
     ('k01', '')
     """
-    k = _small_matrix(kernel, "kernel")
+    k = small_matrix(kernel, "kernel")
     if isinstance(input_shape, (str, bytes)) or len(input_shape) != 2:
         raise ValueError(f"input_shape must be (height, width), got {input_shape!r}")
-    geom = conv_geometry(np.zeros((1, 1) + tuple(int(n) for n in input_shape)), k[None, None],
-                         stride=stride, padding=padding, dilation=dilation)
+    geom = geometry_from_shapes(False, (1, 1) + tuple(int(n) for n in input_shape), (1, 1) + k.shape, k.dtype,
+                                stride=stride, padding=padding, dilation=dilation)
     (h, w), (oh, ow) = geom.input_shape, geom.output_shape
     (kh, kw), (sh, sw), (dh, dw) = k.shape, geom.stride, geom.dilation
-    (lo_h, _), (lo_w, _) = geom.padding
+    lo_h, lo_w = geom.before
     W = np.zeros((oh * ow, h * w))
     tap = np.full(W.shape, -1, dtype=np.int64)
     for r in range(oh):

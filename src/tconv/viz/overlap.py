@@ -11,7 +11,7 @@ checkerboard (the artefact of Odena et al., 2016).
 [1, 1, 2, 1, 2, 1, 2, 1, 1]
 >>> phase_counts(3, 2)
 (2, 1)
->>> print(explain(3, 2))  # doctest: +ELLIPSIS
+>>> print(describe_overlap(3, 2))  # doctest: +ELLIPSIS
 Kernel 3, stride 2: ...uneven...2:1 ratio...
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..shapes import effective_kernel, full_size
 from ..validate import as_int, int_tuple
 
 
@@ -37,8 +38,7 @@ def default_input_size(kernel_size: int, stride: int, dilation: int = 1) -> int:
     >>> default_input_size(3, 2)
     6
     """
-    reach = dilation * (kernel_size - 1) + 1
-    return max(4, -(-reach // stride) + 4)
+    return max(4, -(-effective_kernel(kernel_size, dilation) // stride) + 4)
 
 
 def overlap_counts(kernel_size: Any, stride: Any, *, dilation: Any = 1, input_size: Any = None, ndim: int = 1) -> np.ndarray:
@@ -64,7 +64,7 @@ def overlap_counts(kernel_size: Any, stride: Any, *, dilation: Any = 1, input_si
         n = int_tuple(input_size, ndim, "input_size", minimum=1)
     per_axis = []
     for ni, ki, si, di in zip(n, k, s, d):
-        counts = np.zeros((ni - 1) * si + di * (ki - 1) + 1, dtype=np.int64)
+        counts = np.zeros(full_size(ni, ki, si, di), dtype=np.int64)
         targets = (np.arange(ni)[:, None] * si + np.arange(ki)[None, :] * di).ravel()
         np.add.at(counts, targets, 1)
         per_axis.append(counts)
@@ -118,12 +118,14 @@ def _ratio(values: list[int]) -> str:
     return ":".join(str(v) for v in sorted(set(values), reverse=True))
 
 
-def explain(kernel_size: Any, stride: Any, dilation: Any = 1, lang: str = "en") -> str:
+def describe_overlap(kernel_size: Any, stride: Any, dilation: Any = 1, lang: str = "en") -> str:
     """A short explanation of the overlap pattern, generated from :func:`phase_counts`.
 
-    >>> print(explain(4, 2))
+    (Not :func:`tconv.explain`, which explains how a whole call is computed.)
+
+    >>> print(describe_overlap(4, 2))
     Kernel 4, stride 2: the overlap is even: every interior output pixel receives 2 tap(s) per axis (4 in 2-D), so a constant input gives a constant output away from the borders.
-    >>> print(explain(3, 2, lang="pt"))  # doctest: +ELLIPSIS
+    >>> print(describe_overlap(3, 2, lang="pt"))  # doctest: +ELLIPSIS
     Kernel 3, passo 2: a sobreposição é desigual: ... 2:1 por eixo (4:2:1 em 2-D)...
     """
     if lang not in _TEXT:

@@ -367,7 +367,7 @@ def overlap_map(
 ) -> Any:
     """A picture of how many kernel taps land on each output pixel (1-d bars or a 2-d map).
 
-    The caption is :func:`tconv.viz.overlap.explain` for the first axis.
+    The caption is :func:`tconv.viz.overlap.describe_overlap` for the first axis.
 
     >>> fig = overlap_map(3, 2, input_size=2)
     >>> read_cells(panel(fig, "overlap"))[(2, 2)]
@@ -375,7 +375,7 @@ def overlap_map(
     """
     counts = overlap.overlap_counts(kernel_size, stride, dilation=dilation, input_size=input_size, ndim=ndim)
     first = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
-    caption = overlap.explain(first(kernel_size), first(stride), first(dilation), lang=lang)
+    caption = overlap.describe_overlap(first(kernel_size), first(stride), first(dilation), lang=lang)
     plt = pyplot()
     if ndim == 1:
         fig, ax = plt.subplots(figsize=(max(5.0, 0.35 * counts.size), 3.2))
@@ -419,7 +419,7 @@ def matrix_picture(
     ('k01=1', 'k00=0')
     """
     words(lang)
-    m = matrix.conv_matrix(kernel, input_shape, stride=stride, padding=padding, dilation=dilation)
+    m = matrix.single_channel_matrix(kernel, input_shape, stride=stride, padding=padding, dilation=dilation)
     labels = np.array([[f"{m.label(r, c)}={cell_text(m.W[r, c])}" if m.tap[r, c] >= 0 else ""
                         for c in range(m.W.shape[1])] for r in range(m.W.shape[0])], dtype=object)
     rows, cols = m.W.shape

@@ -28,8 +28,8 @@ from ..shapes import conv_output_shape, conv_transpose_output_shape
 from ..timing import best_time
 from ..tour import Section, sections
 from . import render
-from .matrix import conv_matrix
-from .overlap import explain
+from .matrix import single_channel_matrix
+from .overlap import describe_overlap
 from .texts import CHAPTER_EN_EXTRA, CHAPTER_PT, LANGS, PAGE
 from .upsample import bilinear_kernel, to_uint8, upsample_array, upsampling_padding
 
@@ -179,7 +179,7 @@ def _chapter_picture(title: str, lang: str) -> str:
 
 def _matrix_section(t: dict[str, str], lang: str) -> str:
     kernel = np.arange(1.0, 10.0).reshape(3, 3)
-    m = conv_matrix(kernel, (5, 5), stride=2, padding=1)
+    m = single_channel_matrix(kernel, (5, 5), stride=2, padding=1)
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(5, 5)), rng.normal(size=m.output_shape)
     err_conv = np.abs(m.W @ x.ravel() - conv(x[None], kernel[None, None], stride=2, padding=1).ravel()).max()
@@ -196,7 +196,7 @@ def measure_exercise(sizes: tuple[int, ...] = (8, 16, 32), repeats: int = 5) -> 
     kernel = np.arange(1.0, 10.0).reshape(3, 3)
     rows = []
     for n in sizes:
-        W = conv_matrix(kernel, (n, n)).W
+        W = single_channel_matrix(kernel, (n, n)).W
         Ws = sparse.csr_matrix(W)
         x = np.random.default_rng(n).normal(size=(n, n))
         xv, x4, w4 = x.ravel(), x[None, None], kernel[None, None]
@@ -290,7 +290,7 @@ def _exercise_section(t: dict[str, str]) -> str:
 def _checker_section(t: dict[str, str], lang: str) -> str:
     parts = [f"<p>{html.escape(t['checker_text'])}</p>"]
     for k, s in ((3, 2), (4, 2)):
-        parts.append(f"<p class='note'>{html.escape(explain(k, s, lang=lang))}</p>")
+        parts.append(f"<p class='note'>{html.escape(describe_overlap(k, s, lang=lang))}</p>")
         parts.append(f"<pre><code>tconv.viz.overlap_map({k}, {s})</code></pre>")
         parts.append(_png(render.overlap_map(k, s, lang=lang), f"overlap map kernel {k} stride {s}"))
     parts.append(_png(render.overlap_map(3, 2, ndim=1, lang=lang), "overlap counts in 1-d"))

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .algorithms import Algorithm, get as _get_algorithm, names as _algorithm_names
-from .algorithms.compiled import available as compiled_available
+from .algorithms.jit import available as compiled_available
 from .memory import available_bytes, format_bytes
 from .ops import MEASURED, measure as _measure_all, needed_bytes, operands, plan, ranked, working_dtype
 from .params import Geometry, conv_geometry, conv_transpose_geometry

@@ -71,6 +71,21 @@ def geometry_phases(geom: Geometry) -> list[tuple[AxisPhase, ...]]:
     ]
 
 
+def last_dim_phases(geom: Geometry) -> tuple[np.ndarray, ...]:
+    """The phases of the last dim as arrays for the compiled loops: lengths, tap counts, taps and shifts (padded
+    to the widest phase)."""
+    phases = geometry_phases(geom)[-1]
+    width = max(1, max(len(a.taps) for a in phases))
+    taps = np.zeros((len(phases), width), np.int64)
+    shifts = np.zeros((len(phases), width), np.int64)
+    for p, a in enumerate(phases):
+        taps[p, :len(a.taps)] = [t for t, _ in a.taps]
+        shifts[p, :len(a.taps)] = [sh for _, sh in a.taps]
+    lengths = np.array([a.length for a in phases], np.int64)
+    ncount = np.array([len(a.taps) for a in phases], np.int64)
+    return lengths, ncount, taps, shifts
+
+
 # ---------------------------------------------------------------------------
 # closed forms for planning: per-dim summaries, never one step per phase or per (phase, tap) pair
 

@@ -32,7 +32,8 @@ from __future__ import annotations
 import itertools
 from typing import Any, Iterator
 
-from ..params import Geometry
+from .params import Geometry
+from .shapes import full_size
 
 
 def _along(ndim: int, axis: int, index: slice) -> tuple[slice, ...]:
@@ -53,7 +54,7 @@ def _pad(xp: Any, a: Any, axis: int, before: int, after: int, device: Any) -> An
 
 
 def _dilate(xp: Any, a: Any, axis: int, stride: int, device: Any) -> Any:
-    """``u[i*stride] = a[i]`` along ``axis``, zeros in between; length ``(n-1)*stride + 1``."""
+    """``u[i*stride] = a[i]`` along ``axis``, zeros in between (the last input ends it)."""
     if stride == 1:
         return a
     shape = tuple(a.shape)
@@ -61,7 +62,7 @@ def _dilate(xp: Any, a: Any, axis: int, stride: int, device: Any) -> Any:
     zeros = xp.zeros(shape[:axis + 1] + (stride - 1,) + shape[axis + 1:], dtype=a.dtype, device=device)
     interleaved = xp.concat([xp.expand_dims(a, axis=axis + 1), zeros], axis=axis + 1)
     flat = xp.reshape(interleaved, shape[:axis] + (n * stride,) + shape[axis + 1:])
-    return flat[_along(len(shape), axis, slice(0, (n - 1) * stride + 1))]
+    return flat[_along(len(shape), axis, slice(0, full_size(n, 1, stride, 1)))]
 
 
 def _channels_last_grouped(xp: Any, a: Any, groups: int) -> Any:
@@ -97,7 +98,7 @@ def conv_transpose(xp: Any, x: Any, w: Any, geom: Geometry, device: Any) -> Any:
         u = _dilate(xp, u, 2 + a, geom.stride[a], device)
     starts = []
     for a in range(nd):
-        reach = (geom.kernel_shape[a] - 1) * geom.dilation[a]
+        reach = geom.effective_kernel[a] - 1  # taps reach this far before an input
         lo, m, length = geom.before[a], geom.output_shape[a], u.shape[2 + a]
         front, back = max(0, reach - lo), max(0, m + lo - length)
         u = _pad(xp, u, 2 + a, front, back, device)
@@ -119,15 +120,13 @@ def conv(xp: Any, x: Any, w: Any, geom: Geometry, device: Any) -> Any:
     nd, g = geom.ndim, geom.groups
     p = x
     for a in range(nd):
-        reach = (geom.kernel_shape[a] - 1) * geom.dilation[a]
-        lo, m, n = geom.before[a], geom.output_shape[a], geom.input_shape[a]
-        p = _pad(xp, p, 2 + a, lo, max(0, (m - 1) * geom.stride[a] + reach + 1 - lo - n), device)
+        p = _pad(xp, p, 2 + a, geom.before[a], max(0, geom.crops[a][1]), device)  # zeros up to the full extent
     p = _channels_last_grouped(xp, p, g)
     wg = xp.reshape(w, (g, geom.out_channels // g, geom.in_channels // g) + geom.kernel_shape)
 
     def pairs() -> Iterator[tuple[Any, Any]]:
         for tap in itertools.product(*(range(k) for k in geom.kernel_shape)):
-            index = tuple(slice(t * d, t * d + (m - 1) * s + 1, s)
+            index = tuple(slice(t * d, t * d + full_size(m, 1, s, 1), s)
                           for t, d, s, m in zip(tap, geom.dilation, geom.stride, geom.output_shape))
             window = p[(slice(None), slice(None), *index, slice(None))]
             yield window, xp.permute_dims(wg[(slice(None),) * 3 + tap], (0, 2, 1))

@@ -1,0 +1,249 @@
+"""The compiled loops of ``gemm``: the col2im after its transposed-convolution GEMM, the im2col before its
+convolution GEMM (and the weight gradient's), and the tap tables that drive them.
+
+- :func:`col2im` / :func:`col2im_planes`: sum the column blocks of every output element (channels-last
+  or channels-first blocks) and write it once into the channels-first output; cropped taps are never read;
+- :func:`im2col_planes`: the channels-first im2col (rows: channel and tap, columns: output positions of a
+  chunk of images), so the GEMM reads the weight in its own layout.
+
+All need :func:`.jit.available`; index arithmetic is unsigned (see :mod:`.jit`).
+
+>>> from tconv.params import geometry_from_shapes
+>>> count, offsets, last_count, last_offsets = tap_tables(
+...     geometry_from_shapes(True, (1, 1, 2), (1, 1, 2), np.float64, stride=2), (10,), (1,))
+>>> last_count.tolist(), last_offsets[:, 0].tolist()
+([1, 1, 1, 1], [0, 1, 10, 11])
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..params import Geometry
+from .jit import jit
+from .phasing import last_dim_phases
+from .taps import combine_tables, tap_table
+
+
+#: Channels are summed in runs of this many (one AVX-512 register of float32): a fixed trip count the
+#: compiler turns into vector code, where a loop over all channels stays scalar.
+LANES = 16
+
+
+@jit
+def _col2im4(y, cols, oa, co, y_co, c_base, groups, jcnt, joff, ocnt, ooff, a0, a1, j0, j1, tile):
+    """``y[n, gi*y_co + c_base + c, j, o] = sum of cols[oa[n*groups + gi] + joff[j, u] + ooff[o, v] + c]``
+    over the pairs (u, v), for the ``co`` channels of the columns (a block of the group's ``y_co``).
+
+    Index arithmetic is unsigned (offset arrays are uint64): NumPy-style negative-index handling would
+    otherwise sit in the inner loops and keep them from vectorising.
+    """
+    zero, lanes = np.uint64(0), np.uint64(LANES)
+    co, tile, groups = np.uint64(co), np.uint64(tile), np.uint64(groups)
+    y_co, c_base = np.uint64(y_co), np.uint64(c_base)
+    nc, nj, no = np.uint64(y.shape[1]), np.uint64(y.shape[2]), np.uint64(y.shape[3])
+    yf = y.reshape(-1)
+    acc = np.empty(tile * co, dtype=y.dtype)
+    full = co - co % lanes
+    for a in range(np.uint64(a0), np.uint64(a1)):
+        n, gi = a // groups, a % groups
+        fa = oa[a]
+        for j in range(np.uint64(j0), np.uint64(j1)):
+            nu = jcnt[j]
+            for o0 in range(zero, no, tile):
+                o1 = min(no, o0 + tile)
+                for o in range(o0, o1):
+                    r = (o - o0) * co
+                    nv = ocnt[o]
+                    if nu * nv == 0:
+                        for c in range(co):
+                            acc[r + c] = 0
+                        continue
+                    first = True
+                    for u in range(nu):
+                        fj = fa + joff[j, u]
+                        for v in range(nv):
+                            b = fj + ooff[o, v]
+                            if first:  # the first pair is copied: no zeroing pass
+                                for c in range(co):
+                                    acc[r + c] = cols[b + c]
+                                first = False
+                                continue
+                            for c0 in range(zero, full, lanes):
+                                for c in range(lanes):
+                                    acc[r + c0 + c] += cols[b + c0 + c]
+                            for c in range(full, co):
+                                acc[r + c] += cols[b + c]
+                for c in range(co):
+                    row = ((n * nc + gi * y_co + c_base + c) * nj + j) * no
+                    for o in range(o0, o1):
+                        yf[row + o] = acc[(o - o0) * co + c]
+
+
+@functools.lru_cache(maxsize=64)
+def tap_tables(geom, in_steps: tuple, tap_steps: tuple, unsigned: bool = False):
+    """Tap tables (:func:`tap_table`) of every dim but the last merged into one, then the last dim's own.
+
+    Offsets are ``i * in_steps[d] + t * tap_steps[d]`` per dim; cached per geometry and layout.  With
+    ``unsigned`` the arrays are uint64 for kernels with unsigned indexing (entries past a row's count may
+    then be wrapped garbage; they are never read).
+    """
+    tables = [tap_table(*args) for args in zip(geom.output_shape, geom.input_shape, geom.kernel_shape, geom.stride,
+                                               geom.dilation, geom.before, in_steps, tap_steps)]
+    outer = (np.ones(1, np.int64), np.zeros((1, 1), np.int64))
+    for table in tables[:-1]:
+        outer = combine_tables(outer, table)
+    merged = outer + tables[-1]
+    return tuple(a.astype(np.uint64) for a in merged) if unsigned else merged
+
+
+def col2im(y: np.ndarray, cols: np.ndarray, geom, c0: int = 0, c1: int | None = None) -> None:
+    """Sum the channels-last column blocks ``cols (g, N, *in, *k, c1 - c0)`` into channels ``c0:c1`` of every
+    group of the output ``y (N, g*co, *out)`` (all of them by default).
+
+    Every output element is written once, from the taps that reach it (cropped
+    taps are never read); needs :func:`.jit.available`.
+    """
+    g, n = geom.groups, y.shape[0]
+    y_co = geom.out_channels // g
+    c1 = y_co if c1 is None else c1
+    co = c1 - c0
+    cols = np.ascontiguousarray(cols).reshape(-1)
+    nd, taps = geom.ndim, int(np.prod(geom.kernel_shape))
+    in_steps = tuple(int(np.prod(geom.input_shape[d + 1:])) * taps * co for d in range(nd))
+    tap_steps = tuple(int(np.prod(geom.kernel_shape[d + 1:])) * co for d in range(nd))
+    tables = tap_tables(geom, in_steps, tap_steps, unsigned=True)
+    y4 = y.reshape((n, g * y_co, int(np.prod(geom.output_shape[:-1])), geom.output_shape[-1]))
+    per_image = cols.size // max(1, n * g)
+    oa = (np.arange(n, dtype=np.uint64)[:, None] * np.uint64(per_image)
+          + np.arange(g, dtype=np.uint64)[None, :] * np.uint64(n * per_image)).reshape(-1)
+    # One thread: it runs right after a GEMM whose BLAS threads are still spinning, and splitting it over
+    # tconv's threads made the gemm layers slower, not faster.
+    tile = max(8, min(128, 8192 // co))  # output positions per accumulator tile: at most 32 KiB of float32
+    _col2im4(y4, cols, oa, co, y_co, c0, g, *tables, 0, n * g, 0, y4.shape[2], tile)
+
+
+@jit
+def _im2col_planes(cols, x, n0, nb, c0, c1, jin, starts, q0, q1, step, no):
+    """Channels-first im2col: ``cols[(c - c0) * T + to * k + tl, n * J * no + j * no + q]``.
+
+    Row ``(c, to, tl)`` (channel, outer tap, last-dim tap; ``T = jin.shape[1] * k`` taps), column
+    ``(n, j, q)`` (image ``n0 + n``, outer output index, last-dim output index) holds the input at outer
+    position ``jin[j, to]`` (-1: out of range, zero) and last-dim position ``q * step + starts[tl]``
+    (in range for ``q0[tl] <= q < q1[tl]``, zero outside). ``x`` is ``(N, C, Jin, I)``; every element of
+    ``cols`` is written. Unsigned indexing (see :mod:`.jit`).
+    """
+    nj, kout, k = jin.shape[0], jin.shape[1], starts.shape[0]
+    channels, jn, ni = x.shape[1], x.shape[2], x.shape[3]
+    cf, xf = cols.reshape(-1), x.reshape(-1)
+    width = np.uint64(cols.shape[1])
+    per_image = np.uint64(nj * no)
+    ustep, uno = np.uint64(step), np.uint64(no)
+    for c in range(c0, c1):
+        for to in range(kout):
+            for tl in range(k):
+                row = np.uint64(((c - c0) * kout + to) * k + tl) * width
+                a, b = np.uint64(q0[tl]), np.uint64(q1[tl])
+                for n in range(nb):
+                    plane = np.uint64(((n0 + n) * channels + c) * jn) * np.uint64(ni)
+                    dst0 = row + np.uint64(n) * per_image
+                    for j in range(nj):
+                        dst = dst0 + np.uint64(j) * uno
+                        src_row = jin[j, to]
+                        if src_row < 0 or b <= a:
+                            for q in range(uno):
+                                cf[dst + q] = 0
+                            continue
+                        for q in range(a):
+                            cf[dst + q] = 0
+                        src = plane + np.uint64(src_row * ni + q0[tl] * step + starts[tl])
+                        for q in range(b - a):
+                            cf[dst + a + q] = xf[src + q * ustep]
+                        for q in range(b, uno):
+                            cf[dst + q] = 0
+
+
+def conv_tap_rows(geom) -> tuple[np.ndarray, ...]:
+    """The tables of :func:`_im2col_planes` for a convolution: ``jin`` (outer output index x outer tap ->
+    flat outer input position or -1), and per last-dim tap its start and valid output range."""
+    out, inp, k = geom.output_shape, geom.input_shape, geom.kernel_shape
+    jin = np.zeros((1, 1), np.int64)
+    for d in range(geom.ndim - 1):
+        pos = (np.arange(out[d])[:, None] * geom.stride[d] + np.arange(k[d])[None, :] * geom.dilation[d]
+               - geom.padding[d][0])
+        ok = (pos >= 0) & (pos < inp[d])
+        step = int(np.prod(inp[d + 1:-1]))
+        both = jin[:, None, :, None] + np.where(ok, pos * step, 0)[None, :, None, :]
+        valid = (jin[:, None, :, None] >= 0) & ok[None, :, None, :]
+        jin = np.where(valid, both, -1).reshape(jin.shape[0] * out[d], jin.shape[1] * k[d])
+    starts = np.arange(k[-1], dtype=np.int64) * geom.dilation[-1] - geom.padding[-1][0]
+    q = np.arange(out[-1], dtype=np.int64)[None, :] * geom.stride[-1] + starts[:, None]
+    ok = (q >= 0) & (q < inp[-1])
+    q0 = np.where(ok.any(axis=1), ok.argmax(axis=1), 0).astype(np.int64)
+    q1 = np.where(ok.any(axis=1), out[-1] - ok[:, ::-1].argmax(axis=1), 0).astype(np.int64)
+    return jin.astype(np.int64), starts, q0, q1
+
+
+def im2col_planes(cols: np.ndarray, x: np.ndarray, geom, tables, n0: int, nb: int, c0: int, c1: int) -> None:
+    """Fill ``cols (taps * (c1 - c0), nb * prod(out))`` from images ``n0:n0+nb``, channels ``c0:c1`` of the
+    channels-first ``x`` (tables from :func:`conv_tap_rows`); needs :func:`.jit.available`."""
+    x4 = x.reshape(x.shape[:2] + (int(np.prod(geom.input_shape[:-1])), geom.input_shape[-1]))
+    _im2col_planes(cols, x4, n0, nb, c0, c1, *tables, geom.stride[-1], geom.output_shape[-1])
+
+
+@jit
+def _col2im_planes(y, cols, channels, n_step, c_step, t_step, nin, jcnt, joff, lengths, ncount, taps, shifts, step,
+                   r0, r1):
+    """Channels-first col2im: row ``r = n * C + c`` of ``y (R, J, O)`` sums shifted rows of the columns.
+
+    Image ``n``, channel ``c`` and tap ``t`` start at ``n * n_step + c * c_step + t * t_step`` in ``cols``
+    (each a block of contiguous input positions); the outer dims' (input, tap) pairs are in ``joff``; the
+    last dim runs phase by phase as in ``depthwise``'s compiled rows (contiguous reads and adds, one strided write).
+    """
+    nj, no = y.shape[1], y.shape[2]
+    yf = y.reshape(-1)
+    acc = np.empty(no // step + 1, dtype=y.dtype)
+    ustep = np.uint64(step)
+    for r in range(r0, r1):
+        n, c = r // channels, r % channels
+        base = n * n_step + c * c_step
+        for j in range(nj):
+            ybase = np.uint64((r * nj + j) * no)
+            for p in range(lengths.shape[0]):
+                length = lengths[p]
+                for q in range(length):
+                    acc[q] = 0
+                for u in range(jcnt[j]):
+                    bu = base + joff[j, u]
+                    for m in range(ncount[p]):
+                        sh = shifts[p, m]
+                        q0, q1 = max(0, sh), min(length, nin + sh)
+                        if q1 <= q0:
+                            continue
+                        src = np.uint64(bu + taps[p, m] * t_step + q0 - sh)
+                        dst = np.uint64(q0)
+                        for q in range(np.uint64(q1 - q0)):
+                            acc[dst + q] += cols[src + q]
+                up = np.uint64(p)
+                for q in range(np.uint64(length)):
+                    yf[ybase + q * ustep + up] = acc[q]
+
+
+def col2im_planes(y: np.ndarray, cols: np.ndarray, geom) -> None:
+    """Sum the channels-first column blocks ``cols (N, g*co, *k, *in)`` into ``y (N, g*co, *out)``; needs :func:`.jit.available`.
+
+    The layout of few output channels per group (one GEMM per image straight from the channels-first
+    input), where channels-last blocks would be too short to vectorize.
+    """
+    n, channels = y.shape[0], y.shape[1]
+    inp, out, k = geom.input_shape, geom.output_shape, geom.kernel_shape
+    t_step = int(np.prod(inp))
+    c_step = int(np.prod(k)) * t_step
+    outer = tap_tables(geom, tuple(int(np.prod(inp[d + 1:])) for d in range(geom.ndim)),
+                        tuple(int(np.prod(k[d + 1:])) * t_step for d in range(geom.ndim)))[:2]
+    y3 = y.reshape(n * channels, int(np.prod(out[:-1])), out[-1])
+    # one thread, as for the channels-last col2im: it runs right after a GEMM
+    _col2im_planes(y3, np.ascontiguousarray(cols).reshape(-1), channels, channels * c_step, c_step, t_step,
+                   inp[-1], *outer, *last_dim_phases(geom), geom.stride[-1], 0, n * channels)

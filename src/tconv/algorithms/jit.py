@@ -1,0 +1,73 @@
+"""Compiled loops (numba, optional): whether they run, and the decorator that builds them.
+
+The fast algorithms spend much of their time outside their GEMMs: moving data
+between the channels-first layout of the operator's arrays and the layouts
+the GEMMs want, interleaving output phases, cropping borders and summing the
+column blocks of a col2im.  NumPy does each of these as strided passes whose
+speed collapses when the inner axes are short.  With the optional ``numba``
+dependency (the ``fast`` extra) they run as compiled loops, each kept with the
+algorithm it serves (``gemm_loops``, ``depthwise``, ``winograd``, and
+:mod:`.gather` for the re-layouts shared by ``subpixel`` and ``nooverlap``).
+
+Index arithmetic in the loops is unsigned: numba, like NumPy, otherwise checks
+every signed index for wraparound, which keeps the loops from vectorising.
+Without numba, or with ``TCONV_NUMBA=0``, :func:`available` is false and the
+algorithms keep their NumPy paths, with the same results.
+
+>>> isinstance(available(np.float32), bool), available(np.float16)
+(True, False)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+ENV_NUMBA = "TCONV_NUMBA"
+#: dtypes the compiled kernels are built for; others use the NumPy paths.
+COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@functools.lru_cache(maxsize=None)
+def _numba():
+    """The numba module, or None when it is not installed or ``TCONV_NUMBA=0``."""
+    if os.environ.get(ENV_NUMBA, "1").strip() in ("0", "false", "no", "off"):
+        return None
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba
+
+
+def reread_environment() -> None:
+    """Read ``TCONV_NUMBA`` (and whether numba imports) again on the next :func:`available`.
+
+    >>> reread_environment()
+    """
+    _numba.cache_clear()
+
+
+def available(dtype=np.float32) -> bool:
+    """Whether the compiled kernels run for arrays of ``dtype`` (numba installed and not switched off).
+
+    >>> isinstance(available(), bool)
+    True
+    """
+    return _numba() is not None and np.dtype(dtype) in COMPILED_DTYPES
+
+
+def jit(fn):
+    """Compile ``fn`` with numba on first use (cached on disk, GIL released); needs :func:`available`."""
+    compiled = None
+
+    @functools.wraps(fn)
+    def call(*args):
+        nonlocal compiled
+        if compiled is None:
+            compiled = _numba().njit(nogil=True, cache=True, boundscheck=False)(fn)
+        return compiled(*args)
+
+    return call
