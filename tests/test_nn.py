@@ -171,6 +171,84 @@ def test_inputs_are_not_modified():
 
 
 
+# -- one Geometry per input shape ---------------------------------------------------------------
+
+
+@pytest.fixture
+def geometry_builds(monkeypatch):
+    """Counts the layers' geometry builds; any other validation during forward / backward fails the test."""
+    import tconv.grad
+    import tconv.nn.base
+    import tconv.ops
+
+    calls = []
+    build = tconv.nn.base.geometry_from_shapes
+
+    def counted(*args, **kwargs):
+        calls.append(args[1])  # x's shape
+        return build(*args, **kwargs)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a layer's forward / backward validated its arguments again")
+
+    monkeypatch.setattr(tconv.nn.base, "geometry_from_shapes", counted)
+    for module in (tconv.ops, tconv.grad):
+        monkeypatch.setattr(module, "conv_geometry", refused)
+        monkeypatch.setattr(module, "conv_transpose_geometry", refused)
+    return calls
+
+
+def _train(net, shapes, rng):
+    opt, loss = optim.SGD(net.parameters(), lr=0.01), nn.MSELoss()
+    for shape in shapes:
+        x = rng.standard_normal(shape).astype(np.float32)
+        y = net(x)
+        loss(y, rng.standard_normal(y.shape).astype(np.float32))
+        net.backward(loss.backward())
+        opt.step()
+
+
+def test_a_layer_builds_its_geometry_once_per_input_shape(geometry_builds):
+    rng = np.random.default_rng(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1, seed=0), nn.ReLU(),
+                        nn.ConvTranspose2d(4, 1, 3, stride=2, padding=1, output_padding=1, seed=0))
+    _train(net, [(2, 1, 8, 8)] * 4, rng)
+    assert len(geometry_builds) == 2  # one per layer, over four training steps
+    _train(net, [(3, 1, 10, 10)] * 3, rng)
+    assert len(geometry_builds) == 4  # a new input shape: one more per layer
+    _train(net, [(2, 1, 8, 8), (3, 1, 10, 10)] * 2, rng)
+    assert len(geometry_builds) == 4  # both shapes are kept
+    net.double()
+    _train(net, [(2, 1, 8, 8)] * 2, rng)
+    assert len(geometry_builds) == 6  # float64 parameters: another geometry (float64 results)
+
+
+def test_output_size_and_gluon_layers_keep_their_geometries(geometry_builds):
+    layer = nn.ConvTranspose1d(2, 1, 3, stride=2, seed=0)
+    x = np.ones((1, 2, 4), np.float32)
+    for _ in range(3):
+        assert layer(x, output_size=(10,)).shape == (1, 1, 10)
+        layer.backward(np.ones((1, 1, 10), np.float32))
+    assert layer(x, output_size=[1, 1, 9]).shape == (1, 1, 9)
+    assert len(geometry_builds) == 2
+    with pytest.raises(ValueError, match="output_size"):
+        layer(x, output_size=(20,))
+    gluon = nn.Conv2DTranspose(3, kernel_size=3, strides=2, in_channels=0)
+    gluon.initialize(init.Uniform(seed=0))
+    for _ in range(3):
+        gluon.backward(np.ones_like(gluon(np.ones((2, 5, 4, 4), np.float32))))
+    assert len(geometry_builds) == 4 and gluon.weight_grad.shape == (5, 3, 3, 3)
+
+
+def test_layer_geometries_are_bounded():
+    from tconv.nn.base import GEOMETRY_CACHE_SIZE
+
+    layer = nn.Conv1d(1, 1, 2, seed=0)
+    for n in range(2, GEOMETRY_CACHE_SIZE + 6):
+        assert layer(np.ones((1, 1, n), np.float32)).shape == (1, 1, n - 1)
+    assert len(layer._geometries) == GEOMETRY_CACHE_SIZE
+
+
 def test_parameters_behave_as_plain_arrays():
     import copy
     import pickle
@@ -579,7 +657,8 @@ def test_activations_and_loss_follow_the_rule():
     assert float(nn.MSELoss()(np.array([True, False]), np.array([False, False]))) == 0.5
 
 
-@pytest.mark.parametrize("module", ['tconv.nn', 'tconv.nn.conv', 'tconv.nn.gluon', 'tconv.nn.module', 'tconv.nn.parameter', 'tconv.optim'])
+@pytest.mark.parametrize("module", ['tconv.nn', 'tconv.nn.base', 'tconv.nn.conv', 'tconv.nn.gluon', 'tconv.nn.module',
+                                    'tconv.nn.parameter', 'tconv.optim'])
 def test_docstring_examples(module):
     import doctest
     import importlib

@@ -9,6 +9,13 @@ input *is* the other:
   (with the ``output_padding`` that restores ``x``'s size, which a stride may
   have dropped).
 
+Both are :meth:`Geometry.adjoint() <tconv.params.Geometry.adjoint>` of the
+forward geometry, run by :func:`tconv.ops.execute`: the adjoint's output is
+exactly ``x``'s shape, so no size is derived here.  :func:`backward` takes a
+validated geometry (a layer builds it once per input shape);
+:func:`conv_transpose_backward` and :func:`conv_backward` validate their
+arguments into one and call it.
+
 The weight gradient pairs every small-side position ``i`` with every big-side
 position ``o = i * stride + t * dilation - before`` (see
 :mod:`tconv.algorithms.taps`) and sums ``small[i] * big[o]`` over the batch and
@@ -32,6 +39,7 @@ array([9.])
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -43,9 +51,8 @@ from .validate import compute_dtype, numeric_array
 
 Grads = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
-
-def _prod(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64))
+#: The adjoint of a geometry, derived once per geometry (a training loop meets the same few again and again).
+_adjoint = lru_cache(maxsize=64)(Geometry.adjoint)
 
 
 def _check_grad_output(grad_output: np.ndarray, geom: Geometry) -> None:
@@ -70,6 +77,37 @@ def _check_bias_flag(bias: Any) -> bool:
 def _bias_grad(grad_output: np.ndarray) -> np.ndarray:
     axes = (0,) + tuple(range(2, grad_output.ndim))
     return grad_output.sum(axis=axes)
+
+
+def backward(geom: Geometry, grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray, bias: bool = True,
+             algorithm: str = "auto") -> Grads:
+    """Gradients of ``sum(grad_output * f(x, weight, b))`` where ``f`` is the operator ``geom`` describes.
+
+    ``geom`` is the validated forward geometry (:mod:`tconv.params`) of ``x`` and ``weight``, NumPy arrays
+    of the shapes it was built from; ``grad_output`` is a NumPy array of its result's shape.  The input
+    gradient runs ``geom.adjoint()`` (with ``algorithm``), the weight gradient is
+    :func:`tconv.ops.weight_gradient`; ``grad_bias`` is the sum of ``grad_output`` over batch and space,
+    or None when ``bias`` is false.  The gradients' dtype is the NumPy promotion of ``grad_output``, ``x``
+    and ``weight`` (see :func:`conv_transpose_backward`).
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> g = geometry_from_shapes(True, (1, 1, 3), (1, 1, 2), np.float64, stride=2)
+    >>> backward(g, np.arange(6.).reshape(1, 1, 6), np.ones((1, 1, 3)), np.array([[[1., 2.]]]))
+    (array([[[ 2.,  8., 14.]]]), array([[[6., 9.]]]), array([15.]))
+    """
+    bias = _check_bias_flag(bias)
+    _check_grad_output(grad_output, geom)
+    dtype = compute_dtype(grad_output, x, weight)  # grad_output takes part in the promotion (and the working dtype)
+    gy, xa, wa = (a.astype(dtype, copy=False) for a in (grad_output, x, weight))
+    if dtype != geom.dtype:
+        geom = replace(geom, dtype=dtype)
+    grad_input = ops.execute(_adjoint(geom), gy, wa, algorithm=algorithm)
+    work = ops.working_dtype(geom)
+    gyb, xb = (kernel_operand(_batched(a, geom), work) for a in (gy, xa))  # sums independent of the layout
+    small, big = (xb, gyb) if geom.transposed else (gyb, xb)
+    grad_weight = ops.weight_gradient(geom, small, big).astype(dtype, copy=False)
+    grad_bias = _bias_grad(gyb).astype(dtype, copy=False) if bias else None
+    return grad_input, grad_weight, grad_bias
 
 
 def conv_transpose_backward(
@@ -109,20 +147,7 @@ def conv_transpose_backward(
         xa, wa, None, stride=stride, padding=padding, output_padding=output_padding,
         dilation=dilation, groups=groups,
     )
-    _check_grad_output(gy, geom)
-    dtype = compute_dtype(gy, xa, wa)  # grad_output takes part in the promotion (and the working dtype)
-    gy, xa, wa = (a.astype(dtype, copy=False) for a in (gy, xa, wa))
-    geom = replace(geom, dtype=dtype)
-    # conv of the big side gives at least len(x) outputs per dim (more when
-    # output_padding >= stride, possible with dilation); the extra ones meet no input.
-    full = ops.conv(gy, wa, stride=geom.stride, padding=geom.padding, dilation=geom.dilation, groups=geom.groups)
-    grad_input = full[(Ellipsis,) + tuple(slice(0, n) for n in geom.input_shape)]
-    grad_input = np.ascontiguousarray(grad_input)
-    work = ops.working_dtype(geom)
-    gyb, xb = (kernel_operand(_batched(a, geom), work) for a in (gy, xa))  # sums independent of the layout
-    grad_weight = ops.weight_gradient(geom, xb, gyb).astype(dtype, copy=False)
-    grad_bias = _bias_grad(gyb).astype(dtype, copy=False) if bias else None
-    return grad_input, grad_weight, grad_bias
+    return backward(geom, gy, xa, wa, bias)
 
 
 def conv_backward(
@@ -155,23 +180,7 @@ def conv_backward(
     bias = _check_bias_flag(bias)
     gy, xa, wa = _operands(grad_output, x, weight)
     geom = conv_geometry(xa, wa, None, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    _check_grad_output(gy, geom)
-    dtype = compute_dtype(gy, xa, wa)  # grad_output takes part in the promotion (and the working dtype)
-    gy, xa, wa = (a.astype(dtype, copy=False) for a in (gy, xa, wa))
-    geom = replace(geom, dtype=dtype)
-    dropped = tuple(
-        (n + lo + hi - d * (k - 1) - 1) % s
-        for n, k, s, d, (lo, hi) in zip(geom.input_shape, geom.kernel_shape, geom.stride, geom.dilation, geom.padding)
-    )
-    grad_input = ops.conv_transpose(
-        gy, wa, stride=geom.stride, padding=geom.padding, output_padding=dropped,
-        dilation=geom.dilation, groups=geom.groups,
-    )
-    work = ops.working_dtype(geom)
-    gyb, xb = (kernel_operand(_batched(a, geom), work) for a in (gy, xa))  # sums independent of the layout
-    grad_weight = ops.weight_gradient(geom, gyb, xb).astype(dtype, copy=False)
-    grad_bias = _bias_grad(gyb).astype(dtype, copy=False) if bias else None
-    return grad_input, grad_weight, grad_bias
+    return backward(geom, gy, xa, wa, bias)
 
 
 def _operands(grad_output: Any, x: Any, weight: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -36,7 +36,14 @@ from .validate import as_int, numeric_array
 __all__ = ["Initializer", "Constant", "Bilinear", "Uniform", "Normal", "Xavier", "Kaiming", "fans", "calculate_gain"]
 
 
-def _generator(seed: Any) -> np.random.Generator:
+def generator(seed: Any) -> np.random.Generator:
+    """A :class:`numpy.random.Generator` from ``seed``: None (fresh entropy), a non-negative int, or a
+    Generator (used as it is, to share one stream).
+
+    >>> rng = np.random.default_rng(0)
+    >>> generator(rng) is rng, int(generator(0).integers(10)) == int(generator(0).integers(10))
+    (True, True)
+    """
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
@@ -104,7 +111,7 @@ class Initializer(abc.ABC):
     """Base class: ``initializer(shape, dtype=np.float32)`` returns a new, filled array."""
 
     def __init__(self, seed: Any = None) -> None:
-        self._rng = _generator(seed)
+        self._rng = generator(seed)
 
     def __call__(self, shape: Any, dtype: Any = np.float32) -> np.ndarray:
         shape = _shape(shape)

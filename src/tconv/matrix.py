@@ -10,8 +10,9 @@ convolution with the same hyper-parameters is ``M.T``.
 :func:`conv_matrix_dense` returns it as a dense array when it fits;
 :func:`matrix_size` gives its size without building it; :class:`ConvOperator`
 is the same linear map as a :class:`scipy.sparse.linalg.LinearOperator` that
-runs :func:`~tconv.ops.conv` / :func:`~tconv.ops.conv_transpose` and never
-builds the matrix.
+builds the convolution's :class:`~tconv.params.Geometry` once and runs it (and
+its adjoint, the transposed convolution) with :func:`~tconv.ops.execute`,
+never building the matrix.
 
 Row ``r`` of ``M`` is output element ``r`` of ``(C_out, *out_spatial)`` in C
 order, column ``c`` is input element ``c`` of ``(C_in, *in_spatial)``.  Every
@@ -34,14 +35,14 @@ array([[19., 25.],
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from .memory import check_fits
-from .ops import conv, conv_transpose
-from .params import Geometry, conv_geometry
+from .ops import execute
+from .params import Geometry, geometry_from_shapes
 from .validate import as_int, compute_dtype, numeric_array
 
 _INT32_MAX = np.iinfo(np.int32).max
@@ -77,9 +78,8 @@ def _geometry(weight: Any, input_shape: Any, stride: Any, padding: Any, dilation
     g = as_int(groups, "groups")
     if g < 1:
         raise ValueError(f"groups must be >= 1, got {g}")
-    # a zero-strided stand-in for x: the geometry needs its shape and dtype, not its memory
-    x = np.broadcast_to(np.zeros((), dtype=w.dtype), (w.shape[1] * g,) + spatial)
-    geom = conv_geometry(x, w, stride=stride, padding=padding, dilation=dilation, groups=g)
+    geom = geometry_from_shapes(False, (w.shape[1] * g,) + spatial, w.shape, w.dtype, stride=stride, padding=padding,
+                                dilation=dilation, groups=g)
     return w, geom
 
 
@@ -243,9 +243,13 @@ def conv_matrix(
            [0., 0., 1., 1., 1.],
            [0., 0., 0., 1., 1.]])
     """
+    return _sparse_matrix(*_geometry(weight, input_shape, stride, padding, dilation, groups))
+
+
+def _sparse_matrix(w: np.ndarray, geom: Geometry):
+    """The CSR matrix of ``geom`` (an unbatched convolution) with weight ``w``, refused early when it cannot fit."""
     from scipy import sparse
 
-    w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups)
     size = _size(geom, _matrix_dtype(w).itemsize)
     check_fits(size.csr_bytes + _workspace_bytes(geom), "conv_matrix (the sparse matrix and its build workspace)")
     data, indices, indptr = _csr_parts(w, geom, size)
@@ -292,20 +296,22 @@ def _linear_operator_base():
 class ConvOperator(_linear_operator_base()):
     """The convolution as a :class:`scipy.sparse.linalg.LinearOperator`, without building its matrix.
 
-    ``matvec`` / ``matmat`` run :func:`~tconv.ops.conv` on the flattened
+    ``matvec`` / ``matmat`` run the convolution's geometry (built once, at
+    construction) with :func:`~tconv.ops.execute` on the flattened
     ``(C_in, *input_shape)`` input(s); ``rmatvec`` / ``rmatmat`` (and ``.H``,
-    ``.T``) run :func:`~tconv.ops.conv_transpose`, the exact adjoint, with
-    ``output_size=input_shape``.  It is the linear map of :func:`conv_matrix`
-    with memory of one input and one output instead of the matrix, and it
-    works with scipy's iterative solvers (``lsqr``, ``lsmr``, ``cg`` on
-    ``A.H @ A``, ...).  Complex vectors are applied to their real and
-    imaginary parts.
+    ``.T``) run its :meth:`~tconv.params.Geometry.adjoint`, the transposed
+    convolution that gives back inputs of ``input_shape``.  It is the linear
+    map of :func:`conv_matrix` with memory of one input and one output
+    instead of the matrix, and it works with scipy's iterative solvers
+    (``lsqr``, ``lsmr``, ``cg`` on ``A.H @ A``, ...).  Complex vectors are
+    applied to their real and imaginary parts.
 
     Args:
         weight: ``(C_out, C_in // groups, *kernel)``.
         input_shape: the input's spatial shape.
         stride, padding, dilation, groups: as for :func:`~tconv.ops.conv`.
-        algorithm: passed to ``conv`` / ``conv_transpose``.
+        algorithm: passed to :func:`~tconv.ops.execute` (``"auto"`` or a name of
+            :func:`tconv.algorithm_names`).
 
     Attributes:
         geometry: the validated :class:`~tconv.params.Geometry` of one input.
@@ -343,20 +349,28 @@ class ConvOperator(_linear_operator_base()):
         self.algorithm = algorithm
         self.input_shape = (geom.in_channels,) + geom.input_shape
         self.output_shape = (geom.out_channels,) + geom.output_shape
-        self._hyper = dict(stride=geom.stride, padding=geom.padding, dilation=geom.dilation, groups=geom.groups)
+        self._batched: dict[tuple, tuple[Geometry, Geometry]] = {}
         super().__init__(dtype=_matrix_dtype(w), shape=(_prod(self.output_shape), _prod(self.input_shape)))
 
+    def _geometries(self, columns: int, dtype: np.dtype) -> tuple[Geometry, Geometry]:
+        """:attr:`geometry` for a batch of ``columns`` vectors of ``dtype``, and its adjoint (kept per batch
+        size and dtype: an iterative solver applies the same ones again and again)."""
+        pair = self._batched.get((columns, dtype))
+        if pair is None:
+            if len(self._batched) >= 4:
+                self._batched.clear()
+            geom = replace(self.geometry, batch=columns, batched=True, dtype=dtype)
+            pair = self._batched[columns, dtype] = (geom, geom.adjoint())
+        return pair
+
     def _apply(self, columns: np.ndarray, adjoint: bool) -> np.ndarray:
-        """Run conv (or conv_transpose) on the columns of ``columns``, one column per batch item."""
+        """Run the convolution (or its adjoint) on the columns of ``columns``, one column per batch item."""
         if np.iscomplexobj(columns):
             return self._apply(columns.real, adjoint) + 1j * self._apply(columns.imag, adjoint)
         source, target = (self.output_shape, self.input_shape) if adjoint else (self.input_shape, self.output_shape)
-        batch = np.asarray(columns).T.reshape((columns.shape[1],) + source)
-        if adjoint:
-            out = conv_transpose(batch, self.weight, output_size=self.geometry.input_shape,
-                                 algorithm=self.algorithm, **self._hyper)
-        else:
-            out = conv(batch, self.weight, algorithm=self.algorithm, **self._hyper)
+        batch = numeric_array(columns, "x").T.reshape((columns.shape[1],) + source)
+        forward, backward = self._geometries(columns.shape[1], compute_dtype(batch, self.weight))
+        out = execute(backward if adjoint else forward, batch, self.weight, algorithm=self.algorithm)
         return out.reshape(columns.shape[1], _prod(target)).T
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
@@ -373,4 +387,4 @@ class ConvOperator(_linear_operator_base()):
 
     def to_matrix(self):
         """The same map as a sparse matrix: :func:`conv_matrix` with this operator's arguments."""
-        return conv_matrix(self.weight, self.geometry.input_shape, **self._hyper)
+        return _sparse_matrix(self.weight, self.geometry)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .. import init as initializers
-from .conv import _ConvLayer
+from .base import ConvLayerBase
 
 GLUON_NAMES = {"in_channels": "in_channels", "out_channels": "channels", "stride": "strides", "bias": "use_bias"}
 
@@ -47,7 +47,7 @@ def _initializer(value: Any, name: str) -> initializers.Initializer | None:
     raise TypeError(f"{name} must be a tconv.init initializer (e.g. init.Xavier()) or None, got {value!r}")
 
 
-class _GluonConv(_ConvLayer):
+class _GluonConv(ConvLayerBase):
     names = GLUON_NAMES
 
     def _setup(self, channels: Any, kernel_size: Any, strides: Any, padding: Any, output_padding: Any,
