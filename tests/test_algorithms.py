@@ -128,7 +128,7 @@ def test_measure_mode_from_the_environment(monkeypatch, tuning_state):
 
 
 def test_thread_setting(monkeypatch):
-    from tconv.threads import num_threads
+    from tconv._threads import num_threads
 
     monkeypatch.setenv("TCONV_NUM_THREADS", "1")
     assert num_threads() == 1

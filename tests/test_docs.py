@@ -72,3 +72,15 @@ def test_every_public_function_has_an_example():
             continue
         doc = obj.__doc__ or ""
         assert ">>>" in doc, f"tconv.{name} has no runnable example"
+
+
+def test_architecture_page_code_runs():
+    """docs/architecture.md's Python blocks run as written (the Geometry and ops.execute example)."""
+    import re
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    assert len(blocks) == 1
+    scope: dict = {}
+    exec(compile(blocks[0], "docs/architecture.md", "exec"), scope)
+    assert scope["y"].shape == (8, 32, 32, 32) and scope["dx"].shape == (8, 64, 16, 16)

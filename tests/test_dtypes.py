@@ -111,8 +111,8 @@ def test_mixes_are_numpy_promotion():
     for x, w, b, want in MIXES:
         operands_ = [np.ones(1, x), np.ones(1, w)] + ([] if b is None else [np.ones(1, b)])
         promoted = np.result_type(*operands_)
-        assert want == (promoted if tconv.validate.real_kind(promoted) == "f" else F64)
-        assert tconv.validate.compute_dtype(*operands_) == want
+        assert want == (promoted if tconv._validate.real_kind(promoted) == "f" else F64)
+        assert tconv._validate.compute_dtype(*operands_) == want
     assert np.promote_types(BF16, F32) == F32 and np.promote_types(F16, F32) == F32  # the working dtype
     assert len(MIXES) == 17
 
@@ -230,7 +230,7 @@ def test_conv_operator():
         M = tconv.conv_matrix(w, (5,))
         np.testing.assert_array_equal(M @ f64(x[0]).ravel(), want)
         if wd != BF16:  # scipy.sparse: at least float32
-            assert M.dtype == A.dtype == np.promote_types(tconv.validate.compute_dtype(w), F32)
+            assert M.dtype == A.dtype == np.promote_types(tconv._validate.compute_dtype(w), F32)
         checked += 1
     assert checked == 35
 
@@ -262,7 +262,7 @@ def test_layer_results_are_numpy_promotion():
     for xd in SINGLE:
         for layer_dtype, want in zip(LAYER_DTYPES, LAYER_RESULTS[xd.name]):
             promoted = np.result_type(np.ones(1, xd), np.ones(1, layer_dtype))
-            assert want == (promoted if tconv.validate.real_kind(promoted) == "f" else F64)
+            assert want == (promoted if tconv._validate.real_kind(promoted) == "f" else F64)
     assert len(LAYER_RESULTS) == len(SINGLE)
 
 

@@ -1,7 +1,7 @@
 """Every door gives the same numbers on any memory layout of its arrays: layers, gradients, dialects.
 
 The operator brings its operands into each algorithm's declared layout once
-(:mod:`tconv.layout`); these tests go through the doors users take (layers on
+(:mod:`tconv._layout`); these tests go through the doors users take (layers on
 a transposed view, the channels-last dialects, gradients), with channel counts
 where ``auto`` picks the compiled algorithms (winograd for 3x3 stride 1, gemm /
 subpixel / phase for strided layers), and compare each result bitwise with

@@ -21,7 +21,7 @@ import tconv
 from tconv import ops
 from tconv.algorithms import get, names, phasing, subpixel
 from tconv.algorithms.cost import constants, per_call_seconds
-from tconv.compat.translate import Layer, express
+from tconv.compat import crop_geometry, express
 from tconv.params import conv_transpose_geometry
 
 SOURCES = os.path.dirname(tconv.__file__)
@@ -206,21 +206,22 @@ def test_translate_symmetric_crops_equal_the_exhaustive_search(seed):
     rng = random.Random(seed)
     for _ in range(1500):
         nd = rng.randint(1, 2)
-        layer = Layer(tuple(rng.randint(1, 6) for _ in range(nd)), tuple(rng.randint(1, 7) for _ in range(nd)),
-                      tuple(rng.randint(1, 6) for _ in range(nd)), tuple(rng.randint(1, 3) for _ in range(nd)),
-                      tuple((rng.randint(-8, 14), rng.randint(-8, 14)) for _ in range(nd)))
+        n, k = tuple(rng.randint(1, 6) for _ in range(nd)), tuple(rng.randint(1, 7) for _ in range(nd))
+        stride, dilation = tuple(rng.randint(1, 6) for _ in range(nd)), tuple(rng.randint(1, 3) for _ in range(nd))
+        crops = tuple((rng.randint(-8, 14), rng.randint(-8, 14)) for _ in range(nd))
+        layer = crop_geometry((1, 1) + n, (1, 1) + k, stride=stride, dilation=dilation, crops=crops)
         for framework, key, limits in (("pytorch", "output_padding", [max(s, d) for s, d in
-                                                                      zip(layer.stride, layer.dilation)]),
-                                       ("mxnet", "adj", list(layer.stride))):
+                                                                      zip(layer.geometry.stride, layer.geometry.dilation)]),
+                                       ("mxnet", "adj", list(layer.geometry.stride))):
             t = express(layer, framework)
-            want = [_searched_crop(lo, hi, lim, f) for (lo, hi), lim, f in zip(layer.crops, limits, layer.full_size)]
+            want = [_searched_crop(lo, hi, lim, f) for (lo, hi), lim, f in zip(layer.crops, limits, layer.geometry.full_shape)]
             assert t.params["pad" if framework == "mxnet" else "padding"] == tuple(w[0] for w in want)
             assert t.params[key] == tuple(w[1] for w in want)
             assert t.extra_crop == tuple(w[2] for w in want)
 
 
 def test_translate_of_huge_crops_is_immediate():
-    layer = Layer((3,), (10**6,), (10**5,), (1,), ((10**7, 3),))
+    layer = crop_geometry((1, 1, 3), (1, 1, 10**6), stride=(10**5,), dilation=(1,), crops=((10**7, 3),))
     t = express(layer, "pytorch")  # the search took 10**7 * 10**5 steps
     assert t.params["padding"] == (100002,) and t.params["output_padding"] == (99999,)
 

@@ -1,4 +1,4 @@
-"""tconv.threads: the one process-wide pool under fork, many user threads, changing thread counts and Dask.
+"""tconv._threads: the one process-wide pool under fork, many user threads, changing thread counts and Dask.
 
 Every configuration here is large enough that the threaded algorithms really
 split their work (checked by counting the pieces ``run_chunks`` hands out).
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import tconv
-from tconv import threads
+from tconv import _threads as threads
 from tconv.algorithms import jit
 from tconv.ops import ranked
 

@@ -11,9 +11,9 @@ from . import arrayapi as _arrayapi
 from . import compat
 from .algorithms.cost import calibrate
 from .chapter import corr2d, kernel2matrix, trans_conv
-from .dispatch import Route as _Route
-from .dispatch import add_route as _add_route
-from .dispatch import conv, conv_transpose
+from ._dispatch import Route as _Route
+from ._dispatch import add_route as _add_route
+from ._dispatch import conv, conv_transpose
 from ._explain import explain
 from .grad import conv_backward, conv_transpose_backward
 from .matrix import ConvOperator, conv_matrix

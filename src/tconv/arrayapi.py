@@ -178,7 +178,7 @@ def _check_memory(xp: Any, geom: Geometry, work: Any, upsampled: int, array: Any
 
 
 def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
-    algorithm = kwargs.pop("algorithm")
+    algorithm = kwargs.pop("algorithm", "auto")
     named = {"x": x, "weight": weight, "bias": bias}
     xp, device = _namespace(named)
     if _is_dask(xp):

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .validate import as_int, compute_dtype, numeric_array
+from ._validate import as_int, compute_dtype, numeric_array
 
 
 def _matrix(value: Any, name: str) -> np.ndarray:

@@ -491,7 +491,7 @@ def _hyper_parameter(text: str) -> tuple[str, object]:
 
 
 def _frameworks() -> list[str]:
-    from .compat.translate import FRAMEWORKS
+    from .compat import FRAMEWORKS
 
     return list(FRAMEWORKS)
 
@@ -507,7 +507,7 @@ def _frameworks() -> list[str]:
 @click.option("--to", "targets", type=click.Choice(_frameworks()), multiple=True,
               help="only this target framework (repeat the option for several)")
 def _shape(framework: str, input_size: tuple[int, ...], params: tuple[str, ...], targets: tuple[str, ...]) -> None:
-    from .compat.translate import report
+    from .compat import report
 
     hyper = dict(_hyper_parameter(p) for p in params)
     try:

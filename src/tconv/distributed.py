@@ -41,7 +41,7 @@ import numpy as np
 from . import ops
 from .chunking import Span, blocks_covering, forward_span, output_chunk_size, split, transposed_span
 from .params import Geometry, conv_geometry, conv_transpose_geometry, geometry_from_shapes
-from .validate import numeric_array
+from ._validate import numeric_array
 
 try:
     import dask.array as da

@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .layout import kernel_operand
+from ._layout import kernel_operand
 from .params import Geometry, conv_geometry, conv_transpose_geometry
-from .validate import compute_dtype, numeric_array
+from ._validate import compute_dtype, numeric_array
 
 Grads = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .validate import as_int, numeric_array
+from ._validate import as_int, numeric_array
 
 __all__ = ["Initializer", "Constant", "Bilinear", "Uniform", "Normal", "Xavier", "Kaiming", "fans", "calculate_gain"]
 

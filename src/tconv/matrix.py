@@ -43,7 +43,7 @@ import numpy as np
 from .memory import check_fits
 from .ops import execute
 from .params import Geometry, geometry_from_shapes
-from .validate import as_int, compute_dtype, numeric_array
+from ._validate import as_int, compute_dtype, numeric_array
 
 _INT32_MAX = np.iinfo(np.int32).max
 

@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 
 from . import algorithms as registry
-from .layout import copy_bytes, kernel_operand
+from ._layout import copy_bytes, kernel_operand
 from .algorithms.planner import (
     MEASURED, RANKING_ENVIRONMENT, measure_mode, needed_bytes, plan, ranked, result_bytes, working_dtype,
 )
 from .algorithms.weight_grad import weight_grad
 from .memory import SMALL_BYTES, Budget, available_bytes, reserve
 from .params import Geometry, conv_geometry, conv_transpose_geometry
-from .timing import best_time
-from .validate import numeric_array
+from ._timing import best_time
+from ._validate import numeric_array
 
 
 def algorithm_names() -> tuple[str, ...]:
@@ -36,7 +36,7 @@ def run_kernel(geom: Geometry, x: np.ndarray, weight: np.ndarray, algorithm: reg
     """Run ``algorithm``'s kernel on validated operands (no bias), in any dtype and memory layout.
 
     The operands are brought into the working dtype and the algorithm's layout
-    here, once (:mod:`tconv.layout`); the kernel gets them batched.
+    here, once (:mod:`tconv._layout`); the kernel gets them batched.
     """
     work = working_dtype(geom)
     xb = kernel_operand(x if geom.batched else x[np.newaxis], work, algorithm.layout)
@@ -139,13 +139,46 @@ def conv_transpose(
     output_size: Any = None,
     algorithm: str = "auto",
 ) -> np.ndarray:
-    """The NumPy transposed convolution: validate into a Geometry, then :func:`execute`.
+    """Transposed convolution with PyTorch's ``conv_transpose{1,2,3}d`` semantics, in N-d.
 
-    Arguments and result as :func:`tconv.conv_transpose` (which also routes other libraries' arrays);
-    ``x``, ``weight`` and ``bias`` are NumPy arrays or array-likes.
+    Args:
+        x: ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``.
+        weight: ``(C_in, C_out // groups, *kernel)``.
+        bias: ``(C_out,)`` or None.
+        stride, dilation: an int or one int per spatial dim.
+        padding: outputs cropped at each end: an int, one int per dim,
+            ``(before, after)`` pairs per dim, ``"valid"`` (crop nothing) or
+            ``"same"`` (``in * stride`` outputs, the odd crop at the end, as
+            TensorFlow/Keras/JAX).
+        output_padding: extra outputs at the end of each dim; must be smaller
+            than stride or dilation.
+        output_size: the wanted spatial size (or PyTorch's full shape); picks
+            ``output_padding``.
+        algorithm: ``"auto"`` or a name from :func:`algorithm_names`.
 
-    >>> conv_transpose(np.array([[[0., 1, 2]]]), np.array([[[1., 1]]]), stride=2)
-    array([[[0., 0., 1., 1., 2., 2.]]])
+    Returns:
+        ``(N, C_out, *out)`` (unbatched in -> unbatched out), dtype by NumPy
+        promotion of ``x``, ``weight`` and ``bias``: float32 -> float32,
+        float64 -> float64; float16 and ``ml_dtypes.bfloat16`` are computed in
+        float32 and rounded once; integer and bool operands give float64
+        (PyTorch would return integers, or refuse bool); mixes follow
+        ``np.result_type`` (float16 with float32 gives float32, int64 with
+        float32 gives float64); complex is refused for now.  PyTorch, CuPy,
+        JAX (any array-api-compat library) arrays in give that library's
+        array out, computed on its device (see :mod:`tconv.arrayapi`); a Dask
+        array gives a lazy Dask array (:mod:`tconv.distributed`): the public
+        ``tconv.conv_transpose`` routes them, this NumPy operator takes NumPy
+        arrays and array likes.
+
+    >>> X = np.array([[[[0., 1], [2, 3]]]]); K = np.array([[[[0., 1], [2, 3]]]])
+    >>> conv_transpose(X, K)
+    array([[[[ 0.,  0.,  1.],
+             [ 0.,  4.,  6.],
+             [ 4., 12.,  9.]]]])
+    >>> conv_transpose(X, K, padding=1)
+    array([[[[4.]]]])
+    >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 3)), stride=2, padding="same").shape
+    (1, 6)
     """
     algorithm = check_algorithm_name(algorithm)
     xa, wa, ba = operands(x, weight, bias)
@@ -167,13 +200,19 @@ def conv(
     groups: int = 1,
     algorithm: str = "auto",
 ) -> np.ndarray:
-    """The NumPy convolution: validate into a Geometry, then :func:`execute`.
+    """Convolution (cross-correlation) with PyTorch's ``conv{1,2,3}d`` semantics, in N-d.
 
-    Arguments and result as :func:`tconv.conv`; ``x``, ``weight`` and ``bias`` are NumPy arrays or
-    array-likes.
+    ``weight`` is ``(C_out, C_in // groups, *kernel)``; ``padding`` adds zeros
+    to the input: an int, per-dim ints, ``(before, after)`` pairs, ``"valid"``
+    or ``"same"`` (``ceil(in / stride)`` outputs with the odd pad at the end:
+    PyTorch's rule at stride 1, TensorFlow's at any stride).  The result
+    dtype follows the same rule as :func:`conv_transpose`'s.
+    :func:`conv_transpose` with the same weight and hyper-parameters is its
+    exact adjoint.
 
-    >>> conv(np.array([[[0., 1, 2]]]), np.array([[[1., 1]]]))
-    array([[[1., 3.]]])
+    >>> conv(np.arange(9.).reshape(1, 1, 3, 3), np.array([[[[0., 1], [2, 3]]]]))
+    array([[[[19., 25.],
+             [37., 43.]]]])
     """
     algorithm = check_algorithm_name(algorithm)
     xa, wa, ba = operands(x, weight, bias)

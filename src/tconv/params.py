@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .shapes import effective_kernel, forward_padding, forward_size, full_size, transposed_padding, transposed_size
-from .validate import PadPairs, as_int, compute_dtype, int_tuple, shown
+from ._validate import PadPairs, as_int, compute_dtype, int_tuple, shown
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .validate import PadPairs, as_int, int_tuple, pad_pairs, padding_mode, per_dim, shown
+from ._validate import PadPairs, as_int, int_tuple, pad_pairs, padding_mode, per_dim, shown
 
 
 def same_padding_transposed(k_eff: int, s: int) -> tuple[tuple[int, int], int]:

@@ -24,7 +24,7 @@ from .chapter import corr2d, kernel2matrix, trans_conv
 from .matrix import conv_matrix, conv_matrix_dense
 from .memory import format_bytes
 from .ops import conv, conv_transpose
-from .timing import best_time
+from ._timing import best_time
 
 
 @dataclass(frozen=True)

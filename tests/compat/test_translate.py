@@ -14,7 +14,7 @@ from tconv.compat import jax as jaxc
 from tconv.compat import mxnet as mxc
 from tconv.compat import onnx as onnxc
 from tconv.compat import tensorflow as tfc
-from tconv.compat.translate import FRAMEWORKS, apply_extra, convert_weight, describe, translate
+from tconv.compat import FRAMEWORKS, apply_extra, convert_weight, describe, translate
 
 from .stats import examples, record
 
@@ -153,19 +153,19 @@ def test_round_trip_to_every_framework(source):
             layer = describe(source, n, **p)
         except ValueError:
             assume(False)
-        assume(all(o >= 1 for o in layer.output_size))
+        assume(all(o >= 1 for o in layer.output_shape))
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((2, 2) + n)
-        w = rng.standard_normal((2, 3) + layer.kernel)
+        w = rng.standard_normal((2, 3) + layer.geometry.kernel_shape)
         want = run(source, x, w, p)
-        assert want.shape[2:] == layer.output_size
+        assert want.shape[2:] == layer.output_shape
         for target in FRAMEWORKS:
             t = translate(source, target, n, **p)
             got = apply_extra(run(target, x, w, t.params), t.extra_crop)
             assert got.shape == want.shape, (target, t)
             assert record(f"translate: {source} -> every framework", got, want) <= 1e-9, (target, str(t))
             if t.exact:
-                assert t.output_size == layer.output_size
+                assert t.output_size == layer.output_shape
         tally.compared += 1
 
     check()

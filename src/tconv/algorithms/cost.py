@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..timing import best_time
+from .._timing import best_time
 
 
 @dataclass(frozen=True)

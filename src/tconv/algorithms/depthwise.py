@@ -6,7 +6,7 @@ convolution works phase by phase (see :mod:`.phasing`): the taps of one phase
 are summed into a small contiguous accumulator which is written once into
 the phase's strided view of the output.  Work is split into blocks of
 ``(image, channel)`` rows that stay in cache, spread over the threads of
-:mod:`tconv.threads`.  No Python loop over groups.  With the compiled kernels
+:mod:`tconv._threads`.  No Python loop over groups.  With the compiled kernels
 (see :mod:`.jit`) both directions are one compiled loop over the rows
 instead, with no temporary per tap.
 
@@ -25,7 +25,7 @@ import itertools
 import numpy as np
 
 from ..params import Geometry
-from ..threads import run_chunks
+from .._threads import run_chunks
 from .jit import available, jit
 from .phasing import last_dim_phases, phase_combos, prod, small_padding, too_many_phases
 from .registry import Algorithm
@@ -276,7 +276,7 @@ STEPS_PER_BLOCK_ITEM = 3
 
 def cost(geom: Geometry) -> float:
     """Element-wise passes over cache-resident blocks: a few passes per tap over the small side."""
-    from ..threads import num_threads
+    from .._threads import num_threads
     from .cost import constants, per_call_seconds
 
     work = np.promote_types(geom.dtype, np.float32)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..threads import num_threads, run_chunks
+from .._threads import num_threads, run_chunks
 from .jit import jit
 
 

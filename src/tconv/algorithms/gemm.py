@@ -38,9 +38,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..layout import kernel_operand
+from .._layout import kernel_operand
 from ..params import Geometry
-from ..threads import run_chunks
+from .._threads import run_chunks
 from . import gemm_loops, phase
 from .jit import available
 from .phasing import (AxisPhase, batch_chunks, io_bytes, pad_channels_first, phase_combos, prod,

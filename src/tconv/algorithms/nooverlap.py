@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import Geometry
-from ..threads import parallel_copy
+from .._threads import parallel_copy
 from .gather import gather, merge_offsets
 from .jit import available
 from .phasing import prod

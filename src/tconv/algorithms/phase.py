@@ -30,7 +30,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..params import Geometry
-from ..threads import parallel_copy, run_chunks
+from .._threads import parallel_copy, run_chunks
 from . import phasing
 from .phasing import (batch_chunks, geometry_phases, phase_combos, phase_task_sizes, prod, small_padding,
                       too_many_phases)

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from ..layout import copy_bytes
+from .._layout import copy_bytes
 from ..memory import SMALL_BYTES, Budget
 from ..params import Geometry
 from . import cost

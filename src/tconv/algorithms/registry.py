@@ -5,7 +5,7 @@ needs and a cost estimate, and provides the kernels of the adjoint pair
 (transposed convolution and convolution) and of the weight gradient.  Kernels
 receive a batched input in the working dtype and the memory layout the
 algorithm declares (``layout``: ``"C"`` for C-contiguous and aligned, the
-default, or ``"any"``; see :mod:`tconv.layout`) and the trusted
+default, or ``"any"``; see :mod:`tconv._layout`) and the trusted
 :class:`~tconv.params.Geometry`, and return a freshly allocated
 ``(N, C_out, *out_spatial)`` array; they never write to their inputs.
 
@@ -59,7 +59,7 @@ class Algorithm:
     workspace_bytes: Callable[[Geometry, int], int]
     cost: Callable[[Geometry], float]
     unsupported: Callable[[Geometry], str | None] = field(default=_always)
-    layout: str = "C"  # what the kernels need of their operands (tconv.layout.LAYOUTS)
+    layout: str = "C"  # what the kernels need of their operands (tconv._layout.LAYOUTS)
     #: Why the algorithm declines these operand values (e.g. fft: inf or nan), or None; the planner asks.
     declines_values: Callable[[np.ndarray, np.ndarray], str | None] = field(default=_any_values)
     #: ``(small, big, geom) -> dweight`` (see :mod:`.weight_grad`); by default the shared NumPy one.

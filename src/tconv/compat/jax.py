@@ -1,4 +1,4 @@
-"""``jax.lax.conv_transpose`` semantics, translated onto :func:`tconv.conv_transpose`.
+"""``jax.lax.conv_transpose`` semantics, as a Geometry run by :func:`tconv.ops.execute`.
 
 ``jax.lax.conv_transpose`` runs a stride-1 convolution over the input dilated
 by ``strides`` (zeros inserted), padded by ``padding`` per spatial dim:
@@ -18,8 +18,10 @@ it and swaps I and O, which is what loads a Keras ``Conv2DTranspose`` or
 ``tf.nn.conv_transpose`` kernel (``(*k, out, in)`` read as ``HWIO``) unchanged.
 
 Per dim a JAX padding ``(a, b)`` is a crop of ``(k_eff - 1 - a, k_eff - 1 - b)``
-of the full transposed output (negative: zeros added), which is what is handed
-to the canonical operator.
+of the full transposed output (negative: zeros added): a Geometry with those
+crops, and, where they ask for zeros PyTorch's rule cannot place (before the
+output, or more after it than an ``output_padding`` gives), a window beyond
+its output (:class:`tconv.compat.Windowed`).
 
 >>> import numpy as np
 >>> x = np.arange(3.).reshape(1, 3, 1); w = np.array([1., 10, 100]).reshape(3, 1, 1)
@@ -35,8 +37,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..validate import as_int, numeric_array
-from ._common import int_list, run_cropped
+from ..shapes import effective_kernel
+from .._validate import as_int, compute_dtype, numeric_array
+from ._common import Pairs, Windowed, crop_geometry, int_list, run
 
 _WHO = "jax.lax.conv_transpose"
 
@@ -118,22 +121,41 @@ def _paddings(padding: Any, nd: int, use_consistent_padding: bool) -> list[Any]:
     return out if use_consistent_padding else [("raw",) + p for p in out]
 
 
-def jax_crops(
-    kernel: Sequence[int], strides: Sequence[int], rhs_dilation: Sequence[int], padding: Any,
-    use_consistent_padding: bool = False,
-) -> tuple[tuple[int, int], ...]:
-    """(crop_before, crop_after) of the full transposed output for JAX's padding.
-
-    >>> jax_crops((3,), (2,), (1,), "SAME")
-    ((0, 1),)
-    """
-    nd = len(kernel)
+def _crops(kernel: Sequence[int], strides: Sequence[int], rhs_dilation: Sequence[int], padding: Any,
+           use_consistent_padding: bool) -> Pairs:
+    """(crop_before, crop_after) of the full transposed output for JAX's padding."""
     crops = []
-    for k, s, d, p in zip(kernel, strides, rhs_dilation, _paddings(padding, nd, use_consistent_padding)):
-        k_eff = d * (k - 1) + 1
+    for k, s, d, p in zip(kernel, strides, rhs_dilation, _paddings(padding, len(kernel), use_consistent_padding)):
+        k_eff = effective_kernel(k, d)
         a, b = p[1:] if isinstance(p, tuple) and p[0] == "raw" else transpose_padding(k_eff, s, p)
         crops.append((k_eff - 1 - a, k_eff - 1 - b))
     return tuple(crops)
+
+
+def geometry(
+    x_shape: Sequence[int], weight_shape: Sequence[int], dtype: Any = np.float64, *, strides: Any,
+    padding: Any, rhs_dilation: Any = None, use_consistent_padding: bool = False,
+) -> Windowed:
+    """The layer ``jax.lax.conv_transpose`` computes, as a :class:`~tconv.compat.Windowed` Geometry.
+
+    ``x_shape`` is channels-first ``(N, C, *spatial)`` and ``weight_shape`` PyTorch's ``(in, out, *kernel)``
+    (after the dimension numbers and ``transpose_kernel`` are applied); the other arguments as
+    :func:`conv_transpose` takes them.
+
+    >>> geometry((1, 1, 3), (1, 1, 3), strides=(2,), padding="SAME").crops
+    ((0, 1),)
+    >>> layer = geometry((1, 1, 3), (1, 1, 3), strides=(2,), padding=[(3, 1)])
+    >>> layer.crops, layer.beyond
+    (((-1, 1),), ((-1, 0),))
+    """
+    nd = len(weight_shape) - 2
+    stride = int_list(strides, nd, "strides", _WHO, minimum=1, default=1)
+    dil = int_list(rhs_dilation, nd, "rhs_dilation", _WHO, minimum=1, default=1)
+    crops = _crops(weight_shape[2:], stride, dil, padding, use_consistent_padding)
+    layer = crop_geometry(x_shape, weight_shape, dtype, stride=stride, dilation=dil, crops=crops)
+    if any(n < 1 for n in layer.output_shape):
+        raise ValueError(f"{_WHO}: padding {padding!r} leaves an empty output {layer.output_shape}")
+    return layer
 
 
 def conv_transpose(
@@ -175,10 +197,6 @@ def conv_transpose(
     lhs_perm, rhs_perm, out_perm = _permutations(dimension_numbers, a.ndim)
     x = a.transpose(lhs_perm)
     r = w.transpose(rhs_perm)  # (O, I, *k)
-    nd = a.ndim - 2
-    kernel = r.shape[2:]
-    stride = int_list(strides, nd, "strides", _WHO, minimum=1, default=1)
-    dil = int_list(rhs_dilation, nd, "rhs_dilation", _WHO, minimum=1, default=1)
     if transpose_kernel:
         weight = r  # the O axis meets the input's features; the kernel is used un-flipped
         which = "O"
@@ -190,6 +208,7 @@ def conv_transpose(
             f"{_WHO}: rhs's {which} dim ({weight.shape[0]}) must equal lhs's feature dim ({x.shape[1]})"
             + (" (transpose_kernel=True swaps I and O)" if transpose_kernel else "")
         )
-    crops = jax_crops(kernel, stride, dil, padding, use_consistent_padding)
-    y = run_cropped(x, weight, None, stride=stride, dilation=dil, groups=1, crops=crops)
+    layer = geometry(x.shape, weight.shape, compute_dtype(x, weight), strides=strides, padding=padding,
+                     rhs_dilation=rhs_dilation, use_consistent_padding=use_consistent_padding)
+    y = run(layer, x, weight)
     return y.transpose(np.argsort(out_perm))

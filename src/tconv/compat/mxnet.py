@@ -1,6 +1,6 @@
-"""MXNet ``Deconvolution`` (and Gluon ``Conv*DTranspose``) semantics, onto :func:`tconv.conv_transpose`.
+"""MXNet ``Deconvolution`` (and Gluon ``Conv*DTranspose``) semantics, as a Geometry run by :func:`tconv.ops.execute`.
 
-Per spatial dim, with ``full = stride * (in - 1) + dilate * (kernel - 1) + 1``:
+Per spatial dim, with ``full`` the uncropped output (:func:`tconv.shapes.full_size`):
 
 * without ``target_shape``: ``out = full - 2 * pad + adj``; the crop is
   ``pad`` at the start and ``pad - adj`` at the end (``adj`` is PyTorch's
@@ -32,52 +32,70 @@ array([[[4., 2., 4., 2.]]])
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from ..validate import as_int, numeric_array
-from ._common import full_size, int_list, run_cropped
+from ..ops import execute
+from ..params import Geometry, geometry_from_shapes
+from ..shapes import full_size
+from .._validate import as_int, compute_dtype, numeric_array
+from ._common import int_list
 
 _WHO = "MXNet Deconvolution"
 _LAYOUTS = {1: "NCW", 2: "NCHW", 3: "NCDHW"}
 
 
-def mxnet_crops(
-    input_shape: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...], dilate: tuple[int, ...],
-    pad: tuple[int, ...], adj: tuple[int, ...], target_shape: tuple[int, ...] | None,
-) -> tuple[tuple[int, int], ...]:
-    """(crop_before, crop_after) of the full output per dim, by MXNet's rules.
+def geometry(
+    x_shape: Sequence[int], w_shape: Sequence[int], dtype: Any = np.float64, *, bias: bool = False,
+    stride: Any = (), dilate: Any = (), pad: Any = (), adj: Any = (), target_shape: Any = (), num_group: int = 1,
+) -> Geometry:
+    """The :class:`~tconv.params.Geometry` of MXNet ``Deconvolution`` on operands of these shapes.
 
-    >>> mxnet_crops((3,), (3,), (2,), (1,), (1,), (1,), None), mxnet_crops((3,), (3,), (2,), (1,), (0,), (0,), (4,))
-    (((1, 0),), ((2, 1),))
+    The attributes as :func:`deconvolution` takes them; the Geometry's :attr:`~tconv.params.Geometry.crops`
+    are MXNet's crops of the full output.
+
+    >>> geometry((1, 1, 3), (1, 1, 3), stride=(2,), pad=(1,), adj=(1,)).crops
+    ((1, 0),)
+    >>> geometry((1, 1, 3), (1, 1, 3), stride=(2,), target_shape=(4,)).crops
+    ((2, 1),)
     """
-    crops = []
-    for dim, (n, k, s, d) in enumerate(zip(input_shape, kernel, stride, dilate)):
+    nd = len(w_shape) - 2
+    stride_t = int_list(stride, nd, "stride", _WHO, minimum=1, default=1)
+    dil = int_list(dilate, nd, "dilate", _WHO, minimum=1, default=1)
+    pad_t = int_list(pad, nd, "pad", _WHO, minimum=0, default=0)
+    adj_t = int_list(adj, nd, "adj", _WHO, minimum=0, default=0)
+    target = int_list(target_shape, nd, "target_shape", _WHO, minimum=0, default=0)
+    if any(target) and not all(target):
+        raise ValueError(f"{_WHO}: target_shape {list(target)} must be non-zero in every dim (or empty)")
+    pads, output_padding = [], []
+    for dim, (n, k, s, d) in enumerate(zip(x_shape[2:], w_shape[2:], stride_t, dil)):
         full = full_size(n, k, s, d)
-        if target_shape is not None:
-            diff = full - target_shape[dim]
+        if any(target):
+            diff = full - target[dim]
             if diff < 0:
                 raise ValueError(
-                    f"{_WHO}: target_shape {list(target_shape)} is too big in dim {dim}: at most {full} "
-                    f"(stride * (in - 1) + dilate * (kernel - 1) + 1) can be reached"
+                    f"{_WHO}: target_shape {list(target)} is too big in dim {dim}: at most {full} "
+                    f"(the full output) can be reached"
                 )
             if diff % 2 >= s:
                 raise ValueError(
-                    f"{_WHO}: target_shape {list(target_shape)} in dim {dim} leaves an odd difference ({diff}) to "
+                    f"{_WHO}: target_shape {list(target)} in dim {dim} leaves an odd difference ({diff}) to "
                     f"the full size {full}, which MXNet resolves with adj = 1; adj must be smaller than stride ({s})"
                 )
-            crops.append(((diff + 1) // 2, diff // 2))
+            pads.append(((diff + 1) // 2, diff // 2))
+            output_padding.append(0)
             continue
-        if adj[dim] >= s:
-            raise ValueError(f"{_WHO}: adj {list(adj)} must be smaller than stride {list(stride)} (dim {dim})")
-        out = full - 2 * pad[dim] + adj[dim]
-        if out < 1:
+        if adj_t[dim] >= s:
+            raise ValueError(f"{_WHO}: adj {list(adj_t)} must be smaller than stride {list(stride_t)} (dim {dim})")
+        if full - 2 * pad_t[dim] + adj_t[dim] < 1:
             raise ValueError(
-                f"{_WHO}: pad {list(pad)} crops the whole output of dim {dim} ({full} positions, adj {adj[dim]})"
+                f"{_WHO}: pad {list(pad_t)} crops the whole output of dim {dim} ({full} positions, adj {adj_t[dim]})"
             )
-        crops.append((pad[dim], pad[dim] - adj[dim]))
-    return tuple(crops)
+        pads.append((pad_t[dim], pad_t[dim]))
+        output_padding.append(adj_t[dim])
+    return geometry_from_shapes(True, x_shape, w_shape, dtype, bias=bias, stride=stride_t, dilation=dil,
+                                groups=num_group, padding=tuple(pads), output_padding=tuple(output_padding))
 
 
 def deconvolution(
@@ -134,17 +152,9 @@ def deconvolution(
             f"{_WHO}: weight must have shape (C, num_filter / num_group, *kernel) = "
             f"({x.shape[1]}, {nf // g if g else nf}, *{ksize}), got {w.shape}"
         )
-    stride_t = int_list(stride, nd, "stride", _WHO, minimum=1, default=1)
-    dil = int_list(dilate, nd, "dilate", _WHO, minimum=1, default=1)
-    pad_t = int_list(pad, nd, "pad", _WHO, minimum=0, default=0)
-    adj_t = int_list(adj, nd, "adj", _WHO, minimum=0, default=0)
-    target = int_list(target_shape, nd, "target_shape", _WHO, minimum=0, default=0)
-    if any(target) and not all(target):
-        raise ValueError(f"{_WHO}: target_shape {list(target)} must be non-zero in every dim (or empty)")
-    crops = mxnet_crops(tuple(x.shape[2:]), ksize, stride_t, dil, pad_t, adj_t, target if any(target) else None)
-    b = None
-    if bias is not None and not no_bias:
-        b = numeric_array(bias, "bias")
-        if b.shape != (nf,):
-            raise ValueError(f"{_WHO}: bias must have shape ({nf},) (num_filter), got {b.shape}")
-    return run_cropped(x, w, b, stride=stride_t, dilation=dil, groups=g, crops=crops)
+    b = None if bias is None or no_bias else numeric_array(bias, "bias")
+    geom = geometry(x.shape, w.shape, compute_dtype(*(a for a in (x, w, b) if a is not None)), bias=b is not None,
+                    stride=stride, dilate=dilate, pad=pad, adj=adj, target_shape=target_shape, num_group=g)
+    if b is not None and b.shape != (nf,):
+        raise ValueError(f"{_WHO}: bias must have shape ({nf},) (num_filter), got {b.shape}")
+    return execute(geom, x, w, b)

@@ -1,4 +1,4 @@
-"""The ONNX ``ConvTranspose`` operator, translated onto :func:`tconv.conv_transpose`.
+"""The ONNX ``ConvTranspose`` operator: its attributes as a Geometry, run by :func:`tconv.ops.execute`.
 
 Every attribute of every opset is accepted: ``auto_pad`` (NOTSET,
 SAME_UPPER, SAME_LOWER, VALID), ``dilations``, ``group``, ``kernel_shape``,
@@ -9,8 +9,8 @@ Where ONNX Runtime and the ONNX reference evaluator disagree, this follows
 ONNX Runtime (checked against onnxruntime 1.32):
 
 * ``auto_pad`` SAME_UPPER / SAME_LOWER without ``output_shape``: the total
-  crop is ``max(0, full + output_padding - in * stride)`` (``full = (in - 1) *
-  stride + (k - 1) * dilation + 1``), so when the stride is larger than the
+  crop is ``max(0, full + output_padding - in * stride)`` (``full`` is the
+  uncropped output, :func:`tconv.shapes.full_size`), so when the stride is larger than the
   dilated kernel the output is ``full + output_padding`` positions, not
   ``in * stride`` (the reference evaluator pads zeros to reach ``in *
   stride``).  Odd totals crop the extra position at the end for SAME_UPPER
@@ -37,12 +37,15 @@ array([[[102.,  20., 203.,  30.]]])
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from ..validate import as_int, numeric_array
-from ._common import full_size, int_list, run_cropped
+from ..ops import execute
+from ..params import Geometry, geometry_from_shapes
+from ..shapes import effective_kernel, full_size
+from .._validate import as_int, compute_dtype, numeric_array
+from ._common import int_list
 
 #: The values ONNX allows for ``auto_pad``.
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
@@ -50,7 +53,12 @@ AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 _WHO = "ONNX ConvTranspose"
 
 
-def _auto_pad(value: Any) -> str:
+def parse_auto_pad(value: Any) -> str:
+    """ONNX's ``auto_pad`` attribute (str or bytes; empty means NOTSET), checked.
+
+    >>> parse_auto_pad(b"SAME_UPPER"), parse_auto_pad("")
+    ('SAME_UPPER', 'NOTSET')
+    """
     if isinstance(value, bytes):
         value = value.decode()
     if value is None or value == "":
@@ -85,7 +93,12 @@ def _operands(X: Any, W: Any, B: Any, group: Any) -> tuple[np.ndarray, np.ndarra
     return x, w, b, g
 
 
-def _pads(pads: Any, nd: int, auto_pad: str) -> tuple[tuple[int, int], ...]:
+def parse_pads(pads: Any, nd: int, auto_pad: str) -> tuple[tuple[int, int], ...]:
+    """ONNX's ``pads`` ``[x1_begin, ..., xn_begin, x1_end, ..., xn_end]`` as ``(begin, end)`` per dim, checked.
+
+    >>> parse_pads([1, 2, 3, 4], 2, "NOTSET"), parse_pads(None, 1, "SAME_UPPER")
+    (((1, 3), (2, 4)), ((0, 0),))
+    """
     if pads is None or (np.ndim(pads) == 1 and len(pads) == 0):
         return ((0, 0),) * nd
     if auto_pad != "NOTSET":
@@ -103,7 +116,12 @@ def _pads(pads: Any, nd: int, auto_pad: str) -> tuple[tuple[int, int], ...]:
     return tuple(zip(values[:nd], values[nd:]))
 
 
-def _output_shape(output_shape: Any, nd: int) -> tuple[int, ...] | None:
+def parse_output_shape(output_shape: Any, nd: int) -> tuple[int, ...] | None:
+    """ONNX's ``output_shape`` (the spatial sizes, or ``[N, M, ...]``) as spatial sizes; None when absent.
+
+    >>> parse_output_shape([1, 2, 8, 8], 2), parse_output_shape([], 2)
+    ((8, 8), None)
+    """
     if output_shape is None:
         return None
     if isinstance(output_shape, (str, bytes)) or np.ndim(output_shape) != 1:
@@ -123,66 +141,93 @@ def _output_shape(output_shape: Any, nd: int) -> tuple[int, ...] | None:
     return tuple(values)
 
 
-def _split(total: int, auto_pad: str) -> int:
-    """Crop at the beginning for a total crop: SAME_UPPER puts the odd one at the end."""
-    return total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+def _split(total: int, auto_pad: str) -> tuple[int, int]:
+    """(begin, end) of a total crop: SAME_UPPER puts the odd one at the end, the others at the beginning."""
+    before = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+    return before, total - before
 
 
-def onnx_crops(
-    input_shape: tuple[int, ...],
-    kernel: tuple[int, ...],
-    strides: tuple[int, ...],
-    dilations: tuple[int, ...],
-    output_padding: tuple[int, ...],
-    auto_pad: str,
-    pads: tuple[tuple[int, int], ...],
-    output_shape: tuple[int, ...] | None,
-) -> tuple[tuple[int, int], ...]:
-    """(crop_before, crop_after) of the full output per dim, ONNX Runtime's rules (see the module doc).
+def _crop(dim: int, n: int, full: int, s: int, adj: int, auto_pad: str, pads: tuple[int, int],
+          output_shape: tuple[int, ...] | None) -> tuple[tuple[int, int], int]:
+    """(begin, end) cropped from the full output plus ``output_padding``, and the output size, of one dim."""
+    if output_shape is not None:
+        out = output_shape[dim]
+        return _split(max(0, full + adj - out), auto_pad), out
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        total = max(0, full + adj - n * s)
+        return _split(total, auto_pad), full + adj - total
+    before, after = pads if auto_pad == "NOTSET" else (0, 0)
+    return (before, after), full + adj - before - after
 
-    >>> onnx_crops((3,), (3,), (2,), (1,), (0,), "SAME_UPPER", ((0, 0),), None)
+
+def geometry(
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    dtype: Any = np.float64,
+    *,
+    bias: bool = False,
+    auto_pad: Any = "NOTSET",
+    dilations: Any = None,
+    group: int = 1,
+    output_padding: Any = None,
+    output_shape: Any = None,
+    pads: Any = None,
+    strides: Any = None,
+) -> Geometry:
+    """The :class:`~tconv.params.Geometry` of ONNX ``ConvTranspose`` on operands of these shapes.
+
+    The attributes as :func:`conv_transpose` takes them, checked by ONNX Runtime's rules (see the module doc);
+    the Geometry's :attr:`~tconv.params.Geometry.crops` are ONNX's crops of the full output.
+
+    >>> geometry((1, 1, 3), (1, 1, 3), strides=[2], auto_pad="SAME_UPPER").crops
     ((0, 1),)
+    >>> geometry((1, 1, 4), (1, 1, 3), strides=[2], output_shape=[10]).crops
+    ((0, -1),)
     """
-    crops = []
-    for dim, (n, k, s, d, adj) in enumerate(zip(input_shape, kernel, strides, dilations, output_padding)):
+    nd = len(w_shape) - 2
+    mode = parse_auto_pad(auto_pad)
+    stride = int_list(strides, nd, "strides", _WHO, minimum=1, default=1)
+    dil = int_list(dilations, nd, "dilations", _WHO, minimum=1, default=1)
+    adj = int_list(output_padding, nd, "output_padding", _WHO, minimum=0, default=0)
+    for dim, (a, s, d) in enumerate(zip(adj, stride, dil)):
+        if a >= max(s, d):
+            raise ValueError(
+                f"{_WHO}: output_padding[{dim}] ({a}) must be smaller than max(strides, dilations) ({max(s, d)})"
+            )
+    pad_pairs = parse_pads(pads, nd, mode)
+    out_shape = parse_output_shape(output_shape, nd)
+    spatial, kernel = tuple(x_shape[2:]), tuple(w_shape[2:])
+    if any(n < 1 for n in spatial) or any(k < 1 for k in kernel):
+        raise ValueError(f"{_WHO}: X's spatial dims and W's kernel dims must be >= 1, got X {tuple(x_shape)}, "
+                         f"W {tuple(w_shape)}")
+    crops, sizes = [], []
+    for dim, (n, k, s, d, a) in enumerate(zip(spatial, kernel, stride, dil, adj)):
         full = full_size(n, k, s, d)
-        k_eff = d * (k - 1) + 1
-        if output_shape is not None:
-            out = output_shape[dim]
-            total = max(0, full + adj - out)
-            before = _split(total, auto_pad)
-            pad_sum = total
-        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-            total = max(0, full + adj - n * s)
-            before = _split(total, auto_pad)
-            out = full + adj - total
-            pad_sum = total
-        else:
-            before, after = pads[dim] if auto_pad == "NOTSET" else (0, 0)
-            out = full + adj - before - after
-            pad_sum = before + after
-            if out < 1:
-                raise ValueError(
-                    f"{_WHO}: pads {[p[0] for p in pads] + [p[1] for p in pads]} crop the whole output of dim {dim} "
-                    f"({full + adj} positions before cropping)"
-                )
+        (before, after), out = _crop(dim, n, full, s, a, mode, pad_pairs[dim], out_shape)
+        if out < 1:
+            raise ValueError(
+                f"{_WHO}: pads {[p[0] for p in pad_pairs] + [p[1] for p in pad_pairs]} crop the whole output of "
+                f"dim {dim} ({full + a} positions before cropping)"
+            )
         # ONNX Runtime's consistency check: a Conv over the output must give back the input size.
-        if (out + pad_sum - k_eff) // s + 1 != n:
-            if output_shape is not None:
-                top = full + s - 1 if adj < s else full + adj
+        if (out + before + after - effective_kernel(k, d)) // s + 1 != n:
+            if out_shape is not None:
+                top = full + s - 1 if a < s else full + a
                 raise ValueError(
-                    f"{_WHO}: output_shape {list(output_shape)} cannot be reached in dim {dim}: with input size {n}, "
-                    f"kernel {k}, strides {s}, dilations {d} and output_padding {adj}, ONNX Runtime accepts "
-                    + (f"output_shape from 1 to {top}" if adj < s else
-                       f"no output_shape below {full + adj}, and only {full + adj} itself")
+                    f"{_WHO}: output_shape {list(out_shape)} cannot be reached in dim {dim}: with input size {n}, "
+                    f"kernel {k}, strides {s}, dilations {d} and output_padding {a}, ONNX Runtime accepts "
+                    + (f"output_shape from 1 to {top}" if a < s else
+                       f"no output_shape below {full + a}, and only {full + a} itself")
                     + " (a Conv over the output must give back the input size)"
                 )
             raise ValueError(
-                f"{_WHO}: output_padding[{dim}] ({adj}) must be smaller than strides[{dim}] ({s}) for ONNX Runtime "
+                f"{_WHO}: output_padding[{dim}] ({a}) must be smaller than strides[{dim}] ({s}) for ONNX Runtime "
                 f"(a Conv over the output must give back the input size {n})"
             )
-        crops.append((before, full - out - before))
-    return tuple(crops)
+        crops.append((before, after))
+        sizes.append(out)
+    return geometry_from_shapes(True, x_shape, w_shape, dtype, bias=bias, stride=stride, dilation=dil,
+                                groups=group, padding=tuple(crops), output_size=tuple(sizes))
 
 
 def conv_transpose(
@@ -225,24 +270,13 @@ def conv_transpose(
     """
     x, w, b, g = _operands(X, W, B, group)
     nd = x.ndim - 2
-    mode = _auto_pad(auto_pad)
     kernel = tuple(w.shape[2:])
     if kernel_shape is not None and not (np.ndim(kernel_shape) == 1 and len(kernel_shape) == 0):
         given = int_list(kernel_shape, nd, "kernel_shape", _WHO, minimum=1, default=1)
         if given != kernel:
             raise ValueError(f"{_WHO}: kernel_shape {list(given)} is inconsistent with W of shape {w.shape} "
                              f"(W's spatial dims are {list(kernel)})")
-    stride = int_list(strides, nd, "strides", _WHO, minimum=1, default=1)
-    dil = int_list(dilations, nd, "dilations", _WHO, minimum=1, default=1)
-    adj = int_list(output_padding, nd, "output_padding", _WHO, minimum=0, default=0)
-    for dim, (a, s, d) in enumerate(zip(adj, stride, dil)):
-        if a >= max(s, d):
-            raise ValueError(
-                f"{_WHO}: output_padding[{dim}] ({a}) must be smaller than max(strides, dilations) ({max(s, d)})"
-            )
-    pad_pairs = _pads(pads, nd, mode)
-    out_shape = _output_shape(output_shape, nd)
-    if any(n < 1 for n in x.shape[2:]) or any(k < 1 for k in kernel):
-        raise ValueError(f"{_WHO}: X's spatial dims and W's kernel dims must be >= 1, got X {x.shape}, W {w.shape}")
-    crops = onnx_crops(tuple(x.shape[2:]), kernel, stride, dil, adj, mode, pad_pairs, out_shape)
-    return run_cropped(x, w, b, stride=stride, dilation=dil, groups=g, crops=crops)
+    geom = geometry(x.shape, w.shape, compute_dtype(*(a for a in (x, w, b) if a is not None)), bias=b is not None,
+                    auto_pad=auto_pad, dilations=dilations, group=g, output_padding=output_padding,
+                    output_shape=output_shape, pads=pads, strides=strides)
+    return execute(geom, x, w, b)

@@ -1,4 +1,4 @@
-"""TensorFlow's ``tf.nn.conv_transpose`` family and Keras ``Conv*DTranspose``, onto :func:`tconv.conv_transpose`.
+"""TensorFlow's ``tf.nn.conv_transpose`` family and Keras ``Conv*DTranspose``, as Geometries run by ``ops.execute``.
 
 TensorFlow defines the transposed convolution as the gradient of a forward
 convolution whose *input* has ``output_shape``:
@@ -15,9 +15,10 @@ convolution whose *input* has ``output_shape``:
   accepted and cropped at the end, as TF's oneDNN CPU kernel does) and
   ``(out + before + after - k_eff + s) / s == in`` for explicit pads (TF's
   native kernel: an output shorter than the padded kernel is refused);
-* "SAME" places the forward conv's padding ``max(0, (in - 1) * s + k_eff - out)``
-  with the odd one at the end: the transposed output is cropped by
-  ``total // 2`` at the start.
+* "SAME" places the forward conv's padding ``max(0, full - out)`` (``full``
+  the uncropped transposed output, :func:`tconv.shapes.full_size`) with the
+  odd one at the end: the transposed output is cropped by ``total // 2`` at
+  the start.
 
 Keras ``Conv1DTranspose`` / ``Conv2DTranspose`` / ``Conv3DTranspose``
 (:func:`keras_conv_transpose`) pick ``output_shape`` from ``padding`` and
@@ -38,8 +39,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..validate import as_int, numeric_array
-from ._common import full_size, run_cropped
+from ..ops import execute
+from ..params import Geometry, geometry_from_shapes
+from ..shapes import effective_kernel, full_size
+from .._validate import as_int, compute_dtype, numeric_array
 
 _WHO = "tf.nn.conv_transpose"
 _FORMATS = {1: ("NWC", "NCW"), 2: ("NHWC", "NCHW"), 3: ("NDHWC", "NCDHW")}
@@ -101,41 +104,58 @@ def _padding(padding: Any, nd: int, channels_last: bool) -> str | tuple[tuple[in
     return tuple(pairs)  # type: ignore[return-value]
 
 
-def tf_crops(
-    input_size: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
-    padding: Any, output_size: Sequence[int],
-) -> tuple[tuple[int, int], ...]:
-    """(crop_before, crop_after) of the full output for TF's padding and output size, with TF's shape check.
+def _forward_padding(dim: int, n: int, k: int, s: int, d: int, padding: Any, out: int) -> int:
+    """The forward conv's padding before ``out`` positions of one dim, after TF's shape check."""
+    k_eff, full = effective_kernel(k, d), full_size(n, k, s, d)
+    if padding == "SAME":
+        back = -(-out // s)
+        before = max(0, full_size(back, k, s, d) - out) // 2
+        lo, hi = full_size(n, 1, s, 1), n * s  # the outputs whose ceil(out / s) is n
+    else:
+        pb, pa = (0, 0) if padding == "VALID" else padding[dim]
+        num = out + pb + pa - k_eff
+        if padding == "VALID":  # TF's oneDNN kernel: num / s + 1, C++ division truncating toward zero
+            back = (num // s if num >= 0 else -(-num // s)) + 1
+        else:  # TF's native kernel (explicit pads): (num + s) / s, so no output shorter than the kernel
+            back = (num + s) // s if num >= 0 else 0
+        before = pb
+        lo, hi = full - pb - pa, full + s - 1 - pb - pa
+        if n == 1 and padding == "VALID":
+            lo -= s - 1
+    if back != n:
+        shown = padding if isinstance(padding, str) else "explicit padding"
+        raise ValueError(
+            f"{_WHO}: output_shape size {out} in spatial dim {dim} does not map back to the input size {n} "
+            f"with {shown}, kernel {k}, stride {s}, dilation {d}: valid sizes are {max(lo, 1)} to {hi}"
+        )
+    return before
 
-    >>> tf_crops([3], [3], [2], [1], "SAME", [6]), tf_crops([3], [3], [2], [1], "VALID", [8])
-    (((0, 1),), ((0, -1),))
+
+def geometry(
+    x_shape: Sequence[int], weight_shape: Sequence[int], dtype: Any = np.float64, *,
+    strides: Sequence[int], dilations: Sequence[int], padding: Any, output_size: Sequence[int],
+) -> Geometry:
+    """The :class:`~tconv.params.Geometry` of ``tf.nn.conv_transpose`` for an ``output_size``, with TF's check.
+
+    ``x_shape`` is channels-first ``(N, C, *spatial)`` and ``weight_shape`` PyTorch's ``(in, out, *kernel)``;
+    ``strides`` and ``dilations`` have one entry per spatial dim, ``padding`` is "SAME", "VALID" or
+    ``(before, after)`` pairs of the forward conv.  Its :attr:`~tconv.params.Geometry.crops` are TF's
+    crops of the full output.
+
+    >>> geometry((1, 1, 3), (1, 1, 3), strides=[2], dilations=[1], padding="SAME", output_size=[6]).crops
+    ((0, 1),)
+    >>> geometry((1, 1, 3), (1, 1, 3), strides=[2], dilations=[1], padding="VALID", output_size=[8]).crops
+    ((0, -1),)
     """
-    crops = []
-    for dim, (n, k, s, d, out) in enumerate(zip(input_size, kernel, strides, dilations, output_size)):
-        k_eff = d * (k - 1) + 1
-        if padding == "SAME":
-            back = -(-out // s)
-            before = max(0, (back - 1) * s + k_eff - out) // 2
-            lo, hi = (n - 1) * s + 1, n * s
-        else:
-            pb, pa = (0, 0) if padding == "VALID" else padding[dim]
-            num = out + pb + pa - k_eff
-            if padding == "VALID":  # TF's oneDNN kernel: num / s + 1, C++ division truncating toward zero
-                back = (num // s if num >= 0 else -(-num // s)) + 1
-            else:  # TF's native kernel (explicit pads): (num + s) / s, so no output shorter than the kernel
-                back = (num + s) // s if num >= 0 else 0
-            before = pb
-            lo, hi = (n - 1) * s + k_eff - pb - pa, n * s + k_eff - 1 - pb - pa
-            if n == 1 and padding == "VALID":
-                lo -= s - 1
-        if back != n:
-            shown = padding if isinstance(padding, str) else "explicit padding"
-            raise ValueError(
-                f"{_WHO}: output_shape size {out} in spatial dim {dim} does not map back to the input size {n} "
-                f"with {shown}, kernel {k}, stride {s}, dilation {d}: valid sizes are {max(lo, 1)} to {hi}"
-            )
-        crops.append((before, full_size(n, k, s, d) - out - before))
-    return tuple(crops)
+    spatial, kernel = tuple(x_shape[2:]), tuple(weight_shape[2:])
+    pads, output_padding = [], []
+    for dim, (n, k, s, d, out) in enumerate(zip(spatial, kernel, strides, dilations, output_size)):
+        before = _forward_padding(dim, n, k, s, d, padding, out)
+        after = full_size(n, k, s, d) - out - before  # negative: the output runs past the contributions
+        pads.append((before, max(after, 0)))
+        output_padding.append(max(-after, 0))
+    return geometry_from_shapes(True, x_shape, weight_shape, dtype, stride=tuple(strides),
+                                dilation=tuple(dilations), padding=tuple(pads), output_padding=tuple(output_padding))
 
 
 def _output_sizes(output_shape: Any, x_shape: tuple[int, ...], out_channels: int, channels_last: bool) -> tuple[int, ...]:
@@ -200,13 +220,13 @@ def conv_transpose(
             f"{_WHO}: filters' in_channels (last dim, {f.shape[-1]}) must equal input's channels ({xc.shape[1]})"
         )
     weight = np.moveaxis(f, (-1, -2), (0, 1))  # (in, out, *kernel)
-    kernel = weight.shape[2:]
     stride = _per_dim(strides, nd, "strides", last)
     dil = _per_dim(dilations, nd, "dilations", last)
     pad = _padding(padding, nd, last)
     out = _output_sizes(output_shape, (xc.shape[0], xc.shape[1]) + xc.shape[2:], weight.shape[1], last)
-    crops = tf_crops(xc.shape[2:], kernel, stride, dil, pad, out)
-    y = run_cropped(xc, weight, None, stride=stride, dilation=dil, groups=1, crops=crops)
+    geom = geometry(xc.shape, weight.shape, compute_dtype(xc, weight), strides=stride, dilations=dil, padding=pad,
+                    output_size=out)
+    y = execute(geom, xc, weight)
     return np.moveaxis(y, 1, -1) if last else y
 
 
@@ -254,13 +274,13 @@ def keras_output_size(n: int, k: int, s: int, d: int, padding: str, output_paddi
     >>> keras_output_size(5, 1, 2, 1, "valid", None)
     10
     """
-    k_eff = d * (k - 1) + 1
+    k_eff, full = effective_kernel(k, d), full_size(n, k, s, d)
     if padding == "valid":
         op = max(k_eff, s) - k_eff if output_padding is None else output_padding
-        return (n - 1) * s + k_eff + op
+        return full + op
     if output_padding is None:
         return n * s
-    return (n - 1) * s + k_eff % 2 + output_padding
+    return full - 2 * (k_eff // 2) + output_padding  # Keras crops k_eff // 2 at each end
 
 
 def keras_conv_transpose(

@@ -33,7 +33,7 @@ from ..grad import backward as grad_backward
 from ..ops import execute
 from ..params import Geometry, geometry_from_shapes
 from ..shapes import forward_padding, transposed_padding
-from ..validate import as_int, compute_dtype, int_tuple, numeric_array, pad_pairs, padding_mode
+from .._validate import as_int, compute_dtype, int_tuple, numeric_array, pad_pairs, padding_mode
 from .module import Module, layer_dtype
 from .parameter import Parameter, kept_dtype
 

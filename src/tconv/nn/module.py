@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..validate import compute_dtype, numeric_array, real_kind
+from .._validate import compute_dtype, numeric_array, real_kind
 from .parameter import Parameter
 
 

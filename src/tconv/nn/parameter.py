@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..validate import numeric_array, real_kind
+from .._validate import numeric_array, real_kind
 
 
 def kept_dtype(value: Any, arr: np.ndarray, current: np.dtype) -> np.dtype:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..params import conv_transpose_geometry
 from ..shapes import effective_kernel
-from ..validate import numeric_array
+from .._validate import numeric_array
 
 #: Largest input / kernel side the drawings accept (pictures of bigger cases are unreadable).
 MAX_SIDE = 12

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..shapes import effective_kernel, full_size
-from ..validate import as_int, int_tuple
+from .._validate import as_int, int_tuple
 
 
 def _positive(value: Any, name: str) -> int:

@@ -25,7 +25,7 @@ from .. import __version__
 from ..chapter import corr2d, kernel2matrix
 from ..ops import conv, conv_transpose
 from ..shapes import conv_output_shape, conv_transpose_output_shape
-from ..timing import best_time
+from .._timing import best_time
 from ..tour import Section, sections
 from . import render
 from .matrix import single_channel_matrix

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..memory import check_fits
 from ..ops import conv_transpose
-from ..validate import as_int
+from .._validate import as_int
 from ._deps import require
 
 #: Largest accepted upsampling factor.
