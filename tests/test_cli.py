@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from tconv import cli
-from tconv.cli import parse_hyper
+from tconv.cli_values import parse_hyper
 
 
 def invoke(*args: str):

@@ -378,3 +378,15 @@ def test_cli_docstring_examples_run():
     from tconv import cli
 
     assert doctest.testmod(cli).failed == 0
+
+
+def test_renamed_viz_functions_warn_and_still_work():
+    import tconv.viz as viz
+
+    with pytest.warns(DeprecationWarning, match="describe_overlap"):
+        old = viz.explain
+    assert old is viz.describe_overlap
+    with pytest.warns(DeprecationWarning, match="single_channel_matrix"):
+        assert viz.conv_matrix is viz.single_channel_matrix
+    with pytest.raises(AttributeError):
+        viz.no_such_thing

@@ -43,3 +43,15 @@ __all__ = [
     "upsample_array",
     "upsample_file",
 ]
+
+#: Earlier names, kept one release with a DeprecationWarning (they read like tconv.explain / tconv.conv_matrix).
+_RENAMED = {"explain": "describe_overlap", "conv_matrix": "single_channel_matrix"}
+
+
+def __getattr__(name: str):
+    if name in _RENAMED:
+        import warnings
+
+        warnings.warn(f"tconv.viz.{name} is now tconv.viz.{_RENAMED[name]}", DeprecationWarning, stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module 'tconv.viz' has no attribute {name!r}")
