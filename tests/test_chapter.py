@@ -113,3 +113,48 @@ def test_tour_reproduces_every_example(capsys):
     assert "[[19., 25.],\n    [37., 43.]]" in out
     assert "[[[[4.]]]]" in out
     assert "9 of 9 examples reproduce the chapter's results." in out
+
+
+def test_tour_in_portuguese_prints_the_pages_translations(capsys):
+    from tconv.cli import main
+    from tconv.tour import MATRIX_PT, PAGE_ONLY_PT, sections
+    from tconv.viz.texts import CHAPTER_PT, PAGE
+
+    assert main(["tour", "--text", "--lang", "pt"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("tconv tour: o capítulo da convolução transposta, calculado ao vivo")
+    for section in sections():
+        title, _ = CHAPTER_PT[section.title]
+        assert title in out and section.title not in out
+    for title, _ in MATRIX_PT.values():
+        assert title in out
+    assert "1x20x6x6" in out and "1x10x16x16" in out  # the channel example's live shapes, filled in
+    assert PAGE["pt"]["summary"].format(ok=9, n=9) in out
+    assert out.count(PAGE["pt"]["matches"]) == 9 and "como esperado" in out
+    assert "[[19., 25.],\n    [37., 43.]]" in out and "[[[[4.]]]]" in out  # the same live numbers
+    assert PAGE["pt"]["exercise_title"] in out
+    # the page's words about its pictures stay on the page
+    for part in PAGE_ONLY_PT:
+        assert any(part in text for _, text in CHAPTER_PT.values()), part
+        assert part.strip() not in out
+    assert "figura" not in out and "animação" not in out
+
+
+def test_tour_text_in_english_is_unchanged(capsys):
+    from tconv.cli import main
+    from tconv.tour import tour_text
+
+    assert main(["tour", "--text"]) == 0
+    out = capsys.readouterr().out
+    text, ok = tour_text()
+    assert ok and out.split("Exercise")[0] == text.split("Exercise")[0]
+    assert "Beyond the chapter: the matrix view" in out and "as expected" in out
+
+
+def test_tour_text_needs_the_pages_words_for_portuguese():
+    from tconv.tour import tour_text
+
+    with pytest.raises(ValueError, match="page=tconv.viz.texts.PAGE"):
+        tour_text(lang="pt")
+    with pytest.raises(ValueError, match="lang must be one of"):
+        tour_text(lang="fr")

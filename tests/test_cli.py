@@ -208,3 +208,26 @@ def test_bench_reads_its_options(monkeypatch):
     assert result.exit_code == 0, result.output
     assert seen["ops"] == ["conv_transpose", "conv"] and seen["dtypes"] == ("float32",)
     assert seen["layers"] == ["dcgan_1"] and seen["repeats"] == 2 and seen["every_algorithm"] is False
+
+
+def test_bench_json_prints_the_results_as_json(tmp_path):
+    import json
+
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps({"shapes": [
+        {"name": "tiny", "source": "test", "N": 1, "C_in": 2, "C_out": 3, "input": [4, 4], "kernel": [3, 3],
+         "stride": 2, "padding": 1, "output_padding": 0, "dilation": 1, "groups": 1}]}))
+    result = CliRunner().invoke(
+        cli.build_cli(), ["bench", "--json", "--suite", str(suite), "--ops", "conv_transpose", "--dtypes", "float32",
+                          "--repeats", "1", "--pause", "0", "--auto-only"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)  # only the JSON on stdout
+    assert document["gemm_peak_gflops"]["float32"] > 0 and document["machine"]
+    (row,) = document["rows"]
+    assert row["layer"] == "tiny" and row["op"] == "conv_transpose" and row["ms"]["tconv"] > 0
+    assert "GEMM peak" in result.stderr  # the progress and the table
+
+
+def test_explain_is_a_sub_command():
+    result = invoke("--help")
+    assert "explain" in result.output

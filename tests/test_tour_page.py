@@ -108,7 +108,7 @@ def test_tour_command_prints_text_and_writes_html(pages, tmp_path, capsys):
     # pictures are computed once per process (cached), so this reuses the fixture's work
     assert cli.main(["tour", "--lang", "pt", "--out", str(tmp_path / "site")]) == 0
     captured = capsys.readouterr()
-    assert "9 of 9 examples reproduce the chapter's results." in captured.out
+    assert "9 de 9 exemplos do capítulo reproduzidos." in captured.out  # the terminal tour is Portuguese too
     assert "tconv-tour-pt.html" in captured.out and "[13/13]" in captured.err
     written = (tmp_path / "site" / "tconv-tour-pt.html").read_text(encoding="utf-8")
     assert "[[19, 25], [37, 43]]" in written and "<html lang='pt'>" in written

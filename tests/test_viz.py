@@ -390,3 +390,60 @@ def test_renamed_viz_functions_warn_and_still_work():
         assert viz.conv_matrix is viz.single_channel_matrix
     with pytest.raises(AttributeError):
         viz.no_such_thing
+
+
+def test_drawing_leaves_matplotlibs_global_state_alone(tmp_path):
+    """Every renderer draws on its own Figure + Agg canvas: the backend the caller chose, rcParams and pyplot's
+    figure list stay as they were, and pyplot is not even imported (fresh interpreter, a non-Agg backend set)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import json, sys
+        import matplotlib
+        matplotlib.use("svg")
+        matplotlib.rcParams["lines.linewidth"] = 3.25  # a caller's own setting
+        backend, params = matplotlib.get_backend(), dict(matplotlib.rcParams)
+        from tconv.viz import render, tour_page
+        figs = [render.draw([[1., 2], [3, 4]], [[1., 0], [2, 1]], stride=2, padding=1, path={str(tmp_path / "d.svg")!r}),
+                render.overlap_map(3, 2, input_size=3), render.overlap_map(3, 2, ndim=1),
+                render.matrix_picture(path={str(tmp_path / "m.png")!r})]
+        render.animate([[1., 2]], [[1., 1]], view="both", path={str(tmp_path / "a.gif")!r})
+        png = [render.to_bytes(f) for f in figs]
+        html = [tour_page._png(tour_page._channels_picture(), "shapes"), tour_page._png(tour_page._corr_picture("en"), "c"),
+                tour_page._matvec_w("en"), tour_page._upsample_picture("en")[0]]
+        changed = sorted(k for k in params if matplotlib.rcParams[k] != params[k])
+        print(json.dumps([matplotlib.get_backend() == backend, changed, "matplotlib.pyplot" in sys.modules,
+                          [p[:4] == b"\\x89PNG" for p in png], [h.count("data:image/png") for h in html],
+                          [type(f.canvas).__name__ for f in figs]]))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env["TCONV_NUMBA"] = "0"  # the upsampling picture's convolutions: no kernel compilation needed here
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-4000:]
+    same_backend, changed, pyplot_imported, pngs, images, canvases = json.loads(out.stdout.strip().splitlines()[-1])
+    assert same_backend and changed == [] and not pyplot_imported
+    assert all(pngs) and all(n >= 1 for n in images)
+    assert set(canvases) == {"FigureCanvasAgg"}
+    assert (tmp_path / "d.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert (tmp_path / "a.gif").read_bytes()[:6] == b"GIF89a"
+
+
+def test_drawing_in_process_keeps_backend_and_rcparams():
+    """The same in this process (whatever backend the test run has): draw, and nothing global moved."""
+    import sys
+
+    import matplotlib
+
+    backend, params = matplotlib.get_backend(), dict(matplotlib.rcParams)
+    fig = render.draw([[0., 1], [2, 3]], [[0., 1], [2, 3]], padding=1)
+    render.to_bytes(fig, "svg")
+    render.overlap_map(3, 2, input_size=2)
+    assert matplotlib.get_backend() == backend
+    assert [k for k in params if matplotlib.rcParams[k] != params[k]] == []
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:  # imported by other tests: tconv's figures are not in pyplot's list of open figures
+        assert all(plt.figure(n) is not fig for n in plt.get_fignums())

@@ -8,26 +8,35 @@ memory guard, and -- with ``measure=True`` -- its measured time on the given
 operands.  In measure mode the fastest measured algorithm is remembered for
 that geometry, so later ``"auto"`` calls with the same shapes use it.
 
+The operands may be arrays or just their shapes (a tuple or list of ints, as
+``tconv explain --x 8,64,16,16 --weight 64,32,4,4`` gives them, with ``dtype``
+saying their dtype, float32 unless given); measuring a shape times random
+operands of that shape and dtype.  :meth:`Explanation.as_dict` is the same
+report as plain data (``tconv explain --json``).
+
 >>> import numpy as np, tconv
 >>> e = tconv.explain(np.ones((1, 4, 8, 8)), np.ones((4, 2, 2, 2)), stride=2)
 >>> e.algorithm
 'nooverlap'
 >>> print(e)  # doctest: +ELLIPSIS
 conv_transpose (1, 4, 8, 8) -> (1, 2, 16, 16) float64: auto runs 'nooverlap' ...
+>>> tconv.explain((8, 64, 16, 16), (64, 32, 4, 4), stride=2, padding=1).geometry.result_shape
+(8, 32, 32, 32)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from .algorithms import Algorithm, get as _get_algorithm, names as _algorithm_names
 from .algorithms.jit import available as compiled_available
-from .memory import available_bytes, format_bytes
+from ._validate import numeric_array, real_kind
+from .memory import available_bytes, check_fits, format_bytes
 from .ops import MEASURED, measure as _measure_all, needed_bytes, operands, plan, ranked, working_dtype
-from .params import Geometry, conv_geometry, conv_transpose_geometry
+from .params import Geometry, conv_geometry, conv_transpose_geometry, geometry_from_shapes
 
 
 @dataclass(frozen=True)
@@ -66,20 +75,110 @@ class Explanation:
             fits = "" if c.fits else "  (does not fit in memory)"
             lines.append(f"  {c.name:10s} predicted {c.predicted_s * 1e3:9.3f} ms  needs "
                          f"{format_bytes(c.needed_bytes)}{measured}{fits}")
-        lines.append("  compiled kernels: " + ("on (numba)" if compiled_available(working_dtype(g)) else
+        lines.append("  compiled kernels: " + ("on (numba)" if self.compiled else
                                                "off (NumPy paths; pip install 'tconv[fast]' for numba)"))
         return "\n".join(lines)
 
+    @property
+    def compiled(self) -> bool:
+        """Whether the compiled (numba) kernels run for this call's working dtype."""
+        return compiled_available(working_dtype(self.geometry))
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        """The weight's shape: ``(C_in, C_out // groups, *kernel)`` (transposed) or ``(C_out, C_in // groups, *kernel)``."""
+        g = self.geometry
+        lead = (g.in_channels, g.out_channels // g.groups) if g.transposed else (g.out_channels, g.in_channels // g.groups)
+        return lead + g.kernel_shape
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain data (ints, floats, strings, lists; JSON-ready): what ``tconv explain --json`` prints.
+
+        Times are in seconds, sizes in bytes; a candidate that cannot run has ``unsupported`` set and no numbers.
+        """
+        g = self.geometry
+        lead = (g.batch,) if g.batched else ()
+        return {
+            "op": "conv_transpose" if g.transposed else "conv",
+            "x_shape": list(lead + (g.in_channels,) + g.input_shape),
+            "weight_shape": list(self.weight_shape),
+            "result_shape": list(g.result_shape),
+            "dtype": str(g.dtype),
+            "stride": list(g.stride),
+            "padding": [list(p) for p in g.padding],
+            "output_padding": list(g.output_padding),
+            "dilation": list(g.dilation),
+            "groups": g.groups,
+            "algorithm": self.algorithm,
+            "reason": self.reason,
+            "compiled_kernels": self.compiled,
+            "candidates": [
+                {"name": c.name, "supported": c.unsupported is None, "unsupported": c.unsupported,
+                 "predicted_s": c.predicted_s, "needed_bytes": c.needed_bytes, "fits": c.fits,
+                 "measured_s": c.measured_s}
+                for c in self.candidates
+            ],
+        }
+
+
+def _is_shape(value: Any) -> bool:
+    """A tuple or list of ints (never an operand: ``x`` has >= 2 dims, ``weight`` >= 3)."""
+    return (isinstance(value, (tuple, list)) and len(value) > 0
+            and all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) for n in value))
+
+
+def resolve_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as a NumPy dtype; names of ``ml_dtypes`` types (``"bfloat16"``) are taken too.
+
+    >>> resolve_dtype("float16"), resolve_dtype(np.float64)
+    (dtype('float16'), dtype('float64'))
+    """
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+        if isinstance(dtype, str):
+            try:
+                import ml_dtypes
+
+                dt = np.dtype(getattr(ml_dtypes, dtype))
+            except (ImportError, AttributeError, TypeError):
+                dt = None
+        if dt is None:
+            raise TypeError(f"dtype must be a real numeric dtype such as float32, float64, float16 or bfloat16, "
+                            f"got {dtype!r}") from None
+    if real_kind(dt) is None:
+        raise TypeError(f"dtype must be a real numeric dtype such as float32, float64, float16 or bfloat16, "
+                        f"got {dtype!r}")
+    return dt
+
+
+def _random(shape: Sequence[int], dtype: np.dtype, rng: np.random.Generator, name: str) -> np.ndarray:
+    """Random operand of ``shape`` and ``dtype`` for measuring (refused before allocating if it cannot fit)."""
+    shape = tuple(int(n) for n in shape)
+    check_fits(int(np.prod(shape, dtype=np.int64)) * max(dtype.itemsize, 8), f"a random {name} of shape {shape}")
+    kind = real_kind(dtype)
+    if kind == "b":
+        return rng.random(shape) < 0.5
+    if kind in "iu":
+        return rng.integers(0 if kind == "u" else -3, 4, size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
 
 def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose", measure: bool = False,
-            **params: Any) -> Explanation:
+            dtype: Any = None, **params: Any) -> Explanation:
     """Tell which algorithm ``auto`` would run for this call, and why.
 
     Args:
-        x, weight, bias: the operands, as for :func:`tconv.conv_transpose`.
+        x, weight: the operands as for :func:`tconv.conv_transpose`, or their shapes (a tuple or list of
+            ints, e.g. ``(8, 64, 16, 16)``; no memory is allocated unless ``measure``).
+        bias: the bias array; with shapes, ``True`` (or the bias's shape) says there is one.
         op: ``"conv_transpose"`` (default) or ``"conv"``.
         measure: also time every supported algorithm on these operands (the
-            fastest then becomes ``auto``'s choice for this geometry).
+            fastest then becomes ``auto``'s choice for this geometry); an operand
+            given by its shape is measured as random numbers of that shape and dtype.
+        dtype: the operands' dtype when given as shapes (default float32); with
+            arrays, they are converted to it first (default: kept as they are).
         **params: ``stride``, ``padding``, ``output_padding``, ``dilation``,
             ``groups``, ``output_size`` as for the operator.
 
@@ -91,8 +190,18 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
     """
     if op not in ("conv_transpose", "conv"):
         raise ValueError(f"op must be 'conv_transpose' or 'conv', got {op!r}")
-    xa, wa, ba = operands(x, weight, bias)
-    geom = (conv_transpose_geometry if op == "conv_transpose" else conv_geometry)(xa, wa, ba, **params)
+    if op == "conv":
+        extra = [k for k in ("output_padding", "output_size") if k in params]
+        if extra:
+            raise TypeError(f"{extra[0]} applies only to op='conv_transpose' (conv has no {extra[0]})")
+    dt = None if dtype is None else resolve_dtype(dtype)
+    if _is_shape(x) or _is_shape(weight):
+        geom, xa, wa = _from_shapes(op, x, weight, bias, dt, measure, params)
+    else:
+        xa, wa, ba = operands(x, weight, None if isinstance(bias, (bool, np.bool_)) else bias)
+        if dt is not None:
+            xa, wa, ba = xa.astype(dt, copy=False), wa.astype(dt, copy=False), None if ba is None else ba.astype(dt)
+        geom = (conv_transpose_geometry if op == "conv_transpose" else conv_geometry)(xa, wa, ba, **params)
     times = _measure_all(geom, xa, wa) if measure else {}
     predicted = dict(ranked(geom))
     limit = available_bytes()
@@ -115,3 +224,28 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
         reason = "the cheaper algorithms need more memory than the guard allows"
     return Explanation(geom, chosen, reason, tuple(candidates))
 
+
+def _from_shapes(op: str, x: Any, weight: Any, bias: Any, dt: np.dtype | None, measure: bool,
+                 params: dict[str, Any]) -> tuple[Geometry, Any, Any]:
+    """The geometry of a call whose ``x`` and/or ``weight`` are shapes, and operands to measure (random for a shape)."""
+    given = [None if _is_shape(v) else numeric_array(v, name) for v, name in ((x, "x"), (weight, "weight"))]
+    if dt is None:
+        arrays = [a for a in given if a is not None]
+        dt = np.result_type(*arrays) if arrays else np.dtype(np.float32)
+    shapes = [tuple(int(n) for n in v) if a is None else a.shape for v, a in zip((x, weight), given)]
+    for shape, name in zip(shapes, ("x", "weight")):
+        if any(n < 0 for n in shape):
+            raise ValueError(f"{name} shape must have sizes >= 0, got {shape}")
+    has_bias = bias is not None and bias is not False
+    geom = geometry_from_shapes(op == "conv_transpose", shapes[0], shapes[1], dt, bias=has_bias, **params)
+    if has_bias and not isinstance(bias, bool):  # a bias array, or its shape
+        bias_shape = tuple(int(n) for n in bias) if _is_shape(bias) else numeric_array(bias, "bias").shape
+        if bias_shape != (geom.out_channels,):
+            raise ValueError(f"bias must have shape ({geom.out_channels},) (one value per output channel), "
+                             f"got bias of shape {bias_shape}")
+    if not measure:
+        return geom, None, None
+    rng = np.random.default_rng(0)
+    xa, wa = (a.astype(dt, copy=False) if a is not None else _random(s, dt, rng, name)
+              for a, s, name in zip(given, shapes, ("x", "weight")))
+    return geom, xa, wa

@@ -366,8 +366,13 @@ def machine() -> str:
 def run(quick: bool = False, ops=("conv_transpose", "conv", "conv_transpose_grad", "conv_grad"),
         dtypes=("float32", "float64"), repeats: int | None = None, pause: float = 0.2, layers=None,
         every_algorithm: bool = True, out: str | None = None, suite: str | None = None,
-        stream=sys.stdout) -> list[Row]:
-    """Run the benchmark, print progress and the table, optionally save JSON + Markdown to ``out``."""
+        stream=None, json_stream=None) -> list[Row]:
+    """Run the benchmark, print progress and the table, optionally save JSON + Markdown to ``out``.
+
+    ``stream`` receives the progress and the table (default: standard output); ``json_stream``, when
+    given, the results as one JSON document (:func:`results_document`, what ``out`` saves as ``.json``).
+    """
+    stream = sys.stdout if stream is None else stream
     threads = os.cpu_count() or 1
     have_torch, have_ort = _optional("torch", stream), _optional("onnxruntime", stream) and _optional("onnx", stream)
     if have_torch:
@@ -401,16 +406,26 @@ def run(quick: bool = False, ops=("conv_transpose", "conv", "conv_transpose_grad
     peaks_after = {dt: gemm_peak(dt) for dt in dtypes}
     print("\n" + table(rows) + "\n\n" + summary(rows), file=stream)
     print("GEMM peak again at the end: " + ", ".join(f"{dt} {p:.0f} GFLOP/s" for dt, p in peaks_after.items()), file=stream)
+    document = results_document(rows, peaks, peaks_after)
+    if json_stream is not None:
+        json.dump(document, json_stream, indent=1)
+        json_stream.write("\n")
     if out:
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
         with open(out + ".json", "w", encoding="utf-8") as fh:
-            json.dump({"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                       "gemm_peak_gflops": peaks, "gemm_peak_end_gflops": peaks_after,
-                       "rows": [asdict(r) for r in rows]}, fh, indent=1)
+            json.dump(document, fh, indent=1)
         with open(out + ".md", "w", encoding="utf-8") as fh:
             fh.write(table(rows) + "\n\n" + summary(rows).replace("\n", "\n\n") + "\n")
         print(f"saved {out}.json and {out}.md", file=stream)
     return rows
+
+
+def results_document(rows: list[Row], peaks: dict[str, float], peaks_after: dict[str, float]) -> dict:
+    """The results as plain data: machine, date, GEMM peaks (start and end of the run) and every row
+    (``tconv bench --json`` prints it; ``--out PATH`` saves it as ``PATH.json``)."""
+    return {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "gemm_peak_gflops": peaks, "gemm_peak_end_gflops": peaks_after,
+            "rows": [asdict(r) for r in rows]}
 
 
 def _optional(module: str, stream) -> bool:

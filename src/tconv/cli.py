@@ -26,12 +26,14 @@ tconv tour: ...
 from __future__ import annotations
 
 import functools
+import json
 import sys
 import webbrowser
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import click
+import numpy as np
 
 from . import __version__
 from .cli_values import HyperValue, parse_hyper, parse_matrix
@@ -131,22 +133,22 @@ def _hyper_options(fn: Callable[..., Any]) -> Callable[..., Any]:
          "(one self-contained file) into --out.")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the random inputs of the channel example")
 @click.option("--lang", type=click.Choice(["en", "pt"]), default="en", show_default=True,
-              help="language of the HTML page (English or Portuguese)")
+              help="language of the text tour and the HTML page (English or Portuguese)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="directory the HTML page is written to")
 @click.option("--open", "open_page", is_flag=True, help="open the HTML page in a web browser")
 @click.option("--text", "text_only", is_flag=True, help="only print the text tour, write no HTML")
 def _tour(seed: int, lang: str, out_dir: Path, open_page: bool, text_only: bool) -> int:
-    from .tour import exercise_text, matrix_sections, render_text, sections
+    from .tour import tour_text
 
-    items = sections(seed=seed)
-    extra = matrix_sections()
-    click.echo(render_text(items))
-    click.echo()
-    click.echo(render_text(extra, first=len(items) + 1, heading="Beyond the chapter: the matrix view",
-                           summary=False, agreement="as expected"))
-    click.echo(exercise_text())
-    status = 0 if all(s.matches for s in items + extra) else 1
+    words = {}
+    if lang != "en":
+        from .viz.texts import CHAPTER_PT, PAGE  # the illustrated page's translations, shared by the text
+
+        words = dict(page=PAGE[lang], chapter=CHAPTER_PT)
+    text, ok = tour_text(seed=seed, lang=lang, **words)
+    click.echo(text)
+    status = 0 if ok else 1
     if text_only:
         return status
     from . import viz
@@ -287,14 +289,19 @@ def _frameworks() -> list[str]:
 @click.argument("params", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option("--to", "targets", type=click.Choice(_frameworks()), multiple=True,
               help="only this target framework (repeat the option for several)")
-def _shape(framework: str, input_size: tuple[int, ...], params: tuple[str, ...], targets: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="print the same as JSON: output size, and per target its params, output size, exactness, "
+                   "extra crop, notes and weight conversion")
+def _shape(framework: str, input_size: tuple[int, ...], params: tuple[str, ...], targets: tuple[str, ...],
+           as_json: bool) -> None:
     from .compat import report
 
     hyper = dict(_hyper_parameter(p) for p in params)
     try:
-        click.echo(report(framework, input_size, list(targets) or None, **hyper))
+        result = report(framework, input_size, list(targets) or None, as_dict=as_json, **hyper)
     except (ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from exc
+    click.echo(json.dumps(result, indent=2) if as_json else result)
 
 
 # ---------------------------------------------------------------------------
@@ -316,13 +323,104 @@ def _shape(framework: str, input_size: tuple[int, ...], params: tuple[str, ...],
 @click.option("--auto-only", is_flag=True, help="time only tconv's auto, not every algorithm")
 @click.option("--suite", default=None, help="a suite JSON file (default: the packaged suite)")
 @click.option("--out", default=None, help="save PATH.json and PATH.md")
+@click.option("--json", "as_json", is_flag=True,
+              help="print the results as JSON on stdout (what --out saves as PATH.json); progress goes to stderr")
 def _bench(quick: bool, ops: str, dtypes: str, layers: str, repeats: int | None, pause: float, auto_only: bool,
-           suite: str | None, out: str | None) -> None:
+           suite: str | None, out: str | None, as_json: bool) -> None:
     from .bench import run
 
     chosen = ops.split(",") if ops else ("conv_transpose", "conv", "conv_transpose_grad", "conv_grad")
+    streams = dict(stream=sys.stderr, json_stream=sys.stdout) if as_json else dict(stream=sys.stdout)
     run(quick=quick, ops=chosen, dtypes=tuple(dtypes.split(",")), repeats=repeats, pause=pause,
-        layers=layers.split(",") if layers else None, every_algorithm=not auto_only, out=out, suite=suite)
+        layers=layers.split(",") if layers else None, every_algorithm=not auto_only, out=out, suite=suite,
+        **streams)
+
+
+# ---------------------------------------------------------------------------
+# explain
+
+
+def _hyper_flag(text: str | None, flag: str, kind: str, ndim: int) -> object:
+    """A hyper-parameter flag's text read by :func:`parse_hyper` for ``ndim`` spatial dims (None: not given)."""
+    if text is None:
+        return None
+    try:
+        return parse_hyper(text, kind, ndim=ndim)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=repr(flag)) from None
+
+
+def _operand(shape: tuple[int, ...] | None, path: Path | None, name: str, load: bool) -> object:
+    """An operand from ``--NAME`` (a shape) or ``--NAME-file`` (a .npy file: its shape, or its array when ``load``)."""
+    if (shape is None) == (path is None):
+        raise click.UsageError(f"give the {name} as exactly one of --{name} SHAPE or --{name}-file FILE.npy")
+    if path is None:
+        return shape
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"cannot read a .npy array from {str(path)!r}: {exc}",
+                                 param_hint=repr(f"--{name}-file")) from None
+    return np.asarray(array) if load else array
+
+
+@command("explain", short_help="Which algorithm auto runs for a call, why, and every candidate.",
+         help="Tell which algorithm tconv's 'auto' runs for a transposed convolution (or, with --op conv, a "
+         "convolution), and why: every registered algorithm with its support, predicted time, memory and (with "
+         "--measure) measured time, and whether the compiled kernels are in use. Give the operands as shapes "
+         "(--x 8,64,16,16 --weight 64,32,4,4) or .npy files (--x-file, --weight-file), and the hyper-parameters "
+         "as for tconv.conv_transpose.")
+@click.option("--x", "x_shape", type=HyperValue("size"), default=None, metavar="SHAPE",
+              help="the input's shape, (N, C_in, *spatial) or (C_in, *spatial), e.g. 8,64,16,16")
+@click.option("--weight", "weight_shape", type=HyperValue("size"), default=None, metavar="SHAPE",
+              help="the weight's shape: (C_in, C_out // groups, *kernel); with --op conv (C_out, C_in // groups, "
+                   "*kernel)")
+@click.option("--x-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="the input, a .npy file (instead of --x)")
+@click.option("--weight-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="the weight, a .npy file (instead of --weight)")
+@click.option("--bias", is_flag=True, help="the call has a bias")
+@click.option("--op", type=click.Choice(["conv_transpose", "conv"]), default="conv_transpose", show_default=True,
+              help="the operation")
+@click.option("--stride", default=None, metavar="S", help="S or one per spatial dim, e.g. 2 or 2,1  [default: 1]")
+@click.option("--padding", default=None, metavar="P",
+              help="P, one per dim, before,after per dim, (before,after) pairs, 'same' or 'valid'  [default: 0]")
+@click.option("--output-padding", default=None, metavar="OP", help="OP or one per dim (conv_transpose)  [default: 0]")
+@click.option("--dilation", default=None, metavar="D", help="D or one per dim  [default: 1]")
+@click.option("--groups", type=HyperValue("int", minimum=1), default=None, help="groups  [default: 1]")
+@click.option("--output-size", type=HyperValue("size"), default=None, metavar="SIZES",
+              help="the output's spatial sizes (or full shape), picks output_padding (conv_transpose)")
+@click.option("--dtype", default=None,
+              help="the operands' dtype: float32, float64, float16, bfloat16, ... [default: float32, or the files' "
+                   "dtype]")
+@click.option("--measure", is_flag=True,
+              help="also time every supported algorithm (on the files' arrays, or random operands of the shapes)")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def _explain(x_shape: tuple[int, ...] | None, weight_shape: tuple[int, ...] | None, x_file: Path | None,
+             weight_file: Path | None, bias: bool, op: str, stride: str | None, padding: str | None,
+             output_padding: str | None, dilation: str | None, groups: int | None,
+             output_size: tuple[int, ...] | None, dtype: str | None, measure: bool, as_json: bool) -> None:
+    from ._explain import explain
+
+    x = _operand(x_shape, x_file, "x", measure)
+    weight = _operand(weight_shape, weight_file, "weight", measure)
+    ndim = max(len(weight if isinstance(weight, tuple) else weight.shape) - 2, 1)
+    params = {
+        "stride": _hyper_flag(stride, "--stride", "per_dim", ndim),
+        "padding": _hyper_flag(padding, "--padding", "padding", ndim),
+        "output_padding": _hyper_flag(output_padding, "--output-padding", "per_dim", ndim),
+        "dilation": _hyper_flag(dilation, "--dilation", "per_dim", ndim),
+        "groups": groups,
+        "output_size": output_size,
+    }
+    params = {k: v for k, v in params.items() if v is not None}
+    if not measure:  # only the shapes matter: no file is read beyond its header
+        files = [a for a in (x, weight) if isinstance(a, np.ndarray)]
+        if files and dtype is None:
+            dtype = str(np.result_type(*files))
+        x, weight = (tuple(a.shape) if isinstance(a, np.ndarray) else a for a in (x, weight))
+    explanation = explain(x, weight, True if bias else None, op=op, measure=measure, dtype=dtype, **params)
+    click.echo(json.dumps(explanation.as_dict(), indent=2) if as_json else str(explanation))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,13 @@ place where a kernel tap meets an input element is stored, even when that
 weight is zero, so the sparsity pattern depends on the geometry only
 (``M.eliminate_zeros()`` drops them).
 
+``scipy.sparse`` is imported by the functions that build a matrix;
+``scipy.sparse.linalg`` when this module is imported, since
+:class:`ConvOperator` is a ``LinearOperator`` subclass (a real class, so
+``isinstance``, pickling and type checkers see it).  ``import tconv`` does not
+import this module: the package face loads it on first use of
+``tconv.ConvOperator`` / ``tconv.conv_matrix``.
+
 >>> K = np.array([[[[0., 1], [2, 3]]]])
 >>> M = conv_matrix(K, (3, 3))
 >>> M.shape, M.nnz

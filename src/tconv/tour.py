@@ -2,8 +2,15 @@
 
 :func:`sections` returns the examples as data (title, what it shows, the
 code, the live result, whether it matches the chapter's number);
-:func:`render_text` turns them into the terminal text of ``tconv tour``.
+:func:`render_text` turns them into the terminal text of ``tconv tour``, and
+:func:`tour_text` gives that whole text in English or Portuguese.
 Other renderers (an HTML page) can reuse :func:`sections`.
+
+The Portuguese tour reuses the illustrated page's translations
+(``tconv.viz.texts``: ``CHAPTER_PT`` for the chapter's sections, ``PAGE["pt"]``
+for the shared words), which the command line hands to :func:`tour_text`
+(``viz`` imports this module, so this module does not import ``viz``); the
+words only the terminal needs are :data:`WORDS` and :data:`MATRIX_PT` here.
 
 >>> [s.title for s in sections()][:2]
 ['The definition: scatter each input element times the kernel', 'The same with the operator (a layer-free call)']
@@ -15,8 +22,9 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -37,6 +45,7 @@ class Section:
     result: object
     expected: object
     matches: bool
+    fill: tuple[tuple[str, str], ...] = ()  # live values a translated text names as {key}
 
 
 def _equal(a, b) -> bool:
@@ -44,8 +53,9 @@ def _equal(a, b) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
-def _section(title: str, text: str, code: str, result, expected) -> Section:
-    return Section(title, text, code, result, expected, _equal(result, expected))
+def _section(title: str, text: str, code: str, result, expected, **fill: object) -> Section:
+    return Section(title, text, code, result, expected, _equal(result, expected),
+                   tuple((k, str(v)) for k, v in fill.items()))
 
 
 def sections(seed: int = 0) -> list[Section]:
@@ -99,6 +109,8 @@ def sections(seed: int = 0) -> list[Section]:
             "conv_transpose(conv(X, W1, padding=2, stride=3), W2, padding=2, stride=3).shape == X.shape",
             back.shape == x.shape,
             True,
+            small="x".join(map(str, y.shape)),
+            back="x".join(map(str, back.shape)),
         )
     )
     X9 = np.arange(9.0).reshape(3, 3)
@@ -179,6 +191,9 @@ def matrix_sections() -> list[Section]:
             "[(n, *conv_matrix(K4, (n, n)).shape, conv_matrix(K4, (n, n)).nnz) for n in (3, 16, 64, 256)]",
             np.array(live),
             np.array(expected),
+            n=n_big,
+            dense=format_bytes(dense),
+            sparse=format_bytes(sparse),
         ),
     ]
 
@@ -197,7 +212,7 @@ def _section_text(markdown: str, start: str, stop: str) -> str:
     return text.split(stop, 1)[0].strip()
 
 
-def _live_timings(n: int = 32, repeats: int = 5) -> str:
+def _live_timings(n: int = 32, repeats: int = 5, heading: str | None = None) -> str:
     """A tiny live measurement: one 2x2 convolution of an n x n image, four ways (best of ``repeats``)."""
     rng = np.random.default_rng(0)
     K4, x = rng.standard_normal((1, 1, 2, 2)), rng.standard_normal((1, n, n))
@@ -209,21 +224,31 @@ def _live_timings(n: int = 32, repeats: int = 5) -> str:
         ("sparse M @ x", best_time(lambda: M @ x.ravel(), repeats), 0),
         ("tconv conv(x, K)", best_time(lambda: conv(x, K4), repeats), 0),
     ]
-    lines = [f"Live, {n}x{n} image, chapter's 2x2 kernel (best of {repeats}; run bench/matrix_view.py for the full table):"]
+    lines = [(heading or WORDS["en"]["live"]).format(n=n, repeats=repeats)]
     lines += [f"  {name:<18} {seconds * 1e6:10.0f} us" + (f"   ({format_bytes(b)})" if b else "") for name, seconds, b in rows]
     return "\n".join(lines)
 
 
-def exercise_text() -> str:
-    """The exercise's measured answer: from the shipped docs/exercise.md when present, else a tiny live measurement."""
+def exercise_text(page: Mapping[str, str] | None = None) -> str:
+    """The exercise's measured answer: from the shipped docs/exercise.md when present, else a tiny live measurement.
+
+    ``page``: the illustrated page's words in another language (``tconv.viz.texts.PAGE["pt"]``): the
+    title and the note that the shipped answer is in English come from it.
+    """
+    pt = page is not None
+    words = WORDS["pt" if pt else "en"]
     doc = exercise_document()
     if doc is None:
-        return "Exercise: is matrix multiplication an efficient way to implement convolution?\n" + _live_timings()
+        title = page["exercise_title"] if pt else "Exercise: is matrix multiplication an efficient way to implement convolution?"
+        return title + "\n" + _live_timings(heading=words["live"])
     markdown = doc.read_text(encoding="utf-8")
     answer = _section_text(markdown, "## Answer", "## Measurements")
     table = _section_text(markdown, "**Time of one convolution", "**Transposed")
     title = markdown.splitlines()[0].lstrip("# ")
-    return "\n\n".join([title, answer, "**Time of one convolution " + table, f"(full tables and machine: {doc})"])
+    parts = [title, answer, "**Time of one convolution " + table, words["full"].format(doc=doc)]
+    if pt:
+        parts[:1] = [page["exercise_title"], page["exercise_file"]]
+    return "\n\n".join(parts)
 
 
 def _format(value) -> str:
@@ -239,17 +264,112 @@ def render_text(
     heading: str | None = None,
     summary: bool = True,
     agreement: str = "matches the chapter",
+    differs: str = "DOES NOT match: expected",
+    summary_text: str = "{ok} of {n} examples reproduce the chapter's results.",
 ) -> str:
     """The terminal form of the tour: numbered sections from ``first``, then how many match."""
-    lines = [heading or "tconv tour: the transposed-convolution chapter, computed live", ""]
+    lines = [heading or WORDS["en"]["heading"], ""]
     for number, s in enumerate(items, first):
         lines.append(f"{number}. {s.title}")
         lines.append(f"   {s.text}")
         lines.append(f"   >>> {s.code}")
         lines.extend("   " + line for line in _format(s.result).splitlines())
-        lines.append(f"   {agreement if s.matches else 'DOES NOT match: expected ' + _format(np.asarray(s.expected))}")
+        lines.append(f"   {agreement if s.matches else differs + ' ' + _format(np.asarray(s.expected))}")
         lines.append("")
     if summary:
         ok = sum(s.matches for s in items)
-        lines.append(f"{ok} of {len(items)} examples reproduce the chapter's results.")
+        lines.append(summary_text.format(ok=ok, n=len(items)))
     return "\n".join(lines)
+
+
+#: The words of the terminal tour that the illustrated page does not have, per language.
+WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "heading": "tconv tour: the transposed-convolution chapter, computed live",
+        "beyond": "Beyond the chapter: the matrix view",
+        "as_expected": "as expected",
+        "live": "Live, {n}x{n} image, chapter's 2x2 kernel (best of {repeats}; run bench/matrix_view.py for the "
+                "full table):",
+        "full": "(full tables and machine: {doc})",
+    },
+    "pt": {
+        "heading": "tconv tour: o capítulo da convolução transposta, calculado ao vivo",
+        "beyond": "Além do capítulo: a visão matricial",
+        "as_expected": "como esperado",
+        "live": "Ao vivo, imagem {n}x{n}, kernel 2x2 do capítulo (melhor de {repeats}; bench/matrix_view.py dá a "
+                "tabela completa):",
+        "full": "(tabelas completas e a máquina: {doc})",
+    },
+}
+
+#: Portuguese title and text of the sections beyond the chapter (:func:`matrix_sections`), by English title.
+MATRIX_PT: dict[str, tuple[str, str]] = {
+    "The matrix view as a tool: conv_matrix": (
+        "A visão matricial como ferramenta: conv_matrix",
+        "tconv.conv_matrix constrói W para qualquer forma de entrada, canais, passo, preenchimento, dilatação e "
+        "grupos, como matriz esparsa do scipy; conv_matrix_dense dá a W densa do capítulo (e recusa uma que não "
+        "caiba na memória). No caso do capítulo é a W de kernel2matrix.",
+    ),
+    "Exercise: is matrix multiplication an efficient way to implement convolution?": (
+        "Exercício: multiplicar matrizes é um jeito eficiente de convoluir?",
+        "Linhas (tamanho n da entrada, linhas de W, colunas de W, entradas guardadas): W cresce com o quadrado da "
+        "imagem, mas cada linha guarda só os 4 números do kernel. Com {n}x{n} a W densa ocuparia {dense} contra "
+        "{sparse} de entradas esparsas e um kernel de 32 bytes. A resposta medida vem a seguir.",
+    ),
+}
+
+#: Parts of the page's Portuguese texts (``tconv.viz.texts.CHAPTER_PT``) that speak of its pictures; the
+#: terminal leaves them out.
+PAGE_ONLY_PT: tuple[str, ...] = (
+    " A animação compara as duas leituras do operador: espalhar (à esquerda) e deslizar o kernel invertido sobre "
+    "a entrada com zeros inseridos (à direita).",
+    " (em cinza na figura)",
+)
+
+
+def translated(items: list[Section], words: Mapping[str, tuple[str, str]]) -> list[Section]:
+    """``items`` with each title and text from ``words`` (English title -> (title, text)), live values filled in.
+
+    >>> [s.title for s in translated(matrix_sections(), MATRIX_PT)][0]
+    'A visão matricial como ferramenta: conv_matrix'
+    """
+    out = []
+    for s in items:
+        if s.title not in words:
+            raise KeyError(f"no translation for the tour section {s.title!r}")
+        title, text = words[s.title]
+        for part in PAGE_ONLY_PT:
+            text = text.replace(part, "")
+        out.append(replace(s, title=title, text=text.format(**dict(s.fill))))
+    return out
+
+
+def tour_text(seed: int = 0, lang: str = "en", *, page: Mapping[str, str] | None = None,
+              chapter: Mapping[str, tuple[str, str]] | None = None) -> tuple[str, bool]:
+    """The whole terminal tour (chapter, matrix view, exercise) in ``lang``, and whether every example matches.
+
+    For ``lang="pt"`` give the illustrated page's Portuguese: ``page=tconv.viz.texts.PAGE["pt"]``
+    and ``chapter=tconv.viz.texts.CHAPTER_PT`` (``tconv tour --lang pt`` does).
+
+    >>> text, ok = tour_text()
+    >>> ok, text.splitlines()[0]
+    (True, 'tconv tour: the transposed-convolution chapter, computed live')
+    """
+    if lang not in WORDS:
+        raise ValueError(f"lang must be one of {list(WORDS)}, got {lang!r}")
+    items, extra = sections(seed=seed), matrix_sections()
+    ok = all(s.matches for s in items + extra)
+    words = WORDS[lang]
+    if lang == "en":
+        body = render_text(items)
+        more = render_text(extra, first=len(items) + 1, heading=words["beyond"], summary=False,
+                           agreement=words["as_expected"])
+        return "\n".join([body, "", more, exercise_text()]), ok
+    if page is None or chapter is None:
+        raise ValueError(f"lang={lang!r} needs the page's words: page=tconv.viz.texts.PAGE[{lang!r}], "
+                         f"chapter=tconv.viz.texts.CHAPTER_PT")
+    body = render_text(translated(items, chapter), heading=words["heading"], agreement=page["matches"],
+                       differs=page["differs"], summary_text=page["summary"])
+    more = render_text(translated(extra, MATRIX_PT), first=len(items) + 1, heading=words["beyond"], summary=False,
+                       agreement=words["as_expected"], differs=page["differs"])
+    return "\n".join([body, "", more, exercise_text(page)]), ok

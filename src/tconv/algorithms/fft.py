@@ -25,10 +25,10 @@ array([[ 0.,  0.,  1.],
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
-from scipy import fft as sfft
 
 from ..params import Geometry
 from ..shapes import effective_kernel
@@ -39,8 +39,15 @@ from .registry import Algorithm
 _CHUNK_BYTES = 1 << 27  # complex spectra held at once, per output-channel chunk
 
 
+@functools.lru_cache(maxsize=1)
+def _scipy_fft():
+    """``scipy.fft``, imported on first use (it takes longer to import than the rest of tconv)."""
+    from scipy import fft
+
+    return fft
+
 def _fast_shape(lengths) -> tuple[int, ...]:
-    return tuple(sfft.next_fast_len(int(n), real=True) for n in lengths)
+    return tuple(_scipy_fft().next_fast_len(int(n), real=True) for n in lengths)
 
 
 def _dilate(a: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
@@ -102,6 +109,7 @@ def _spectral_product(x: np.ndarray, w: np.ndarray, g: int, shape: tuple[int, ..
     axes = tuple(range(-nd, 0))
     n, co = x.shape[0], w.shape[1]
     ci = x.shape[1] // g
+    sfft = _scipy_fft()
     xf = sfft.rfftn(x, s=shape, axes=axes, workers=-1)
     freq_shape = xf.shape[2:]
     xf = xf.reshape((n, g, ci, -1))

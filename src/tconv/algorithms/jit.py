@@ -4,15 +4,22 @@ The fast algorithms spend much of their time outside their GEMMs: moving data
 between the channels-first layout of the operator's arrays and the layouts
 the GEMMs want, interleaving output phases, cropping borders and summing the
 column blocks of a col2im.  NumPy does each of these as strided passes whose
-speed collapses when the inner axes are short.  With the optional ``numba``
-dependency (the ``fast`` extra) they run as compiled loops, each kept with the
+speed collapses when the inner axes are short.  With ``numba`` (a dependency
+of tconv on the platforms numba publishes wheels for; the ``fast`` extra is
+kept as an empty alias) they run as compiled loops, each kept with the
 algorithm it serves (``gemm_loops``, ``depthwise``, ``winograd``, and
 :mod:`.gather` for the re-layouts shared by ``subpixel`` and ``nooverlap``).
 
+Nothing here imports numba when tconv is imported: the first
+:func:`available` (the first call that plans an algorithm) imports it, and
+each loop is compiled on its first call (``cache=True``: later processes load
+it from numba's on-disk cache, ``NUMBA_CACHE_DIR`` or ``__pycache__``).
+
 Index arithmetic in the loops is unsigned: numba, like NumPy, otherwise checks
 every signed index for wraparound, which keeps the loops from vectorising.
-Without numba, or with ``TCONV_NUMBA=0``, :func:`available` is false and the
-algorithms keep their NumPy paths, with the same results.
+Without numba (or when it fails to import: a warning says why), or with
+``TCONV_NUMBA=0``, :func:`available` is false and the algorithms keep their
+NumPy paths, with the same results.
 
 >>> isinstance(available(np.float32), bool), available(np.float16)
 (True, False)
@@ -37,7 +44,13 @@ def _numba():
         return None
     try:
         import numba
-    except ImportError:
+    except ImportError:  # not installed (a platform without wheels), or too old / new for this NumPy
+        return None
+    except Exception as exc:  # noqa: BLE001 - a broken install (llvmlite, ...) must not break tconv
+        import warnings
+
+        warnings.warn(f"numba failed to import ({type(exc).__name__}: {exc}); tconv runs its NumPy paths "
+                      f"(set {ENV_NUMBA}=0 to skip numba)", RuntimeWarning, stacklevel=3)
         return None
     return numba
 

@@ -3,7 +3,12 @@
 * pytorch / tconv / onnx / mxnet: ``(in, out // groups, *kernel)``;
 * tensorflow / keras: ``(*kernel, out, in)`` (the forward conv's ``HWIO`` kernel);
 * jax (default dimension numbers): ``(*kernel, in, out)``, spatially flipped, with
-  ``transpose_kernel=False``; ``(*kernel, out, in)`` with ``transpose_kernel=True``.
+  ``transpose_kernel=False`` (JAX's default, and :func:`convert_weight`'s); ``(*kernel, out, in)``
+  with ``transpose_kernel=True``.
+
+:func:`weight_hint` says it in one line for ``tconv shape``: the ``convert_weight`` call that
+gives a target's kernel, agreeing with the JAX call printed next to it (which leaves
+``transpose_kernel`` at its default, False).
 """
 
 from __future__ import annotations
@@ -17,6 +22,41 @@ from ._common import check_framework
 
 #: The frameworks whose weight is PyTorch's layout (the only ones with grouped weights).
 _CANONICAL = ("pytorch", "tconv", "onnx", "mxnet")
+
+#: Each framework's transposed-convolution weight layout, in words (jax: its default dimension numbers).
+LAYOUTS = {
+    **{fw: "(in, out // groups, *k)" for fw in _CANONICAL},
+    "tensorflow": "(*k, out, in)",
+    "keras": "(*k, out, in)",
+    "jax": "(*k, in, out) spatially flipped",
+}
+
+
+def _family(framework: str) -> str:
+    return "canonical" if framework in _CANONICAL else "tf" if framework in ("tensorflow", "keras") else "jax"
+
+
+def weight_hint(source: str, target: str) -> str | None:
+    """How to bring a ``source`` weight to ``target`` (``None`` when the layouts are the same).
+
+    For JAX it names the layout that :func:`convert_weight` gives by default, the one
+    ``jax.lax.conv_transpose`` takes with its default ``transpose_kernel=False``.
+
+    >>> print(weight_hint("pytorch", "jax"))
+    weight: convert_weight(w, 'pytorch', 'jax') turns pytorch's (in, out // groups, *k) into jax's (*k, in, out) spatially flipped, the kernel of transpose_kernel=False (JAX's default, as above); for transpose_kernel=True give convert_weight transpose_kernel=True too: (*k, out, in)
+    >>> weight_hint("onnx", "mxnet") is None
+    True
+    """
+    check_framework(source, "source")
+    check_framework(target, "target")
+    if _family(source) == _family(target):
+        return None
+    text = (f"weight: convert_weight(w, {source!r}, {target!r}) turns {source}'s {LAYOUTS[source]} into "
+            f"{target}'s {LAYOUTS[target]}")
+    if "jax" in (source, target):
+        text += (", the kernel of transpose_kernel=False (JAX's default, as above); for transpose_kernel=True "
+                 "give convert_weight transpose_kernel=True too: (*k, out, in)")
+    return text
 
 
 def _to_canonical(w: np.ndarray, source: str, transpose_kernel: bool) -> np.ndarray:

@@ -18,6 +18,7 @@ Use it as ``import tconv.nn as nn``:
 """
 
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .convert import KerasLayer, from_keras, from_torch
 from .gluon import Conv2D, Conv2DTranspose
 from .module import MSELoss, Module, ReLU, Sequential, Sigmoid, Tanh
 from .parameter import Parameter
@@ -31,6 +32,7 @@ __all__ = [
     "ConvTranspose1d",
     "ConvTranspose2d",
     "ConvTranspose3d",
+    "KerasLayer",
     "MSELoss",
     "Module",
     "Parameter",
@@ -38,4 +40,6 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "from_keras",
+    "from_torch",
 ]

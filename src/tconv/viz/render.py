@@ -4,6 +4,10 @@ Every panel is an axes whose label (``ax.get_label()``) names what it shows
 (``"input"``, ``"kernel"``, ``"contribution 0,1"``, ``"sum"``, ``"output"``,
 ``"W"``, ...) and every number in a cell is a text artist, so tests can read
 the drawing back and compare it with the operator.
+
+Figures are built with matplotlib's object-oriented API (``Figure`` with an
+Agg canvas, :func:`tconv.viz._deps.figure`): drawing never changes the
+backend, ``rcParams`` or pyplot's list of open figures.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import geometry, matrix, overlap
-from ._deps import pyplot, require
+from ._deps import colormap, figure, pyplot, require, subplots  # noqa: F401 (pyplot: kept for callers)
 
 _CELL = 0.42  # inches per grid cell
 _INPUT, _KERNEL, _SUM, _HIT = "#9ecae1", "#fdd0a2", "#c7e9c0", "#fb6a4a"
@@ -149,8 +153,7 @@ def _hyper(s: geometry.Scatter) -> str:
 
 
 def _figure(nrows: int, ncols: int, width_cells: float, height_cells: float) -> Any:
-    plt = pyplot()
-    return plt.figure(figsize=(max(4.0, width_cells * _CELL), max(2.0, height_cells * _CELL)))
+    return figure(figsize=(max(4.0, width_cells * _CELL), max(2.0, height_cells * _CELL)))
 
 
 def draw_scatter(s: geometry.Scatter, *, title: str | None = None, lang: str = "en") -> Any:
@@ -276,7 +279,6 @@ def _frame_image(fig: Any) -> Any:
     Image = require("PIL.Image", "animations")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)  # every frame has the same size: no tight bounding box (one draw less)
-    pyplot().close(fig)
     return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
 
 
@@ -376,9 +378,8 @@ def overlap_map(
     counts = overlap.overlap_counts(kernel_size, stride, dilation=dilation, input_size=input_size, ndim=ndim)
     first = lambda v: v[0] if isinstance(v, (tuple, list)) else v  # noqa: E731
     caption = overlap.describe_overlap(first(kernel_size), first(stride), first(dilation), lang=lang)
-    plt = pyplot()
     if ndim == 1:
-        fig, ax = plt.subplots(figsize=(max(5.0, 0.35 * counts.size), 3.2))
+        fig, ax = subplots(figsize=(max(5.0, 0.35 * counts.size), 3.2))
         ax.set_label("overlap")
         ax.bar(np.arange(counts.size), counts, color=_SUM, edgecolor="#555555")
         for o, c in enumerate(counts):
@@ -386,8 +387,8 @@ def overlap_map(
         ax.set_xlabel(words(lang)["position"])
         ax.set_ylabel(words(lang)["taps"])
     else:
-        fig, ax = plt.subplots(figsize=(max(4.5, 0.38 * counts.shape[1] + 1), max(4.0, 0.38 * counts.shape[0] + 1.6)))
-        cmap = plt.get_cmap("viridis")
+        fig, ax = subplots(figsize=(max(4.5, 0.38 * counts.shape[1] + 1), max(4.0, 0.38 * counts.shape[0] + 1.6)))
+        cmap = colormap("viridis")
         colors = counts / max(1, counts.max())
         grid(ax, counts, label="overlap", color="white")
         for patch, value in zip(ax.patches, colors.ravel()):

@@ -76,7 +76,6 @@ def _img(data: bytes, mime: str, alt: str) -> str:
 
 def _png(fig: Any, alt: str) -> str:
     data = render.to_bytes(fig, "png", dpi=90)
-    render.pyplot().close(fig)
     return _img(data, "image/png", alt)
 
 
@@ -85,10 +84,9 @@ def _png(fig: Any, alt: str) -> str:
 
 
 def _channels_picture() -> Any:
-    plt = render.pyplot()
     small = conv_output_shape((16, 16), 5, stride=3, padding=2)
     back = conv_transpose_output_shape(small, 5, stride=3, padding=2)
-    fig, ax = plt.subplots(figsize=(7.5, 2.6))
+    fig, ax = render.subplots(figsize=(7.5, 2.6))
     ax.set_label("shapes")
     boxes = [("X", (10,) + (16, 16)), ("conv(X)", (20,) + tuple(small)), ("conv_transpose(conv(X))", (10,) + tuple(back))]
     x0 = 0.0
@@ -111,10 +109,9 @@ _DEMO = {
 
 
 def _corr_picture(lang: str) -> Any:
-    plt = render.pyplot()
     X9 = np.arange(9.0).reshape(3, 3)
     Y = corr2d(X9, K)
-    fig, axes = plt.subplots(1, 3, figsize=(6.5, 2.4))
+    fig, axes = render.subplots(1, 3, figsize=(6.5, 2.4))
     win = np.zeros((3, 3), bool)
     win[:2, :2] = True
     render.grid(axes[0], X9, label="input", title=_WINDOW[lang], highlight=win)
@@ -126,10 +123,9 @@ def _corr_picture(lang: str) -> Any:
 
 
 def _matvec_picture(M: np.ndarray, v: np.ndarray, title: str) -> Any:
-    plt = render.pyplot()
     result = M @ v
     rows, cols = M.shape
-    fig = plt.figure(figsize=(max(5.0, (cols + 4) * 0.42), max(2.4, rows * 0.42 + 1)))
+    fig = render.figure(figsize=(max(5.0, (cols + 4) * 0.42), max(2.4, rows * 0.42 + 1)))
     gs = fig.add_gridspec(1, 3, width_ratios=[cols, 1.3, 1.3])
     render.grid(fig.add_subplot(gs[0]), M, label="matrix", title=title, color="#fdd0a2", show=M != 0)
     render.grid(fig.add_subplot(gs[1]), v[:, None], label="vector", title="x")
@@ -326,8 +322,7 @@ def _upsample_picture(lang: str) -> tuple[str, tuple[int, int], tuple[int, int],
         checker = conv_transpose(checker, ones, stride=2, padding=1, output_padding=1, groups=3)
         checker /= 9 / 4  # each input spreads 9 taps over 4 outputs: 2.25 taps per output on average
     checker = to_uint8(np.moveaxis(checker, 0, -1))
-    plt = render.pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.8))
+    fig, axes = render.subplots(1, 3, figsize=(10, 3.8))
     titles = [t.format(h=small.shape[0], w=small.shape[1], s=s, H=img.shape[0], W=img.shape[1])
               for t, img in zip(_DEMO[lang], (small, up, checker))]
     for ax, img, title in zip(axes, (small, up, checker), titles):
