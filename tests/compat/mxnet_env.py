@@ -7,7 +7,8 @@ newer NumPy.  So MXNet runs in its own environment, outside the repository
 through a subprocess running ``mxnet_runner.py``.
 
 ``python tests/compat/mxnet_env.py`` creates it (``.ci/run`` does that before
-the tests); the tests create it on first use as well.  The interpreter is
+the tests); the tests only look for it (:func:`find_env`) and skip, saying how to create it,
+where it does not exist: a test never installs packages.  The interpreter is
 ``$TCONV_MXNET_PYTHON`` if set, else the first of this Python (if <= 3.11),
 ``python3.11`` ... ``python3.8`` on PATH or under pyenv, in which the install works.
 """
@@ -69,12 +70,20 @@ def runner_env(onednn: bool = True) -> dict:
     return env
 
 
-def ensure_env(verbose: bool = False) -> tuple[Path | None, str]:
-    """(python of the MXNet environment, "") or (None, why it could not be made)."""
-    root = cache_dir()
-    for existing in sorted(root.glob("venv-py*/bin/python")):
+def find_env() -> Path | None:
+    """The python of an existing, working MXNet environment, or None (nothing is created)."""
+    for existing in sorted(cache_dir().glob("venv-py*/bin/python")):
         if _works(existing):
-            return existing, ""
+            return existing
+    return None
+
+
+def ensure_env(verbose: bool = False) -> tuple[Path | None, str]:
+    """(python of the MXNet environment, "") or (None, why it could not be made); creates it if needed."""
+    root = cache_dir()
+    existing = find_env()
+    if existing is not None:
+        return existing, ""
     reasons = []
     for exe in _candidates():
         try:

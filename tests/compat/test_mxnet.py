@@ -15,7 +15,7 @@ import pytest
 import tconv
 from tconv.compat.mxnet import deconvolution
 
-from .mxnet_env import RUNNER, ensure_env, runner_env
+from .mxnet_env import RUNNER, cache_dir, find_env, runner_env
 from .stats import count, examples, record
 
 N_CASES = examples(300)
@@ -68,9 +68,10 @@ def _gluon_case(rng, i):
 
 @pytest.fixture(scope="session")
 def mxnet_run(tmp_path_factory):
-    python, why = ensure_env()
+    python = find_env()
     if python is None:
-        pytest.skip(f"mxnet 1.9.1 side environment cannot be created: {why}")
+        pytest.skip(f"no mxnet 1.9.1 side environment under {cache_dir()}: create it with "
+                    f"`python tests/compat/mxnet_env.py` (.ci/run does, before the tests)")
     rng = np.random.default_rng(20261127)
     cases = [(_nd_case if i % 3 else _gluon_case)(rng, i) for i in range(N_CASES)]
     folder = tmp_path_factory.mktemp("mxnet")
