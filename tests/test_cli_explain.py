@@ -158,3 +158,24 @@ def test_explain_call_errors_are_one_line(capsys):
 def test_explain_is_listed():
     result = CliRunner().invoke(cli.build_cli(), ["--help"])
     assert "explain" in result.output
+
+
+def test_reports_say_which_kernels_run(monkeypatch):
+    """explain and bench name the kernels in use: numba's version, or why the NumPy paths run."""
+    from tconv.algorithms import jit
+
+    shapes = dict(x=(1, 4, 6, 6), weight=(4, 2, 3, 3))
+    if jit.available():
+        assert f"compiled kernels: on (numba {__import__('numba').__version__})" in str(
+            tconv.explain(shapes["x"], shapes["weight"], stride=2))
+    monkeypatch.setenv("TCONV_NUMBA", "0")
+    jit.reread_environment()
+    try:
+        assert "compiled kernels: off (TCONV_NUMBA=0: the NumPy paths)" in str(
+            tconv.explain(shapes["x"], shapes["weight"], stride=2))
+        from tconv import bench
+
+        assert bench.results_document([], {}, {})["kernels"] == "off (TCONV_NUMBA=0: the NumPy paths)"
+    finally:
+        monkeypatch.delenv("TCONV_NUMBA")
+        jit.reread_environment()

@@ -33,6 +33,7 @@ import numpy as np
 
 from .algorithms import Algorithm, get as _get_algorithm, names as _algorithm_names
 from .algorithms.jit import available as compiled_available
+from .algorithms.jit import describe as describe_kernels
 from ._validate import numeric_array, real_kind
 from .memory import available_bytes, check_fits, format_bytes
 from .ops import MEASURED, measure as _measure_all, needed_bytes, operands, plan, ranked, working_dtype
@@ -75,8 +76,7 @@ class Explanation:
             fits = "" if c.fits else "  (does not fit in memory)"
             lines.append(f"  {c.name:10s} predicted {c.predicted_s * 1e3:9.3f} ms  needs "
                          f"{format_bytes(c.needed_bytes)}{measured}{fits}")
-        lines.append("  compiled kernels: " + ("on (numba)" if self.compiled else
-                                               "off (NumPy paths; pip install 'tconv[fast]' for numba)"))
+        lines.append(f"  compiled kernels: {describe_kernels()}")  # the working dtype is always compiled for
         return "\n".join(lines)
 
     @property

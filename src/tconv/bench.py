@@ -39,6 +39,7 @@ from typing import Callable
 import numpy as np
 
 from .algorithms import get as _get_algorithm, names as _algorithm_names
+from .algorithms.jit import describe as describe_kernels
 from .ops import conv, conv_transpose, plan, ranked
 from .params import conv_geometry, conv_transpose_geometry, geometry_from_shapes
 
@@ -387,6 +388,7 @@ def run(quick: bool = False, ops=("conv_transpose", "conv", "conv_transpose_grad
     ops = [op for op in ops if not op.endswith("_grad") or hasattr(tconv, op.replace("_grad", "_backward"))]
     skipped = [op for op in asked if op not in ops]
     print(f"machine: {machine()}", file=stream)
+    print(f"compiled kernels: {describe_kernels()}", file=stream)
     if skipped:
         print(f"note: {', '.join(skipped)} skipped (this tconv has no *_backward functions)", file=stream)
     peaks = {dt: gemm_peak(dt) for dt in dtypes}
@@ -423,7 +425,8 @@ def run(quick: bool = False, ops=("conv_transpose", "conv", "conv_transpose_grad
 def results_document(rows: list[Row], peaks: dict[str, float], peaks_after: dict[str, float]) -> dict:
     """The results as plain data: machine, date, GEMM peaks (start and end of the run) and every row
     (``tconv bench --json`` prints it; ``--out PATH`` saves it as ``PATH.json``)."""
-    return {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    return {"machine": machine(), "kernels": describe_kernels(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "gemm_peak_gflops": peaks, "gemm_peak_end_gflops": peaks_after,
             "rows": [asdict(r) for r in rows]}
 

@@ -72,6 +72,20 @@ def available(dtype=np.float32) -> bool:
     return _numba() is not None and np.dtype(dtype) in COMPILED_DTYPES
 
 
+def describe() -> str:
+    """Which kernels run, in words, for reports (``tconv explain``, ``tconv bench``).
+
+    >>> describe().startswith(("on (numba", "off ("))
+    True
+    """
+    if os.environ.get(ENV_NUMBA, "1").strip() in ("0", "false", "no", "off"):
+        return f"off ({ENV_NUMBA}={os.environ[ENV_NUMBA]}: the NumPy paths)"
+    numba = _numba()
+    if numba is None:
+        return "off (numba does not import here: the NumPy paths)"
+    return f"on (numba {numba.__version__})"
+
+
 def jit(fn):
     """Compile ``fn`` with numba on first use (cached on disk, GIL released); needs :func:`available`."""
     compiled = None
