@@ -22,8 +22,6 @@ zeros added).  For every other layer ``beyond`` is all zeros.
 array([[[0., 1., 1., 1., 1., 0., 0.]]])
 """
 
-from __future__ import annotations
-
 from dataclasses import replace
 from typing import Any, NamedTuple, Sequence
 
