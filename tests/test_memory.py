@@ -10,6 +10,7 @@ import pytest
 
 import tconv
 from tconv import memory, ops
+from tconv.algorithms import planner
 from tconv.params import conv_geometry, conv_transpose_geometry
 
 registry = importlib.import_module("tconv.algorithms")
@@ -84,9 +85,9 @@ def test_estimate_covers_the_measured_peak(numba, monkeypatch):
 def test_result_counted_once_unless_cast():
     x32, w32 = np.ones((1, 2, 5, 5), np.float32), np.ones((2, 3, 3, 3), np.float32)
     g32 = conv_transpose_geometry(x32, w32)
-    assert ops.result_bytes(g32) == 3 * 7 * 7 * 4  # float32 result, no cast copy
+    assert planner.result_bytes(g32) == 3 * 7 * 7 * 4  # float32 result, no cast copy
     g16 = conv_transpose_geometry(x32.astype(np.float16), w32.astype(np.float16))
-    assert ops.result_bytes(g16) == 3 * 7 * 7 * (4 + 2)  # computed in float32, cast to float16
+    assert planner.result_bytes(g16) == 3 * 7 * 7 * (4 + 2)  # computed in float32, cast to float16
 
 
 def _v2(root, tmp_path, limit, current, inactive=0):

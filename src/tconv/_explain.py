@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .algorithms import Algorithm, get as _get_algorithm, names as _algorithm_names
+from .algorithms import get as _get_algorithm, names as _algorithm_names
 from .algorithms.jit import available as compiled_available
 from .algorithms.jit import describe as describe_kernels
 from ._validate import numeric_array, real_kind

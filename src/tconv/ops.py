@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 from . import algorithms as registry
-from ._layout import copy_bytes, kernel_operand
+from ._layout import kernel_operand
 from .algorithms.planner import (
-    MEASURED, RANKING_ENVIRONMENT, measure_mode, needed_bytes, plan, ranked, result_bytes, working_dtype,
+    MEASURED, measure_mode, needed_bytes, plan, ranked, working_dtype,
 )
 from .algorithms.weight_grad import weight_grad
-from .memory import SMALL_BYTES, Budget, available_bytes, reserve
+from .memory import available_bytes, reserve
 from .params import Geometry, conv_geometry, conv_transpose_geometry
 from ._timing import best_time
 from ._validate import numeric_array

@@ -135,8 +135,9 @@ class Geometry:
             padding = tuple((lo, hi - op) for (lo, hi), op in zip(self.padding, self.output_padding))
             output_padding = (0,) * self.ndim
         else:  # the input rows no output reads come back as output_padding
-            output_padding = tuple(max(0, -after) for _, after in self.crops)
-            padding = tuple((lo, after + op) for (lo, after), op in zip(self.crops, output_padding))
+            crops = self.crops
+            output_padding = tuple(max(0, -after) for _, after in crops)
+            padding = tuple((lo, after + op) for (lo, after), op in zip(crops, output_padding))
         return replace(
             self, transposed=not self.transposed, in_channels=self.out_channels, out_channels=self.in_channels,
             input_shape=self.output_shape, output_shape=self.input_shape, padding=padding,

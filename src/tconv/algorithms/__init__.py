@@ -15,6 +15,8 @@ from __future__ import annotations
 from . import depthwise, direct, fft, gemm, nooverlap, phase, subpixel, winograd
 from .registry import Algorithm, Kernel, get, names, register, unregister
 
+__all__ = ["Algorithm", "Kernel", "get", "names", "register", "unregister"]
+
 for _module in (direct, gemm, phase, subpixel, nooverlap, depthwise, fft, winograd):
     register(_module.ALGORITHM)
 del _module

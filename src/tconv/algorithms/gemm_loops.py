@@ -21,7 +21,6 @@ import functools
 
 import numpy as np
 
-from ..params import Geometry
 from .jit import jit
 from .phasing import last_dim_phases
 from .taps import combine_tables, tap_table

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..params import Geometry
 from .._threads import parallel_copy
-from .gather import gather, merge_offsets
+from .gather import gather
 from .jit import available
 from .phasing import prod
 from .registry import Algorithm

@@ -32,8 +32,8 @@ import numpy as np
 from ..params import Geometry
 from .._threads import parallel_copy, run_chunks
 from . import phasing
-from .phasing import (batch_chunks, geometry_phases, phase_combos, phase_task_sizes, prod, small_padding,
-                      too_many_phases)
+from .phasing import (batch_chunks, geometry_phases, geometry_task_counts, phase_combos, phase_task_sizes, prod,
+                      small_padding, too_many_phases, uniform_phases_possible)
 from .registry import Algorithm
 
 
@@ -316,9 +316,7 @@ def _first_chunk(geom: Geometry, per_image: int, itemsize: int) -> int:
 
 def _ct_workspace(geom: Geometry, itemsize: int) -> int:
     """Elements :func:`conv_transpose` allocates besides its result, at most at once (mirrors its two paths)."""
-    from .phasing import geometry_task_counts, uniform_phases_possible
-
-    g, n, isz = geom.groups, geom.batch, itemsize
+    g, isz = geom.groups, itemsize
     ci, co = geom.in_channels // g, geom.out_channels // g
     weight = g * ci * co * prod(geom.kernel_shape)
     pads = small_padding(geom)

@@ -39,8 +39,7 @@ from ..params import Geometry
 from . import phase
 from .gather import gather, merge_offsets
 from .jit import available
-from .phasing import (AxisPhase, axis_phases, axis_table, batch_chunks, geometry_phases, io_bytes, prod,
-                      too_many_phases)
+from .phasing import AxisPhase, axis_phases, axis_table, batch_chunks, io_bytes, prod, too_many_phases
 from .registry import Algorithm
 
 #: The GEMM runs over blocks of dim-0 phases when its combined weight and result would exceed this many
