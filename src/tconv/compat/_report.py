@@ -29,10 +29,9 @@ def _plain(value: Any) -> Any:
 
 
 def _with_weight(translation: Translation, source: str) -> Translation:
-    """The translation with the weight conversion as its last note (replacing the writer's own kernel note)."""
-    notes = [n for n in translation.notes if not n.startswith("kernel: ")]
+    """The translation with the weight conversion as its last note."""
     hint = weight_hint(source, translation.framework)
-    return replace(translation, notes=tuple(notes + ([hint] if hint else [])))
+    return replace(translation, notes=translation.notes + ((hint,) if hint else ()))
 
 
 def report(source: str, input_size: Sequence[int], targets: Sequence[str] | None = None, *, as_dict: bool = False,

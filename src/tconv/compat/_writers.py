@@ -290,9 +290,7 @@ def _to_jax(layer: Windowed) -> Translation:
     for mode in ("SAME", "VALID"):
         if _gives(layer.crops, lambda: jax.geometry(*_shapes(layer), strides=g.stride, padding=mode,
                                                    rhs_dilation=g.dilation)):
-            return _finish("jax", {**base, "padding": mode}, layer, ((0, 0),) * g.ndim,
-                           ["kernel: transpose_kernel=True takes a TF/Keras (*k, out, in) kernel; "
-                            "see convert_weight"])
+            return _finish("jax", {**base, "padding": mode}, layer, ((0, 0),) * g.ndim)
     pads = tuple((e - 1 - lo, e - 1 - hi) for e, (lo, hi) in zip(g.effective_kernel, layer.crops))
     return _finish("jax", {**base, "padding": pads}, layer, ((0, 0),) * g.ndim,
                    ["explicit pairs pad the stride-dilated input (use_consistent_padding=False, JAX's default)"])
