@@ -323,7 +323,7 @@ def test_dialects():
         got = tjax.conv_transpose(xl, np.moveaxis(w, (0, 1), (-2, -1))[::-1], (2,), "VALID")  # (k, in, out)
         assert_rounded(np.moveaxis(got, -1, 1), want_nb, rule(xd, wd), exact=False)
         # the bias on positions beyond the contributions (the crop/extend step): added once, in float32
-        got = _common.run_cropped(x, w, b, stride=(2,), dilation=(1,), groups=1, crops=((1, -2),))
+        got = _run_cropped(x, w, b, stride=(2,), dilation=(1,), groups=1, crops=((1, -2),))
         extended = np.zeros(want.shape[:2] + (12,))
         extended[..., :10] = tconv.conv_transpose(f64(x), f64(w), stride=2, algorithm="direct")[..., 1:]
         extended += 0 if b is None else f64(b)[:, None]
@@ -332,12 +332,20 @@ def test_dialects():
     assert checked == 2 * len(SINGLE) + len(MIXES) == 35
 
 
+def _run_cropped(x, w, b, *, stride, dilation, groups, crops):
+    """The dialects' windowed transposed conv: the Geometry PyTorch's rule runs, cropped / zero-extended."""
+    dtype = tconv._validate.compute_dtype(*(a for a in (x, w, b) if a is not None))
+    layer = _common.crop_geometry(x.shape, w.shape, dtype, stride=stride, dilation=dilation, crops=crops,
+                                  groups=groups, bias=b is not None)
+    return _common.run(layer, x, w, b)
+
+
 @pytest.mark.parametrize("dtype", LOW, ids=str)
 def test_dialect_bias_rounded_once(dtype):
     x, w, b = _random((2, 4, 5), dtype, 0), _random((4, 3, 3), dtype, 1), _random((3,), dtype, 2)
     for crops in (((1, 0),), ((1, -2),)):  # within the contributions, and beyond them
-        got = _common.run_cropped(x, w, b, stride=(2,), dilation=(1,), groups=1, crops=crops)
-        want = _common.run_cropped(x.astype(F32), w.astype(F32), b.astype(F32), stride=(2,), dilation=(1,),
+        got = _run_cropped(x, w, b, stride=(2,), dilation=(1,), groups=1, crops=crops)
+        want = _run_cropped(x.astype(F32), w.astype(F32), b.astype(F32), stride=(2,), dilation=(1,),
                                    groups=1, crops=crops)
         assert got.dtype == dtype
         np.testing.assert_array_equal(got.view(np.uint16), want.astype(dtype).view(np.uint16))

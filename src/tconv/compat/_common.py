@@ -30,7 +30,7 @@ import numpy as np
 from ..ops import execute
 from ..params import Geometry, geometry_from_shapes
 from ..shapes import full_size
-from .._validate import as_int, compute_dtype
+from .._validate import as_int
 
 Pairs = tuple[tuple[int, int], ...]
 
@@ -155,22 +155,6 @@ def run(layer: Windowed, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | N
     y = apply_extra(execute(replace(geom, dtype=work), x, weight), beyond)
     y += np.asarray(bias).astype(work, copy=False).reshape((-1,) + (1,) * geom.ndim)
     return y.astype(geom.dtype, copy=False)
-
-
-def run_cropped(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, *, stride: Sequence[int],
-                dilation: Sequence[int], groups: int, crops: Pairs) -> np.ndarray:
-    """Transposed conv of batched channels-first ``x`` whose output is the window ``crops`` of the full output.
-
-    >>> run_cropped(np.ones((1, 1, 2)), np.ones((1, 1, 2)), None, stride=(2,), dilation=(1,), groups=1,
-    ...             crops=((1, -1),))
-    array([[[1., 1., 1., 0.]]])
-    """
-    dtype = compute_dtype(*(a for a in (x, weight, bias) if a is not None))
-    layer = crop_geometry(x.shape, weight.shape, dtype, stride=stride, dilation=dilation, crops=crops,
-                          groups=groups, bias=bias is not None)
-    if any(n < 1 for n in layer.output_shape):
-        raise ValueError(f"the crops {crops} leave no output (full size {layer.geometry.full_shape})")
-    return run(layer, x, weight, bias)
 
 
 def apply_extra(y: Any, extra: Pairs, spatial_axes: Sequence[int] | None = None) -> np.ndarray:
