@@ -13,9 +13,7 @@ and the tie-break of ``auto``.
 from __future__ import annotations
 
 from . import depthwise, direct, fft, gemm, nooverlap, phase, subpixel, winograd
-from .registry import Algorithm, Kernel, get, names, register, unregister
-
-__all__ = ["Algorithm", "Kernel", "get", "names", "register", "unregister"]
+from .registry import Algorithm, Kernel, get, names, register, unregister  # noqa: F401 (the registry's face)
 
 for _module in (direct, gemm, phase, subpixel, nooverlap, depthwise, fft, winograd):
     register(_module.ALGORITHM)
