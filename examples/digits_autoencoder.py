@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
 
 import tconv.nn as nn
 from tconv.optim import Adam
@@ -80,7 +81,7 @@ def train(epochs: int = 100, batch_size: int = 32, lr: float = 5e-3, seed: int =
     history = History(initial_loss=evaluate(model, held_out))
     steps_per_epoch = -(-len(train_set) // batch_size)
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
-    bar = _need("tqdm", "tqdm").tqdm(total=total, unit="step", file=sys.stdout) if progress else None
+    bar = tqdm(total=total, unit="step", file=sys.stdout) if progress else None
     start = time.perf_counter()
     for epoch in range(epochs):
         order = rng.permutation(len(train_set))

@@ -42,3 +42,29 @@ def test_cli_bench_help(capsys):
     except SystemExit as stop:
         assert stop.code == 0
     assert "--quick" in capsys.readouterr().out
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so tqdm draws its bar there."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_bench_shows_a_progress_bar_on_a_terminal_and_none_elsewhere(tmp_path, monkeypatch):
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps(TINY))
+    terminal, out = _Terminal(), io.StringIO()
+    monkeypatch.setattr("sys.stderr", terminal)
+    bench.run(suite=str(suite), repeats=1, pause=0.0, dtypes=("float32",), ops=("conv_transpose",), stream=out)
+    bar = terminal.getvalue()
+    assert "bench:" in bar and "/2 [" in bar and "tinydw conv_transpose float32" in bar  # the bar, live
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("[")]
+    assert [line.split()[0] for line in lines] == ["[1/2]", "[2/2]"]  # the record: one line per row
+    assert "\r" not in out.getvalue()  # the bar never goes into the record
+
+    plain = io.StringIO()
+    monkeypatch.setattr("sys.stderr", plain)
+    bench.run(suite=str(suite), repeats=1, pause=0.0, dtypes=("float32",), ops=("conv_transpose",),
+              stream=io.StringIO())
+    assert plain.getvalue() == ""  # not a terminal: no bar

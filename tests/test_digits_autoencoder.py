@@ -29,3 +29,13 @@ def test_autoencoder_saves_a_png(tmp_path):
     out = tmp_path / "recon.png"
     digits_autoencoder.save_reconstructions(model, digits_autoencoder.load_images(), str(out), count=4)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_autoencoder_training_shows_progress(capsys):
+    images = digits_autoencoder.load_images()[:500]
+    _, history = digits_autoencoder.train(epochs=2, batch_size=64, progress=True, seed=0, images=images)
+    out = capsys.readouterr().out
+    steps = len(history.step_losses)
+    assert steps == 2 * -(-(500 - digits_autoencoder.HELD_OUT) // 64)
+    assert f"{steps}/{steps} [" in out and "step/s" in out  # tqdm's bar reached the last step
+    assert out.count("epoch ") >= 2  # one line per epoch, written above the bar

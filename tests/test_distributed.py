@@ -367,6 +367,7 @@ def test_volume_example_runs_small(fmt, tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "workers restarted: no" in out.stdout
+    assert re.search(r"upsampling \(streaming to disk\): 100%.* (\d+)/\1 ", out.stdout)  # tqdm counted every block
     error = float(re.search(r"max abs error (\S+)", out.stdout).group(1))
     assert error < 1e-5
 

@@ -37,6 +37,7 @@ from importlib import resources
 from typing import Callable
 
 import numpy as np
+from tqdm import tqdm
 
 from .algorithms import get as _get_algorithm, names as _algorithm_names
 from .algorithms.jit import describe as describe_kernels
@@ -393,18 +394,21 @@ def run(quick: bool = False, ops=("conv_transpose", "conv", "conv_transpose_grad
         print(f"note: {', '.join(skipped)} skipped (this tconv has no *_backward functions)", file=stream)
     peaks = {dt: gemm_peak(dt) for dt in dtypes}
     print("GEMM peak (NumPy, 2048^2): " + ", ".join(f"{dt} {p:.0f} GFLOP/s" for dt, p in peaks.items()), file=stream)
-    rows, total, k = [], len(shapes) * len(ops) * len(dtypes), 0
-    for dtype in dtypes:
-        for op in ops:
-            for layer in shapes:
-                k += 1
-                row = measure_row(layer, op, dtype, repeats=repeats, pause=pause,
-                                  every_algorithm=every_algorithm and dtype == "float32" and op == "conv_transpose",
-                                  threads=threads, peak=peaks[dtype], have_torch=have_torch, have_ort=have_ort)
-                rows.append(row)
-                print(f"[{k}/{total}] {layer['name']:12s} {op:20s} {dtype}: tconv({row.auto}) "
+    rows, total = [], len(shapes) * len(ops) * len(dtypes)
+    work = [(dtype, op, layer) for dtype in dtypes for op in ops for layer in shapes]
+    # a live bar on a terminal's stderr (tqdm turns itself off elsewhere); the per-row lines are the record
+    with tqdm(total=total, desc="bench", unit="row", file=sys.stderr, disable=None, leave=False) as bar:
+        for k, (dtype, op, layer) in enumerate(work, 1):
+            bar.set_postfix_str(f"{layer['name']} {op} {dtype}")
+            row = measure_row(layer, op, dtype, repeats=repeats, pause=pause,
+                              every_algorithm=every_algorithm and dtype == "float32" and op == "conv_transpose",
+                              threads=threads, peak=peaks[dtype], have_torch=have_torch, have_ort=have_ort)
+            rows.append(row)
+            bar.write(f"[{k}/{total}] {layer['name']:12s} {op:20s} {dtype}: tconv({row.auto}) "
                       f"{_fmt(row.ms.get('tconv'))} ms, torch {_fmt(row.ms.get('torch'))} ms, ort "
-                      f"{_fmt(row.ms.get('ort'))} ms", file=stream, flush=True)
+                      f"{_fmt(row.ms.get('ort'))} ms", file=stream)
+            stream.flush()
+            bar.update()
     peaks_after = {dt: gemm_peak(dt) for dt in dtypes}
     print("\n" + table(rows) + "\n\n" + summary(rows), file=stream)
     print("GEMM peak again at the end: " + ", ".join(f"{dt} {p:.0f} GFLOP/s" for dt, p in peaks_after.items()), file=stream)
