@@ -144,18 +144,13 @@ def _per_dim(value, nd: int) -> tuple[int, ...]:
 
 def _suite_layers() -> list[dict]:
     text = resources.files("tconv").joinpath("data/suite.json").read_text()
-    layers = json.loads(text)["shapes"]
-    names = {layer["name"] for layer in layers}
-    return layers + [layer for layer in EXTRA_LAYERS if layer["name"] not in names]
+    return json.loads(text)["shapes"]
 
 
-#: Layers of the shared benchmark suite that the packaged copy may not list yet.
-EXTRA_LAYERS = [
-    {"name": "istft", "C_in": 1026, "C_out": 1, "input": [224], "kernel": [1024], "stride": 256, "padding": 0,
-     "output_padding": 0, "dilation": 1, "groups": 1},
-    {"name": "nnunet3d_up", "C_in": 64, "C_out": 32, "input": [32, 32, 32], "kernel": [2, 2, 2], "stride": 2,
-     "padding": 0, "output_padding": 0, "dilation": 1, "groups": 1},
-]
+def test_the_packaged_suite_has_the_sixteen_layers():
+    names = [layer["name"] for layer in _suite_layers()]
+    assert len(names) == 16 == len(set(names)) and {"istft", "nnunet3d_up", "dcgan_1", "fcn32s"} <= set(names)
+
 
 #: A layer larger than this (multiply-adds, FFT channel mixing) is run on a smaller input by default.
 SUITE_MACS, SUITE_FFT_WORK = 4e7, 2e7
