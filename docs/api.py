@@ -16,7 +16,7 @@ from pathlib import Path
 MODULES = (
     "tconv", "tconv.ops", "tconv.params", "tconv.shapes", "tconv.algorithms", "tconv.nn", "tconv.init",
     "tconv.optim", "tconv.grad", "tconv.matrix", "tconv.distributed", "tconv.viz", "tconv.memory",
-    "tconv.chunking",
+    "tconv.chunking", "tconv.boundary",
 )
 
 

@@ -8,8 +8,15 @@ failure prints the blob that reproduces it (``@reproduce_failure``).
 """
 
 import os
+import tempfile
 
 import pytest
+
+# The cost model calibrates itself per machine (tconv.algorithms.cost); the tests plan with the reference
+# constants, so that which algorithm ``auto`` picks does not depend on the machine or on its load, and any
+# cache they write goes to a directory of their own (tests/test_calibration.py turns both on on purpose).
+os.environ.setdefault("TCONV_CALIBRATE", "0")
+os.environ.setdefault("TCONV_CACHE_DIR", tempfile.mkdtemp(prefix="tconv-test-cache-"))
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -108,3 +115,14 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("tests that left tconv's tuning state behind (restored after each)")
         for nodeid in LEAKS:
             terminalreporter.write_line(nodeid)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A dask.distributed LocalCluster of 2 worker processes (one thread each), per test module."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()

@@ -16,10 +16,12 @@ CHECKED: dict[tuple[str, str], int] = {}
 
 
 def record_error(op: str, dtype, got, want) -> float:
-    """Remember the relative error of one comparison with an oracle (relative to max(1, max |want|))."""
-    want = np.asarray(want, np.float64)
+    """Remember the relative error of one comparison with an oracle (relative to max(1, max |want|));
+    complex values are compared as complex numbers (the modulus of the difference)."""
+    kind = np.complex128 if np.iscomplexobj(want) or np.iscomplexobj(got) else np.float64
+    want = np.asarray(want, kind)
     scale = max(1.0, float(np.abs(want).max(initial=0.0)))
-    err = float(np.abs(np.asarray(got, np.float64) - want).max(initial=0.0)) / scale
+    err = float(np.abs(np.asarray(got, kind) - want).max(initial=0.0)) / scale
     return note_error(op, dtype, err)
 
 

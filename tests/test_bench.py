@@ -28,6 +28,14 @@ def test_bench_runs_a_tiny_suite(tmp_path):
     assert all(r.ms["tconv"] > 0 and r.auto for r in rows)
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["rows"][0]["layer"] == "tiny2d" and saved["gemm_peak_gflops"]["float32"] > 0
+    assert saved["memory_bandwidth_gbs"] > 0 and "memory bandwidth" in text and "% roofline" in text
+    forward = [r for r in rows if r.op in ("conv_transpose", "conv")]
+    assert forward and all(r.roofline_ms > 0 and r.roofline_percent() > 0 for r in forward)
+    peak = saved["gemm_peak_gflops"]["float32"]
+    for r in forward:  # at least the FLOP bound, and at least the bytes' bound
+        macs = bench.useful_macs(next(s for s in TINY["shapes"] if s["name"] == r.layer))
+        assert r.roofline_ms >= bench.roofline_ms(macs, 0, peak, 1.0) * (1 - 1e-12)
+        assert r.roofline_ms >= bench.roofline_ms(0, r.io_bytes, peak, saved["memory_bandwidth_gbs"]) * (1 - 1e-12)
 
 
 def test_useful_macs_counts_only_products_inside_the_crop():

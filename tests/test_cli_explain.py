@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -179,3 +180,100 @@ def test_reports_say_which_kernels_run(monkeypatch):
     finally:
         monkeypatch.delenv("TCONV_NUMBA")
         jit.reread_environment()
+
+
+# ---------------------------------------------------------------------------
+# padding_mode: the report says what the mode does at the border, and it is what the operator does
+
+MODES = ("zeros", "circular", "reflect", "replicate")
+
+
+def _moves(text: str) -> dict[int, list[tuple[int, int]]]:
+    """``dim d: j -> i, ...`` (or ``<-``) of a border description, per dim."""
+    out = {}
+    for dim, body in re.findall(r"dim (\d+): ([^;]*)", text):
+        out[int(dim)] = [(int(j), int(i)) for j, i in re.findall(r"(-?\d+) (?:->|<-) (-?\d+)", body)]
+    return out
+
+
+def _probe_transposed(n: int, lo: int, hi: int, mode: str, j: int) -> np.ndarray:
+    """The output of a 1-tap transposed convolution whose only tap lands on padded position ``j`` (from the
+    output's first entry): where the operator puts a tap that lands there."""
+    e = np.zeros((1, 1, n + lo + hi))
+    e[0, 0, j + lo] = 1.0
+    return tconv.conv_transpose(e, np.ones((1, 1, 1)), padding=((lo, hi),), padding_mode=mode)[0, 0]
+
+
+def test_explain_takes_padding_mode_and_reports_it():
+    for mode in MODES:
+        e = tconv.explain((1, 2, 8, 8), (2, 3, 3, 3), stride=2, padding=1, padding_mode=mode)
+        assert e.geometry.boundary == mode
+        assert e.geometry.result_shape == tconv.explain((1, 2, 8, 8), (2, 3, 3, 3), stride=2, padding=1).geometry.result_shape
+        d = json.loads(json.dumps(e.as_dict()))
+        assert d["padding_mode"] == mode and d["boundary"] == e.boundary
+        assert e.boundary.startswith(f"padding_mode={mode!r}: ") and f"border: {e.boundary}" in str(e)
+    with pytest.raises(ValueError, match="padding_mode"):
+        tconv.explain((1, 2, 8), (2, 3, 3), padding=1, padding_mode="wrap")
+    with pytest.raises(ValueError, match="padding_mode='reflect' needs padding smaller"):
+        tconv.explain((1, 2, 4), (3, 2, 3), op="conv", padding=4, padding_mode="reflect")
+    assert "no padding" in tconv.explain((1, 2, 8), (2, 3, 3), padding_mode="circular").boundary
+    assert "cropped" in tconv.explain((1, 2, 8), (2, 3, 3), padding=1).boundary
+    assert "padded with zeros" in tconv.explain((1, 2, 8), (3, 2, 3), padding=1, op="conv").boundary
+
+
+def test_the_border_moves_in_the_report_are_what_the_operator_does():
+    """Every listed move, read back from the text, checked on the operator: a conv's padded position reads
+    the input entry named (and torch.nn.functional.pad agrees); a transposed conv's tap past an edge lands on
+    the output entry named."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(17)
+    checked = configs = 0
+    for _ in range(60):
+        mode = MODES[1 + rng.integers(3)]
+        op = ("conv", "conv_transpose")[rng.integers(2)]
+        nd = int(rng.integers(1, 3))
+        big = [int(rng.integers(2, 9)) for _ in range(nd)]
+        limit = [n - 1 if mode == "reflect" else n for n in big]
+        pads = [(int(rng.integers(0, min(m, 4) + 1)), int(rng.integers(0, min(m, 4) + 1))) for m in limit]
+        if op == "conv":
+            e = tconv.explain((1, 1, *big), (1, 1) + (1,) * nd, op="conv", padding=tuple(pads), padding_mode=mode)
+        else:  # a 1-tap kernel: the output is the input cropped by the padding, the big side is `big`
+            small = tuple(n + lo + hi for n, (lo, hi) in zip(big, pads))
+            e = tconv.explain((1, 1, *small), (1, 1) + (1,) * nd, padding=tuple(pads), padding_mode=mode)
+            assert e.geometry.output_shape == tuple(big)
+        moves = _moves(e.boundary)
+        configs += 1
+        for d, (n, (lo, hi)) in enumerate(zip(big, pads)):
+            listed = moves.get(d, [])
+            assert len(listed) == min(lo, 3) + min(hi, 3), (e.boundary, d)
+            if op == "conv":
+                padded = tconv.conv(np.arange(float(n))[None, None], np.ones((1, 1, 1)), padding=((lo, hi),),
+                                    padding_mode=mode)[0, 0]
+                ref = torch.nn.functional.pad(torch.arange(float(n))[None, None], (lo, hi), mode=mode)[0, 0].numpy()
+                np.testing.assert_array_equal(padded, ref)
+            for j, i in listed:
+                assert j < 0 or j >= n
+                if op == "conv":
+                    assert padded[j + lo] == i, (e.boundary, d, j, i)
+                else:
+                    want = np.zeros(n)
+                    want[i] = 1.0
+                    np.testing.assert_array_equal(_probe_transposed(n, lo, hi, mode, j), want)
+                checked += 1
+    assert configs == 60 and checked >= 150
+
+
+def test_explain_command_takes_padding_mode():
+    args = ["--x", "1,2,8,8", "--weight", "2,3,3,3", "--stride", "2", "--padding", "1"]
+    result = invoke(*args, "--padding-mode", "circular")
+    assert result.exit_code == 0, result.output
+    want = tconv.explain((1, 2, 8, 8), (2, 3, 3, 3), stride=2, padding=1, padding_mode="circular")
+    assert result.output.rstrip("\n") == str(want)
+    assert "border: padding_mode='circular': the adjoint of a circular-padded convolution" in result.output
+    conv = ["--x", "1,2,8,8", "--weight", "3,2,3,3", "--padding", "1", "--op", "conv"]
+    d = json.loads(invoke(*conv, "--padding-mode", "replicate", "--json").output)
+    assert d["padding_mode"] == "replicate" and "repeating the edge entry" in d["boundary"]
+    assert _moves(d["boundary"]) == {0: [(-1, 0), (8, 7)], 1: [(-1, 0), (8, 7)]}
+    assert json.loads(invoke(*args, "--json").output)["padding_mode"] == "zeros"  # the default
+    bad = CliRunner().invoke(cli.build_cli(), ["explain", *args, "--padding-mode", "wrap"])
+    assert bad.exit_code == 2 and "Invalid value for '--padding-mode'" in bad.output

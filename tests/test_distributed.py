@@ -306,17 +306,7 @@ def test_writing_to_zarr_streams_chunk_by_chunk(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# a distributed LocalCluster: 2 worker processes
-
-
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
+# a distributed LocalCluster: 2 worker processes (the `client` fixture, tests/conftest.py)
 
 
 @settings(max_examples=25)

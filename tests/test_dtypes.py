@@ -117,12 +117,14 @@ def test_mixes_are_numpy_promotion():
     assert len(MIXES) == 17
 
 
-def test_complex_is_refused_for_now():
-    for call in (lambda: tconv.conv_transpose(np.ones((1, 1, 3), complex), np.ones((1, 1, 2))),
-                 lambda: tconv.conv(np.ones((1, 1, 3)), np.ones((1, 1, 2), np.complex64)),
-                 lambda: nn.Conv1d(1, 1, 2)(np.ones((1, 1, 3), complex))):
-        with pytest.raises(TypeError, match="complex dtype .* not supported yet"):
-            call()
+def test_complex_goes_to_the_operator_and_is_refused_by_the_layers():
+    """The operator takes complex operands (NumPy promotion; tests/test_complex.py compares them with
+    PyTorch); the layers refuse them, naming the calls that take them."""
+    assert tconv.conv_transpose(np.ones((1, 1, 3), complex), np.ones((1, 1, 2))).dtype == np.complex128
+    assert tconv.conv(np.ones((1, 1, 3), np.float32), np.ones((1, 1, 2), np.complex64)).dtype == np.complex64
+    assert tconv.conv(np.ones((1, 1, 3)), np.ones((1, 1, 2), np.complex64)).dtype == np.complex128
+    with pytest.raises(TypeError, match="x has complex dtype complex128; expected real numbers .* tconv.conv, "):
+        nn.Conv1d(1, 1, 2)(np.ones((1, 1, 3), complex))
 
 
 # -- the operator and its gradients -----------------------------------------------------------------

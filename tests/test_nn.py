@@ -434,7 +434,9 @@ def test_gluon_use_before_initialize_and_assignment_before_shapes():
     (lambda: nn.Conv2DTranspose(1, 2, strides=0), "strides must be >= 1"),
     (lambda: nn.Conv2d(0, 1, 2), "in_channels must be >= 1"),
     (lambda: nn.Conv2d(1, 1, (2, 2, 2)), "kernel_size must have one entry per spatial dim"),
-    (lambda: nn.Conv2d(1, 1, 2, padding_mode="reflect"), "padding_mode must be 'zeros'"),
+    (lambda: nn.Conv2d(1, 1, 2, padding_mode="wrap"), "padding_mode must be one of 'zeros', 'circular'"),
+    (lambda: nn.ConvTranspose2d(1, 1, 2, padding_mode="constant"), "padding_mode must be one of"),
+    (lambda: nn.Conv2D(1, 2, padding_mode="Reflect"), "padding_mode must be one of"),
     (lambda: nn.Conv2d(1, 1, 2, padding=-1), "padding must be non-negative"),
     (lambda: nn.ConvTranspose2d(1, 1, 2, padding="same", output_padding=1), "output_padding"),
 ])

@@ -204,28 +204,26 @@ def test_from_torch_keeps_bfloat16():
     np.testing.assert_array_equal(layer.weight.astype(np.float32), module.weight.detach().float().numpy())
 
 
-def _tconv_takes(mode: str) -> bool:
-    try:
-        nn.Conv2d(1, 1, 3, padding=1, padding_mode=mode)
-    except ValueError:
-        return False
-    return True
-
-
 @needs_torch
-@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
-def test_from_torch_padding_mode(mode):
-    """A padding_mode tconv's layers implement is converted (and matches); one they do not is refused, by name."""
-    module = torch.nn.Conv2d(2, 3, 3, padding=1, padding_mode=mode)
-    if _tconv_takes(mode):
-        layer = nn.from_torch(module)
-        assert layer.padding_mode == mode
-        x = np.random.default_rng(3).standard_normal((1, 2, 5, 6)).astype(np.float32)
-        with torch.no_grad():
-            _close(layer(x), module(torch.from_numpy(x)).numpy(), np.float32)
-    else:
-        with pytest.raises(ValueError, match=f"padding_mode='{mode}'.*not implement"):
-            nn.from_torch(module)
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_from_torch_padding_mode(mode, nd):
+    """Every padding_mode of torch's Conv*d is converted, and the layer's forward and gradients match."""
+    cls = {1: torch.nn.Conv1d, 2: torch.nn.Conv2d, 3: torch.nn.Conv3d}[nd]
+    module = cls(2, 4, 3, stride=2, padding=(1, 2, 1)[:nd], padding_mode=mode, groups=2).double()
+    layer = nn.from_torch(module)
+    assert layer.padding_mode == mode
+    assert (f"padding_mode='{mode}'" in repr(layer)) == (mode != "zeros")
+    x = np.random.default_rng(3).standard_normal((2, 2) + (5, 6, 4)[:nd])
+    tx = torch.tensor(x, requires_grad=True)
+    out = module(tx)
+    y = layer(x)
+    np.testing.assert_allclose(y, out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = np.random.default_rng(4).standard_normal(y.shape)
+    out.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(layer.backward(g), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.weight_grad, module.weight.grad.numpy(), rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(layer.bias_grad, module.bias.grad.numpy(), rtol=1e-12, atol=1e-11)
 
 
 @needs_torch

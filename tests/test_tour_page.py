@@ -53,7 +53,7 @@ def test_page_contains_every_chapter_result_and_is_self_contained(pages):
 
 def test_english_and_portuguese_have_the_same_sections(pages):
     en, pt = pages["en"][1], pages["pt"][1]
-    assert en.section_ids == pt.section_ids and len(en.section_ids) == len(sections()) + 4
+    assert en.section_ids == pt.section_ids and len(en.section_ids) == len(sections()) + 5
     assert en.results == pt.results
     ids = lambda p: re.findall(r"<section id='([^']+)'", p.read_text(encoding="utf-8"))  # noqa: E731
     assert ids(pages["en"][0]) == ids(pages["pt"][0]) == en.section_ids
@@ -109,7 +109,7 @@ def test_tour_command_prints_text_and_writes_html(pages, tmp_path, capsys):
     assert cli.main(["tour", "--lang", "pt", "--out", str(tmp_path / "site")]) == 0
     captured = capsys.readouterr()
     assert "9 de 9 exemplos do capítulo reproduzidos." in captured.out  # the terminal tour is Portuguese too
-    assert "tconv-tour-pt.html" in captured.out and "[13/13]" in captured.err
+    assert "tconv-tour-pt.html" in captured.out and "[14/14]" in captured.err
     written = (tmp_path / "site" / "tconv-tour-pt.html").read_text(encoding="utf-8")
     assert "[[19, 25], [37, 43]]" in written and "<html lang='pt'>" in written
 
@@ -198,3 +198,30 @@ def test_tour_in_headless_chromium(pages, lang):
         assert result in report.text, result
     with Image.open(shot) as im:
         assert im.width == 1200 and im.height > 3000
+
+
+def test_boundary_section_shows_the_live_step_and_pictures_in_both_languages(pages):
+    from tconv.tour import BOUNDARY_PT, WORDS, boundary_sections, translated
+    from tconv.viz.folding import describe_fold, fold_view
+
+    import tconv
+
+    for lang, (path, page) in pages.items():
+        text = path.read_text(encoding="utf-8")
+        section = text.split("<section id='boundary'>")[1].split("</section>")[0]
+        assert html.escape(PAGE[lang]["boundary_title"]) in section
+        items = boundary_sections() if lang == "en" else translated(boundary_sections(), BOUNDARY_PT)
+        for s in items:
+            assert html.escape(s.title) in section and html.escape(s.text) in section
+            assert f"<pre class='result'>{html.escape(tour_page.compact(s.result))}</pre>" in section
+        assert section.count(WORDS[lang]["as_expected"]) == len(items)
+        # the circular wrap computed now by the operator is what the page prints
+        x, k = np.array([[[1.0, 2, 3, 4]]]), np.array([[[1.0, 2, 3]]])
+        circular = tconv.conv_transpose(x, k, padding=1, padding_mode="circular")[0, 0]
+        assert tour_page.compact(circular)[1:-1] in section
+        pictures = 0
+        for x2, k2, hyper, modes in tour_page.BOUNDARY_PICTURES:
+            for mode in modes:
+                assert html.escape(describe_fold(fold_view(x2, k2, padding_mode=mode, **hyper), lang)) in section
+                pictures += 1
+        assert section.count("data:image/png") == pictures == 6

@@ -362,7 +362,7 @@ def test_upsample_refuses_tiny_huge_and_absurd(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["geometry", "overlap", "matrix", "upsample", "render", "texts", "tour_page",
-                                  "_deps", "__init__"])
+                                  "_deps", "__init__", "folding"])
 def test_docstring_examples_run(name):
     import doctest
     import importlib
@@ -410,7 +410,8 @@ def test_drawing_leaves_matplotlibs_global_state_alone(tmp_path):
         from tconv.viz import render, tour_page
         figs = [render.draw([[1., 2], [3, 4]], [[1., 0], [2, 1]], stride=2, padding=1, path={str(tmp_path / "d.svg")!r}),
                 render.overlap_map(3, 2, input_size=3), render.overlap_map(3, 2, ndim=1),
-                render.matrix_picture(path={str(tmp_path / "m.png")!r})]
+                render.matrix_picture(path={str(tmp_path / "m.png")!r}),
+                render.draw_boundary([[1., 2, 3]], [[1., 2]], padding=(0, 1), padding_mode="circular")]
         render.animate([[1., 2]], [[1., 1]], view="both", path={str(tmp_path / "a.gif")!r})
         png = [render.to_bytes(f) for f in figs]
         html = [tour_page._png(tour_page._channels_picture(), "shapes"), tour_page._png(tour_page._corr_picture("en"), "c"),

@@ -34,6 +34,7 @@ import numpy as np
 from .algorithms import get as _get_algorithm, names as _algorithm_names
 from .algorithms.jit import available as compiled_available
 from .algorithms.jit import describe as describe_kernels
+from .boundary import source_index
 from ._validate import numeric_array, real_kind
 from .memory import available_bytes, check_fits, format_bytes
 from .ops import MEASURED, measure as _measure_all, needed_bytes, operands, plan, ranked, working_dtype
@@ -77,7 +78,13 @@ class Explanation:
             lines.append(f"  {c.name:10s} predicted {c.predicted_s * 1e3:9.3f} ms  needs "
                          f"{format_bytes(c.needed_bytes)}{measured}{fits}")
         lines.append(f"  compiled kernels: {describe_kernels()}")  # the working dtype is always compiled for
+        lines.append(f"  border: {self.boundary}")
         return "\n".join(lines)
+
+    @property
+    def boundary(self) -> str:
+        """What the ``padding_mode`` does at the border for this call (:func:`describe_boundary`)."""
+        return describe_boundary(self.geometry)
 
     @property
     def compiled(self) -> bool:
@@ -109,6 +116,8 @@ class Explanation:
             "output_padding": list(g.output_padding),
             "dilation": list(g.dilation),
             "groups": g.groups,
+            "padding_mode": g.boundary,
+            "boundary": self.boundary,
             "algorithm": self.algorithm,
             "reason": self.reason,
             "compiled_kernels": self.compiled,
@@ -119,6 +128,63 @@ class Explanation:
                 for c in self.candidates
             ],
         }
+
+
+#: How each mode continues the big side past its edges (a convolution's input, a transposed convolution's output).
+_RULES = {  # mode -> (conv: what the padding reads, conv_transpose: where the border goes)
+    "circular": ("wrapping around to the other side (periodic)", "wrapping around to the other side (periodic)"),
+    "reflect": ("mirrored about the edge entry (which is not repeated)",
+                "mirrored back about the edge entry (which is not repeated)"),
+    "replicate": ("repeating the edge entry", "piling up on the edge entry"),
+}
+#: Most border positions listed per side of a dim.
+_LISTED = 3
+
+
+def _moves(n: int, lo: int, hi: int, mode: str, arrow: str) -> str:
+    """``"-1 -> 7, 8 -> 0"``: the border positions of one dim (counted from the first entry) and the entry each
+    one is (conv: ``<-``, reads) or is added to (conv_transpose: ``->``)."""
+    src = source_index(n, lo, hi, mode)
+    sides = [range(-lo, 0), range(n, n + hi)]
+    parts = []
+    for side in sides:
+        shown = [f"{j} {arrow} {int(src[j + lo])}" for j in list(side)[:_LISTED]]
+        if len(side) > _LISTED:
+            shown.append(f"... ({len(side)} positions)")
+        parts += shown
+    return ", ".join(parts)
+
+
+def describe_boundary(geom: Geometry) -> str:
+    """What ``geom``'s ``padding_mode`` does at the border, per spatial dim, in one sentence.
+
+    A convolution pads its input in the mode (each padded position reads an input entry); a transposed
+    convolution, the adjoint, computes the padded extent and folds its border back onto the output (each
+    position past an edge is added to the entry the padding would have read), or crops it for ``"zeros"``.
+
+    >>> print(describe_boundary(geometry_from_shapes(True, (1, 1, 8), (1, 1, 3), padding=1, padding_mode="circular")))
+    padding_mode='circular': the adjoint of a circular-padded convolution: the kernels write the padded extent (10,) and fold the taps past the output's edges (padding ((1, 1),)) back onto it, wrapping around to the other side (periodic): dim 0: -1 -> 7, 8 -> 0
+    >>> print(describe_boundary(geometry_from_shapes(False, (1, 1, 8), (1, 1, 3), padding=1, padding_mode="reflect")))
+    padding_mode='reflect': the input (8,) is padded to (10,) by ((1, 1),), mirrored about the edge entry (which is not repeated): dim 0: -1 <- 1, 8 <- 6
+    >>> print(describe_boundary(geometry_from_shapes(True, (1, 1, 8), (1, 1, 3), padding=1)))
+    padding_mode='zeros': the outputs in the padding ((1, 1),) are cropped: the taps that land there are dropped
+    """
+    mode, pairs = geom.boundary, geom.boundary_pairs
+    head = f"padding_mode={mode!r}: "
+    if not any(lo or hi for lo, hi in pairs):
+        return head + "no padding, so the border is left as it is (every mode gives the same result)"
+    if mode == "zeros":
+        if geom.transposed:
+            return head + f"the outputs in the padding {pairs} are cropped: the taps that land there are dropped"
+        return head + f"the input {geom.big_shape} is padded with zeros by {pairs}"
+    arrow = "->" if geom.transposed else "<-"
+    dims = [_moves(n, lo, hi, mode, arrow) for n, (lo, hi) in zip(geom.big_shape, pairs)]
+    per_dim = "; ".join(f"dim {d}: {text}" for d, text in enumerate(dims) if text)
+    if geom.transposed:
+        return (head + f"the adjoint of a {mode}-padded convolution: the kernels write the padded extent "
+                f"{geom.padded_shape} and fold the taps past the output's edges (padding {pairs}) back onto it, "
+                f"{_RULES[mode][1]}: {per_dim}")
+    return head + f"the input {geom.big_shape} is padded to {geom.padded_shape} by {pairs}, {_RULES[mode][0]}: {per_dim}"
 
 
 def _is_shape(value: Any) -> bool:
@@ -166,7 +232,7 @@ def _random(shape: Sequence[int], dtype: np.dtype, rng: np.random.Generator, nam
 
 
 def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose", measure: bool = False,
-            dtype: Any = None, **params: Any) -> Explanation:
+            dtype: Any = None, padding_mode: str = "zeros", **params: Any) -> Explanation:
     """Tell which algorithm ``auto`` would run for this call, and why.
 
     Args:
@@ -179,6 +245,8 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
             given by its shape is measured as random numbers of that shape and dtype.
         dtype: the operands' dtype when given as shapes (default float32); with
             arrays, they are converted to it first (default: kept as they are).
+        padding_mode: ``"zeros"``, ``"circular"``, ``"reflect"`` or ``"replicate"``, as for the
+            operator; the report says what it does at the border (:attr:`Explanation.boundary`).
         **params: ``stride``, ``padding``, ``output_padding``, ``dilation``,
             ``groups``, ``output_size`` as for the operator.
 
@@ -195,6 +263,7 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
         if extra:
             raise TypeError(f"{extra[0]} applies only to op='conv_transpose' (conv has no {extra[0]})")
     dt = None if dtype is None else resolve_dtype(dtype)
+    params = dict(params, padding_mode=padding_mode)
     if _is_shape(x) or _is_shape(weight):
         geom, xa, wa = _from_shapes(op, x, weight, bias, dt, measure, params)
     else:

@@ -22,10 +22,12 @@ import numpy as np
 
 PadPairs = tuple[tuple[int, int], ...]
 
-#: Names that ``padding`` accepts as a string.
-PADDING_MODES = ("same", "valid")
+#: Names that ``padding`` accepts as a string (the placement rules).
+PADDING_RULES = ("same", "valid")
 
-
+#: Values of ``padding_mode``: how a convolution's input is extended past its edges (as PyTorch's
+#: ``torch.nn.functional.pad`` modes; ``"zeros"`` is its ``"constant"`` mode with value 0).
+BOUNDARY_MODES = ("zeros", "circular", "reflect", "replicate")
 
 
 def as_int(value: Any, name: str) -> int:
@@ -125,14 +127,34 @@ def pad_pairs(value: Any, ndim: int, name: str = "padding") -> PadPairs:
     return out
 
 
-def padding_mode(value: Any) -> str | None:
-    """Return 'same' / 'valid' for a string padding, None for numeric padding."""
+def padding_rule(value: Any) -> str | None:
+    """Return 'same' / 'valid' for a string ``padding`` (a placement rule), None for numeric padding.
+
+    >>> padding_rule("SAME"), padding_rule(1)
+    ('same', None)
+    """
     if isinstance(value, str):
-        mode = value.lower()
-        if mode not in PADDING_MODES:
+        rule = value.lower()
+        if rule not in PADDING_RULES:
             raise ValueError(f"padding must be 'same', 'valid' or numbers, got {value!r}")
-        return mode
+        return rule
     return None
+
+
+def boundary_mode(value: Any) -> str:
+    """Validate ``padding_mode``: one of :data:`BOUNDARY_MODES` (exactly as PyTorch spells them).
+
+    >>> boundary_mode("circular")
+    'circular'
+    >>> boundary_mode("wrap")
+    Traceback (most recent call last):
+    ...
+    ValueError: padding_mode must be one of 'zeros', 'circular', 'reflect', 'replicate', got 'wrap'
+    """
+    if not isinstance(value, str) or value not in BOUNDARY_MODES:
+        expected = ", ".join(repr(m) for m in BOUNDARY_MODES)
+        raise ValueError(f"padding_mode must be one of {expected}, got {shown(value)!r}")
+    return value
 
 
 def real_kind(dtype: Any) -> str | None:
@@ -165,11 +187,25 @@ def _ml_dtypes_kind(dt: np.dtype) -> str | None:
     return None
 
 
-def numeric_array(value: Any, name: str) -> np.ndarray:
-    """``np.asarray`` that takes real numbers (integer, bool, floating, ``ml_dtypes.bfloat16`` & co).
+#: The calls that take complex operands (bilinear, as PyTorch's complex convolutions); named by the refusal
+#: of every other door.
+COMPLEX_DOORS = ("tconv.conv", "tconv.conv_transpose", "tconv.conv_backward", "tconv.conv_transpose_backward",
+                 "tconv.conv_matrix", "tconv.ConvOperator")
 
-    It refuses complex data (not supported yet), strings, objects and other
+
+def numeric_array(value: Any, name: str, *, complex_ok: bool = False) -> np.ndarray:
+    """``np.asarray`` that takes real numbers (integer, bool, floating, ``ml_dtypes.bfloat16`` & co), and
+    complex64 / complex128 where ``complex_ok`` (the doors of :data:`COMPLEX_DOORS`).
+
+    It refuses complex data elsewhere (naming the calls that take it), strings, objects and other
     non-numeric dtypes with a ``TypeError`` naming ``name``.
+
+    >>> numeric_array([1j], "x", complex_ok=True).dtype
+    dtype('complex128')
+    >>> numeric_array([1j], "x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: x has complex dtype complex128; expected real numbers ... taken by tconv.conv, tconv.conv_transpose, ...
     """
     try:
         arr = np.asarray(value)
@@ -177,9 +213,11 @@ def numeric_array(value: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from None
     kind = arr.dtype.kind
     if kind == "c":
+        if complex_ok:
+            return arr
         raise TypeError(
-            f"{name} has complex dtype {arr.dtype}; complex inputs are not supported yet, expected real numbers "
-            f"(integer, bool or floating)"
+            f"{name} has complex dtype {arr.dtype}; expected real numbers (integer, bool or floating) here: "
+            f"complex operands are taken by {', '.join(COMPLEX_DOORS)}"
         )
     if kind == "O" and not isinstance(value, np.ndarray):
         raise TypeError(

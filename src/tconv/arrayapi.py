@@ -20,6 +20,9 @@ Rules beyond NumPy's:
   float32 and are rounded once at the end.
 * ``algorithm`` must be ``"auto"`` or ``"direct"`` (the NumPy-specific
   algorithms do not apply).
+* ``padding_mode`` works as for NumPy: the input is padded by ``take`` with
+  the indices of :func:`tconv.boundary.source_index`, a transposed result
+  folded back by a product with the 0/1 matrix of that gather, per dim.
 * A Dask array goes to :mod:`tconv.distributed` (chunked, lazy): the public functions route it there
   before this module sees it.
 
@@ -39,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .boundary import source_index
 from ._portable import conv as portable_conv
 from ._portable import conv_transpose as portable_conv_transpose
 from .memory import check_fits, device_available_bytes
@@ -177,6 +181,28 @@ def _check_memory(xp: Any, geom: Geometry, work: Any, upsampled: int, array: Any
     check_fits((result + workspace) * itemsize, f"{what} with the array-API algorithm (result + workspace)", limit)
 
 
+def _gather_matrix(xp: Any, geom: Geometry, dim: int, dtype: Any, device: Any) -> Any:
+    """``(padded, n)`` 0/1 matrix of the boundary's gather along spatial ``dim`` (its product folds)."""
+    (lo, hi), n = geom.boundary_pairs[dim], geom.big_shape[dim]
+    index = source_index(n, lo, hi, geom.boundary)
+    m = np.zeros((index.size, n))
+    m[np.arange(index.size)[index >= 0], index[index >= 0]] = 1.0
+    return xp.asarray(m, dtype=dtype, device=device)
+
+
+def _boundary(xp: Any, a: Any, geom: Geometry, device: Any) -> Any:
+    """A convolution's input padded in ``geom.boundary`` mode, or a transposed convolution's result folded."""
+    for dim in range(geom.ndim):
+        axis = a.ndim - geom.ndim + dim
+        if not geom.transposed:
+            (lo, hi), n = geom.boundary_pairs[dim], geom.big_shape[dim]
+            a = xp.take(a, xp.asarray(source_index(n, lo, hi, geom.boundary), device=device), axis=axis)
+        else:
+            moved = xp.moveaxis(a, axis, -1)
+            a = xp.moveaxis(xp.matmul(moved, _gather_matrix(xp, geom, dim, a.dtype, device)), -1, axis)
+    return a
+
+
 def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
     algorithm = kwargs.pop("algorithm", "auto")
     named = {"x": x, "weight": weight, "bias": bias}
@@ -202,7 +228,11 @@ def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
     _check_memory(xp, geom, work, upsampled if transposed else int(np.prod(geom.input_shape, dtype=object)), xa)
     xb = xp.astype(xa if geom.batched else xp.expand_dims(xa, axis=0), work)
     kernel = portable_conv_transpose if transposed else portable_conv
-    y = kernel(xp, xb, xp.astype(wa, work), geom, device)
+    if geom.boundary != "zeros" and not transposed:
+        xb = _boundary(xp, xb, geom, device)
+    y = kernel(xp, xb, xp.astype(wa, work), geom.kernel_geometry(), device)
+    if geom.boundary != "zeros" and transposed:
+        y = _boundary(xp, y, geom, device)
     if ba is not None:
         y = y + xp.reshape(xp.astype(ba, work), (1, geom.out_channels) + (1,) * geom.ndim)
     y = xp.astype(y, dtype)

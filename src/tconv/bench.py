@@ -40,6 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .algorithms import get as _get_algorithm, names as _algorithm_names
+from .algorithms.cost import blas_description, calibration_description, cpu_model
 from .algorithms.jit import describe as describe_kernels
 from .ops import conv, conv_transpose, plan, ranked
 from .params import conv_geometry, conv_transpose_geometry, geometry_from_shapes
@@ -99,6 +100,31 @@ def gemm_peak(dtype: str, size: int = 2048, repeats: int = 5) -> float:
     a @ a
     best = min(_timed(lambda: a @ a) for _ in range(repeats))
     return 2 * size**3 / best / 1e9
+
+
+def memory_bandwidth(mib: int = 256, repeats: int = 5) -> float:
+    """The memory bandwidth of a large copy (read + written bytes, far beyond the caches), in GB/s."""
+    src = np.ones(mib << 18, dtype=np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(repeats))
+    return 2 * src.nbytes / best / 1e9
+
+
+#: The share of the measured GEMM peak a layer's multiply-adds can reach at best (issue 15's roofline).
+ROOFLINE_GEMM_SHARE = 0.85
+
+
+def roofline_ms(macs: int, moved_bytes: int, peak_gflops: float, bandwidth_gbs: float) -> float:
+    """The lower bound on a layer's time: its useful FLOPs at 85% of the GEMM peak, or its operand and result
+    bytes at the memory bandwidth, whichever takes longer.
+
+    >>> roofline_ms(10**9, 0, 200.0, 20.0)  # 2 GFLOP at 170 GFLOP/s
+    11.76470588235294
+    >>> roofline_ms(1, 2 * 10**9, 200.0, 20.0)  # 2 GB at 20 GB/s
+    100.0
+    """
+    return 1e3 * max(2 * macs / (ROOFLINE_GEMM_SHARE * peak_gflops * 1e9), moved_bytes / (bandwidth_gbs * 1e9))
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -218,8 +244,13 @@ class Row:
     spread: dict[str, float] = field(default_factory=dict)  # contender -> (max - min) / median over repeats
     gflops: float = 0.0  # tconv auto, useful multiply-adds only
     peak_percent: float = 0.0  # of the GEMM peak measured in this run
+    roofline_ms: float = 0.0  # the layer's bound on this machine (:func:`roofline_ms`)
     extra_bytes: int = 0  # tconv auto's peak traced allocation during one call
     io_bytes: int = 0  # input + output bytes
+
+    def roofline_percent(self) -> float | None:
+        """How close tconv's auto gets to the bound: 100 = at the roofline."""
+        return 100 * self.roofline_ms / self.ms["tconv"] if self.roofline_ms and "tconv" in self.ms else None
 
     def ratio(self, other: str) -> float | None:
         return self.ms[other] / self.ms["tconv"] if other in self.ms and "tconv" in self.ms else None
@@ -230,7 +261,7 @@ class Row:
 
 
 def measure_row(layer: dict, op: str, dtype: str, *, repeats: int, pause: float, every_algorithm: bool,
-                threads: int, peak: float, have_torch: bool, have_ort: bool) -> Row:
+                threads: int, peak: float, have_torch: bool, have_ort: bool, bandwidth: float = 0.0) -> Row:
     runners: dict[str, Callable[[], float]] = {}
     auto = _tconv_runner(layer, op, dtype, "auto")
     if auto is not None:
@@ -267,6 +298,8 @@ def measure_row(layer: dict, op: str, dtype: str, *, repeats: int, pause: float,
         row.peak_percent = 100 * row.gflops / peak
         row.extra_bytes = _peak_extra_bytes(runners["tconv"])
         row.io_bytes = x.nbytes + other.nbytes
+        if bandwidth:
+            row.roofline_ms = roofline_ms(useful_macs(layer), row.io_bytes + w.nbytes, peak, bandwidth)
     return row
 
 
@@ -289,18 +322,6 @@ def _auto_name(layer: dict, op: str, dtype: str) -> str:
 # reporting
 
 
-def blas_info() -> str:
-    """Which BLAS library and kernel NumPy runs (threadpoolctl, when installed)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed (pip install threadpoolctl to see the BLAS kernel)"
-    parts = [f"{d.get('internal_api')} {d.get('version')} kernel={d.get('architecture')} threads={d.get('num_threads')}"
-             for d in threadpool_info() if d.get("user_api") == "blas"]
-    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
-    return "; ".join(parts) + (f" (env {env})" if env else "")
-
-
 def geomean(values) -> float:
     values = [v for v in values if v]
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
@@ -313,7 +334,7 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 def table(rows: list[Row]) -> str:
     """A Markdown table of the rows."""
     head = ("| layer | op | dtype | auto | tconv ms | torch ms | ort ms | vs torch | vs ORT | GFLOP/s | % peak "
-            "| fastest algo (ms) | auto/fastest | extra mem / (in+out) |")
+            "| % roofline | fastest algo (ms) | auto/fastest | extra mem / (in+out) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         fastest = r.fastest_algorithm()
@@ -323,7 +344,7 @@ def table(rows: list[Row]) -> str:
         lines.append(
             f"| {r.layer} | {r.op} | {r.dtype} | {r.auto} | {_fmt(r.ms.get('tconv'))} | {_fmt(r.ms.get('torch'))} "
             f"| {_fmt(r.ms.get('ort'))} | {_fmt(r.ratio('torch'))} | {_fmt(r.ratio('ort'))} | {_fmt(r.gflops, '.1f')} "
-            f"| {_fmt(r.peak_percent, '.0f')} | {best} | {auto_vs} | {mem} |"
+            f"| {_fmt(r.peak_percent, '.0f')} | {_fmt(r.roofline_percent(), '.0f')} | {best} | {auto_vs} | {mem} |"
         )
     return "\n".join(lines)
 
@@ -351,14 +372,8 @@ def summary(rows: list[Row]) -> str:
 
 def machine() -> str:
     """CPU model, cores, Python/NumPy versions and the BLAS kernel."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy {np.__version__}; "
-            f"BLAS: {blas_info()}")
+    return (f"{cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy {np.__version__}; "
+            f"BLAS: {blas_description()}; cost model: {calibration_description()}")
 
 
 # ---------------------------------------------------------------------------
@@ -394,6 +409,8 @@ def run(quick: bool = False, ops=("conv_transpose", "conv", "conv_transpose_grad
         print(f"note: {', '.join(skipped)} skipped (this tconv has no *_backward functions)", file=stream)
     peaks = {dt: gemm_peak(dt) for dt in dtypes}
     print("GEMM peak (NumPy, 2048^2): " + ", ".join(f"{dt} {p:.0f} GFLOP/s" for dt, p in peaks.items()), file=stream)
+    bandwidth = memory_bandwidth()
+    print(f"memory bandwidth (256 MiB copy): {bandwidth:.1f} GB/s", file=stream)
     rows, total = [], len(shapes) * len(ops) * len(dtypes)
     work = [(dtype, op, layer) for dtype in dtypes for op in ops for layer in shapes]
     # a live bar on a terminal's stderr (tqdm turns itself off elsewhere); the per-row lines are the record
@@ -402,7 +419,8 @@ def run(quick: bool = False, ops=("conv_transpose", "conv", "conv_transpose_grad
             bar.set_postfix_str(f"{layer['name']} {op} {dtype}")
             row = measure_row(layer, op, dtype, repeats=repeats, pause=pause,
                               every_algorithm=every_algorithm and dtype == "float32" and op == "conv_transpose",
-                              threads=threads, peak=peaks[dtype], have_torch=have_torch, have_ort=have_ort)
+                              threads=threads, peak=peaks[dtype], have_torch=have_torch, have_ort=have_ort,
+                              bandwidth=bandwidth)
             rows.append(row)
             bar.write(f"[{k}/{total}] {layer['name']:12s} {op:20s} {dtype}: tconv({row.auto}) "
                       f"{_fmt(row.ms.get('tconv'))} ms, torch {_fmt(row.ms.get('torch'))} ms, ort "
@@ -412,7 +430,7 @@ def run(quick: bool = False, ops=("conv_transpose", "conv", "conv_transpose_grad
     peaks_after = {dt: gemm_peak(dt) for dt in dtypes}
     print("\n" + table(rows) + "\n\n" + summary(rows), file=stream)
     print("GEMM peak again at the end: " + ", ".join(f"{dt} {p:.0f} GFLOP/s" for dt, p in peaks_after.items()), file=stream)
-    document = results_document(rows, peaks, peaks_after)
+    document = results_document(rows, peaks, peaks_after, bandwidth)
     if json_stream is not None:
         json.dump(document, json_stream, indent=1)
         json_stream.write("\n")
@@ -426,12 +444,13 @@ def run(quick: bool = False, ops=("conv_transpose", "conv", "conv_transpose_grad
     return rows
 
 
-def results_document(rows: list[Row], peaks: dict[str, float], peaks_after: dict[str, float]) -> dict:
-    """The results as plain data: machine, date, GEMM peaks (start and end of the run) and every row
-    (``tconv bench --json`` prints it; ``--out PATH`` saves it as ``PATH.json``)."""
+def results_document(rows: list[Row], peaks: dict[str, float], peaks_after: dict[str, float],
+                     bandwidth: float = 0.0) -> dict:
+    """The results as plain data: machine, date, GEMM peaks (start and end of the run), memory bandwidth and
+    every row (``tconv bench --json`` prints it; ``--out PATH`` saves it as ``PATH.json``)."""
     return {"machine": machine(), "kernels": describe_kernels(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "gemm_peak_gflops": peaks, "gemm_peak_end_gflops": peaks_after,
+            "gemm_peak_gflops": peaks, "gemm_peak_end_gflops": peaks_after, "memory_bandwidth_gbs": bandwidth,
             "rows": [asdict(r) for r in rows]}
 
 

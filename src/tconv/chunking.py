@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from .shapes import effective_kernel, full_size
 
 
@@ -122,18 +124,24 @@ def output_chunk_size(input_chunks: Sequence[int], stride: int, transposed: bool
     return largest * stride if transposed else _ceil_div(largest, stride)
 
 
-def blocks_covering(bounds: Sequence[int], first: int, stop: int) -> list[tuple[int, slice]]:
-    """``(block index, local slice)`` of the chunks (boundaries ``bounds``) that cover ``[first, stop)``.
+def blocks_covering(bounds: tuple[int, ...], wanted: np.ndarray) -> tuple[list[tuple[int, slice]], np.ndarray | None]:
+    """The input blocks (boundaries ``bounds``) that hold the positions ``wanted``, with the local slice of
+    each that spans its wanted positions, and where each wanted position lands in those slices concatenated
+    (None when that is all of them, in order).
 
-    ``bounds`` are cumulative chunk boundaries starting at 0.
-
-    >>> blocks_covering((0, 3, 6, 8), 2, 7)
-    [(0, slice(2, 3, None)), (1, slice(0, 3, None)), (2, slice(0, 1, None))]
+    >>> blocks_covering((0, 3, 6, 8), np.arange(2, 7))
+    ([(0, slice(2, 3, None)), (1, slice(0, 3, None)), (2, slice(0, 1, None))], None)
+    >>> blocks_covering((0, 3, 6, 8), np.array([7, 0, 1, 2]))  # wrapped around
+    ([(0, slice(0, 3, None)), (2, slice(1, 2, None))], array([3, 0, 1, 2]))
     """
-    out = []
-    for j in range(len(bounds) - 1):
-        lo, hi = bounds[j], bounds[j + 1]
-        if hi <= first or lo >= stop or lo == hi:
-            continue
-        out.append((j, slice(max(first, lo) - lo, min(stop, hi) - lo)))
-    return out
+    edges = np.asarray(bounds)
+    block_of = np.searchsorted(edges, wanted, side="right") - 1
+    out, offset, local = [], 0, np.empty_like(wanted)
+    for j in np.unique(block_of):
+        mine = block_of == j
+        lo, hi = int(wanted[mine].min()), int(wanted[mine].max()) + 1
+        out.append((int(j), slice(lo - int(edges[j]), hi - int(edges[j]))))
+        local[mine] = wanted[mine] - lo + offset
+        offset += hi - lo
+    in_order = offset == len(wanted) and bool(np.all(local == np.arange(len(wanted))))
+    return out, None if in_order else local

@@ -174,16 +174,28 @@ def _tour(seed: int, lang: str, out_dir: Path, open_page: bool, text_only: bool)
 @command("draw", short_help="Draw the chapter's figure for a small 2-D case (SVG or PNG).", help="Draw the chapter's figure of a small 2-D transposed convolution: input, kernel, each "
          "input element's contribution, their sum with the cropped padding shaded, and the output.")
 @_hyper_options
+@click.option("--padding-mode", type=click.Choice(["zeros", "circular", "reflect", "replicate"]), default=None,
+              help="draw what this boundary mode does instead: the padded extent, where each border tap folds "
+                   "back onto the output (colour-coded), and the output (a 1-row --x is the 1-d case)")
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("tconv-draw.svg"), show_default=True, help="picture file, .svg or .png")
 def _draw(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, output_padding: Any, lang: str,
-          out: Path) -> None:
+          padding_mode: str | None, out: Path) -> None:
     from .viz import geometry, render
     from .viz.tour_page import compact
 
     hyper = dict(stride=stride, padding=padding, dilation=dilation, output_padding=output_padding)
-    render.draw(x, kernel, **hyper, path=out, lang=lang)
-    click.echo(f"output = {compact(geometry.scatter(x, kernel, **hyper).output)}")
+    if padding_mode is not None:
+        from .viz.folding import describe_fold, fold_view
+
+        render.draw_boundary(x, kernel, **hyper, padding_mode=padding_mode, path=out, lang=lang)
+        view = fold_view(x, kernel, **hyper, padding_mode=padding_mode)
+        click.echo(f"padded extent = {compact(view.padded)}")
+        click.echo(f"output = {compact(view.output)}")
+        click.echo(describe_fold(view, lang))
+    else:
+        render.draw(x, kernel, **hyper, path=out, lang=lang)
+        click.echo(f"output = {compact(geometry.scatter(x, kernel, **hyper).output)}")
     click.echo(f"wrote {out}")
 
 
@@ -390,6 +402,8 @@ def _operand(shape: tuple[int, ...] | None, path: Path | None, name: str, load: 
 @click.option("--groups", type=HyperValue("int", minimum=1), default=None, help="groups  [default: 1]")
 @click.option("--output-size", type=HyperValue("size"), default=None, metavar="SIZES",
               help="the output's spatial sizes (or full shape), picks output_padding (conv_transpose)")
+@click.option("--padding-mode", type=click.Choice(["zeros", "circular", "reflect", "replicate"]), default="zeros",
+              show_default=True, help="what the padding holds; the report says what it does at the border")
 @click.option("--dtype", default=None,
               help="the operands' dtype: float32, float64, float16, bfloat16, ... [default: float32, or the files' "
                    "dtype]")
@@ -399,7 +413,8 @@ def _operand(shape: tuple[int, ...] | None, path: Path | None, name: str, load: 
 def _explain(x_shape: tuple[int, ...] | None, weight_shape: tuple[int, ...] | None, x_file: Path | None,
              weight_file: Path | None, bias: bool, op: str, stride: str | None, padding: str | None,
              output_padding: str | None, dilation: str | None, groups: int | None,
-             output_size: tuple[int, ...] | None, dtype: str | None, measure: bool, as_json: bool) -> None:
+             output_size: tuple[int, ...] | None, padding_mode: str, dtype: str | None, measure: bool,
+             as_json: bool) -> None:
     from ._explain import explain
 
     x = _operand(x_shape, x_file, "x", measure)
@@ -419,7 +434,8 @@ def _explain(x_shape: tuple[int, ...] | None, weight_shape: tuple[int, ...] | No
         if files and dtype is None:
             dtype = str(np.result_type(*files))
         x, weight = (tuple(a.shape) if isinstance(a, np.ndarray) else a for a in (x, weight))
-    explanation = explain(x, weight, True if bias else None, op=op, measure=measure, dtype=dtype, **params)
+    explanation = explain(x, weight, True if bias else None, op=op, measure=measure, dtype=dtype,
+                          padding_mode=padding_mode, **params)
     click.echo(json.dumps(explanation.as_dict(), indent=2) if as_json else str(explanation))
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from . import boundary
 from .memory import check_fits
 from .ops import execute
 from .params import Geometry, geometry_from_shapes
@@ -73,9 +74,10 @@ def _spatial_shape(input_shape: Any, nd: int) -> tuple[int, ...]:
     return shape
 
 
-def _geometry(weight: Any, input_shape: Any, stride: Any, padding: Any, dilation: Any, groups: Any):
+def _geometry(weight: Any, input_shape: Any, stride: Any, padding: Any, dilation: Any, groups: Any,
+              padding_mode: Any = "zeros"):
     """Validate the arguments; return ``(weight array, Geometry)`` of one unbatched convolution."""
-    w = numeric_array(weight, "weight")
+    w = numeric_array(weight, "weight", complex_ok=True)
     if w.ndim < 3:
         raise ValueError(
             f"weight must have shape (C_out, C_in // groups, *kernel) with at least one spatial dim, "
@@ -86,7 +88,7 @@ def _geometry(weight: Any, input_shape: Any, stride: Any, padding: Any, dilation
     if g < 1:
         raise ValueError(f"groups must be >= 1, got {g}")
     geom = geometry_from_shapes(False, (w.shape[1] * g,) + spatial, w.shape, w.dtype, stride=stride, padding=padding,
-                                dilation=dilation, groups=g)
+                                dilation=dilation, groups=g, padding_mode=padding_mode)
     return w, geom
 
 
@@ -105,9 +107,29 @@ def _axis_taps(geom: Geometry, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return big, (big >= 0) & (big < geom.input_shape[dim])
 
 
+def _axis_sources(geom: Geometry, dim: int) -> np.ndarray:
+    """Input index each (output i, tap t) of one dim reads through ``geom``'s boundary mode (not zeros)."""
+    lo, hi = geom.boundary_pairs[dim]
+    big, _ = _axis_taps(geom.kernel_geometry(), dim)  # every tap lands in the padded extent
+    return boundary.source_index(geom.input_shape[dim], lo, hi, geom.boundary)[big]
+
+
+def _axis_pairs(geom: Geometry, dim: int) -> int:
+    """Distinct (output index, input index) pairs of one dim that some tap connects.
+
+    With zeros these are the taps that land inside the input; with another boundary every tap lands, but
+    taps of one output may read the same input entry (a replicated edge, a mirrored or wrapped border):
+    they share one matrix entry.
+    """
+    if geom.boundary == "zeros":
+        return int(_axis_taps(geom, dim)[1].sum())
+    src = np.sort(_axis_sources(geom, dim), axis=1)
+    return int(src.shape[0] + np.count_nonzero(src[:, 1:] != src[:, :-1]))
+
+
 def _pairs_per_position(geom: Geometry) -> int:
-    """Number of (output position, tap) pairs that land inside the input (separable: a product over dims)."""
-    return _prod(int(_axis_taps(geom, d)[1].sum()) for d in range(geom.ndim))
+    """Number of (output position, input position) pairs a tap connects (separable: a product over dims)."""
+    return _prod(_axis_pairs(geom, d) for d in range(geom.ndim))
 
 
 @dataclass(frozen=True)
@@ -149,20 +171,24 @@ def _size(geom: Geometry, itemsize: int) -> MatrixSize:
 
 
 def _matrix_dtype(w: np.ndarray) -> np.dtype:
-    """The weight's float dtype, at least float32 (scipy.sparse has no float16); integers give float64."""
+    """The weight's float (or complex) dtype, at least float32 (scipy.sparse has no float16); integers give
+    float64."""
     return np.promote_types(compute_dtype(w), np.float32)
 
 
 def matrix_size(
-    weight: Any, input_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+    weight: Any, input_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
+    padding_mode: str = "zeros",
 ) -> MatrixSize:
     """Rows, columns and stored entries of :func:`conv_matrix`'s result, without building it.
 
     >>> s = matrix_size(np.ones((1, 1, 3, 3)), (256, 256), padding=1)
     >>> s.rows, s.cols, s.nnz, s.csr_bytes, s.dense_bytes
     (65536, 65536, 586756, 7303220, 34359738368)
+    >>> matrix_size(np.ones((1, 1, 3, 3)), (256, 256), padding=1, padding_mode="circular").nnz  # 9 per row
+    589824
     """
-    w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups)
+    w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups, padding_mode)
     return _size(geom, _matrix_dtype(w).itemsize)
 
 
@@ -217,8 +243,56 @@ def _csr_parts(w: np.ndarray, geom: Geometry, size: MatrixSize):
     return data.ravel(), indices.ravel(), indptr
 
 
+def _padded_columns(geom: Geometry) -> np.ndarray:
+    """For a boundary mode: the input column (``(C_in, *input_shape)``, C order) that each column of the
+    kernel geometry's matrix (``(C_in, *padded_shape)``) reads: the padding matrix, one 1 per row."""
+    nd = geom.ndim
+    in_strides = np.cumprod((1,) + geom.input_shape[:0:-1])[::-1]
+    flat = np.zeros((1,) * nd, dtype=np.int64)
+    for d, (n, (lo, hi)) in enumerate(zip(geom.input_shape, geom.boundary_pairs)):
+        shape = [1] * nd
+        shape[d] = n + lo + hi
+        flat = flat + boundary.source_index(n, lo, hi, geom.boundary).reshape(shape) * int(in_strides[d])
+    channel = np.arange(geom.in_channels, dtype=np.int64)[:, None] * _prod(geom.input_shape)
+    return (channel + flat.reshape(1, -1)).ravel()
+
+
+def _boundary_workspace(geom: Geometry, itemsize: int) -> int:
+    """Bytes :func:`_boundary_parts` needs besides its result: the kernel geometry's matrix and its build."""
+    inner = geom.kernel_geometry()
+    return _size(inner, itemsize).csr_bytes * 2 + _workspace_bytes(inner) + geom.in_channels * _prod(
+        inner.input_shape) * 8
+
+
+def _boundary_parts(w: np.ndarray, geom: Geometry, size: MatrixSize):
+    """``(data, indices, indptr)`` of a boundary mode's matrix: the zero-padding matrix of the padded extent
+    (:meth:`~tconv.params.Geometry.kernel_geometry`) times the padding matrix, whose rows hold one 1 each,
+    so the product renames the columns; taps of one row that read the same entry are added into one."""
+    from scipy import sparse
+
+    inner = geom.kernel_geometry()
+    data, indices, indptr = _csr_parts(w, inner, _size(inner, size.itemsize))
+    m = sparse.csr_array((data, _padded_columns(geom)[indices], indptr), shape=(size.rows, size.cols))
+    m.sum_duplicates()  # sorts each row's columns and adds the shared ones (keeps zero weights stored)
+    index = np.int32 if size.index_itemsize == 4 else np.int64
+    return m.data, m.indices.astype(index, copy=False), m.indptr.astype(index, copy=False)
+
+
+def _matrix_parts(w: np.ndarray, geom: Geometry, size: MatrixSize):
+    """``(data, indices, indptr)`` of ``geom``'s matrix, any boundary."""
+    return _csr_parts(w, geom, size) if geom.boundary == "zeros" else _boundary_parts(w, geom, size)
+
+
+def _build_bytes(geom: Geometry, size: MatrixSize) -> int:
+    """Temporaries of building ``geom``'s CSR parts."""
+    if geom.boundary == "zeros":
+        return _workspace_bytes(geom)
+    return _boundary_workspace(geom, size.itemsize)
+
+
 def conv_matrix(
-    weight: Any, input_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+    weight: Any, input_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
+    padding_mode: str = "zeros",
 ):
     """The sparse matrix ``M`` of ``conv(., weight, ...)`` for inputs of spatial shape ``input_shape``.
 
@@ -232,13 +306,22 @@ def conv_matrix(
         input_shape: the input's spatial shape (no batch, no channels).
         stride, padding, dilation, groups: as for :func:`~tconv.ops.conv`
             (``padding`` also ``"same"`` / ``"valid"`` / ``(before, after)`` pairs).
+        padding_mode: ``"zeros"``, ``"circular"``, ``"reflect"`` or
+            ``"replicate"``, as for :func:`~tconv.ops.conv`: the matrix of the
+            padded convolution, i.e. the zero-padding matrix of the padded
+            extent times the padding matrix (each padded entry a copy of one
+            input entry).  Its transpose is then
+            ``conv_transpose(..., padding_mode=..., output_size=input_shape)``.
 
     Returns:
         A :class:`scipy.sparse.csr_array` of shape ``(C_out * prod(out),
         C_in * prod(input_shape))``, float dtype of ``weight`` (integers give
-        float64), sorted indices, one stored entry per tap that meets the
-        input.  A matrix that would not fit in memory is refused with a
-        ``ValueError`` giving the bytes it needs, before anything is built.
+        float64; a complex weight gives the complex matrix, and the adjoint
+        is then ``M.conj().T``), sorted indices, one stored entry per tap that meets the
+        input (with a boundary mode, one per input entry that some taps of
+        the row read: their weights are added).  A matrix that would not fit
+        in memory is refused with a ``ValueError`` giving the bytes it needs,
+        before anything is built.
 
     >>> M = conv_matrix(np.ones((2, 1, 3)), (5,), padding=1, groups=2)
     >>> M.shape, M.nnz
@@ -249,8 +332,16 @@ def conv_matrix(
            [0., 1., 1., 1., 0.],
            [0., 0., 1., 1., 1.],
            [0., 0., 0., 1., 1.]])
+
+    A circular boundary wraps the taps that fall off one end round to the other:
+
+    >>> conv_matrix(np.array([[[1., 2., 3.]]]), (4,), padding=1, padding_mode="circular").toarray()
+    array([[2., 3., 0., 1.],
+           [1., 2., 3., 0.],
+           [0., 1., 2., 3.],
+           [3., 0., 1., 2.]])
     """
-    return _sparse_matrix(*_geometry(weight, input_shape, stride, padding, dilation, groups))
+    return _sparse_matrix(*_geometry(weight, input_shape, stride, padding, dilation, groups, padding_mode))
 
 
 def _sparse_matrix(w: np.ndarray, geom: Geometry):
@@ -258,15 +349,16 @@ def _sparse_matrix(w: np.ndarray, geom: Geometry):
     from scipy import sparse
 
     size = _size(geom, _matrix_dtype(w).itemsize)
-    check_fits(size.csr_bytes + _workspace_bytes(geom), "conv_matrix (the sparse matrix and its build workspace)")
-    data, indices, indptr = _csr_parts(w, geom, size)
+    check_fits(size.csr_bytes + _build_bytes(geom, size), "conv_matrix (the sparse matrix and its build workspace)")
+    data, indices, indptr = _matrix_parts(w, geom, size)
     m = sparse.csr_array((data, indices, indptr), shape=(size.rows, size.cols), copy=False)
     m.has_sorted_indices = True
     return m
 
 
 def conv_matrix_dense(
-    weight: Any, input_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
+    weight: Any, input_shape: Sequence[int], *, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
+    padding_mode: str = "zeros",
 ) -> np.ndarray:
     """:func:`conv_matrix` as a dense array (the chapter's ``W``), refused early when it cannot fit.
 
@@ -280,15 +372,15 @@ def conv_matrix_dense(
            [0., 0., 0., 0., 1., 0., 2., 3., 0.],
            [0., 0., 0., 0., 0., 1., 0., 2., 3.]])
     """
-    w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups)
+    w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups, padding_mode)
     size = _size(geom, _matrix_dtype(w).itemsize)
     check_fits(
-        size.dense_bytes + size.csr_bytes,
+        size.dense_bytes + size.csr_bytes + (0 if geom.boundary == "zeros" else _build_bytes(geom, size)),
         f"the dense {size.rows}x{size.cols} convolution matrix ({size.zero_fraction:.4%} of it zeros)",
     )
     out = np.zeros((size.rows, size.cols), dtype=_matrix_dtype(w))
     if size.nnz:
-        data, indices, indptr = _csr_parts(w, geom, size)
+        data, indices, indptr = _matrix_parts(w, geom, size)
         rows = np.repeat(np.arange(size.rows), np.diff(indptr))
         out[rows, indices] = data
     return out
@@ -310,13 +402,21 @@ class ConvOperator(_linear_operator_base()):
     convolution that gives back inputs of ``input_shape``.  It is the linear
     map of :func:`conv_matrix` with memory of one input and one output
     instead of the matrix, and it works with scipy's iterative solvers
-    (``lsqr``, ``lsmr``, ``cg`` on ``A.H @ A``, ...).  Complex vectors are
-    applied to their real and imaginary parts.
+    (``lsqr``, ``lsmr``, ``cg`` on ``A.H @ A``, ...).  Complex vectors and a
+    complex weight are taken (the convolution is bilinear, as PyTorch's);
+    ``rmatvec`` is then the Hermitian adjoint ``A^H``: the transposed
+    convolution with the conjugated weight, so ``np.vdot(A @ x, y) ==
+    np.vdot(x, A.H @ y)``.
 
     Args:
         weight: ``(C_out, C_in // groups, *kernel)``.
         input_shape: the input's spatial shape.
         stride, padding, dilation, groups: as for :func:`~tconv.ops.conv`.
+        padding_mode: ``"zeros"``, ``"circular"``, ``"reflect"`` or
+            ``"replicate"``: ``matvec`` is :func:`~tconv.ops.conv` with that
+            mode, ``rmatvec`` :func:`~tconv.ops.conv_transpose` with it (and
+            the conjugated weight), its exact adjoint (the map of
+            :func:`conv_matrix` with the same mode).
         algorithm: passed to :func:`~tconv.ops.execute` (``"auto"`` or a name of
             :func:`tconv.algorithm_names`).
 
@@ -337,6 +437,12 @@ class ConvOperator(_linear_operator_base()):
     >>> B = ConvOperator(np.ones((2, 1, 2)), (3,), padding=1)
     >>> np.allclose(lsqr(B, B @ x, atol=1e-14, btol=1e-14)[0], x)
     True
+    >>> P = ConvOperator(np.ones((1, 1, 2)), (4,), padding=((0, 1),), padding_mode="circular")
+    >>> P @ np.array([1., 2., 3., 4.]), P.H @ np.array([0., 0., 0., 1.])   # the last output wraps round
+    (array([3., 5., 7., 5.]), array([1., 0., 0., 1.]))
+    >>> C = ConvOperator(np.array([[[1j, 2.]]]), (3,))   # complex: A^H conjugates the weight
+    >>> C @ np.array([1., 1j, 0.]), C.H @ np.array([1., 0.])
+    (array([ 0.+3.j, -1.+0.j]), array([0.-1.j, 2.+0.j, 0.+0.j]))
     """
 
     def __init__(
@@ -348,10 +454,12 @@ class ConvOperator(_linear_operator_base()):
         padding: Any = 0,
         dilation: Any = 1,
         groups: int = 1,
+        padding_mode: str = "zeros",
         algorithm: str = "auto",
     ) -> None:
-        w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups)
+        w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups, padding_mode)
         self.weight = w.copy()
+        self._adjoint_weight = self.weight.conj() if np.iscomplexobj(w) else self.weight  # A^H: the conjugate
         self.geometry = geom
         self.algorithm = algorithm
         self.input_shape = (geom.in_channels,) + geom.input_shape
@@ -371,13 +479,13 @@ class ConvOperator(_linear_operator_base()):
         return pair
 
     def _apply(self, columns: np.ndarray, adjoint: bool) -> np.ndarray:
-        """Run the convolution (or its adjoint) on the columns of ``columns``, one column per batch item."""
-        if np.iscomplexobj(columns):
-            return self._apply(columns.real, adjoint) + 1j * self._apply(columns.imag, adjoint)
+        """Run the convolution (or its Hermitian adjoint) on the columns of ``columns``, one column per batch
+        item (complex columns and weights go to the operator as they are: it is bilinear)."""
         source, target = (self.output_shape, self.input_shape) if adjoint else (self.input_shape, self.output_shape)
-        batch = numeric_array(columns, "x").T.reshape((columns.shape[1],) + source)
+        batch = numeric_array(columns, "x", complex_ok=True).T.reshape((columns.shape[1],) + source)
         forward, backward = self._geometries(columns.shape[1], compute_dtype(batch, self.weight))
-        out = execute(backward if adjoint else forward, batch, self.weight, algorithm=self.algorithm)
+        weight = self._adjoint_weight if adjoint else self.weight
+        out = execute(backward if adjoint else forward, batch, weight, algorithm=self.algorithm)
         return out.reshape(columns.shape[1], _prod(target)).T
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:

@@ -7,14 +7,16 @@ kernel, add the bias, cast to the result dtype.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from . import algorithms as registry
+from . import boundary
 from ._layout import kernel_operand
 from .algorithms.planner import (
-    MEASURED, measure_mode, needed_bytes, plan, ranked, working_dtype,
+    MEASURED, boundary_bytes, complex_bytes, measure_mode, needed_bytes, plan, ranked, real_geometry, working_dtype,
 )
 from .algorithms.weight_grad import weight_grad
 from .memory import available_bytes, reserve
@@ -50,7 +52,12 @@ def execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray 
 
     ``geom`` comes from :mod:`tconv.params` (a layer builds it once per input shape); ``x``, ``weight`` and
     ``bias`` are NumPy arrays of the shapes it was built from, in any dtype and memory layout.  Plans (the
-    algorithm, the memory guard), runs the kernel, adds the bias and casts to ``geom.dtype``.
+    algorithm, the memory guard), runs the kernel, adds the bias and casts to ``geom.dtype``.  A
+    ``geom.boundary`` other than zeros runs its :meth:`~tconv.params.Geometry.kernel_geometry` around
+    :func:`tconv.boundary.pad` (a convolution's input, before) or :func:`tconv.boundary.fold` (a transposed
+    convolution's output, after; the bias after the fold), with any algorithm.  Complex operands (a
+    complex ``geom.dtype``) run as real calls on their real and imaginary parts (:func:`bilinear`), so every
+    algorithm and mode takes them too.
 
     >>> from tconv.params import geometry_from_shapes
     >>> g = geometry_from_shapes(True, (1, 1, 2), (1, 1, 2), np.float64)
@@ -58,6 +65,10 @@ def execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray 
     array([[[1., 3., 2.]]])
     """
     algorithm = check_algorithm_name(algorithm)
+    if geom.dtype.kind == "c":
+        return _execute_complex(geom, x, weight, bias, algorithm)
+    if geom.boundary != "zeros":
+        return _execute_boundary(geom, x, weight, bias, algorithm)
     if algorithm == "auto" and geom not in MEASURED and measure_mode():
         measure(geom, x, weight)
     chosen = plan(geom, algorithm, (x, weight))
@@ -70,13 +81,77 @@ def execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray 
     return y if geom.batched else y[0]
 
 
+def complex_parts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(real part, imaginary part)`` of ``a`` as views, the imaginary part None for a real ``a``."""
+    return (a.real, a.imag) if np.iscomplexobj(a) else (a, None)
+
+
+def bilinear(real_call: Any, a: np.ndarray, b: np.ndarray, dtype: Any) -> np.ndarray:
+    """``f(a, b)`` in complex ``dtype`` for a bilinear ``f`` (no conjugation) from ``real_call``, ``f`` on
+    real operands: ``f(ar + i ai, br + i bi) = f(ar, br) - f(ai, bi) + i (f(ar, bi) + f(ai, br))``.
+
+    Four real calls (two where one operand is real), each added into the result as it comes, so one real
+    result is alive beside the complex one; as exact as the real calls (Gauss's three-call form would
+    cancel: ``f(ar + ai, br) - f(ai, br + bi)``).
+
+    >>> bilinear(np.multiply, np.array([1 + 2j]), np.array([3 - 1j]), np.complex128)
+    array([5.+5.j])
+    """
+    out = None
+    for i, pa in enumerate(complex_parts(a)):
+        for j, pb in enumerate(complex_parts(b)):
+            if pa is None or pb is None:
+                continue
+            part = real_call(pa, pb)
+            if out is None:
+                out = np.zeros(part.shape, dtype)
+            target = out.imag if i != j else out.real
+            if i == j == 1:
+                target -= part
+            else:
+                target += part
+            del part
+    return out
+
+
+def _execute_complex(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                     algorithm: str) -> np.ndarray:
+    """Complex operands: the real calls of :func:`~tconv.algorithms.planner.real_geometry` on the parts
+    (:func:`bilinear`, with any boundary mode and algorithm), then the bias."""
+    real = real_geometry(geom)
+    kind = "conv_transpose" if geom.transposed else "conv"
+    with reserve(complex_bytes(geom), f"{kind} with complex operands (the complex result)"):
+        y = bilinear(lambda a, w: execute(real, a, w, None, algorithm), x, weight, geom.dtype)
+        if bias is not None:
+            y += bias.astype(geom.dtype, copy=False).reshape((geom.out_channels,) + (1,) * geom.ndim)
+    return y
+
+
+def _execute_boundary(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                      algorithm: str) -> np.ndarray:
+    """A boundary mode around the zero-padding kernel: a convolution pads ``x`` and runs the kernel
+    geometry; a transposed convolution runs it to the padded size, folds, then adds the bias."""
+    inner, pairs, work = geom.kernel_geometry(), geom.boundary_pairs, working_dtype(geom)
+    kind = "conv_transpose" if geom.transposed else "conv"
+    with reserve(boundary_bytes(geom), f"{kind} with padding_mode={geom.boundary!r} (its padded copy)"):
+        if not geom.transposed:
+            return execute(inner, boundary.pad(x, pairs, geom.boundary, dtype=work), weight, bias, algorithm)
+        full = execute(replace(inner, dtype=work), x, weight, None, algorithm)  # the padded size, not cast
+        y = boundary.fold(full, pairs, geom.boundary, overwrite=True)
+        del full
+        if bias is not None:
+            y += bias.astype(work, copy=False).reshape((geom.out_channels,) + (1,) * geom.ndim)
+        return y.astype(geom.dtype, copy=False)
+
+
 def weight_gradient(geom: Geometry, small: np.ndarray, big: np.ndarray, method: str = "auto") -> np.ndarray:
     """The gradient of ``geom``'s weight: ``sum small[:, a, i] * big[:, b, o]`` over batch and paired positions.
 
     ``small`` and ``big`` are batched ``(N, C, *spatial)`` arrays of the two sides (for a transposed
     convolution: its input and the output gradient; for a convolution: the output gradient and its input);
-    the result has the weight's layout.  The operands are brought into the working dtype and C order first,
-    so the sums do not depend on the caller's memory layout.
+    the result has the weight's layout (complex sides are paired without conjugation: the bilinear sum;
+    the gradients conjugate first, see :mod:`tconv.grad`).  The operands are brought into the working
+    dtype and C order first, so the sums do not depend on the caller's memory layout.
 
     >>> from tconv.params import geometry_from_shapes
     >>> g = geometry_from_shapes(True, (1, 1, 2), (1, 1, 2), np.float64)
@@ -84,6 +159,10 @@ def weight_gradient(geom: Geometry, small: np.ndarray, big: np.ndarray, method: 
     array([[[1., 3.]]])
     """
     work = working_dtype(geom)
+    if geom.dtype.kind == "c":  # real calls on the parts, as execute
+        return bilinear(lambda s, b: weight_gradient(real_geometry(geom), s, b, method), small, big, work)
+    if geom.boundary != "zeros":  # the kernel geometry pairs ``small`` with the padded big side
+        big, geom = boundary.pad(big, geom.boundary_pairs, geom.boundary, dtype=work), geom.kernel_geometry()
     return weight_grad(kernel_operand(small, work), kernel_operand(big, work), geom, method)
 
 
@@ -112,11 +191,13 @@ def measure(geom: Geometry, x: np.ndarray, weight: np.ndarray, repeats: int = 2)
     return times
 
 
-def operands(x: Any, weight: Any, bias: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def operands(x: Any, weight: Any, bias: Any,
+             complex_ok: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``x``, ``weight`` and ``bias`` as NumPy arrays of numbers (complex ones only where ``complex_ok``)."""
     return (
-        numeric_array(x, "x"),
-        numeric_array(weight, "weight"),
-        None if bias is None else numeric_array(bias, "bias"),
+        numeric_array(x, "x", complex_ok=complex_ok),
+        numeric_array(weight, "weight", complex_ok=complex_ok),
+        None if bias is None else numeric_array(bias, "bias", complex_ok=complex_ok),
     )
 
 
@@ -137,6 +218,7 @@ def conv_transpose(
     dilation: Any = 1,
     groups: int = 1,
     output_size: Any = None,
+    padding_mode: str = "zeros",
     algorithm: str = "auto",
 ) -> np.ndarray:
     """Transposed convolution with PyTorch's ``conv_transpose{1,2,3}d`` semantics, in N-d.
@@ -154,7 +236,22 @@ def conv_transpose(
             than stride or dilation.
         output_size: the wanted spatial size (or PyTorch's full shape); picks
             ``output_padding``.
-        algorithm: ``"auto"`` or a name from :func:`algorithm_names`.
+        padding_mode: ``"zeros"`` (PyTorch's operator), ``"circular"``,
+            ``"reflect"`` or ``"replicate"``: the result is the exact adjoint
+            of :func:`conv` with that ``padding_mode``, the same ``padding``
+            and weight, on an input of this call's output size.  The kernel
+            writes the output extended by ``padding`` and the border is
+            folded back onto the entries the convolution's padding copies
+            (wrapped around, mirrored or added onto the edge); the bias comes
+            after.  ``padding`` must fit the output as the convolution's pad
+            must fit its input: reflect ``< size``, circular ``<= size``.
+            With ``padding="same"`` it is the adjoint of :func:`conv` with
+            ``padding="same"`` on ``in * stride`` entries.  (Where
+            ``output_padding >= stride``, possible only with a larger
+            dilation, the convolution has more outputs than this call has
+            inputs: it is the adjoint of their first ones.)
+        algorithm: ``"auto"`` or a name from :func:`algorithm_names`; every
+            algorithm runs every ``padding_mode``.
 
     Returns:
         ``(N, C_out, *out)`` (unbatched in -> unbatched out), dtype by NumPy
@@ -163,7 +260,11 @@ def conv_transpose(
         float32 and rounded once; integer and bool operands give float64
         (PyTorch would return integers, or refuse bool); mixes follow
         ``np.result_type`` (float16 with float32 gives float32, int64 with
-        float32 gives float64); complex is refused for now.  PyTorch, CuPy,
+        float32 gives float64).  Complex operands (any mix with real ones)
+        give complex64 (with float32 or less) or complex128: the operator is
+        bilinear, as PyTorch's complex convolutions (no conjugation), and
+        runs as real calls on the real and imaginary parts, so every
+        algorithm and ``padding_mode`` takes them.  PyTorch, CuPy,
         JAX (any array-api-compat library) arrays in give that library's
         array out, computed on its device (see :mod:`tconv.arrayapi`); a Dask
         array gives a lazy Dask array (:mod:`tconv.distributed`): the public
@@ -179,12 +280,19 @@ def conv_transpose(
     array([[[[4.]]]])
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 3)), stride=2, padding="same").shape
     (1, 6)
+
+    A circular boundary wraps the cropped border around (a periodic signal's adjoint):
+
+    >>> conv_transpose(np.array([[[1., 0, 0, 0]]]), np.array([[[1., 2, 3]]]), padding=1, padding_mode="circular")
+    array([[[2., 3., 0., 1.]]])
+    >>> conv_transpose(np.array([[[1., 0, 0, 0]]]), np.array([[[1., 2, 3]]]), padding=1, padding_mode="replicate")
+    array([[[3., 3., 0., 0.]]])
     """
     algorithm = check_algorithm_name(algorithm)
-    xa, wa, ba = operands(x, weight, bias)
+    xa, wa, ba = operands(x, weight, bias, complex_ok=True)
     geom = conv_transpose_geometry(
         xa, wa, ba, stride=stride, padding=padding, output_padding=output_padding,
-        dilation=dilation, groups=groups, output_size=output_size,
+        dilation=dilation, groups=groups, output_size=output_size, padding_mode=padding_mode,
     )
     return execute(geom, xa, wa, ba, algorithm)
 
@@ -198,6 +306,7 @@ def conv(
     padding: Any = 0,
     dilation: Any = 1,
     groups: int = 1,
+    padding_mode: str = "zeros",
     algorithm: str = "auto",
 ) -> np.ndarray:
     """Convolution (cross-correlation) with PyTorch's ``conv{1,2,3}d`` semantics, in N-d.
@@ -207,14 +316,29 @@ def conv(
     or ``"same"`` (``ceil(in / stride)`` outputs with the odd pad at the end:
     PyTorch's rule at stride 1, TensorFlow's at any stride).  The result
     dtype follows the same rule as :func:`conv_transpose`'s.
-    :func:`conv_transpose` with the same weight and hyper-parameters is its
-    exact adjoint.
+    Complex operands are taken, as by :func:`conv_transpose` (bilinear, no
+    conjugation, as PyTorch's complex convolutions).
+    ``padding_mode`` is what the padding holds, as for PyTorch's ``Conv*d``
+    layers: ``"zeros"``, or the input continued past its edges by
+    ``torch.nn.functional.pad`` in mode ``"circular"`` (periodic; padding at
+    most the input size), ``"reflect"`` (mirrored without repeating the edge;
+    padding smaller than the input size) or ``"replicate"`` (the edge
+    repeated), the same placement for ``"same"``.
+    :func:`conv_transpose` with the same weight, hyper-parameters and
+    ``padding_mode`` is its exact adjoint.
 
     >>> conv(np.arange(9.).reshape(1, 1, 3, 3), np.array([[[[0., 1], [2, 3]]]]))
     array([[[[19., 25.],
              [37., 43.]]]])
+    >>> conv(np.array([[[1., 2, 3, 4]]]), np.array([[[1., 0, 0]]]), padding=1, padding_mode="circular")
+    array([[[4., 1., 2., 3.]]])
+    >>> conv(np.array([[[1., 2, 3, 4]]]), np.array([[[1., 0, 0]]]), padding=1, padding_mode="reflect")
+    array([[[2., 1., 2., 3.]]])
+    >>> conv(np.array([[[1j, 2.]]]), np.array([[[1j, 1.]]]))   # bilinear: no conjugation
+    array([[[1.+0.j]]])
     """
     algorithm = check_algorithm_name(algorithm)
-    xa, wa, ba = operands(x, weight, bias)
-    geom = conv_geometry(xa, wa, ba, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    xa, wa, ba = operands(x, weight, bias, complex_ok=True)
+    geom = conv_geometry(xa, wa, ba, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                         padding_mode=padding_mode)
     return execute(geom, xa, wa, ba, algorithm)

@@ -15,6 +15,13 @@ back to the big side.  Per spatial dimension, small index ``i``, kernel tap
 
 where ``lo`` is the padding *before* (for a convolution: zeros added in front
 of the input; for a transposed convolution: outputs cropped at the front).
+
+``boundary`` (the public ``padding_mode``) says what the padding holds:
+zeros, or the input continued past its edges (:mod:`tconv.boundary`).  A
+geometry with another boundary runs as :meth:`Geometry.kernel_geometry`, the
+zero-padding geometry over the padded extent: a convolution pads its input
+first, a transposed convolution folds its output after, so that the two stay
+each other's exact adjoint in every mode.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .boundary import check_padding
 from .shapes import effective_kernel, forward_padding, forward_size, full_size, transposed_padding, transposed_size
-from ._validate import PadPairs, as_int, compute_dtype, int_tuple, shown
+from ._validate import PadPairs, as_int, boundary_mode, compute_dtype, int_tuple, shown
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,9 @@ class Geometry:
     convolution ``before`` outputs are cropped at the front and
     ``after - output_padding`` at the end (a negative number there means the
     output runs past the last input contribution and those entries are zero).
+
+    ``boundary`` is the ``padding_mode``: ``"zeros"``, ``"circular"``, ``"reflect"`` or ``"replicate"``
+    (see :mod:`tconv.boundary` and :meth:`kernel_geometry`).
     """
 
     transposed: bool
@@ -56,6 +67,7 @@ class Geometry:
     padding: PadPairs
     output_padding: tuple[int, ...]
     dtype: np.dtype
+    boundary: str = "zeros"
 
     @property
     def ndim(self) -> int:
@@ -144,6 +156,42 @@ class Geometry:
             output_padding=output_padding,
         )
 
+    @property
+    def boundary_pairs(self) -> PadPairs:
+        """``(before, after)`` per dim by which the big side is padded (a convolution's input) or folded (a
+        transposed convolution's output) in the :attr:`boundary` mode.
+
+        The padding pairs, except that a convolution's negative end padding (input rows no output reads,
+        from :meth:`adjoint`) pads nothing: the kernel geometry crops them instead.
+        """
+        return tuple((lo, max(hi, 0)) for lo, hi in self.padding)
+
+    @property
+    def padded_shape(self) -> tuple[int, ...]:
+        """The big side's spatial shape extended by :attr:`boundary_pairs`: what the kernels read or write."""
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.big_shape, self.boundary_pairs))
+
+    def kernel_geometry(self) -> "Geometry":
+        """The zero-padding geometry the kernels run for this one: itself for ``boundary="zeros"``.
+
+        For another boundary the big side is the padded extent :attr:`padded_shape` with no padding: a
+        convolution pads its input by :attr:`boundary_pairs` (:func:`tconv.boundary.pad`) and runs this; a
+        transposed convolution runs this (the same ``output_padding``) and folds the result back
+        (:func:`tconv.boundary.fold`).  The small side, the weight and the result's shape stay.
+
+        >>> g = geometry_from_shapes(True, (1, 1, 4), (1, 1, 3), padding=1, padding_mode="circular")
+        >>> k = g.kernel_geometry()
+        >>> (g.output_shape, k.output_shape, k.padding, k.boundary, k.adjoint().input_shape)
+        ((4,), (6,), ((0, 0),), 'zeros', (6,))
+        """
+        if self.boundary == "zeros":
+            return self
+        nd = self.ndim
+        if self.transposed:
+            return replace(self, boundary="zeros", padding=((0, 0),) * nd, output_shape=self.padded_shape)
+        return replace(self, boundary="zeros", padding=tuple((0, min(hi, 0)) for _, hi in self.padding),
+                       input_shape=self.padded_shape)
+
     def macs(self) -> int:
         """Multiply-adds of the scatter/gather definition (no cropping savings)."""
         per_position = self.small_channels * self.big_channels // self.groups
@@ -222,7 +270,7 @@ def _operand_facts(x: np.ndarray, weight: np.ndarray) -> tuple[int, bool, int, t
 
 
 def _geometry(transposed, x, weight, bias, batched, c_in, c_out, groups, spatial, out_shape, kernel, stride,
-              dilation, pads, out_pad) -> Geometry:
+              dilation, pads, out_pad, boundary) -> Geometry:
     return Geometry(
         transposed=transposed,
         batch=x.shape[0] if batched else 1,
@@ -238,6 +286,7 @@ def _geometry(transposed, x, weight, bias, batched, c_in, c_out, groups, spatial
         padding=pads,
         output_padding=out_pad,
         dtype=compute_dtype(*(a for a in (x, weight, bias) if a is not None)),
+        boundary=boundary,
     )
 
 
@@ -252,8 +301,15 @@ def conv_transpose_geometry(
     dilation: Any = 1,
     groups: Any = 1,
     output_size: Any = None,
+    padding_mode: Any = "zeros",
 ) -> Geometry:
-    """Validate a transposed convolution call and return its :class:`Geometry`."""
+    """Validate a transposed convolution call and return its :class:`Geometry`.
+
+    With ``padding_mode`` other than ``"zeros"`` it describes the adjoint of the convolution that pads its
+    input of the output's size by ``padding`` in that mode, so the padding must fit the *output* size (as
+    PyTorch's pad requires of an input: reflect ``< size``, circular ``<= size``).
+    """
+    boundary = boundary_mode(padding_mode)
     nd, batched, c_in, spatial, kernel = _operand_facts(x, weight)
     if weight.shape[0] != c_in:
         raise ValueError(
@@ -279,8 +335,9 @@ def conv_transpose_geometry(
             f"padding {shown(padding)!r} crops more than the whole output: the output shape would be {out_shape} "
             f"for an input of {spatial}, kernel {kernel}, stride {stride_t}, dilation {dil_t}"
         )
+    check_padding(pads, out_shape, boundary, "output")
     return _geometry(True, x, weight, bias, batched, c_in, c_out, g, spatial, out_shape, kernel, stride_t, dil_t,
-                     pads, out_pad)
+                     pads, out_pad, boundary)
 
 
 def conv_geometry(
@@ -292,8 +349,11 @@ def conv_geometry(
     padding: Any = 0,
     dilation: Any = 1,
     groups: Any = 1,
+    padding_mode: Any = "zeros",
 ) -> Geometry:
-    """Validate a convolution call and return its :class:`Geometry`."""
+    """Validate a convolution call and return its :class:`Geometry` (``padding_mode``: what the padding
+    holds, :mod:`tconv.boundary`)."""
+    boundary = boundary_mode(padding_mode)
     nd, batched, c_in, spatial, kernel = _operand_facts(x, weight)
     c_out = weight.shape[0]
     if c_out < 1:
@@ -307,6 +367,7 @@ def conv_geometry(
     _check_bias(bias, c_out)
     stride_t, dil_t = _spatial_args(nd, stride, dilation)
     pads = forward_padding(padding, spatial, kernel, stride_t, dil_t)
+    check_padding(pads, spatial, boundary)
     out_shape = tuple(
         forward_size(n, k, s, d, lo, hi) for n, k, s, d, (lo, hi) in zip(spatial, kernel, stride_t, dil_t, pads)
     )
@@ -316,7 +377,7 @@ def conv_geometry(
             f"the padded input {tuple(n + lo + hi for n, (lo, hi) in zip(spatial, pads))}; no output position fits"
         )
     return _geometry(False, x, weight, bias, batched, c_in, c_out, g, spatial, out_shape, kernel, stride_t, dil_t,
-                     pads, (0,) * nd)
+                     pads, (0,) * nd, boundary)
 
 
 def _stand_in(shape: Sequence[int], dtype: Any) -> np.ndarray:

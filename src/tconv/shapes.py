@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._validate import PadPairs, as_int, int_tuple, pad_pairs, padding_mode, per_dim, shown
+from ._validate import PadPairs, as_int, int_tuple, pad_pairs, padding_rule, per_dim, shown
 
 
 def same_padding_transposed(k_eff: int, s: int) -> tuple[tuple[int, int], int]:
@@ -130,7 +130,7 @@ def forward_padding(
     padding: Any, spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
 ) -> PadPairs:
     """(before, after) input padding of a convolution, resolving 'same' and 'valid'."""
-    mode = padding_mode(padding)
+    mode = padding_rule(padding)
     if mode == "same":
         return tuple(
             same_padding_forward(n, effective_kernel(k, d), s) for n, k, s, d in zip(spatial, kernel, stride, dilation)
@@ -156,7 +156,7 @@ def transposed_padding(
     outputs, odd crop at the end); ``output_size``, when given, picks output_padding.
     """
     nd = len(spatial)
-    mode = padding_mode(padding)
+    mode = padding_rule(padding)
     if mode == "same":
         _check_same(output_padding, output_size, spatial, stride, n_leading)
         placed = [same_padding_transposed(effective_kernel(k, d), s) for k, s, d in zip(kernel, stride, dilation)]

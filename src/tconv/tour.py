@@ -28,6 +28,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .boundary import BOUNDARY_MODES, pad
 from .chapter import corr2d, kernel2matrix, trans_conv
 from .matrix import conv_matrix, conv_matrix_dense
 from .memory import format_bytes
@@ -198,6 +199,63 @@ def matrix_sections() -> list[Section]:
     ]
 
 
+def _row(a) -> str:
+    """A 1-d array as the tour prints it: ``[16, 10, 16, 18]``."""
+    return str([int(v) if float(v).is_integer() else float(v) for v in np.ravel(a)])
+
+
+def boundary_sections() -> list[Section]:
+    """Beyond every framework: boundary modes as the adjoint of a padded convolution, computed live (1-d).
+
+    The first section checks the wrapped taps against the full (uncropped) output folded by hand; the
+    second checks, for every mode, ``<conv(u), y> == <u, conv_transpose(y)>``.
+
+    >>> [s.matches for s in boundary_sections()]
+    [True, True]
+    """
+    x, K = np.array([[[1.0, 2.0, 3.0, 4.0]]]), np.array([[[1.0, 2.0, 3.0]]])
+    full = conv_transpose(x, K)[0, 0]  # nothing cropped: the taps past both edges are still there
+    zeros = conv_transpose(x, K, padding=1)[0, 0]
+    circular = conv_transpose(x, K, padding=1, padding_mode="circular")[0, 0]
+    by_hand = full[1:-1].copy(), full[1:-1].copy()
+    by_hand[1][-1] += full[0]  # the tap before the first output wraps to the last one
+    by_hand[1][0] += full[-1]  # the tap past the last output wraps to the first one
+    u, y = np.array([[[2.0, 0.0, 1.0, 3.0]]]), np.array([[[1.0, -1.0, 2.0, 1.0]]])
+    forward = [float((conv(u, K, padding=1, padding_mode=m) * y).sum()) for m in BOUNDARY_MODES]
+    adjoint = [float((u * conv_transpose(y, K, padding=1, padding_mode=m)).sum()) for m in BOUNDARY_MODES]
+    padded = "; ".join(f"{m} {_row(pad(u, ((1, 1),), m))}" for m in BOUNDARY_MODES)
+    dots = ", ".join(f"{m} {f:g} = {a:g}" for m, f, a in zip(BOUNDARY_MODES, forward, adjoint))
+    return [
+        _section(
+            "Boundary modes: circular padding wraps the border taps around",
+            f"Without padding the transposed convolution of x = {_row(x)} with K = {_row(K)} is {_row(full)}. "
+            f"padding=1 drops its first and last entries: with padding_mode='zeros' the taps that land past the "
+            f"edges are lost ({_row(zeros)}). With padding_mode='circular' they wrap around instead: the "
+            f"{full[0]:g} before the first output is added to the last one and the {full[-1]:g} past the last "
+            f"output to the first ({_row(circular)}). Row 1: zeros; row 2: circular.",
+            "conv_transpose(x, K, padding=1), conv_transpose(x, K, padding=1, padding_mode='circular')",
+            np.stack([zeros, circular]),
+            np.stack(by_hand),
+            x=_row(x), K=_row(K), full=_row(full), zeros=_row(zeros), circular=_row(circular), front=f"{full[0]:g}",
+            back=f"{full[-1]:g}",
+        ),
+        _section(
+            "Why: a transposed convolution is the adjoint of a padded convolution",
+            f"conv(u, K, padding=1, padding_mode=m) pads its input u = {_row(u)} in mode m ({padded}), then "
+            "convolves. conv_transpose with the same mode is its exact adjoint: <conv(u), y> = <u, "
+            f"conv_transpose(y)> for y = {_row(y)} in every mode ({dots}). So the taps conv_transpose writes "
+            "past an edge go back to the input entry that the padding copied there: wrapped for circular, "
+            "mirrored for reflect, piled on the edge entry for replicate, dropped for zeros. PyTorch's "
+            "ConvTranspose layers accept only zeros.",
+            "[(u * conv_transpose(y, K, padding=1, padding_mode=m)).sum() for m in BOUNDARY_MODES]  "
+            "# == (conv(u, K, padding=1, padding_mode=m) * y).sum()",
+            np.array(adjoint),
+            np.array(forward),
+            u=_row(u), y=_row(y), padded=padded, dots=dots,
+        ),
+    ]
+
+
 def exercise_document() -> Path | None:
     """The measured answer to the exercise shipped with tconv (``docs/exercise.md`` in the repository).
 
@@ -291,6 +349,7 @@ WORDS: dict[str, dict[str, str]] = {
         "live": "Live, {n}x{n} image, chapter's 2x2 kernel (best of {repeats}; run bench/matrix_view.py for the "
                 "full table):",
         "full": "(full tables and machine: {doc})",
+        "boundary": "Beyond every framework: boundary modes for transposed convolution",
     },
     "pt": {
         "heading": "tconv tour: o capítulo da convolução transposta, calculado ao vivo",
@@ -299,6 +358,7 @@ WORDS: dict[str, dict[str, str]] = {
         "live": "Ao vivo, imagem {n}x{n}, kernel 2x2 do capítulo (melhor de {repeats}; bench/matrix_view.py dá a "
                 "tabela completa):",
         "full": "(tabelas completas e a máquina: {doc})",
+        "boundary": "Além de qualquer framework: modos de borda na convolução transposta",
     },
 }
 
@@ -315,6 +375,27 @@ MATRIX_PT: dict[str, tuple[str, str]] = {
         "Linhas (tamanho n da entrada, linhas de W, colunas de W, entradas guardadas): W cresce com o quadrado da "
         "imagem, mas cada linha guarda só os 4 números do kernel. Com {n}x{n} a W densa ocuparia {dense} contra "
         "{sparse} de entradas esparsas e um kernel de 32 bytes. A resposta medida vem a seguir.",
+    ),
+}
+
+#: Portuguese title and text of the boundary-mode sections (:func:`boundary_sections`), by English title.
+BOUNDARY_PT: dict[str, tuple[str, str]] = {
+    "Boundary modes: circular padding wraps the border taps around": (
+        "Modos de borda: o preenchimento circular dá a volta com as contribuições da borda",
+        "Sem preenchimento, a convolução transposta de x = {x} com K = {K} é {full}. Com "
+        "padding=1 a primeira e a última entrada somem: com padding_mode='zeros' as contribuições que caem além "
+        "das bordas se perdem ({zeros}). Com padding_mode='circular' elas dão a volta: o {front} antes da "
+        "primeira saída é somado à última, e o {back} depois da última saída é somado à primeira ({circular}). "
+        "Linha 1: zeros; linha 2: circular.",
+    ),
+    "Why: a transposed convolution is the adjoint of a padded convolution": (
+        "Por quê: a convolução transposta é a adjunta de uma convolução com preenchimento",
+        "conv(u, K, padding=1, padding_mode=m) preenche a entrada u = {u} no modo m ({padded}) e depois "
+        "convolui. conv_transpose com o mesmo modo é a sua adjunta exata: <conv(u), y> = <u, conv_transpose(y)> "
+        "para y = {y} em todos os modos ({dots}). Assim, o que conv_transpose escreve além de uma borda "
+        "volta para o elemento da entrada que o preenchimento copiou para lá: dando a volta no circular, "
+        "espelhado no reflect, acumulado no elemento da borda no replicate, descartado no zeros. As camadas "
+        "ConvTranspose do PyTorch só aceitam zeros.",
     ),
 }
 
@@ -346,7 +427,8 @@ def translated(items: list[Section], words: Mapping[str, tuple[str, str]]) -> li
 
 def tour_text(seed: int = 0, lang: str = "en", *, page: Mapping[str, str] | None = None,
               chapter: Mapping[str, tuple[str, str]] | None = None) -> tuple[str, bool]:
-    """The whole terminal tour (chapter, matrix view, exercise) in ``lang``, and whether every example matches.
+    """The whole terminal tour (chapter, matrix view, exercise, boundary modes) in ``lang``, and whether every
+    example matches.
 
     For ``lang="pt"`` give the illustrated page's Portuguese: ``page=tconv.viz.texts.PAGE["pt"]``
     and ``chapter=tconv.viz.texts.CHAPTER_PT`` (``tconv tour --lang pt`` does).
@@ -357,14 +439,17 @@ def tour_text(seed: int = 0, lang: str = "en", *, page: Mapping[str, str] | None
     """
     if lang not in WORDS:
         raise ValueError(f"lang must be one of {list(WORDS)}, got {lang!r}")
-    items, extra = sections(seed=seed), matrix_sections()
-    ok = all(s.matches for s in items + extra)
+    items, extra, edges = sections(seed=seed), matrix_sections(), boundary_sections()
+    ok = all(s.matches for s in items + extra + edges)
     words = WORDS[lang]
+    first_edge = len(items) + len(extra) + 1
     if lang == "en":
         body = render_text(items)
         more = render_text(extra, first=len(items) + 1, heading=words["beyond"], summary=False,
                            agreement=words["as_expected"])
-        return "\n".join([body, "", more, exercise_text()]), ok
+        modes = render_text(edges, first=first_edge, heading=words["boundary"], summary=False,
+                            agreement=words["as_expected"])
+        return "\n".join([body, "", more, exercise_text(), "", modes]), ok
     if page is None or chapter is None:
         raise ValueError(f"lang={lang!r} needs the page's words: page=tconv.viz.texts.PAGE[{lang!r}], "
                          f"chapter=tconv.viz.texts.CHAPTER_PT")
@@ -372,4 +457,6 @@ def tour_text(seed: int = 0, lang: str = "en", *, page: Mapping[str, str] | None
                        differs=page["differs"], summary_text=page["summary"])
     more = render_text(translated(extra, MATRIX_PT), first=len(items) + 1, heading=words["beyond"], summary=False,
                        agreement=words["as_expected"], differs=page["differs"])
-    return "\n".join([body, "", more, exercise_text(page)]), ok
+    modes = render_text(translated(edges, BOUNDARY_PT), first=first_edge, heading=words["boundary"], summary=False,
+                        agreement=words["as_expected"], differs=page["differs"])
+    return "\n".join([body, "", more, exercise_text(page), "", modes]), ok

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+from dataclasses import replace
 
 import numpy as np
 
@@ -37,9 +38,68 @@ def result_bytes(geom: Geometry) -> int:
     return n * (work.itemsize + (geom.dtype.itemsize if geom.dtype != work else 0))
 
 
+def real_geometry(geom: Geometry) -> Geometry:
+    """The geometry of the real calls that a complex ``geom`` runs as (:func:`tconv.ops.execute` splits
+    complex operands into real and imaginary parts): the real dtype of the same precision; a real ``geom``
+    as it is.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> real_geometry(geometry_from_shapes(True, (1, 1, 3), (1, 1, 2), np.complex64)).dtype
+    dtype('float32')
+    """
+    if geom.dtype.kind != "c":
+        return geom
+    return replace(geom, dtype=np.finfo(geom.dtype).dtype)
+
+
+def complex_bytes(geom: Geometry) -> int:
+    """What complex operands add to a call (0 for real ones): the complex result, into which the real calls
+    on the parts are added one after the other (each real call counts its own result, workspace and the
+    copies of the parts it reads).
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> complex_bytes(geometry_from_shapes(True, (1, 1, 3), (1, 1, 2), np.complex128))
+    64
+    """
+    if geom.dtype.kind != "c":
+        return 0
+    return int(np.prod(geom.result_shape, dtype=object)) * geom.dtype.itemsize
+
+
+def boundary_bytes(geom: Geometry) -> int:
+    """What a boundary mode adds to a call (0 for ``"zeros"``): a convolution's padded copy of its input in
+    the working dtype (the kernel reads it as it is, so it replaces the input's layout copy); a transposed
+    convolution's folded result, the interior of the kernel's padded-size result (counted with the kernel
+    geometry's), with its cast.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> boundary_bytes(geometry_from_shapes(False, (2, 3, 8, 8), (4, 3, 3, 3), np.float64, padding=1,
+    ...                                     padding_mode="reflect"))
+    4800
+    """
+    if geom.boundary == "zeros":
+        return 0
+    if geom.transposed:
+        return result_bytes(geom)
+    n = geom.batch * geom.in_channels * int(np.prod(geom.padded_shape, dtype=object))
+    return n * working_dtype(geom).itemsize
+
+
 def needed_bytes(geom: Geometry, algorithm: Algorithm, operands: tuple[np.ndarray, ...] = ()) -> int:
     """Result + the algorithm's workspace + the copies that bring ``operands`` into its layout + the small
-    temporaries no formula follows (:data:`tconv.memory.SMALL_BYTES`)."""
+    temporaries no formula follows (:data:`tconv.memory.SMALL_BYTES`).
+
+    A boundary mode other than zeros runs the kernel geometry (:meth:`~tconv.params.Geometry.kernel_geometry`,
+    over the padded extent) and adds its padded copy or folded result (:func:`boundary_bytes`).  Complex
+    operands run as real calls on their parts (:func:`real_geometry`) and add the complex result
+    (:func:`complex_bytes`).
+    """
+    if geom.dtype.kind == "c":
+        parts = tuple(np.real(a) for a in operands)  # a part of a complex operand is a strided view: copied
+        return needed_bytes(real_geometry(geom), algorithm, parts) + complex_bytes(geom)
+    if geom.boundary != "zeros":
+        inner_operands = operands if geom.transposed else operands[1:]  # a conv's kernel reads the padded copy
+        return needed_bytes(geom.kernel_geometry(), algorithm, inner_operands) + boundary_bytes(geom)
     work = working_dtype(geom)
     copies = sum(copy_bytes(a, work, algorithm.layout) for a in operands)
     return result_bytes(geom) + algorithm.workspace_bytes(geom, work.itemsize) + copies + SMALL_BYTES
@@ -62,14 +122,16 @@ def _ranked(geom: Geometry, environment: tuple[str | None, ...], calibration: in
 
 
 def ranked(geom: Geometry) -> tuple[tuple[str, float], ...]:
-    """Supported algorithms for ``geom`` with their predicted seconds, cheapest first.
+    """Supported algorithms for ``geom`` with their predicted seconds, cheapest first (for a boundary mode,
+    those of its kernel geometry: the padding and folding cost little beside the kernel; for complex
+    operands, those of the real calls on their parts).
 
     Cached per geometry, per value of the variables in :data:`RANKING_ENVIRONMENT`, per calibration of
     the cost model (:func:`tconv.algorithms.cost.generation`) and per state of the registry
     (:func:`tconv.algorithms.registry.generation`).
     """
-    return _ranked(geom, tuple(os.environ.get(name) for name in RANKING_ENVIRONMENT), cost.generation(),
-                   registry.generation())
+    environment = tuple(os.environ.get(name) for name in RANKING_ENVIRONMENT)
+    return _ranked(real_geometry(geom.kernel_geometry()), environment, cost.generation(), registry.generation())
 
 
 ranked.cache_clear = _ranked.cache_clear  # type: ignore[attr-defined]
@@ -113,7 +175,8 @@ def plan(geom: Geometry, algorithm: str = "auto", operands: tuple[np.ndarray, ..
     budget.check(result_bytes(geom), f"the {kind} result {geom.result_shape}")  # before any per-algorithm work
     if algorithm != "auto":
         chosen = get(algorithm)
-        reason = chosen.unsupported(geom) or (chosen.declines_values(*operands) if len(operands) == 2 else None)
+        reason = chosen.unsupported(real_geometry(geom.kernel_geometry())) or (
+            chosen.declines_values(*operands) if len(operands) == 2 else None)
         if reason:
             raise ValueError(f"algorithm {chosen.name!r} does not support {reason}")
         needed = needed_bytes(geom, chosen, operands)

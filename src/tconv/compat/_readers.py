@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..params import geometry_from_shapes
-from .._validate import as_int, int_tuple, padding_mode
+from .._validate import as_int, int_tuple, padding_rule
 from . import jax, mxnet, onnx, tensorflow
 from ._common import Windowed, check_framework, int_list
 
@@ -84,7 +84,7 @@ def _read_torch(framework: str) -> Callable[[tuple[int, ...], dict], Windowed]:
             raise TypeError(f"{framework}: kernel_size is required")
         kernel = int_tuple(p["kernel_size"], len(size), "kernel_size", minimum=1)
         padding = p.get("padding", 0)
-        if framework == "pytorch" and (padding_mode(padding) or any(np.ndim(v) for v in np.atleast_1d(
+        if framework == "pytorch" and (padding_rule(padding) or any(np.ndim(v) for v in np.atleast_1d(
                 np.asarray(padding, dtype=object)))):
             raise ValueError("pytorch: padding must be an int or one int per dim (symmetric); "
                              "use framework 'tconv' for (before, after) pairs or 'same'/'valid'")

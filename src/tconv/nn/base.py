@@ -33,7 +33,7 @@ from ..grad import backward as grad_backward
 from ..ops import execute
 from ..params import Geometry, geometry_from_shapes
 from ..shapes import forward_padding, transposed_padding
-from .._validate import as_int, compute_dtype, int_tuple, numeric_array, pad_pairs, padding_mode
+from .._validate import as_int, boundary_mode, compute_dtype, int_tuple, numeric_array, pad_pairs, padding_rule
 from .module import Module, layer_dtype
 from .parameter import Parameter, kept_dtype
 
@@ -62,7 +62,7 @@ TORCH_NAMES = {"in_channels": "in_channels", "out_channels": "out_channels", "st
 def _padding(value: Any, nd: int) -> Any:
     """Validate ``padding`` (numbers, pairs, 'same', 'valid') without resolving a string."""
     if isinstance(value, str):
-        return padding_mode(value)
+        return padding_rule(value)
     return pad_pairs(value, nd)
 
 
@@ -77,8 +77,9 @@ class ConvLayerBase(Module):
 
     def _configure(self, in_channels: Any, out_channels: Any, kernel_size: Any, stride: Any, padding: Any,
                    output_padding: Any, dilation: Any, groups: Any, bias: Any, dtype: Any,
-                   defer_in_channels: bool = False) -> None:
+                   defer_in_channels: bool = False, padding_mode: Any = "zeros") -> None:
         n = self.names
+        self.padding_mode = boundary_mode(padding_mode)
         self.in_channels = as_int(in_channels, n["in_channels"])
         self.out_channels = as_int(out_channels, n["out_channels"])
         if self.in_channels < (0 if defer_in_channels else 1):
@@ -285,7 +286,8 @@ class ConvLayerBase(Module):
 
     def _hyper(self) -> dict:
         """The layer's hyper-parameters as the geometry builder's keyword arguments."""
-        hyper = dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+        hyper = dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
+                     padding_mode=self.padding_mode)
         if self.transposed:
             hyper["output_padding"] = self._output_padding_arg()
         return hyper
@@ -324,4 +326,6 @@ class ConvLayerBase(Module):
             parts.append(f"groups={self.groups}")
         if not self.use_bias:
             parts.append(f"{n['bias']}=False")
+        if self.padding_mode != "zeros":
+            parts.append(f"padding_mode={self.padding_mode!r}")
         return f"{type(self).__name__}({', '.join(parts)})"

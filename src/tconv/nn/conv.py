@@ -25,6 +25,22 @@ array([[[[6., 6.],
 array([[[[6., 6.],
          [6., 6.]]]])
 
+``padding_mode`` is ``"zeros"`` (the default), ``"circular"``, ``"reflect"``
+or ``"replicate"`` on every layer.  ``Conv*d`` pads its input in that mode,
+as PyTorch's; ``ConvTranspose*d`` (where PyTorch accepts only zeros) is the
+exact adjoint of the ``Conv*d`` with the same weight, padding and mode: its
+output folds the border back onto the entries that convolution's padding
+copies (:func:`tconv.conv_transpose`).  ``ConvTranspose*d`` also takes
+``padding="same"`` (``in * stride`` outputs, the odd crop at the end, as
+TensorFlow / Keras / JAX) and ``padding="valid"`` (crop nothing):
+
+>>> up = ConvTranspose1d(1, 1, 4, stride=2, padding="same", padding_mode="circular", bias=False)
+>>> up.weight = np.array([[[1., 2., 3., 4.]]])
+>>> up(np.array([[[1., 0., 0.]]]))      # the tap cropped at the front wraps round to the end
+array([[[2., 3., 4., 0., 0., 1.]]])
+>>> up
+ConvTranspose1d(1, 1, kernel_size=(4,), stride=(2,), padding='same', bias=False, padding_mode='circular')
+
 Dtypes: a layer's parameters are float32 unless ``dtype=`` says otherwise
 (float16, ``ml_dtypes.bfloat16``, float32, float64, a NumPy or PyTorch
 dtype); ``.to(dtype)``, ``.float()``, ``.double()``, ``.half()`` convert
@@ -52,9 +68,7 @@ from .. import init as initializers
 from .base import ConvLayerBase
 
 
-def _check_torch_extras(padding_mode: Any, device: Any) -> None:
-    if padding_mode != "zeros":
-        raise ValueError(f"padding_mode must be 'zeros' (the only mode tconv's layers implement), got {padding_mode!r}")
+def _check_device(device: Any) -> None:
     if device not in (None, "cpu"):
         raise ValueError(f"device must be None or 'cpu' (tconv computes with NumPy), got {device!r}")
 
@@ -80,13 +94,17 @@ class _ConvTransposeNd(_TorchConv):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
                  padding_mode: str = "zeros", device: Any = None, dtype: Any = None, *, seed: Any = None) -> None:
-        _check_torch_extras(padding_mode, device)
+        _check_device(device)
         self._configure(in_channels, out_channels, kernel_size, stride, padding, output_padding, dilation,
-                        groups, bias, dtype)
+                        groups, bias, dtype, padding_mode=padding_mode)
         self.reset_parameters(seed)
 
     def forward(self, x: Any, output_size: Any = None) -> np.ndarray:
-        """``conv_transpose(x, weight, bias, ...)``; ``output_size`` picks output_padding, as in PyTorch."""
+        """``conv_transpose(x, weight, bias, ...)``; ``output_size`` picks output_padding, as in PyTorch.
+
+        With ``padding="same"`` the output is ``in * stride``: an ``output_size`` of that size is accepted,
+        any other is refused with a ValueError (use numeric padding to choose another size).
+        """
         return self._run(x, output_size)
 
 
@@ -96,8 +114,9 @@ class _ConvNd(_TorchConv):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  device: Any = None, dtype: Any = None, *, seed: Any = None) -> None:
-        _check_torch_extras(padding_mode, device)
-        self._configure(in_channels, out_channels, kernel_size, stride, padding, 0, dilation, groups, bias, dtype)
+        _check_device(device)
+        self._configure(in_channels, out_channels, kernel_size, stride, padding, 0, dilation, groups, bias, dtype,
+                        padding_mode=padding_mode)
         self.reset_parameters(seed)
 
     def forward(self, x: Any) -> np.ndarray:

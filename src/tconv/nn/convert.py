@@ -4,7 +4,8 @@
 module and returns the tconv layer of the same name (:mod:`tconv.nn.conv`) with
 every hyper-parameter (``stride``, ``padding`` including ``'same'`` /
 ``'valid'``, ``output_padding``, ``dilation``, ``groups``, bias or not,
-``padding_mode``), the module's dtype and a copy of its weight and bias::
+``padding_mode``: zeros, circular, reflect or replicate), the module's dtype
+and a copy of its weight and bias::
 
     m = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)
     layer = nn.from_torch(m)           # tconv.nn.ConvTranspose2d, float32, weights copied
@@ -113,17 +114,16 @@ def from_torch(module: Any) -> ConvLayerBase:
     Returns :class:`tconv.nn.Conv1d` ... :class:`tconv.nn.ConvTranspose3d` (the module's class name) with
     the module's ``in_channels``, ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (numbers or
     ``'same'`` / ``'valid'``), ``output_padding``, ``dilation``, ``groups``, bias presence,
-    ``padding_mode`` and dtype; weight and bias are copied (later changes to either side do not reach the
-    other).  The layer's forward equals the module's: ``layer(x)`` and, for a transposed layer,
+    ``padding_mode`` (every mode PyTorch has) and dtype; weight and bias are copied (later changes to
+    either side do not reach the other).  The layer's forward equals the module's: ``layer(x)`` and, for a transposed layer,
     ``layer(x, output_size=...)``.  PyTorch is not imported; any device works (the values are copied to
     the host).
 
     Raises:
         TypeError: ``module`` is not one of the six convolution modules (a subclass is accepted unless
             it overrides ``forward``).
-        ValueError: a feature tconv's layer does not have: a ``padding_mode`` tconv's layer refuses,
-            forward hooks, a subclass's own ``forward``, a lazy module not yet run, complex weights,
-            weights on the 'meta' device.
+        ValueError: a feature tconv's layer does not have: forward hooks, a subclass's own ``forward``, a
+            lazy module not yet run, complex weights, weights on the 'meta' device.
     """
     who = "from_torch"
     base = _framework_class(module, _TORCH_LAYERS, ("torch",))
@@ -148,16 +148,8 @@ def from_torch(module: Any) -> ConvLayerBase:
                                   bias=bias is not None, dtype=weight.dtype, seed=0)
     if cls.transposed:
         kwargs["output_padding"] = tuple(module.output_padding)
-    mode = getattr(module, "padding_mode", "zeros")
     args = (int(module.in_channels), int(module.out_channels), tuple(module.kernel_size))
-    if mode == "zeros":
-        layer = cls(*args, **kwargs)
-    else:
-        try:
-            layer = cls(*args, padding_mode=mode, **kwargs)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{who}: the module has padding_mode={mode!r}, which tconv's {cls.__name__} does "
-                             f"not implement yet ({err})") from None
+    layer = cls(*args, padding_mode=str(getattr(module, "padding_mode", "zeros")), **kwargs)
     layer.weight = weight
     if bias is not None:
         layer.bias = bias

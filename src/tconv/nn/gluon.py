@@ -12,6 +12,11 @@ Dtypes as for the PyTorch-style layers (:mod:`tconv.nn.conv`): ``dtype=``
 keeps its dtype; the result dtype is the NumPy promotion of the input and
 the parameters (MXNet refuses mixed dtypes).
 
+Beyond Gluon, the keyword ``padding_mode`` (``"zeros"``, ``"circular"``,
+``"reflect"``, ``"replicate"``) means what it means for the PyTorch-style
+layers: ``Conv2D`` pads its input in that mode, ``Conv2DTranspose`` is the
+exact adjoint of that padded convolution (:func:`tconv.conv_transpose`).
+
 The chapter's example:
 
 >>> import numpy as np
@@ -52,9 +57,9 @@ class _GluonConv(ConvLayerBase):
 
     def _setup(self, channels: Any, kernel_size: Any, strides: Any, padding: Any, output_padding: Any,
                dilation: Any, groups: Any, use_bias: Any, in_channels: Any, weight_initializer: Any,
-               dtype: Any) -> None:
+               dtype: Any, padding_mode: Any = "zeros") -> None:
         self._configure(in_channels, channels, kernel_size, strides, padding, output_padding, dilation, groups,
-                        use_bias, dtype, defer_in_channels=True)
+                        use_bias, dtype, defer_in_channels=True, padding_mode=padding_mode)
         self.weight_initializer = _initializer(weight_initializer, "weight_initializer")
         self._init: initializers.Initializer | None = None
         self._inferred = False
@@ -125,9 +130,10 @@ class Conv2DTranspose(_GluonConv):
 
     def __init__(self, channels: int, kernel_size: Any, strides: Any = 1, padding: Any = 0,
                  output_padding: Any = 0, dilation: Any = 1, groups: int = 1, use_bias: bool = True,
-                 in_channels: int = 0, weight_initializer: Any = None, *, dtype: Any = None) -> None:
+                 in_channels: int = 0, weight_initializer: Any = None, *, dtype: Any = None,
+                 padding_mode: str = "zeros") -> None:
         self._setup(channels, kernel_size, strides, padding, output_padding, dilation, groups, use_bias,
-                    in_channels, weight_initializer, dtype)
+                    in_channels, weight_initializer, dtype, padding_mode)
 
     def forward(self, x: Any) -> np.ndarray:
         """``conv_transpose(x, weight, bias, ...)``; the first call fixes ``in_channels`` if it was 0."""
@@ -148,9 +154,9 @@ class Conv2D(_GluonConv):
 
     def __init__(self, channels: int, kernel_size: Any, strides: Any = 1, padding: Any = 0, dilation: Any = 1,
                  groups: int = 1, use_bias: bool = True, in_channels: int = 0, weight_initializer: Any = None,
-                 *, dtype: Any = None) -> None:
+                 *, dtype: Any = None, padding_mode: str = "zeros") -> None:
         self._setup(channels, kernel_size, strides, padding, 0, dilation, groups, use_bias, in_channels,
-                    weight_initializer, dtype)
+                    weight_initializer, dtype, padding_mode)
 
     def forward(self, x: Any) -> np.ndarray:
         """``conv(x, weight, bias, ...)``; the first call fixes ``in_channels`` if it was 0."""

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import geometry, matrix, overlap
+from . import folding, geometry, matrix, overlap
 from ._deps import colormap, figure, pyplot, require, subplots  # noqa: F401 (pyplot: kept for callers)
 
 _CELL = 0.42  # inches per grid cell
@@ -37,6 +37,8 @@ WORDS: dict[str, dict[str, str]] = {
         "conv": "conv: padded input", "position": "output position", "taps": "taps",
         "matrix": "kernel {kh}x{kw} on a {h}x{w} input (blank cells are zeros)",
         "panels": "(one panel per input element is drawn up to {n} elements)",
+        "padded": "padded extent (-> where a border tap goes)", "folded": "border taps, folded back",
+        "folded_out": "output = interior + folded border", "fold_title": "transposed convolution",
     },
     "pt": {
         "input": "entrada x", "kernel": "kernel K", "sum": "soma (cinza: recortado)", "output": "saída",
@@ -44,6 +46,8 @@ WORDS: dict[str, dict[str, str]] = {
         "conv": "conv: entrada preenchida", "position": "posição na saída", "taps": "contribuições",
         "matrix": "kernel {kh}x{kw} numa entrada {h}x{w} (células vazias são zeros)",
         "panels": "(um painel por elemento da entrada é desenhado até {n} elementos)",
+        "padded": "extensão preenchida (-> para onde vai cada borda)", "folded": "bordas dobradas de volta",
+        "folded_out": "saída = interior + bordas dobradas", "fold_title": "convolução transposta",
     },
 }
 
@@ -207,6 +211,103 @@ def draw(
     """
     s = geometry.scatter(x, kernel, stride=stride, padding=padding, dilation=dilation, output_padding=output_padding)
     fig = draw_scatter(s, lang=lang)
+    if path is not None:
+        save(fig, path)
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# boundary modes
+
+
+def fold_texts(v: folding.Fold) -> np.ndarray:
+    """What each cell of the padded-extent panel says: its value, and on the border where it goes
+    (``->r,c``, ``->c`` in 1-d, ``x`` where ``"zeros"`` drops it).
+
+    >>> fold_texts(folding.fold_view([[1., 2, 3, 4]], [[1., 1, 1]], padding=(0, 1))).tolist()
+    [['1\\n->3', '3', '6', '9', '7', '4\\n->0']]
+    """
+    border = v.border_mask()
+    out = np.empty(v.padded.shape, dtype=object)
+    for (a, b), value in np.ndenumerate(v.padded):
+        text = cell_text(value)
+        if border[a, b]:
+            r, c = v.target[a, b]
+            text += "\nx" if r < 0 else (f"\n->{c}" if v.one_dimensional else f"\n->{r},{c}")
+        out[a, b] = text
+    return out
+
+
+def _paint(ax: Any, colours: dict[tuple[int, int], Any]) -> None:
+    """Fill the cells ``(row, col)`` of a :func:`grid` with their colours (under the numbers)."""
+    patches = require("matplotlib.patches")
+    for (r, c), colour in colours.items():
+        ax.add_patch(patches.Rectangle((c, r), 1, 1, facecolor=colour, edgecolor="#555555", lw=0.8, zorder=1.5))
+
+
+def draw_fold(v: folding.Fold, *, lang: str = "en") -> Any:
+    """The boundary figure for precomputed fold data (see :func:`draw_boundary`)."""
+    w_ = words(lang)
+    border = v.border_mask()
+    dropped = border & (v.target[..., 0] < 0)
+    moves = folding.fold_moves(v)
+    destinations = sorted({to for _, to in moves})
+    cmap = colormap("tab20")
+    colour = {d: cmap(i % 20) for i, d in enumerate(destinations)}
+    lo0, lo1 = v.pairs[0][0], v.pairs[1][0]
+    (ph, pw), ow = v.padded.shape, v.output.shape[1]
+    widths = [v.x.shape[1], v.kernel.shape[1], pw, ow, ow]
+    height = max(ph, v.x.shape[0], v.kernel.shape[0])
+    fig = figure(figsize=(max(8.0, (sum(widths) + 5) * _CELL * 1.2), (height + 4.5) * _CELL), layout="constrained")
+    gs = fig.add_gridspec(1, 5, width_ratios=widths)
+
+    def title(key: str, cells: int) -> str:
+        return textwrap.fill(w_[key], max(10, 6 * cells))
+
+    grid(fig.add_subplot(gs[0]), v.x, label="input", title=title("input", widths[0]))
+    grid(fig.add_subplot(gs[1]), v.kernel, label="kernel", title=title("kernel", widths[1]), color=_KERNEL)
+    ax = fig.add_subplot(gs[2])
+    grid(ax, v.padded, label="padded", title=title("padded", pw), color=_SUM, shade=dropped, texts=fold_texts(v))
+    _paint(ax, {(a + lo0, b + lo1): colour[to] for (a, b), to in moves})
+    for t in ax.texts:
+        t.set_fontsize(7)
+    ax = fig.add_subplot(gs[3])
+    grid(ax, v.folded, label="folded", title=title("folded", ow), color="white")
+    _paint(ax, colour)
+    ax = fig.add_subplot(gs[4])
+    grid(ax, v.output, label="output", title=title("folded_out", ow), color=_SUM)
+    _paint(ax, colour)
+    pads = tuple(tuple(p) for p in v.pairs)
+    caption = textwrap.fill(folding.describe_fold(v, lang, limit=4), 100)
+    fig.suptitle(f"{w_['fold_title']}: padding_mode={v.mode!r}, padding={pads}\n{caption}", fontsize=9)
+    return fig
+
+
+def draw_boundary(
+    x: Any,
+    kernel: Any,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    output_padding: Any = 0,
+    padding_mode: str = "circular",
+    path: str | Path | None = None,
+    lang: str = "en",
+) -> Any:
+    """Where a boundary mode sends the border taps of a small 2-D (or 1-row: 1-d) transposed convolution.
+
+    Input, kernel, the padded extent (the transposed convolution before anything is cropped, each border
+    cell marked with the output cell it is added to and coloured like it), the border's share folded back,
+    and the output; the number in every cell.  Returns the figure and writes it to ``path`` when given.
+
+    >>> fig = draw_boundary([[1., 2, 3, 4]], [[1., 1, 1]], padding=(0, 1), padding_mode="circular")
+    >>> read_cells(panel(fig, "output"))
+    {(0, 0): '7', (0, 1): '6', (0, 2): '9', (0, 3): '8'}
+    """
+    v = folding.fold_view(x, kernel, stride=stride, padding=padding, dilation=dilation,
+                          output_padding=output_padding, padding_mode=padding_mode)
+    fig = draw_fold(v, lang=lang)
     if path is not None:
         save(fig, path)
     return fig

@@ -2,7 +2,8 @@
 
 It reuses :func:`tconv.tour.sections` for the chapter's examples (code, live
 result, match) and adds a picture to each, then the general matrix view, the
-chapter's exercise, the checkerboard map and an upsampling demo on a photograph.
+chapter's exercise, the checkerboard map, boundary modes (where the border taps
+fold back, :func:`tconv.tour.boundary_sections`) and an upsampling demo on a photograph.
 
 >>> page = build_page("en")  # doctest: +SKIP
 >>> "[[19, 25], [37, 43]]" in page.html  # doctest: +SKIP
@@ -26,8 +27,9 @@ from ..chapter import corr2d, kernel2matrix
 from ..ops import conv, conv_transpose
 from ..shapes import conv_output_shape, conv_transpose_output_shape
 from .._timing import best_time
-from ..tour import Section, sections
+from ..tour import BOUNDARY_PT, WORDS as TOUR_WORDS, Section, boundary_sections, sections, translated
 from . import render
+from .folding import describe_fold, fold_view
 from .matrix import single_channel_matrix
 from .overlap import describe_overlap
 from .texts import CHAPTER_EN_EXTRA, CHAPTER_PT, LANGS, PAGE
@@ -332,6 +334,46 @@ def _upsample_picture(lang: str) -> tuple[str, tuple[int, int], tuple[int, int],
     return _png(fig, "photograph upsampled by transposed convolutions"), small.shape[:2], up.shape[:2], source
 
 
+def _verdict(section: Section, t: dict[str, str], ok: str) -> str:
+    """The line under a result: ``ok`` when it matches, else what was expected."""
+    if section.matches:
+        return f"<p class='ok'>✓ {html.escape(ok)}</p>"
+    return f"<p class='bad'>✗ {html.escape(t['differs'])} {html.escape(compact(section.expected))}</p>"
+
+
+#: The boundary pictures: (input, kernel, hyper-parameters) drawn in each mode named.
+BOUNDARY_PICTURES = (
+    ([[1.0, 2.0, 3.0, 4.0]], [[1.0, 2.0, 3.0]], dict(padding=(0, 1)), ("zeros", "circular", "reflect", "replicate")),
+    ([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], [[1.0, 0.0], [2.0, 1.0]], dict(padding=1),
+     ("circular", "reflect")),
+)
+
+
+def _boundary_section(t: dict[str, str], lang: str) -> str:
+    """Boundary modes: the tour's live sections (:func:`tconv.tour.boundary_sections`) and where the border
+    taps go, drawn for a 1-d and a 2-d case."""
+    items = boundary_sections()
+    if lang != "en":
+        items = translated(items, BOUNDARY_PT)
+    parts = [f"<p>{html.escape(t['boundary_text'])}</p>"]
+    for section in items:
+        parts.append(
+            f"<h3>{html.escape(section.title)}</h3><p>{html.escape(section.text)}</p>"
+            f"<pre><code>{html.escape(section.code)}</code></pre>"
+            f"<pre class='result'>{html.escape(compact(section.result))}</pre>"
+            + _verdict(section, t, TOUR_WORDS[lang]["as_expected"])
+        )
+    for x, kernel, hyper, modes in BOUNDARY_PICTURES:
+        for mode in modes:
+            view = fold_view(x, kernel, padding_mode=mode, **hyper)
+            args = ", ".join(f"{k}={v!r}" for k, v in hyper.items())
+            code = f"tconv.viz.draw_boundary({x}, {kernel}, {args}, padding_mode={mode!r})"
+            parts.append(f"<p class='note'>{html.escape(describe_fold(view, lang))}</p>"
+                         f"<pre><code>{html.escape(code)}</code></pre>")
+            parts.append(_png(render.draw_fold(view, lang=lang), f"where padding_mode={mode} sends the border taps"))
+    return "\n".join(parts)
+
+
 def _upsample_section(t: dict[str, str], lang: str) -> str:
     s = DEMO_SCALE
     picture, (h, w), (H, W), source = _upsample_picture(lang)
@@ -375,9 +417,15 @@ def build_page(lang: str = "en", *, seed: int = 0, progress: Progress | None = N
     items = sections(seed=seed)
     page = Page(html="")
     parts: list[str] = []
+    extras = (("matrix", "matrix_title", lambda: _matrix_section(t, lang)),
+              ("exercise", "exercise_title", lambda: _exercise_section(t)),
+              ("checkerboard", "checker_title", lambda: _checker_section(t, lang)),
+              ("boundary", "boundary_title", lambda: _boundary_section(t, lang)),
+              ("upsampling", "upsample_title", lambda: _upsample_section(t, lang)))
+    total = len(items) + len(extras)
     for index, section in enumerate(items):
         title, text = _chapter_title_text(section, lang)
-        say(f"[{index + 1}/{len(items) + 4}] {section.title}")
+        say(f"[{index + 1}/{total}] {section.title}")
         picture = _chapter_picture(section.title, lang)
         result = compact(section.result)
         verdict = (f"<p class='ok'>✓ {html.escape(t['matches'])}</p>" if section.matches else
@@ -390,12 +438,8 @@ def build_page(lang: str = "en", *, seed: int = 0, progress: Progress | None = N
             f"<h3>{t['code']}</h3><pre><code>{html.escape(section.code)}</code></pre>"
             f"<h3>{t['result']}</h3><pre class='result'>{html.escape(result)}</pre>{verdict}{picture}</section>"
         )
-    extras = (("matrix", "matrix_title", lambda: _matrix_section(t, lang)),
-              ("exercise", "exercise_title", lambda: _exercise_section(t)),
-              ("checkerboard", "checker_title", lambda: _checker_section(t, lang)),
-              ("upsampling", "upsample_title", lambda: _upsample_section(t, lang)))
     for offset, (sid, title_key, make) in enumerate(extras, len(items) + 1):
-        say(f"[{offset}/{len(items) + 4}] {PAGE['en'][title_key]}")
+        say(f"[{offset}/{total}] {PAGE['en'][title_key]}")
         page.section_ids.append(sid)
         parts.append(f"<section id='{sid}'><h2>{offset}. {html.escape(t[title_key])}</h2>{make()}</section>")
     ok = sum(s.matches for s in items)
