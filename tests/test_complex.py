@@ -505,7 +505,7 @@ def test_layers_and_other_doors_refuse_complex_by_name():
 def test_slow_sweep():
     """Many more seeded cases and larger sizes: every algorithm and mode vs PyTorch, and the gradients."""
     counts = _compare_algorithms(cases(81, 16, max_size=9, max_kernel=4, max_stride=3, max_dilation=3)
-                                 + sum((tailored_cases(s) for s in range(82, 86)), []))
+                                 + sum((tailored_cases(s, per=3) for s in range(82, 86)), []))
     _assert_floors(counts, floor=40)
     compared = 0
     for i, case in enumerate(cases(87, 6, max_size=8)):
