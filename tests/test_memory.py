@@ -181,8 +181,16 @@ def test_reserve_refuses_and_releases(monkeypatch):
     assert memory.reserved_bytes() == 0
 
 
-def test_device_memory_for_host_arrays_is_host_memory():
-    assert memory.device_available_bytes(np.ones(3)) == memory.available_bytes()
+def test_device_memory_for_host_arrays_is_host_memory(monkeypatch):
+    monkeypatch.setenv(memory.ENV_LIMIT, str(123 << 20))  # a fixed figure, so that the two reads agree
+    assert memory.device_available_bytes(np.ones(3)) == 123 << 20
+    torch = pytest.importorskip("torch")
+    assert memory.device_available_bytes(torch.ones(3)) == 123 << 20
+    jax = pytest.importorskip("jax")
+    assert memory.device_available_bytes(jax.numpy.ones(3)) == 123 << 20  # a JAX array on the CPU
+    seen = []
+    jax.jit(lambda a: seen.append(memory.device_available_bytes(a)) or a)(jax.numpy.ones(3))
+    assert seen == [None]  # a traced value has no device yet: not checked (GPU checks: tests/test_gpu.py)
 
 
 def test_small_calls_skip_the_system_reads_and_large_ones_do_not(monkeypatch):

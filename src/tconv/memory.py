@@ -273,7 +273,7 @@ def reserve(nbytes: int, what: str = "the call") -> Iterator[None]:
 
 
 def device_available_bytes(array: Any) -> int | None:
-    """Free bytes on the GPU that holds ``array`` (CuPy, PyTorch CUDA), the host's :func:`available_bytes`
+    """Free bytes on the GPU that holds ``array`` (CuPy, PyTorch CUDA, JAX), the host's :func:`available_bytes`
     for arrays in host memory, or None when the device's free memory is unknown (then do not check)."""
     module = type(array).__module__.split(".")[0]
     if module == "cupy":
@@ -291,9 +291,27 @@ def device_available_bytes(array: Any) -> int | None:
             free, _ = torch.cuda.mem_get_info(array.device)
             return int(free)
         return None
+    if module in ("jax", "jaxlib"):
+        return _jax_available_bytes(array)
     if module in ("numpy", "dask", "array_api_strict", "sparse"):
         return available_bytes()
     return None
+
+
+def _jax_available_bytes(array: Any) -> int | None:
+    """Room in JAX's allocator on the device that holds ``array`` (its ``bytes_limit`` less
+    ``bytes_in_use``: JAX takes a share of the GPU up front, so the card's free memory says nothing), the
+    host's for an array on the CPU, None for a traced value or a device that reports no statistics."""
+    try:
+        (device,) = array.devices()
+    except Exception:  # a tracer inside jit, or an array sharded over several devices
+        return None
+    if device.platform == "cpu":
+        return available_bytes()
+    stats = device.memory_stats() or {}
+    if "bytes_limit" not in stats:
+        return None
+    return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
 
 
 def format_bytes(n: int) -> str:
