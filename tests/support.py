@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -306,3 +307,12 @@ def layouts(a: np.ndarray):
     unaligned[...] = a
     assert not unaligned.flags.aligned or a.itemsize == 1
     yield "unaligned", unaligned
+
+
+def clear_tconv_caches() -> None:
+    """Empty every ``functools`` cache of the loaded tconv modules (geometries, rankings, kernel tables)."""
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] == "tconv":
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()

@@ -24,6 +24,8 @@ from tconv.algorithms.cost import constants, per_call_seconds
 from tconv.compat import crop_geometry, express
 from tconv.params import conv_transpose_geometry
 
+from support import clear_tconv_caches
+
 SOURCES = os.path.dirname(tconv.__file__)
 
 
@@ -31,18 +33,10 @@ class StepBudgetExceeded(RuntimeError):
     pass
 
 
-def _clear_caches() -> None:
-    for name, module in list(sys.modules.items()):
-        if name.split(".")[0] == "tconv":
-            for value in list(vars(module).values()):
-                if callable(getattr(value, "cache_clear", None)):
-                    value.cache_clear()
-
-
 def planning_steps(geom, budget: int = 200_000) -> int:
     """Lines of tconv's Python executed by a cold ``ops.plan(geom)``; raises past ``budget`` (so that a
     planner that loops over stride x kernel fails fast instead of running for seconds)."""
-    _clear_caches()
+    clear_tconv_caches()
     count = 0
 
     def local(frame, event, arg):
@@ -89,7 +83,7 @@ def test_planning_steps_do_not_grow_with_the_number_of_nd_phases():
 
 
 def test_explain_of_the_big_geometry_stays_within_the_step_budget():
-    _clear_caches()
+    clear_tconv_caches()
     x, w = np.ones((1, 1, 2)), np.ones((1, 1, 6000))
     geom = conv_transpose_geometry(x, w, stride=3000)
     steps = planning_steps(geom)

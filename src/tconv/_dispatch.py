@@ -53,6 +53,8 @@ def routes() -> tuple[str, ...]:
 
 
 def _operator_for(operands: tuple[Any, ...], transposed: bool) -> Callable[..., Any]:
+    if all(type(a) is np.ndarray or a is None for a in operands):  # no route claims plain NumPy arrays
+        return ops.conv_transpose if transposed else ops.conv
     for route in _ROUTES:
         if route.claims(operands):
             return route.conv_transpose if transposed else route.conv

@@ -235,7 +235,8 @@ def run_chunks(total: int, work: Callable[[int, int], None], min_chunk: int = 1)
     """
     if total <= 0:
         return
-    n = min(num_threads(), max(1, total // max(1, min_chunk)))
+    pieces = total // max(1, min_chunk)
+    n = min(num_threads(), pieces) if pieces > 1 else 1  # one piece: no need to ask how many threads
     if n <= 1 or getattr(_LOCAL, "inside", False):  # no nesting inside a piece
         work(0, total)
         return

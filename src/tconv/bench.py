@@ -7,7 +7,8 @@ when tconv provides them, the backward passes) and dtype, it times tconv's
 ``auto`` (and every registered algorithm, for the float32 transposed
 convolution), PyTorch (``torch.set_num_threads(cores)``, inference mode) and
 ONNX Runtime (a one-node model, ``intra_op_num_threads = cores``),
-interleaved, repeat after repeat.  Before each timed call it pauses
+interleaved, in a new (seeded) random order every repeat, so that no contender always runs right
+after the same other one.  Before each timed call it pauses
 (``--pause``, 0.2 s) and makes one untimed call: the thread pools of the
 previous library keep spinning briefly and would otherwise steal the cores.
 The reported time is the median of the repeats.
@@ -28,6 +29,7 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -282,11 +284,14 @@ def measure_row(layer: dict, op: str, dtype: str, *, repeats: int, pause: float,
         if r is not None:
             runners["ort"] = r
     times: dict[str, list[float]] = {k: [] for k in runners}
+    order = random.Random(f"{layer['name']} {op} {dtype}")  # seeded: a rerun draws the same orders
+    names = list(runners)
     for _ in range(repeats):
-        for name, run in runners.items():
+        order.shuffle(names)  # a new order every repeat: no contender always follows the same one
+        for name in names:
             time.sleep(pause)
-            run()
-            times[name].append(run())
+            runners[name]()
+            times[name].append(runners[name]())
     x, w, other = _operands(layer, dtype, op)
     row = Row(layer["name"], op, dtype, auto=_auto_name(layer, op, dtype))
     for name, ts in times.items():

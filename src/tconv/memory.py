@@ -236,6 +236,7 @@ class Budget:
 
     def __init__(self) -> None:
         self._limit: int | None = None
+        self._trivial_bytes = -1 if os.environ.get(ENV_LIMIT) else TRIVIAL_BYTES  # the variable read once
 
     def limit(self) -> int:
         if self._limit is None:
@@ -243,7 +244,7 @@ class Budget:
         return self._limit
 
     def fits(self, nbytes: int) -> bool:
-        return _trivial(nbytes) or nbytes <= self.limit()
+        return nbytes <= self._trivial_bytes or nbytes <= self.limit()
 
     def check(self, nbytes: int, what: str) -> None:
         """:func:`check_fits` against this budget."""

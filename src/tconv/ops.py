@@ -20,7 +20,7 @@ from .algorithms.planner import (
 )
 from .algorithms.weight_grad import weight_grad
 from .memory import available_bytes, reserve
-from .params import Geometry, conv_geometry, conv_transpose_geometry
+from .params import Geometry, call_geometry
 from ._timing import best_time
 from ._validate import numeric_array
 
@@ -290,8 +290,8 @@ def conv_transpose(
     """
     algorithm = check_algorithm_name(algorithm)
     xa, wa, ba = operands(x, weight, bias, complex_ok=True)
-    geom = conv_transpose_geometry(
-        xa, wa, ba, stride=stride, padding=padding, output_padding=output_padding,
+    geom = call_geometry(
+        True, xa, wa, ba, stride=stride, padding=padding, output_padding=output_padding,
         dilation=dilation, groups=groups, output_size=output_size, padding_mode=padding_mode,
     )
     return execute(geom, xa, wa, ba, algorithm)
@@ -339,6 +339,6 @@ def conv(
     """
     algorithm = check_algorithm_name(algorithm)
     xa, wa, ba = operands(x, weight, bias, complex_ok=True)
-    geom = conv_geometry(xa, wa, ba, stride=stride, padding=padding, dilation=dilation, groups=groups,
+    geom = call_geometry(False, xa, wa, ba, stride=stride, padding=padding, dilation=dilation, groups=groups,
                          padding_mode=padding_mode)
     return execute(geom, xa, wa, ba, algorithm)

@@ -26,7 +26,8 @@ each other's exact adjoint in every mode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
+from dataclasses import dataclass, fields, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -68,6 +69,18 @@ class Geometry:
     output_padding: tuple[int, ...]
     dtype: np.dtype
     boundary: str = "zeros"
+
+    def __hash__(self) -> int:
+        """The fields' hash, computed once: a geometry keys the planner's and the kernels' caches, several
+        lookups per call.  Not pickled (string hashes differ between processes)."""
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(tuple(getattr(self, f.name) for f in fields(self)))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
 
     @property
     def ndim(self) -> int:
@@ -402,3 +415,39 @@ def geometry_from_shapes(transposed: bool, x_shape: Sequence[int], weight_shape:
     b = _stand_in((channels,), dtype) if bias else None
     build = conv_transpose_geometry if transposed else conv_geometry
     return build(x, weight, b, **hyper)
+
+
+def _plain(value: Any) -> bool:
+    """True for an int (not a bool), a str, None, or a tuple of these: a hyper-parameter that can key a
+    cache, since two such values that compare equal are validated alike (``2 == 2.0 == True`` are not)."""
+    kind = type(value)
+    if kind is tuple:
+        return all(_plain(v) for v in value)
+    return kind is int or kind is str or value is None
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_geometry(transposed: bool, x_sig: tuple, weight_sig: tuple, bias_sig: tuple | None,
+                     hyper: tuple[tuple[str, Any], ...]) -> Geometry:
+    x, weight = _stand_in(*x_sig), _stand_in(*weight_sig)
+    bias = None if bias_sig is None else _stand_in(*bias_sig)
+    build = conv_transpose_geometry if transposed else conv_geometry
+    return build(x, weight, bias, **dict(hyper))
+
+
+def call_geometry(transposed: bool, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                  **hyper: Any) -> Geometry:
+    """:func:`conv_transpose_geometry` (``transposed``) or :func:`conv_geometry` of a call, cached per
+    operand shapes and dtypes and hyper-parameters when these are plain ints, strings and tuples (the
+    validation is the same either way; a refused call is never cached).
+
+    >>> g = call_geometry(True, np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)), None, stride=2)
+    >>> g is call_geometry(True, np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)), None, stride=2)
+    True
+    """
+    if all(_plain(v) for v in hyper.values()):
+        bias_sig = None if bias is None else (bias.shape, bias.dtype)
+        return _cached_geometry(transposed, (x.shape, x.dtype), (weight.shape, weight.dtype), bias_sig,
+                                tuple(hyper.items()))
+    build = conv_transpose_geometry if transposed else conv_geometry
+    return build(x, weight, bias, **hyper)

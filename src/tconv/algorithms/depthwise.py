@@ -20,6 +20,8 @@ array([[ 1.,  3.,  2.],
 
 from __future__ import annotations
 
+import functools
+
 import itertools
 
 import numpy as np
@@ -232,6 +234,22 @@ def _conv_tap_table(n_out, n_in, kernel, stride, dilation, before, in_step, tap_
             (count, np.take_along_axis(taps * tap_step, order, axis=1)))
 
 
+@functools.lru_cache(maxsize=256)
+def _tables(geom: Geometry) -> tuple[np.ndarray, ...]:
+    """The index tables the compiled loops take besides the operands, once per geometry (the loops only
+    read them; they stay writeable so that the loops keep one compiled signature)."""
+    out, inp, k = geom.output_shape, geom.input_shape, geom.kernel_shape
+    outer = _outer_pairs(geom, out, inp, geom.transposed)
+    if geom.transposed:
+        return outer + last_dim_phases(geom)
+    starts = np.arange(k[-1], dtype=np.int64) * geom.dilation[-1] - geom.padding[-1][0]
+    q = np.arange(out[-1], dtype=np.int64)[None, :] * geom.stride[-1] + starts[:, None]
+    ok = (q >= 0) & (q < inp[-1])
+    q0 = np.where(ok.any(axis=1), ok.argmax(axis=1), 0).astype(np.int64)
+    q1 = np.where(ok.any(axis=1), out[-1] - ok[:, ::-1].argmax(axis=1), 0).astype(np.int64)
+    return outer + (starts, q0, q1)
+
+
 def _compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """Depthwise (groups == channels) transposed convolution or convolution, compiled; returns ``(N, C, *out)``.
 
@@ -239,22 +257,11 @@ def _compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """
     n, c = geom.batch, geom.in_channels
     out, inp, k = geom.output_shape, geom.input_shape, geom.kernel_shape
-    y = np.empty((n * c, int(np.prod(out[:-1])), out[-1]), dtype=x.dtype)
-    x3 = np.ascontiguousarray(x).reshape(n * c, int(np.prod(inp[:-1])), inp[-1])
-    w3 = np.ascontiguousarray(weight).reshape(c, int(np.prod(k[:-1])), k[-1])
-    jcnt, jx, jw = _outer_pairs(geom, out, inp, geom.transposed)
-    step = geom.stride[-1]
-    if geom.transposed:
-        args = (y, x3, w3, c, jcnt, jx, jw) + last_dim_phases(geom) + (step,)
-        kernel = _depthwise_rows
-    else:
-        starts = np.arange(k[-1], dtype=np.int64) * geom.dilation[-1] - geom.padding[-1][0]
-        q = np.arange(out[-1], dtype=np.int64)[None, :] * step + starts[:, None]
-        ok = (q >= 0) & (q < inp[-1])
-        q0 = np.where(ok.any(axis=1), ok.argmax(axis=1), 0).astype(np.int64)
-        q1 = np.where(ok.any(axis=1), out[-1] - ok[:, ::-1].argmax(axis=1), 0).astype(np.int64)
-        args = (y, x3, w3, c, jcnt, jx, jw, starts, q0, q1, step)
-        kernel = _depthwise_conv_rows
+    y = np.empty((n * c, prod(out[:-1]), out[-1]), dtype=x.dtype)
+    x3 = np.ascontiguousarray(x).reshape(n * c, prod(inp[:-1]), inp[-1])
+    w3 = np.ascontiguousarray(weight).reshape(c, prod(k[:-1]), k[-1])
+    args = (y, x3, w3, c) + _tables(geom) + (geom.stride[-1],)
+    kernel = _depthwise_rows if geom.transposed else _depthwise_conv_rows
     run_chunks(n * c, lambda lo, hi: kernel(*args, lo, hi), min_chunk=1 if y.size >= 1 << 15 else n * c)
     return y.reshape((n, c) + out)
 

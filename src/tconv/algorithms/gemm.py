@@ -123,7 +123,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     per_image = (geom.in_channels * prod(geom.input_shape) * (1 + taps * co * g // geom.in_channels)
                  + geom.out_channels * prod(geom.output_shape)) * x.dtype.itemsize
     for n0, n1 in batch_chunks(geom, per_image, x.dtype.itemsize):
-        body(x[n0:n1], w, replace(geom, batch=n1 - n0), y[n0:n1])
+        body(x[n0:n1], w, geom if n1 - n0 == geom.batch else replace(geom, batch=n1 - n0), y[n0:n1])
     return y
 
 

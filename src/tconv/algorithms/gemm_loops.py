@@ -22,7 +22,7 @@ import functools
 import numpy as np
 
 from .jit import jit
-from .phasing import last_dim_phases
+from .phasing import last_dim_phases, prod
 from .taps import combine_tables, tap_table
 
 
@@ -164,9 +164,10 @@ def _im2col_planes(cols, x, n0, nb, c0, c1, jin, starts, q0, q1, step, no):
                             cf[dst + q] = 0
 
 
+@functools.lru_cache(maxsize=256)
 def conv_tap_rows(geom) -> tuple[np.ndarray, ...]:
     """The tables of :func:`_im2col_planes` for a convolution: ``jin`` (outer output index x outer tap ->
-    flat outer input position or -1), and per last-dim tap its start and valid output range."""
+    flat outer input position or -1), and per last-dim tap its start and valid output range; once per geometry."""
     out, inp, k = geom.output_shape, geom.input_shape, geom.kernel_shape
     jin = np.zeros((1, 1), np.int64)
     for d in range(geom.ndim - 1):
@@ -237,12 +238,19 @@ def col2im_planes(y: np.ndarray, cols: np.ndarray, geom) -> None:
     input), where channels-last blocks would be too short to vectorize.
     """
     n, channels = y.shape[0], y.shape[1]
-    inp, out, k = geom.input_shape, geom.output_shape, geom.kernel_shape
-    t_step = int(np.prod(inp))
-    c_step = int(np.prod(k)) * t_step
-    outer = tap_tables(geom, tuple(int(np.prod(inp[d + 1:])) for d in range(geom.ndim)),
-                        tuple(int(np.prod(k[d + 1:])) * t_step for d in range(geom.ndim)))[:2]
-    y3 = y.reshape(n * channels, int(np.prod(out[:-1])), out[-1])
+    t_step, c_step, tables = _col2im_plane_tables(geom)
+    y3 = y.reshape(n * channels, prod(geom.output_shape[:-1]), geom.output_shape[-1])
     # one thread, as for the channels-last col2im: it runs right after a GEMM
     _col2im_planes(y3, np.ascontiguousarray(cols).reshape(-1), channels, channels * c_step, c_step, t_step,
-                   inp[-1], *outer, *last_dim_phases(geom), geom.stride[-1], 0, n * channels)
+                   geom.input_shape[-1], *tables, geom.stride[-1], 0, n * channels)
+
+
+@functools.lru_cache(maxsize=256)
+def _col2im_plane_tables(geom) -> tuple[int, int, tuple[np.ndarray, ...]]:
+    """:func:`col2im_planes`'s tap and channel steps and its tables, once per geometry."""
+    inp, k = geom.input_shape, geom.kernel_shape
+    t_step = prod(inp)
+    c_step = prod(k) * t_step
+    outer = tap_tables(geom, tuple(prod(inp[d + 1:]) for d in range(geom.ndim)),
+                       tuple(prod(k[d + 1:]) * t_step for d in range(geom.ndim)))[:2]
+    return t_step, c_step, outer + last_dim_phases(geom)

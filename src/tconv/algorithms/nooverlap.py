@@ -21,6 +21,8 @@ array([[ 1., 10.,  2., 20.]])
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..params import Geometry
@@ -65,6 +67,7 @@ def _full_window(geom: Geometry) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
     return tuple(big), tuple(full)
 
 
+@functools.lru_cache(maxsize=256)
 def _output_offsets(geom: Geometry, d: int, in_stride: int, tap_stride: int) -> np.ndarray:
     """Dim ``d``: per output index, ``i * in_stride + t * tap_stride`` of the one (input, tap) pair that reaches it, else -1."""
     step, k, dil = _steps(geom)[d], geom.kernel_shape[d], geom.dilation[d]

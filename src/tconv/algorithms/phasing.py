@@ -71,6 +71,7 @@ def geometry_phases(geom: Geometry) -> list[tuple[AxisPhase, ...]]:
     ]
 
 
+@functools.lru_cache(maxsize=256)
 def last_dim_phases(geom: Geometry) -> tuple[np.ndarray, ...]:
     """The phases of the last dim as arrays for the compiled loops: lengths, tap counts, taps and shifts (padded
     to the widest phase)."""
@@ -172,6 +173,7 @@ def phase_combos(geom: Geometry):
     return itertools.product(*geometry_phases(geom))
 
 
+@functools.lru_cache(maxsize=256)
 def small_padding(geom: Geometry) -> tuple[tuple[int, int], ...]:
     """Zeros to add around the small side so that every phase window ``q - shift`` is in range."""
     pads = []

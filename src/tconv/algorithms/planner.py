@@ -30,9 +30,10 @@ def working_dtype(geom: Geometry) -> np.dtype:
     return np.promote_types(geom.dtype, np.float32)
 
 
+@functools.lru_cache(maxsize=4096)
 def result_bytes(geom: Geometry) -> int:
     """The result in the working dtype, plus its cast to the result dtype only where that makes a copy
-    (float16, bfloat16: computed in float32); the bias is added in place."""
+    (float16, bfloat16: computed in float32); the bias is added in place.  Cached per geometry."""
     n = int(np.prod(geom.result_shape, dtype=object))
     work = working_dtype(geom)
     return n * (work.itemsize + (geom.dtype.itemsize if geom.dtype != work else 0))
@@ -102,7 +103,14 @@ def needed_bytes(geom: Geometry, algorithm: Algorithm, operands: tuple[np.ndarra
         return needed_bytes(geom.kernel_geometry(), algorithm, inner_operands) + boundary_bytes(geom)
     work = working_dtype(geom)
     copies = sum(copy_bytes(a, work, algorithm.layout) for a in operands)
-    return result_bytes(geom) + algorithm.workspace_bytes(geom, work.itemsize) + copies + SMALL_BYTES
+    return _fixed_bytes(geom, algorithm.workspace_bytes) + copies
+
+
+@functools.lru_cache(maxsize=4096)
+def _fixed_bytes(geom: Geometry, workspace_bytes) -> int:
+    """What a call of ``geom`` needs whatever its operands' layout, with an algorithm's ``workspace_bytes``
+    (cached per pair: the formula is a function of the geometry)."""
+    return result_bytes(geom) + workspace_bytes(geom, working_dtype(geom).itemsize) + SMALL_BYTES
 
 
 ENV_AUTO = "TCONV_AUTO"
@@ -143,13 +151,16 @@ def auto_choice(geom: Geometry, budget: Budget, operands: tuple[np.ndarray, ...]
     candidates = [get(name) for name, _ in ranked(geom)]
     if geom in MEASURED:
         candidates.insert(0, get(MEASURED[geom]))
-    if len(operands) == 2:  # direct declines no values, so candidates stay
-        candidates = [a for a in candidates if not a.declines_values(*operands)]
-    for algorithm in candidates:
-        if budget.fits(needed_bytes(geom, algorithm, operands)):
+    too_big = []  # (bytes, algorithm) of the candidates that accept the values but do not fit
+    for algorithm in candidates:  # in order, each asked only as far as needed: direct declines no values
+        if len(operands) == 2 and algorithm.declines_values(*operands):
+            continue
+        needed = needed_bytes(geom, algorithm, operands)
+        if budget.fits(needed):
             return algorithm
-    smallest = min(candidates, key=lambda a: needed_bytes(geom, a, operands))
-    budget.check(needed_bytes(geom, smallest, operands), f"{kind} (result + workspace of the leanest algorithm)")
+        too_big.append((needed, algorithm))
+    needed, smallest = min(too_big, key=lambda item: item[0])
+    budget.check(needed, f"{kind} (result + workspace of the leanest algorithm)")
     return smallest  # pragma: no cover - check_fits raised
 
 

@@ -1,0 +1,113 @@
+"""The per-call caches that keep a small call's fixed cost down (bench/call_overhead.py measures it).
+
+A call's geometry is kept per operand shapes, dtypes and plain hyper-parameters
+(:func:`tconv.params.call_geometry`), the planner's byte counts and the kernels' index tables per
+geometry.  What must hold: a cached call validates exactly as an uncached one (a float, a bool or a NumPy
+integer is not mistaken for the int it equals), a hit gives the same numbers as a fresh computation, the
+cached tables are never written by a call, and a geometry's hash is not carried into another process.
+"""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tconv
+from tconv import params
+from tconv.algorithms import depthwise, gemm_loops, planner
+
+from support import assert_close, clear_tconv_caches
+
+
+@pytest.mark.parametrize("bad, error", [(2.0, TypeError), (True, TypeError), (0, ValueError), ("2", TypeError)])
+def test_a_cached_signature_does_not_accept_what_it_equals(bad, error):
+    """``stride=2`` cached first: ``2.0`` and ``True`` (equal to 2 and 1) are still refused, every time."""
+    x, w = np.ones((1, 1, 3)), np.ones((1, 1, 2))
+    assert tconv.conv_transpose(x, w, stride=2).shape == (1, 1, 6)
+    assert tconv.conv_transpose(x, w, stride=1).shape == (1, 1, 4)
+    for _ in range(2):
+        with pytest.raises(error, match="stride"):
+            tconv.conv_transpose(x, w, stride=bad)
+
+
+def test_plain_and_other_hyper_parameters_give_one_geometry():
+    x, w = np.ones((2, 4, 5, 6)), np.ones((4, 3, 3, 3))
+    plain = params.call_geometry(True, x, w, None, stride=(2, 1), padding=1)
+    assert plain is params.call_geometry(True, x, w, None, stride=(2, 1), padding=1)  # a hit
+    for stride in ([2, 1], np.array([2, 1]), (np.int64(2), 1)):  # not plain: built afresh, equal
+        other = params.call_geometry(True, x, w, None, stride=stride, padding=1)
+        assert other == plain and other is not plain
+    assert params.call_geometry(True, x.astype(np.float32), w.astype(np.float32), None, stride=(2, 1), padding=1) != plain
+
+
+def test_hits_give_the_numbers_of_a_fresh_call():
+    """The same signatures called over and over, interleaved, equal a call with every cache emptied."""
+    rng = np.random.default_rng(0)
+    calls = [
+        (rng.standard_normal((2, 3, 5, 4)), rng.standard_normal((3, 1, 2, 3)), dict(stride=2, groups=3)),  # one channel per group
+        (rng.standard_normal((1, 4, 6, 6)), rng.standard_normal((4, 3, 3, 3)), dict(stride=2, padding=1)),
+        (rng.standard_normal((1, 2, 4)), rng.standard_normal((2, 2, 2)), dict(stride=3)),  # stride above the kernel
+    ]
+    fresh = []
+    for x, w, kw in calls:
+        clear_tconv_caches()
+        fresh.append((tconv.conv_transpose(x, w, **kw), tconv.conv(tconv.conv_transpose(x, w, **kw), w, **kw)))
+    compared = 0
+    for _ in range(3):
+        for (x, w, kw), (want_t, want_c) in zip(calls, fresh):
+            got_t = tconv.conv_transpose(x, w, **kw)
+            assert_close(got_t, want_t, "float64")
+            assert_close(tconv.conv(got_t, w, **kw), want_c, "float64")
+            compared += 1
+    assert compared == 9
+    assert depthwise._tables.cache_info().hits >= 2 and gemm_loops._col2im_plane_tables.cache_info().hits >= 2
+
+
+def test_cached_tables_are_not_written_by_calls():
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((2, 3, 7, 5)), rng.standard_normal((3, 1, 3, 2))
+    kw = dict(stride=(2, 3), padding=1, groups=3)
+    tconv.conv_transpose(x, w, **kw, algorithm="depthwise")
+    geom = params.call_geometry(True, x, w, None, stride=(2, 3), padding=1, output_padding=0, dilation=1,
+                                groups=3, output_size=None, padding_mode="zeros")
+    before = [t.copy() for t in depthwise._tables(geom)]
+    for _ in range(3):
+        tconv.conv_transpose(x, w, **kw, algorithm="depthwise")
+    assert all(np.array_equal(a, b) for a, b in zip(before, depthwise._tables(geom)))
+
+
+def test_a_geometry_hash_stays_in_its_process():
+    """The hash is computed once per object and never pickled: string hashes differ between processes."""
+    geom = params.geometry_from_shapes(True, (1, 3, 4, 4), (3, 2, 2, 2), stride=2, padding_mode="circular",
+                                       padding=1)
+    hash(geom)
+    assert "_hash" in geom.__dict__
+    copy = pickle.loads(pickle.dumps(geom))
+    assert "_hash" not in copy.__dict__ and copy == geom and hash(copy) == hash(geom)
+    code = ("import pickle, sys; from tconv.params import geometry_from_shapes as g; "
+            "a = pickle.loads(sys.stdin.buffer.read()); "
+            "b = g(True, (1, 3, 4, 4), (3, 2, 2, 2), stride=2, padding_mode='circular', padding=1); "
+            "print(a == b, hash(a) == hash(b), len({a: 1, b: 2}))")
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(geom), capture_output=True, check=True,
+                         env={"PYTHONHASHSEED": "random", **_env()})
+    assert out.stdout.split() == [b"True", b"True", b"1"]
+
+
+def test_planner_byte_counts_follow_the_algorithm_formula():
+    geom = params.geometry_from_shapes(True, (2, 8, 6, 6), (8, 4, 3, 3), stride=2)
+    for name in tconv.algorithm_names():
+        algorithm = planner.get(name)
+        if algorithm.unsupported(geom):
+            continue
+        want = planner.result_bytes(geom) + algorithm.workspace_bytes(geom, 4) + planner.SMALL_BYTES  # float32
+        assert planner.needed_bytes(geom, algorithm) == want
+
+
+def _env() -> dict:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
