@@ -226,8 +226,9 @@ def _trivial(nbytes: int) -> bool:
 
 
 class Budget:
-    """The memory one call may use: :func:`available_bytes`, read at most once, and only for a need above
-    :data:`TRIVIAL_BYTES`.
+    """The memory one call may use: the system's figures (:func:`room_bytes`) read at most once, and only
+    for a need above :data:`TRIVIAL_BYTES`, less the running calls' reservations; the call's own
+    :func:`reserve` takes the same reading (:attr:`room`), so a call reads the system once.
 
     >>> b = Budget()
     >>> b.fits(1024), b.fits(1 << 70)
@@ -235,13 +236,13 @@ class Budget:
     """
 
     def __init__(self) -> None:
-        self._limit: int | None = None
+        self.room: int | None = None  # what room_bytes() read for this call, None until a need asks
         self._trivial_bytes = -1 if os.environ.get(ENV_LIMIT) else TRIVIAL_BYTES  # the variable read once
 
     def limit(self) -> int:
-        if self._limit is None:
-            self._limit = available_bytes()
-        return self._limit
+        if self.room is None:
+            self.room = room_bytes()
+        return max(0, self.room - _RESERVED)
 
     def fits(self, nbytes: int) -> bool:
         return nbytes <= self._trivial_bytes or nbytes <= self.limit()
@@ -253,16 +254,20 @@ class Budget:
 
 
 @contextlib.contextmanager
-def reserve(nbytes: int, what: str = "the call") -> Iterator[None]:
+def reserve(nbytes: int, what: str = "the call", room: int | None = None) -> Iterator[None]:
     """Hold ``nbytes`` for the duration of a call, so that concurrent calls count them.
 
     Raises the guard's ``ValueError`` (nothing reserved) when ``nbytes`` do not fit beside the running
-    calls' reservations.  The check and the reservation are one step under a lock.
+    calls' reservations.  The check and the reservation are one step under a lock.  ``room`` is a reading
+    of :func:`room_bytes` this call has just taken (its :class:`Budget`'s), read afresh when None.
     """
     global _RESERVED
     nbytes = int(nbytes)
     with _LOCK:
-        room = nbytes + _RESERVED if _trivial(nbytes) else room_bytes()
+        if _trivial(nbytes):
+            room = nbytes + _RESERVED
+        elif room is None:
+            room = room_bytes()
         if nbytes > room - _RESERVED:
             check_fits(nbytes, f"{what} (beside {_RESERVED} bytes reserved by running calls)", max(0, room - _RESERVED))
         _RESERVED += nbytes

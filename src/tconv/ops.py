@@ -19,7 +19,7 @@ from .algorithms.planner import (
     MEASURED, boundary_bytes, complex_bytes, measure_mode, needed_bytes, plan, ranked, real_geometry, working_dtype,
 )
 from .algorithms.weight_grad import weight_grad
-from .memory import available_bytes, reserve
+from .memory import Budget, available_bytes, reserve
 from .params import Geometry, call_geometry
 from ._timing import best_time
 from ._validate import numeric_array
@@ -71,9 +71,11 @@ def execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray 
         return _execute_boundary(geom, x, weight, bias, algorithm)
     if algorithm == "auto" and geom not in MEASURED and measure_mode():
         measure(geom, x, weight)
-    chosen = plan(geom, algorithm, (x, weight))
+    budget = Budget()
+    chosen = plan(geom, algorithm, (x, weight), budget)
     work = working_dtype(geom)
-    with reserve(needed_bytes(geom, chosen, (x, weight)), f"{'conv_transpose' if geom.transposed else 'conv'}"):
+    kind = "conv_transpose" if geom.transposed else "conv"
+    with reserve(needed_bytes(geom, chosen, (x, weight)), kind, budget.room):  # one reading of the system
         y = run_kernel(geom, x, weight, chosen)
         if bias is not None:
             y += bias.astype(work, copy=False).reshape((geom.out_channels,) + (1,) * geom.ndim)

@@ -172,7 +172,8 @@ def measure_mode() -> bool:
     return value == "measure"
 
 
-def plan(geom: Geometry, algorithm: str = "auto", operands: tuple[np.ndarray, ...] = ()) -> Algorithm:
+def plan(geom: Geometry, algorithm: str = "auto", operands: tuple[np.ndarray, ...] = (),
+         budget: Budget | None = None) -> Algorithm:
     """Pick the algorithm for ``geom`` and make sure its memory fits.
 
     ``"auto"`` takes the cheapest supported algorithm (by the measured cost
@@ -180,9 +181,10 @@ def plan(geom: Geometry, algorithm: str = "auto", operands: tuple[np.ndarray, ..
     ``measure`` mode) whose result plus workspace fit in the available memory.
     ``operands`` (input, weight) are the arrays the kernel will get: copies
     that bring them into the algorithm's layout count against the memory too.
+    ``budget``: the call's :class:`~tconv.memory.Budget`, whose reading its reservation then reuses.
     """
     kind = "conv_transpose" if geom.transposed else "conv"
-    budget = Budget()  # the system's figures read at most once per call, and not for small calls
+    budget = Budget() if budget is None else budget  # the system read at most once per call, not for small calls
     budget.check(result_bytes(geom), f"the {kind} result {geom.result_shape}")  # before any per-algorithm work
     if algorithm != "auto":
         chosen = get(algorithm)
