@@ -149,3 +149,28 @@ def test_concurrent_writers_never_leave_a_broken_file(tmp_path):
     data = json.loads((tmp_path / "race.json").read_text())
     assert data and all(v == {"i": int(k.split("-")[1])} for k, v in data.items())
     assert [p.name for p in tmp_path.iterdir()] == ["race.json"]
+
+
+def test_calibration_works_without_threadpoolctl_and_platformdirs(tmp_path):
+    """An environment that lacks the two helpers (an older install, a pinned image) still calibrates and
+    computes: the BLAS comes from NumPy's build configuration, the cache directory from the XDG rule."""
+    code = ("import sys\n"
+            "sys.modules['threadpoolctl'] = None\n"  # import now raises ImportError, as if not installed
+            "sys.modules['platformdirs'] = None\n"
+            "import numpy as np, tconv\n"
+            "from tconv.algorithms import cost\n"
+            "from tconv import _cache\n"
+            "x = np.array([[[[0., 1], [2, 3]]]])\n"
+            "print(tconv.conv_transpose(x, x)[0, 0].tolist())\n"
+            "print(cost.blas_description())\n"
+            "print(_cache.cache_dir())\n"
+            "print(cost.calibration_description())\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("TCONV_CACHE_DIR", "XDG_CACHE_HOME")}
+    env.update(TCONV_CALIBRATE="1", HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result, blas, directory, calibration = out.stdout.strip().splitlines()
+    assert result == "[[0.0, 0.0, 1.0], [0.0, 4.0, 6.0], [4.0, 12.0, 9.0]]"
+    assert "threadpoolctl is not installed" in blas
+    assert directory == str(tmp_path / ".cache" / "tconv")
+    assert "calibrated" in calibration and (tmp_path / ".cache" / "tconv" / "calibration.json").is_file()

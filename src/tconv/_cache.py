@@ -1,7 +1,8 @@
 """A small on-disk cache of facts measured on this machine (the cost model's calibration).
 
 Where: the directory ``TCONV_CACHE_DIR`` when set, else the user's cache
-directory (``platformdirs.user_cache_dir("tconv")``, e.g. ``~/.cache/tconv``).
+directory (``platformdirs.user_cache_dir("tconv")``, e.g. ``~/.cache/tconv``; the XDG rule where
+platformdirs is not installed).
 One JSON file per topic, a mapping from a key (which machine, BLAS kernel,
 threads...) to a record.  Writes are atomic (a temporary file in the same
 directory, then ``os.replace``), so a process never reads a half-written file
@@ -30,12 +31,16 @@ ENV_DIR = "TCONV_CACHE_DIR"
 
 
 def cache_dir() -> Path:
-    """``TCONV_CACHE_DIR`` when set, else the user's cache directory for tconv (not created here)."""
+    """``TCONV_CACHE_DIR`` when set, else the user's cache directory for tconv (not created here):
+    platformdirs' answer, or, where platformdirs is missing from an environment, the XDG rule
+    (``$XDG_CACHE_HOME/tconv``, else ``~/.cache/tconv``)."""
     override = os.environ.get(ENV_DIR)
     if override:
         return Path(override)
-    import platformdirs
-
+    try:
+        import platformdirs
+    except ImportError:
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tconv"
     return Path(platformdirs.user_cache_dir("tconv", appauthor=False))
 
 

@@ -121,13 +121,26 @@ def cpu_model() -> str:
 
 def blas_description() -> str:
     """Which BLAS library, version, kernel and threads NumPy runs (threadpoolctl), with the OpenBLAS
-    environment variables that change the kernel."""
-    from threadpoolctl import threadpool_info
-
-    parts = [f"{d.get('internal_api')} {d.get('version')} kernel={d.get('architecture')} threads={d.get('num_threads')}"
-             for d in threadpool_info() if d.get("user_api") == "blas"]
+    environment variables that change the kernel.  Where threadpoolctl is missing from an environment,
+    the BLAS NumPy was built with (its build configuration), kernel and threads unknown."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        parts = [f"{_numpy_blas()} (kernel and threads unknown: threadpoolctl is not installed)"]
+    else:
+        parts = [f"{d.get('internal_api')} {d.get('version')} kernel={d.get('architecture')} "
+                 f"threads={d.get('num_threads')}" for d in threadpool_info() if d.get("user_api") == "blas"]
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
     return ("; ".join(parts) or "no BLAS found") + (f" (env {env})" if env else "")
+
+
+def _numpy_blas() -> str:
+    """The BLAS named in NumPy's build configuration, e.g. ``'scipy-openblas 0.3.31'``."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # an older NumPy, or a configuration without the entry
+        return "NumPy's BLAS"
 
 
 def machine_key(dtype) -> str:
