@@ -12,26 +12,15 @@ measured in the same run.  Median over ``--repeats`` calls after a warm-up.  Tim
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from importlib import resources
 
 import numpy as np
 
 import tconv
 from tconv.algorithms import gemm, gemm_loops
 from tconv.algorithms.planner import plan
-from tconv.bench import gemm_peak
-from tconv.params import geometry_from_shapes
-
-
-def _layers() -> list[dict]:
-    return json.loads(resources.files("tconv").joinpath("data/suite.json").read_text())["shapes"]
-
-
-def _per_dim(value, nd: int) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, (list, tuple)) else (int(value),) * nd
+from tconv.bench import _geometry, _operands, _params, gemm_peak, load_suite
 
 
 class _Timer:
@@ -61,16 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"NumPy float32 GEMM peak {peak:.0f} GFLOP/s; median of {args.repeats} calls")
     print(f"{'layer':12s} {'total ms':>9s} {'GEMM ms':>8s} {'col2im ms':>10s} {'weight ms':>10s} "
           f"{'GEMM GFLOP/s':>13s} {'% peak':>7s}")
-    rng = np.random.default_rng(0)
-    for layer in _layers():
-        nd = len(layer["input"])
-        x = rng.standard_normal((layer["N"], layer["C_in"]) + tuple(layer["input"])).astype(np.float32)
-        w = rng.standard_normal((layer["C_in"], layer["C_out"] // layer["groups"]) + tuple(layer["kernel"]))
-        w = w.astype(np.float32)
-        kw = dict(stride=_per_dim(layer["stride"], nd), padding=_per_dim(layer["padding"], nd),
-                  output_padding=_per_dim(layer["output_padding"], nd), dilation=_per_dim(layer["dilation"], nd),
-                  groups=layer["groups"])
-        geom = geometry_from_shapes(True, x.shape, w.shape, np.float32, **kw)
+    for layer in load_suite():
+        x, w, _ = _operands(layer, "float32", "conv_transpose")
+        kw = dict(_params(layer), output_padding=layer["output_padding"])
+        geom = _geometry(layer, "conv_transpose", "float32")
         if plan(geom).name != "gemm" or not gemm._compiled_path(geom):
             continue
         tconv.conv_transpose(x, w, **kw, algorithm="gemm")

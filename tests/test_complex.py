@@ -357,12 +357,17 @@ def _check_grads(case: Case, seed: int, dtype) -> None:
 def test_gradients_match_torch_autograd():
     """conv_backward / conv_transpose_backward on complex operands == torch.autograd's gradients
     (``z.grad`` after ``out.backward(grad_output)``: the other operand conjugated), every mode, 1-3 d."""
+    assert _check_all_grads(cases(71, 2, max_size=6)) >= 4 * 3 * 2 * 2
+
+
+def _check_all_grads(drawn) -> int:
+    """:func:`_check_grads` on every case in both complex dtypes; how many were compared."""
     compared = 0
-    for i, case in enumerate(cases(71, 2, max_size=6)):
+    for i, case in enumerate(drawn):
         for dtype in COMPLEX:
             _check_grads(case, i, dtype)
             compared += 1
-    assert compared >= 4 * 3 * 2 * 2
+    return compared
 
 
 def test_gradients_of_real_operands_mixed_with_complex_are_real():
@@ -507,9 +512,4 @@ def test_slow_sweep():
     counts = _compare_algorithms(cases(81, 16, max_size=9, max_kernel=4, max_stride=3, max_dilation=3)
                                  + sum((tailored_cases(s, per=3) for s in range(82, 86)), []))
     _assert_floors(counts, floor=40)
-    compared = 0
-    for i, case in enumerate(cases(87, 6, max_size=8)):
-        for dtype in COMPLEX:
-            _check_grads(case, i, dtype)
-            compared += 1
-    assert compared >= 4 * 3 * 6 * 2
+    assert _check_all_grads(cases(87, 6, max_size=8)) >= 4 * 3 * 6 * 2

@@ -221,8 +221,14 @@ def available_bytes() -> int:
 TRIVIAL_BYTES = 1 << 20
 
 
+def _trivial_bytes() -> int:
+    """Needs up to this many bytes are granted without a reading: :data:`TRIVIAL_BYTES`, or -1 (none)
+    when ``TCONV_MEMORY_LIMIT`` is set."""
+    return -1 if os.environ.get(ENV_LIMIT) else TRIVIAL_BYTES
+
+
 def _trivial(nbytes: int) -> bool:
-    return nbytes <= TRIVIAL_BYTES and not os.environ.get(ENV_LIMIT)
+    return nbytes <= _trivial_bytes()
 
 
 class Budget:
@@ -237,7 +243,7 @@ class Budget:
 
     def __init__(self) -> None:
         self.room: int | None = None  # what room_bytes() read for this call, None until a need asks
-        self._trivial_bytes = -1 if os.environ.get(ENV_LIMIT) else TRIVIAL_BYTES  # the variable read once
+        self._trivial_bytes = _trivial_bytes()  # the variable read once per call
 
     def limit(self) -> int:
         if self.room is None:

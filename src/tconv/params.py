@@ -413,8 +413,7 @@ def geometry_from_shapes(transposed: bool, x_shape: Sequence[int], weight_shape:
     x, weight = _stand_in(x_shape, dtype), _stand_in(weight_shape, dtype)
     channels = weight.shape[1] * int(hyper.get("groups", 1)) if transposed else weight.shape[0]
     b = _stand_in((channels,), dtype) if bias else None
-    build = conv_transpose_geometry if transposed else conv_geometry
-    return build(x, weight, b, **hyper)
+    return _build(transposed, x, weight, b, hyper)
 
 
 def _plain(value: Any) -> bool:
@@ -429,10 +428,8 @@ def _plain(value: Any) -> bool:
 @functools.lru_cache(maxsize=1024)
 def _cached_geometry(transposed: bool, x_sig: tuple, weight_sig: tuple, bias_sig: tuple | None,
                      hyper: tuple[tuple[str, Any], ...]) -> Geometry:
-    x, weight = _stand_in(*x_sig), _stand_in(*weight_sig)
     bias = None if bias_sig is None else _stand_in(*bias_sig)
-    build = conv_transpose_geometry if transposed else conv_geometry
-    return build(x, weight, bias, **dict(hyper))
+    return _build(transposed, _stand_in(*x_sig), _stand_in(*weight_sig), bias, dict(hyper))
 
 
 def call_geometry(transposed: bool, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
@@ -449,5 +446,8 @@ def call_geometry(transposed: bool, x: np.ndarray, weight: np.ndarray, bias: np.
         bias_sig = None if bias is None else (bias.shape, bias.dtype)
         return _cached_geometry(transposed, (x.shape, x.dtype), (weight.shape, weight.dtype), bias_sig,
                                 tuple(hyper.items()))
-    build = conv_transpose_geometry if transposed else conv_geometry
-    return build(x, weight, bias, **hyper)
+    return _build(transposed, x, weight, bias, hyper)
+
+
+def _build(transposed: bool, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, hyper: dict) -> Geometry:
+    return (conv_transpose_geometry if transposed else conv_geometry)(x, weight, bias, **hyper)

@@ -31,7 +31,7 @@ from .._threads import run_chunks
 from .jit import available, jit
 from .phasing import last_dim_phases, phase_combos, prod, small_padding, too_many_phases
 from .registry import Algorithm
-from .taps import combine_tables, tap_table
+from .taps import combine_tables, conv_last_dim_ranges, tap_table
 
 #: Rows per block: about this many bytes of output (the best of the sizes tried: smaller blocks pay more
 #: Python steps per byte, larger ones fall out of the cache).
@@ -238,16 +238,8 @@ def _conv_tap_table(n_out, n_in, kernel, stride, dilation, before, in_step, tap_
 def _tables(geom: Geometry) -> tuple[np.ndarray, ...]:
     """The index tables the compiled loops take besides the operands, once per geometry (the loops only
     read them; they stay writeable so that the loops keep one compiled signature)."""
-    out, inp, k = geom.output_shape, geom.input_shape, geom.kernel_shape
-    outer = _outer_pairs(geom, out, inp, geom.transposed)
-    if geom.transposed:
-        return outer + last_dim_phases(geom)
-    starts = np.arange(k[-1], dtype=np.int64) * geom.dilation[-1] - geom.padding[-1][0]
-    q = np.arange(out[-1], dtype=np.int64)[None, :] * geom.stride[-1] + starts[:, None]
-    ok = (q >= 0) & (q < inp[-1])
-    q0 = np.where(ok.any(axis=1), ok.argmax(axis=1), 0).astype(np.int64)
-    q1 = np.where(ok.any(axis=1), out[-1] - ok[:, ::-1].argmax(axis=1), 0).astype(np.int64)
-    return outer + (starts, q0, q1)
+    outer = _outer_pairs(geom, geom.output_shape, geom.input_shape, geom.transposed)
+    return outer + (last_dim_phases(geom) if geom.transposed else conv_last_dim_ranges(geom))
 
 
 def _compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .jit import jit
 from .phasing import last_dim_phases, prod
-from .taps import combine_tables, tap_table
+from .taps import combine_tables, conv_last_dim_ranges, tap_table
 
 
 #: Channels are summed in runs of this many (one AVX-512 register of float32): a fixed trip count the
@@ -178,12 +178,7 @@ def conv_tap_rows(geom) -> tuple[np.ndarray, ...]:
         both = jin[:, None, :, None] + np.where(ok, pos * step, 0)[None, :, None, :]
         valid = (jin[:, None, :, None] >= 0) & ok[None, :, None, :]
         jin = np.where(valid, both, -1).reshape(jin.shape[0] * out[d], jin.shape[1] * k[d])
-    starts = np.arange(k[-1], dtype=np.int64) * geom.dilation[-1] - geom.padding[-1][0]
-    q = np.arange(out[-1], dtype=np.int64)[None, :] * geom.stride[-1] + starts[:, None]
-    ok = (q >= 0) & (q < inp[-1])
-    q0 = np.where(ok.any(axis=1), ok.argmax(axis=1), 0).astype(np.int64)
-    q1 = np.where(ok.any(axis=1), out[-1] - ok[:, ::-1].argmax(axis=1), 0).astype(np.int64)
-    return jin.astype(np.int64), starts, q0, q1
+    return (jin.astype(np.int64),) + conv_last_dim_ranges(geom)
 
 
 def im2col_planes(cols: np.ndarray, x: np.ndarray, geom, tables, n0: int, nb: int, c0: int, c1: int) -> None:

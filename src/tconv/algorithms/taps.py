@@ -88,3 +88,21 @@ def combine_tables(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarra
              & (np.arange(m2)[None, None, None, :] < c2[None, :, None, None])).reshape(len(c1) * len(c2), m1 * m2)
     order = np.argsort(~valid, axis=1, kind="stable")
     return count, np.take_along_axis(table, order, axis=1)
+
+
+def conv_last_dim_ranges(geom: Geometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A convolution's last dim, per tap ``t``: ``starts[t] = t * dilation - before`` and the outputs
+    ``q0[t] <= q < q1[t]`` whose input ``q * stride + starts[t]`` is in range (0, 0 where none is).
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> starts, q0, q1 = conv_last_dim_ranges(geometry_from_shapes(False, (1, 1, 4), (1, 1, 3), padding=1))
+    >>> starts.tolist(), q0.tolist(), q1.tolist()
+    ([-1, 0, 1], [1, 0, 0], [4, 4, 3])
+    """
+    out, inp, k = geom.output_shape[-1], geom.input_shape[-1], geom.kernel_shape[-1]
+    starts = np.arange(k, dtype=np.int64) * geom.dilation[-1] - geom.padding[-1][0]
+    q = np.arange(out, dtype=np.int64)[None, :] * geom.stride[-1] + starts[:, None]
+    ok = (q >= 0) & (q < inp)
+    q0 = np.where(ok.any(axis=1), ok.argmax(axis=1), 0).astype(np.int64)
+    q1 = np.where(ok.any(axis=1), out - ok[:, ::-1].argmax(axis=1), 0).astype(np.int64)
+    return starts, q0, q1

@@ -62,7 +62,7 @@ class Fold:
     @property
     def keep(self) -> tuple[slice, slice]:
         """The padded extent's slices that are the output's own positions."""
-        return tuple(slice(lo, lo + n) for (lo, _), n in zip(self.pairs, self.output.shape))  # type: ignore[return-value]
+        return _keep(self.pairs, self.output.shape)
 
     def border_mask(self) -> np.ndarray:
         """True on the padded extent's border (the cells outside :attr:`keep`)."""
@@ -74,6 +74,10 @@ class Fold:
     def one_dimensional(self) -> bool:
         """A 1-row picture with nothing padded along the rows: the 1-d case."""
         return self.x.shape[0] == 1 and self.kernel.shape[0] == 1 and self.pairs[0] == (0, 0)
+
+
+def _keep(pairs, output_shape) -> tuple[slice, slice]:
+    return tuple(slice(lo, lo + n) for (lo, _), n in zip(pairs, output_shape))  # type: ignore[return-value]
 
 
 def fold_view(
@@ -107,9 +111,9 @@ def fold_view(
     rows, cols = np.meshgrid(*sources, indexing="ij")
     dropped = (rows < 0) | (cols < 0)
     target = np.stack([np.where(dropped, -1, rows), np.where(dropped, -1, cols)], axis=-1)
-    inside = np.zeros(padded.shape, bool)
-    inside[tuple(slice(lo, lo + n) for (lo, _), n in zip(pairs, geom.output_shape))] = True
-    folded = fold(np.where(inside, 0.0, padded)[None, None], pairs, mode)[0, 0]  # the border alone, folded back
+    border = padded.copy()
+    border[_keep(pairs, geom.output_shape)] = 0.0
+    folded = fold(border[None, None], pairs, mode)[0, 0]  # the border alone, folded back
     output = fold(padded[None, None], pairs, mode)[0, 0]
     return Fold(x, kernel, mode, pairs, padded, target, folded, output)
 
