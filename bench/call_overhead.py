@@ -2,7 +2,8 @@
 
 Each case is timed for tconv and for PyTorch CPU in the same run, interleaved (tconv, torch, tconv,
 torch, ...), as the median over ``--repeats`` rounds of the best of ``--number`` back-to-back calls per
-round, in microseconds per call, after a warm-up that compiles the kernels and fills tconv's caches (its
+round, in microseconds per call; "plan" is the same call through a reusable plan (:func:`tconv.plan_conv_transpose`,
+:func:`tconv.plan_conv`), validated and planned once; all after a warm-up that compiles the kernels and fills tconv's caches (its
 geometry, plan and kernel tables are kept per call signature: the cost measured is what a training or
 solver loop pays on every call after the first).  Timings only; nothing here is asserted.
 
@@ -34,18 +35,27 @@ def _cases(torch):
     t = {name: torch.from_numpy(a) for name, a in
          dict(cx=chapter_x, ck=chapter_k, x8=x8, w8=w8, x1=x1, w1=w1, lw=np.asarray(layer.weight),
               lb=np.asarray(layer.bias)).items()}
+    P = dict(ct=tconv.plan_conv_transpose, c=tconv.plan_conv)
+    plans = dict(
+        chapter=P["ct"](chapter_x, chapter_k), chapter_s2=P["ct"](chapter_x, chapter_k, stride=2),
+        x8=P["ct"](x8, w8, stride=2, padding=1), conv8=P["c"](x8, w8, padding=1), x1=P["ct"](x1, w1, stride=2))
     return {
         "chapter 2x2, float64": (lambda: tconv.conv_transpose(chapter_x, chapter_k),
+                                 lambda: plans["chapter"](chapter_x, chapter_k),
                                  lambda: F.conv_transpose2d(t["cx"], t["ck"])),
         "chapter 2x2 stride 2": (lambda: tconv.conv_transpose(chapter_x, chapter_k, stride=2),
+                                 lambda: plans["chapter_s2"](chapter_x, chapter_k),
                                  lambda: F.conv_transpose2d(t["cx"], t["ck"], stride=2)),
         "8->8 ch 8x8 k3 s2 p1, float32": (lambda: tconv.conv_transpose(x8, w8, stride=2, padding=1),
+                                          lambda: plans["x8"](x8, w8),
                                           lambda: F.conv_transpose2d(t["x8"], t["w8"], stride=2, padding=1)),
         "conv 8->8 ch 8x8 k3 p1": (lambda: tconv.conv(x8, w8, padding=1),
+                                   lambda: plans["conv8"](x8, w8),
                                    lambda: F.conv2d(t["x8"], t["w8"], padding=1)),
         "1-d 4->2 ch 32 k4 s2": (lambda: tconv.conv_transpose(x1, w1, stride=2),
+                                 lambda: plans["x1"](x1, w1),
                                  lambda: F.conv_transpose1d(t["x1"], t["w1"], stride=2)),
-        "nn.ConvTranspose2d layer (bias)": (lambda: layer(x8),
+        "nn.ConvTranspose2d layer (bias)": (lambda: layer(x8), None,
                                             lambda: F.conv_transpose2d(t["x8"], t["lw"], t["lb"], stride=2,
                                                                        padding=1)),
     }
@@ -61,20 +71,23 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)  # small calls: a thread pool only adds its hand-off
     print(f"tconv {tconv.__version__}, torch {torch.__version__}, numpy {np.__version__}; "
           f"median of {args.repeats} rounds, best of {args.number} calls each")
-    print(f"{'case':34s} {'tconv us':>9s} {'torch us':>9s} {'tconv/torch':>12s}")
+    print(f"{'case':34s} {'tconv us':>9s} {'plan us':>8s} {'torch us':>9s} {'tconv/torch':>12s} {'plan/torch':>11s}")
     with torch.no_grad():
-        for name, (ours, theirs) in _cases(torch).items():
-            for fn in (ours, theirs):
+        for name, calls in _cases(torch).items():
+            contenders = {who: fn for who, fn in zip(("tconv", "plan", "torch"), calls) if fn is not None}
+            for fn in contenders.values():
                 for _ in range(50):
                     fn()
-            rounds = {"tconv": [], "torch": []}
+            rounds: dict[str, list[float]] = {who: [] for who in contenders}
             for _ in range(args.repeats):
-                for who, fn in (("tconv", ours), ("torch", theirs)):
+                for who, fn in contenders.items():
                     rounds[who].append(min(timeit.repeat(fn, number=args.number // 10, repeat=10))
                                        / (args.number // 10) * 1e6)
-            a, b = statistics.median(rounds["tconv"]), statistics.median(rounds["torch"])
-            print(f"{name:34s} {a:9.1f} {b:9.1f} {a / b:12.1f}")
-
+            us = {who: statistics.median(r) for who, r in rounds.items()}
+            plan = f"{us['plan']:8.1f}" if "plan" in us else f"{'-':>8s}"
+            plan_ratio = f"{us['plan'] / us['torch']:11.1f}" if "plan" in us else f"{'-':>11s}"
+            print(f"{name:34s} {us['tconv']:9.1f} {plan} {us['torch']:9.1f} {us['tconv'] / us['torch']:12.1f} "
+                  f"{plan_ratio}")
 
 if __name__ == "__main__":
     main()

@@ -255,8 +255,12 @@ def parallel_copy(dst, src, min_items: int = 1 << 16) -> None:
     >>> a = np.zeros((2, 3)); parallel_copy(a, np.ones((2, 3))); a.sum()
     np.float64(6.0)
     """
-    axis = next((i for i, n in enumerate(dst.shape) if n >= num_threads()), None)
-    if axis is None or dst.size < min_items:
+    if dst.size < min_items:  # before asking for the threads: small copies are the common case
+        dst[...] = src
+        return
+    threads = num_threads()
+    axis = next((i for i, n in enumerate(dst.shape) if n >= threads), None)
+    if axis is None:
         dst[...] = src
         return
     lead = (slice(None),) * axis

@@ -47,11 +47,10 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
-from typing import Any, Iterator
+from typing import Any
 
 ENV_LIMIT = "TCONV_MEMORY_LIMIT"
 
@@ -259,29 +258,42 @@ class Budget:
             check_fits(nbytes, what, self.limit())
 
 
-@contextlib.contextmanager
-def reserve(nbytes: int, what: str = "the call", room: int | None = None) -> Iterator[None]:
+class reserve:  # noqa: N801 - used as a function: ``with reserve(nbytes, what):``
     """Hold ``nbytes`` for the duration of a call, so that concurrent calls count them.
 
     Raises the guard's ``ValueError`` (nothing reserved) when ``nbytes`` do not fit beside the running
-    calls' reservations.  The check and the reservation are one step under a lock.  ``room`` is a reading
-    of :func:`room_bytes` this call has just taken (its :class:`Budget`'s), read afresh when None.
+    calls' reservations.  The check and the reservation are one step under a lock, on entering the
+    ``with`` block.  ``room`` is a reading of :func:`room_bytes` this call has just taken (its
+    :class:`Budget`'s), read afresh when None.  (A class, not a generator: entering and leaving cost a
+    small call less than a ``contextlib`` wrapper does.)
+
+    >>> with reserve(1024, "a test"):
+    ...     reserved_bytes() >= 1024
+    True
     """
-    global _RESERVED
-    nbytes = int(nbytes)
-    with _LOCK:
-        if _trivial(nbytes):
-            room = nbytes + _RESERVED
-        elif room is None:
-            room = room_bytes()
-        if nbytes > room - _RESERVED:
-            check_fits(nbytes, f"{what} (beside {_RESERVED} bytes reserved by running calls)", max(0, room - _RESERVED))
-        _RESERVED += nbytes
-    try:
-        yield
-    finally:
+
+    __slots__ = ("nbytes", "what", "room")
+
+    def __init__(self, nbytes: int, what: str = "the call", room: int | None = None) -> None:
+        self.nbytes, self.what, self.room = int(nbytes), what, room
+
+    def __enter__(self) -> None:
+        global _RESERVED
+        nbytes, room = self.nbytes, self.room
         with _LOCK:
-            _RESERVED -= nbytes
+            if _trivial(nbytes):
+                room = nbytes + _RESERVED
+            elif room is None:
+                room = room_bytes()
+            if nbytes > room - _RESERVED:
+                check_fits(nbytes, f"{self.what} (beside {_RESERVED} bytes reserved by running calls)",
+                           max(0, room - _RESERVED))
+            _RESERVED += nbytes
+
+    def __exit__(self, *exc: object) -> None:
+        global _RESERVED
+        with _LOCK:
+            _RESERVED -= self.nbytes
 
 
 def device_available_bytes(array: Any) -> int | None:

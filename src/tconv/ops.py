@@ -73,9 +73,24 @@ def execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray 
         measure(geom, x, weight)
     budget = Budget()
     chosen = plan(geom, algorithm, (x, weight), budget)
+    return run_planned(geom, chosen, needed_bytes(geom, chosen, (x, weight)), x, weight, bias, budget.room)
+
+
+def run_planned(geom: Geometry, chosen: registry.Algorithm, nbytes: int, x: np.ndarray, weight: np.ndarray,
+                bias: np.ndarray | None = None, room: int | None = None) -> np.ndarray:
+    """The part of :func:`execute` after planning, for a real ``geom`` with zero padding: hold ``nbytes``
+    (:func:`~tconv.algorithms.planner.needed_bytes` of ``chosen`` on these operands) under the memory guard
+    (``room``: a reading of the system just taken, or None to read it when the bytes are not trivial), run
+    ``chosen``'s kernel, add the bias, cast to ``geom.dtype``, unbatch.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> g = geometry_from_shapes(True, (1, 1, 2), (1, 1, 2), np.float64)
+    >>> run_planned(g, registry.get("direct"), 64, np.array([[[1., 2.]]]), np.array([[[1., 1.]]]))
+    array([[[1., 3., 2.]]])
+    """
     work = working_dtype(geom)
     kind = "conv_transpose" if geom.transposed else "conv"
-    with reserve(needed_bytes(geom, chosen, (x, weight)), kind, budget.room):  # one reading of the system
+    with reserve(nbytes, kind, room):  # one reading of the system
         y = run_kernel(geom, x, weight, chosen)
         if bias is not None:
             y += bias.astype(work, copy=False).reshape((geom.out_channels,) + (1,) * geom.ndim)

@@ -53,6 +53,10 @@ from .registry import Algorithm
 CACHE_CHUNK_BYTES = 4 << 20
 MIN_GEMM_ROWS = 1024
 MIN_CONV_COLUMNS = 256
+#: The compiled transposed path keeps its workspace within this share of the output (issue 15: extra memory
+#: at most the output), but allows at least LEAN_FLOOR_BYTES whatever the output.
+LEAN_OUTPUT_SHARE = 0.9
+LEAN_FLOOR_BYTES = 1 << 20
 
 #: Fixed cost of one inner loop of the compiled im2col (one output row of one channel and tap): it
 #: dominates where the output rows are short (1x1 outputs: one loop per output element).
@@ -146,19 +150,20 @@ def _ct_compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarra
 
     The weight is re-laid out once per call, one block of output channels at a time (see
     :func:`_channel_block`); an input with fewer than ``TRANSPOSED_GEMM_FROM`` positions per image is
-    re-laid out channels-last once for the whole batch. The weight block and the chunk's columns reuse one
-    buffer each.
+    re-laid out channels-last, once for the whole batch when one chunk holds it, else chunk by chunk. The
+    weight block, the chunk's input and its columns reuse one buffer each (see :func:`_compiled_chunk`).
     """
     g, n = geom.groups, geom.batch
     ci, co, taps = geom.in_channels // g, geom.out_channels // g, prod(geom.kernel_shape)
     p = prod(geom.input_shape)
-    xt = None
-    if p < TRANSPOSED_GEMM_FROM:
-        xt = phase.channels_last(x, g, geom.input_shape, ((0, 0),) * geom.ndim).reshape(g, n * p, ci)
     cb = _channel_block(geom, x.dtype.itemsize)
     per = _compiled_chunk(geom, x.dtype.itemsize, cb)
+    relaid = p < TRANSPOSED_GEMM_FROM
+    xt_buffer = np.empty(g * per * p * ci, dtype=x.dtype) if relaid else None
     w_buffer = np.empty(g * ci * taps * cb, dtype=x.dtype)
     cols_buffer = np.empty(g * per * p * taps * cb, dtype=x.dtype)
+    if relaid and per >= n:  # one chunk: the input re-laid out once for every block of channels
+        _channels_last_chunk(x, 0, n, geom, xt_buffer)
     for c0 in range(0, co, cb):
         c1 = min(co, c0 + cb)
         w = _channels_last_weight(weight, geom, c0, c1, w_buffer)
@@ -166,12 +171,21 @@ def _ct_compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarra
         for n0 in range(0, n, per):
             m = min(n, n0 + per) - n0
             cols = cols_buffer[:g * m * p * width]
-            if xt is None:  # per image, the channels-first input read as a transposed matrix: no copy
+            if not relaid:  # per image, the channels-first input read as a transposed matrix: no copy
                 np.matmul(x[n0:n0 + m].reshape(m, g, ci, p).transpose(1, 0, 3, 2), w[:, None],
                           out=cols.reshape(g, m, p, width))
             else:
-                np.matmul(xt[:, n0 * p:(n0 + m) * p], w, out=cols.reshape(g, m * p, width))
+                xt = _channels_last_chunk(x, n0, m, geom, xt_buffer) if per < n else xt_buffer.reshape(g, n * p, ci)
+                np.matmul(xt, w, out=cols.reshape(g, m * p, width))
             gemm_loops.col2im(y[n0:n0 + m], cols, geom, c0, c1)
+
+
+def _channels_last_chunk(x: np.ndarray, n0: int, m: int, geom: Geometry, buffer: np.ndarray) -> np.ndarray:
+    """Images ``n0:n0 + m`` of the channels-first ``x`` as ``(g, m * P, ci)`` in the front of ``buffer``."""
+    g, ci, p = geom.groups, geom.in_channels // geom.groups, prod(geom.input_shape)
+    out = buffer[:g * m * p * ci].reshape(g, m, p, ci)
+    np.copyto(out, x[n0:n0 + m].reshape(m, g, ci, p).transpose(1, 0, 3, 2))
+    return out.reshape(g, m * p, ci)
 
 
 def _ct_channels_last(x: np.ndarray, w: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
@@ -199,7 +213,14 @@ def _ct_channels_first(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndar
     g, n = geom.groups, geom.batch
     ci, taps = geom.in_channels // g, prod(geom.kernel_shape)
     if available(x.dtype):  # one GEMM per image and group, straight from the channels-first input
-        gemm_loops.col2im_planes(y, np.matmul(wt, x.reshape(n, g, ci, prod(geom.input_shape))), geom)
+        p, rows = prod(geom.input_shape), wt.shape[1]
+        per = _planes_chunk(geom, x.dtype.itemsize)
+        cols_buffer = np.empty(per * g * rows * p, dtype=x.dtype)
+        for n0 in range(0, n, per):
+            m = min(n, n0 + per) - n0
+            cols = cols_buffer[:m * g * rows * p].reshape(m, g, rows, p)
+            np.matmul(wt, x[n0:n0 + m].reshape(m, g, ci, p), out=cols)
+            gemm_loops.col2im_planes(y[n0:n0 + m], cols, geom)
         return
     xt = pad_channels_first(x, geom, geom.in_channels, geom.input_shape, ((0, 0),) * geom.ndim)
     cols = np.matmul(wt, xt.reshape(g, ci, n * prod(geom.input_shape)))
@@ -313,16 +334,47 @@ def _channel_block(geom: Geometry, itemsize: int) -> int:
 
 def _compiled_chunk(geom: Geometry, itemsize: int, block: int) -> int:
     """Images per batch chunk with the compiled col2im, for ``block`` output channels per group: the chunk's
-    columns stay in the cache (see above), with at least ``MIN_GEMM_ROWS`` GEMM rows."""
+    columns stay in the cache (see above), with at least ``MIN_GEMM_ROWS`` GEMM rows; and the workspace (the
+    chunk's columns and re-laid-out input, the weight block) within ``LEAN_OUTPUT_SHARE`` of the output
+    (or ``LEAN_FLOOR_BYTES``), so the call's extra memory stays within its output; balanced chunks."""
     positions = prod(geom.input_shape)
     cols = positions * prod(geom.kernel_shape) * geom.groups * block * itemsize
-    return _images_per_chunk(geom, itemsize, cols, positions, MIN_GEMM_ROWS)
+    per = _images_per_chunk(geom, itemsize, cols, positions, MIN_GEMM_ROWS)
+    relaid = geom.in_channels * positions * itemsize if positions < TRANSPOSED_GEMM_FROM else 0
+    weight = geom.in_channels * block * prod(geom.kernel_shape) * itemsize
+    output = geom.batch * geom.out_channels * prod(geom.output_shape) * itemsize
+    room = max(LEAN_FLOOR_BYTES, int(LEAN_OUTPUT_SHARE * output) - weight)
+    return _evened(geom.batch, max(1, min(per, room // (cols + relaid))))
+
+
+def _planes_chunk(geom: Geometry, itemsize: int) -> int:
+    """Images per batch chunk of the compiled channels-first path (few output channels): their columns within
+    ``LEAN_OUTPUT_SHARE`` of the output (or ``LEAN_FLOOR_BYTES``), at least one image; balanced chunks."""
+    cols = geom.out_channels * prod(geom.kernel_shape) * prod(geom.input_shape) * itemsize
+    output = geom.batch * geom.out_channels * prod(geom.output_shape) * itemsize
+    return _evened(geom.batch, max(1, min(geom.batch, max(LEAN_FLOOR_BYTES, int(LEAN_OUTPUT_SHARE * output)) // max(1, cols))))
+
+
+def _evened(total: int, per: int) -> int:
+    """Chunks of at most ``per`` out of ``total``, as many as needed and evened out.
+
+    >>> _evened(64, 54), _evened(10, 3), _evened(0, 4)
+    (32, 3, 4)
+    """
+    return -(-total // -(-total // per)) if total > 0 else per
 
 
 def _compiled_path(geom: Geometry) -> bool:
     """Whether the transposed kernel takes the compiled channels-last path for ``geom``."""
     work = np.promote_types(geom.dtype, np.float32)
     return geom.out_channels // geom.groups >= _CHANNELS_LAST_MIN and available(work)
+
+
+def _col2im_table_bytes(geom: Geometry) -> int:
+    """The compiled col2im's tap tables: per output row (all dims but the last) a count and an offset per tap
+    reaching it, and the last dim's own; int64, then uint64 copies (counted twice over, for slack)."""
+    reach = [-(-ke // s) for ke, s in zip(geom.effective_kernel, geom.stride)]
+    return 8 * 4 * (prod(geom.output_shape[:-1]) * (1 + prod(reach[:-1])) + geom.output_shape[-1] * (1 + reach[-1]))
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
@@ -341,13 +393,11 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
         block = _channel_block(geom, itemsize)
         per = _compiled_chunk(geom, itemsize, block)
         cols = per * geom.groups * block * taps * prod(geom.input_shape)
-        channels_last = geom.batch * geom.in_channels * prod(geom.input_shape)
-        relaid = channels_last if prod(geom.input_shape) < TRANSPOSED_GEMM_FROM else 0
-        # col2im's tap tables: per output row (all dims but the last) a count and an offset per tap reaching
-        # it, and the last dim's own; int64, then uint64 copies
-        reach = [-(-ke // s) for ke, s in zip(geom.effective_kernel, geom.stride)]
-        tables = 4 * (prod(geom.output_shape[:-1]) * (1 + prod(reach[:-1])) + geom.output_shape[-1] * (1 + reach[-1]))
-        return (cols + relaid + geom.in_channels * block * taps) * itemsize + 8 * tables
+        relaid = per * geom.in_channels * prod(geom.input_shape) if prod(geom.input_shape) < TRANSPOSED_GEMM_FROM else 0
+        return (cols + relaid + geom.in_channels * block * taps) * itemsize + _col2im_table_bytes(geom)
+    if available(np.promote_types(geom.dtype, np.float32)):  # compiled channels-first: one chunk's columns
+        per = _planes_chunk(geom, itemsize)
+        return per * geom.out_channels * taps * prod(geom.input_shape) * itemsize + _col2im_table_bytes(geom)
     # the input re-laid out, and the phase accumulators (the previous one, the current one and its copy)
     acc = geom.batch * geom.out_channels * prod(-(-m // s) for m, s in zip(geom.output_shape, geom.stride))
     copies = geom.batch * geom.in_channels * prod(geom.input_shape) + 3 * acc
