@@ -14,7 +14,7 @@ previous library keep spinning briefly and would otherwise steal the cores.
 The reported time is the median of the repeats.
 
 It also measures, in the same run, the NumPy GEMM peak (a large square
-matmul), tconv's peak extra memory (tracemalloc, during one untimed call),
+matmul), tconv's peak extra memory besides the result, per output byte (tracemalloc, one untimed call),
 and reports GFLOP/s counting only the multiply-adds that reach the cropped
 output.  torch and onnxruntime are optional: a missing one is reported and
 its columns stay empty.
@@ -221,7 +221,8 @@ def _ort_runner(layer: dict, op: str, dtype: str, threads: int) -> Callable[[], 
     return lambda: _timed(lambda: sess.run(None, {"x": x}))
 
 
-def _peak_extra_bytes(fn: Callable[[], float]) -> int:
+def _peak_traced_bytes(fn: Callable[[], float]) -> int:
+    """The most bytes ``fn`` had allocated at once (tracemalloc: NumPy's allocations), its result included."""
     tracemalloc.start()
     try:
         fn()
@@ -247,8 +248,9 @@ class Row:
     gflops: float = 0.0  # tconv auto, useful multiply-adds only
     peak_percent: float = 0.0  # of the GEMM peak measured in this run
     roofline_ms: float = 0.0  # the layer's bound on this machine (:func:`roofline_ms`)
-    extra_bytes: int = 0  # tconv auto's peak traced allocation during one call
+    extra_bytes: int = 0  # tconv auto's peak traced allocation during one call, less its result
     io_bytes: int = 0  # input + output bytes
+    out_bytes: int = 0  # output bytes
 
     def roofline_percent(self) -> float | None:
         """How close tconv's auto gets to the bound: 100 = at the roofline."""
@@ -301,8 +303,8 @@ def measure_row(layer: dict, op: str, dtype: str, *, repeats: int, pause: float,
     if "tconv" in row.ms and op in ("conv_transpose", "conv"):
         row.gflops = 2 * useful_macs(layer) / (row.ms["tconv"] / 1e3) / 1e9
         row.peak_percent = 100 * row.gflops / peak
-        row.extra_bytes = _peak_extra_bytes(runners["tconv"])
-        row.io_bytes = x.nbytes + other.nbytes
+        row.extra_bytes = max(0, _peak_traced_bytes(runners["tconv"]) - other.nbytes)
+        row.io_bytes, row.out_bytes = x.nbytes + other.nbytes, other.nbytes
         if bandwidth:
             row.roofline_ms = roofline_ms(useful_macs(layer), row.io_bytes + w.nbytes, peak, bandwidth)
     return row
@@ -339,13 +341,13 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 def table(rows: list[Row]) -> str:
     """A Markdown table of the rows."""
     head = ("| layer | op | dtype | auto | tconv ms | torch ms | ort ms | vs torch | vs ORT | GFLOP/s | % peak "
-            "| % roofline | fastest algo (ms) | auto/fastest | extra mem / (in+out) |")
+            "| % roofline | fastest algo (ms) | auto/fastest | extra mem / output |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         fastest = r.fastest_algorithm()
         auto_vs = "-" if not fastest or "tconv" not in r.ms else f"{r.ms['tconv'] / fastest[1]:.2f}"
         best = "-" if not fastest else f"{fastest[0]} ({fastest[1]:.2f})"
-        mem = "-" if not r.io_bytes else f"{r.extra_bytes / r.io_bytes:.2f}"
+        mem = "-" if not r.out_bytes else f"{r.extra_bytes / r.out_bytes:.2f}"
         lines.append(
             f"| {r.layer} | {r.op} | {r.dtype} | {r.auto} | {_fmt(r.ms.get('tconv'))} | {_fmt(r.ms.get('torch'))} "
             f"| {_fmt(r.ms.get('ort'))} | {_fmt(r.ratio('torch'))} | {_fmt(r.ratio('ort'))} | {_fmt(r.gflops, '.1f')} "

@@ -33,6 +33,7 @@ array([[0., 0., 0., 1.],
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import replace
 
@@ -119,6 +120,9 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         return y
     if _compiled_path(geom):
         _ct_compiled(x, weight, geom, y)
+        return y
+    if available(x.dtype):  # few output channels, compiled
+        _ct_planes(x, weight.reshape(g, ci, co * taps).transpose(0, 2, 1), geom, y)
         return y
     if co >= _CHANNELS_LAST_MIN:  # (g, ci, taps * co), re-laid out once for every chunk
         body, w = _ct_channels_last, _channels_last_weight(weight, geom, 0, co)
@@ -208,20 +212,24 @@ def _ct_channels_last(x: np.ndarray, w: np.ndarray, geom: Geometry, y: np.ndarra
         run_chunks(n, work, min_chunk=1 if acc.size >= 1 << 15 else n)
 
 
+def _ct_planes(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
+    """Few output channels, compiled: per chunk of images (:func:`_planes_chunk`) one GEMM per image and group
+    straight from the channels-first input, columns ``(m, g*co, taps, *in)``, then the channels-first col2im."""
+    g, n = geom.groups, geom.batch
+    ci, p, rows = geom.in_channels // g, prod(geom.input_shape), wt.shape[1]
+    per = _planes_chunk(geom, x.dtype.itemsize)
+    cols_buffer = np.empty(per * g * rows * p, dtype=x.dtype)
+    for n0 in range(0, n, per):
+        m = min(n, n0 + per) - n0
+        cols = cols_buffer[:m * g * rows * p].reshape(m, g, rows, p)
+        np.matmul(wt, x[n0:n0 + m].reshape(m, g, ci, p), out=cols)
+        gemm_loops.col2im_planes(y[n0:n0 + m], cols, geom)
+
+
 def _ct_channels_first(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
-    """Columns ``(g*co, taps, N, *in)`` (few output channels; compiled: per image ``(N, g*co, taps, *in)``)."""
+    """Columns ``(g*co, taps, N, *in)`` (few output channels, NumPy)."""
     g, n = geom.groups, geom.batch
     ci, taps = geom.in_channels // g, prod(geom.kernel_shape)
-    if available(x.dtype):  # one GEMM per image and group, straight from the channels-first input
-        p, rows = prod(geom.input_shape), wt.shape[1]
-        per = _planes_chunk(geom, x.dtype.itemsize)
-        cols_buffer = np.empty(per * g * rows * p, dtype=x.dtype)
-        for n0 in range(0, n, per):
-            m = min(n, n0 + per) - n0
-            cols = cols_buffer[:m * g * rows * p].reshape(m, g, rows, p)
-            np.matmul(wt, x[n0:n0 + m].reshape(m, g, ci, p), out=cols)
-            gemm_loops.col2im_planes(y[n0:n0 + m], cols, geom)
-        return
     xt = pad_channels_first(x, geom, geom.in_channels, geom.input_shape, ((0, 0),) * geom.ndim)
     cols = np.matmul(wt, xt.reshape(g, ci, n * prod(geom.input_shape)))
     cols = cols.reshape((geom.out_channels, taps, n) + geom.input_shape)
@@ -298,6 +306,7 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     return dw.reshape((g * cs, cb) + geom.kernel_shape)
 
 
+@functools.lru_cache(maxsize=256)
 def conv_chunk_images(geom: Geometry, itemsize: int) -> int:
     """Images per chunk of the compiled conv (and of the weight gradient's im2col): columns of about
     CACHE_CHUNK_BYTES, but at least ``MIN_CONV_COLUMNS`` GEMM columns, and within input + output bytes."""
@@ -347,6 +356,7 @@ def _compiled_chunk(geom: Geometry, itemsize: int, block: int) -> int:
     return _evened(geom.batch, max(1, min(per, room // (cols + relaid))))
 
 
+@functools.lru_cache(maxsize=256)
 def _planes_chunk(geom: Geometry, itemsize: int) -> int:
     """Images per batch chunk of the compiled channels-first path (few output channels): their columns within
     ``LEAN_OUTPUT_SHARE`` of the output (or ``LEAN_FLOOR_BYTES``), at least one image; balanced chunks."""

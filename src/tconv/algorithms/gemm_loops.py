@@ -110,11 +110,11 @@ def col2im(y: np.ndarray, cols: np.ndarray, geom, c0: int = 0, c1: int | None = 
     c1 = y_co if c1 is None else c1
     co = c1 - c0
     cols = np.ascontiguousarray(cols).reshape(-1)
-    nd, taps = geom.ndim, int(np.prod(geom.kernel_shape))
-    in_steps = tuple(int(np.prod(geom.input_shape[d + 1:])) * taps * co for d in range(nd))
-    tap_steps = tuple(int(np.prod(geom.kernel_shape[d + 1:])) * co for d in range(nd))
+    nd, taps = geom.ndim, prod(geom.kernel_shape)
+    in_steps = tuple(prod(geom.input_shape[d + 1:]) * taps * co for d in range(nd))
+    tap_steps = tuple(prod(geom.kernel_shape[d + 1:]) * co for d in range(nd))
     tables = tap_tables(geom, in_steps, tap_steps, unsigned=True)
-    y4 = y.reshape((n, g * y_co, int(np.prod(geom.output_shape[:-1])), geom.output_shape[-1]))
+    y4 = y.reshape((n, g * y_co, prod(geom.output_shape[:-1]), geom.output_shape[-1]))
     per_image = cols.size // max(1, n * g)
     oa = (np.arange(n, dtype=np.uint64)[:, None] * np.uint64(per_image)
           + np.arange(g, dtype=np.uint64)[None, :] * np.uint64(n * per_image)).reshape(-1)
@@ -184,7 +184,7 @@ def conv_tap_rows(geom) -> tuple[np.ndarray, ...]:
 def im2col_planes(cols: np.ndarray, x: np.ndarray, geom, tables, n0: int, nb: int, c0: int, c1: int) -> None:
     """Fill ``cols (taps * (c1 - c0), nb * prod(out))`` from images ``n0:n0+nb``, channels ``c0:c1`` of the
     channels-first ``x`` (tables from :func:`conv_tap_rows`); needs :func:`.jit.available`."""
-    x4 = x.reshape(x.shape[:2] + (int(np.prod(geom.input_shape[:-1])), geom.input_shape[-1]))
+    x4 = x.reshape(x.shape[:2] + (prod(geom.input_shape[:-1]), geom.input_shape[-1]))
     _im2col_planes(cols, x4, n0, nb, c0, c1, *tables, geom.stride[-1], geom.output_shape[-1])
 
 
