@@ -36,15 +36,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..params import Geometry
+from .._threads import run_chunks
 from . import phase
 from .gather import gather, merge_offsets
-from .jit import available
+from .jit import available, jit
 from .phasing import AxisPhase, axis_phases, axis_table, batch_chunks, io_bytes, prod, too_many_phases
 from .registry import Algorithm
 
 #: The GEMM runs over blocks of dim-0 phases when its combined weight and result would exceed this many
 #: bytes and half the call's input + output (see :func:`phase_blocks`).
 BLOCK_BYTES = 4 << 20
+#: The compiled combined weight is built by tconv's threads (split over input channels) from this many bytes.
+COMBINE_THREADS_FROM = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -114,8 +117,16 @@ def waste(geom: Geometry) -> float:
 
 def _combined_weight(weight: np.ndarray, geom: Geometry, gs: list[AxisGrid], block: range) -> np.ndarray:
     """``(g, A**d * ci, S * co)`` for the phases ``block`` of dim 0 (and all of the other dims): slot-major rows,
-    phase-major columns, zeros where a phase has no tap."""
+    phase-major columns, zeros where a phase has no tap (compiled: one pass, see :func:`_combine`)."""
     g = geom.groups
+    if available(weight.dtype):
+        ci, co = geom.in_channels // g, geom.out_channels // g
+        table = _tap_table(geom, block.start, block.stop)
+        out = np.empty((g, table.shape[0], ci, table.shape[1], co), dtype=weight.dtype)
+        w4 = np.ascontiguousarray(weight).reshape(g, ci, co, -1)
+        run_chunks(ci, lambda lo, hi: _combine(out[:, :, lo:hi], w4[:, lo:hi], table),
+                   min_chunk=1 if out.nbytes >= COMBINE_THREADS_FROM else ci)
+        return out.reshape(g, table.shape[0] * ci, table.shape[1] * co)
     ci, co = geom.in_channels // g, geom.out_channels // g
     wg = weight.reshape((g, ci, co) + geom.kernel_shape)
     windows = tuple(a.window for a in gs)
@@ -134,6 +145,46 @@ def _combined_weight(weight: np.ndarray, geom: Geometry, gs: list[AxisGrid], blo
     # the slot and phase indices are apart (ci between them): the assigned block is (*index, g, ci, co)
     out[(slice(None),) + slots + (slice(None),) + phase_ids] = wt[taps]
     return out.reshape(g, prod(windows) * ci, prod(counts) * co)
+
+
+@functools.lru_cache(maxsize=256)
+def _tap_table(geom: Geometry, first: int, stop: int) -> np.ndarray:
+    """``table[slot, phase]``: the flat tap of the combined weight's row block ``slot`` (window slots, slot-major)
+    and column block ``phase`` (the dim-0 phases ``first:stop`` and all phases of the other dims), -1 where the
+    phase has no tap in that slot."""
+    gs = grids(geom)
+    tables = []
+    for d, a in enumerate(gs):
+        phases = a.phases[first:stop] if d == 0 else a.phases
+        t = np.full((a.window, len(phases)), -1, np.int64)
+        for i, (_, _, _, taps) in enumerate(phases):
+            for tap, slot in taps:
+                t[slot, i] = tap
+        tables.append(t)
+    flat = np.zeros((1, 1), np.int64)
+    for d, t in enumerate(tables):  # row-major over dims: flat = flat * k_d + tap_d, -1 wherever any is -1
+        both = flat[:, None, :, None] * geom.kernel_shape[d] + t[None, :, None, :]
+        missing = (flat[:, None, :, None] < 0) | (t[None, :, None, :] < 0)
+        flat = np.where(missing, -1, both).reshape(flat.shape[0] * t.shape[0], flat.shape[1] * t.shape[1])
+    return flat
+
+
+@jit
+def _combine(out, w, table):
+    """``out[gi, slot, c, phase, o] = w[gi, c, o, table[slot, phase]]`` (0 where the table says -1): per input
+    channel, the rows of its output channels stay in the cache while every (slot, phase) block is written."""
+    groups, slots, ci, phases, co = out.shape
+    for gi in range(groups):
+        for c in range(ci):
+            for sl in range(slots):
+                for ph in range(phases):
+                    t = table[sl, ph]
+                    if t < 0:
+                        for o in range(co):
+                            out[gi, sl, c, ph, o] = 0
+                    else:
+                        for o in range(co):
+                            out[gi, sl, c, ph, o] = w[gi, c, o, t]
 
 
 def phase_blocks(geom: Geometry, itemsize: int) -> list[range]:
