@@ -47,6 +47,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -67,14 +68,14 @@ _RESERVED = 0
 
 
 def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+    text = _read("/proc/meminfo") or ""
+    start = text.find("MemAvailable:")
+    if start < 0:
         return None
-    return None
+    try:
+        return int(text[start:].split(None, 2)[1]) * 1024
+    except (ValueError, IndexError):
+        return None
 
 
 def _physical_bytes() -> int:
@@ -85,11 +86,21 @@ def _physical_bytes() -> int:
 
 
 def _read(path: str) -> str | None:
+    """A small text file's stripped contents, None if it cannot be read (raw reads: a system file is read
+    on every call that needs a memory reading, and a text-mode open costs several times more)."""
     try:
-        with open(path, encoding="ascii") as fh:
-            return fh.read().strip()
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("ascii").strip()
     except (OSError, UnicodeDecodeError):
         return None
+    finally:
+        os.close(fd)
 
 
 def _stat_value(path: str, key: str) -> int:
@@ -102,19 +113,23 @@ def _stat_value(path: str, key: str) -> int:
     return 0
 
 
-def _levels(base: str, path: str) -> list[str]:
+@functools.lru_cache(maxsize=64)
+def _levels(base: str, path: str) -> tuple[str, ...]:
     """The directories of a cgroup and its ancestors under ``base`` (just ``base`` when the group's own
-    directory is not visible, as inside a container's cgroup namespace)."""
+    directory is not visible, as inside a container's cgroup namespace); cached per group: a process that
+    moves to another group reads a new path from ``/proc/self/cgroup``."""
     parts = [p for p in path.strip("/").split("/") if p and p != ".."]
     dirs = [os.path.join(base, *parts[:i]) for i in range(len(parts), -1, -1)]
-    seen = [d for d in dirs if os.path.isdir(d)]
-    return seen or [base]
+    seen = tuple(d for d in dirs if os.path.isdir(d))
+    return seen or (base,)
 
 
 def _v2_room(directory: str) -> int | None:
     limit = _read(os.path.join(directory, "memory.max"))
+    if limit is None or not limit.isdigit():  # "max" or no file: no limit here (usage not read: it costs)
+        return None
     current = _read(os.path.join(directory, "memory.current"))
-    if limit is None or limit == "max" or current is None or not limit.isdigit() or not current.isdigit():
+    if current is None or not current.isdigit():
         return None
     reclaimable = _stat_value(os.path.join(directory, "memory.stat"), "inactive_file")
     return max(0, int(limit) - int(current) + reclaimable)
@@ -122,8 +137,10 @@ def _v2_room(directory: str) -> int | None:
 
 def _v1_room(directory: str) -> int | None:
     limit = _read(os.path.join(directory, "memory.limit_in_bytes"))
+    if limit is None or not limit.isdigit() or int(limit) >= _V1_UNLIMITED:  # no limit: usage not read
+        return None
     usage = _read(os.path.join(directory, "memory.usage_in_bytes"))
-    if limit is None or usage is None or not limit.isdigit() or not usage.isdigit() or int(limit) >= _V1_UNLIMITED:
+    if usage is None or not usage.isdigit():
         return None
     reclaimable = _stat_value(os.path.join(directory, "memory.stat"), "total_inactive_file")
     return max(0, int(limit) - int(usage) + reclaimable)
