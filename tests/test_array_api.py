@@ -28,28 +28,34 @@ TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # PyTorch CPU tensors
 
 
+def _tensors(*arrays, track_grad: bool):
+    """Torch tensors sharing the arrays' memory; with ``track_grad`` they require a gradient, which keeps the
+    call on torch's own operations (the portable path) instead of the NumPy operator."""
+    return tuple(None if a is None else torch.from_numpy(a).requires_grad_(track_grad) for a in arrays)
+
+
 @settings(max_examples=150)
-@given(cfg=configs(), use_bias=st.booleans())
-def test_torch_conv_transpose_returns_torch_equal_to_functional(cfg, use_bias):
+@given(cfg=configs(), use_bias=st.booleans(), track_grad=st.booleans())
+def test_torch_conv_transpose_returns_torch_equal_to_functional(cfg, use_bias, track_grad):
     x, w, b = cfg.arrays()
     b = b if use_bias else None
-    tx, tw = torch.from_numpy(x), torch.from_numpy(w)
-    tb = None if b is None else torch.from_numpy(b)
+    tx, tw, tb = _tensors(x, w, b, track_grad=track_grad)
     got = tconv.conv_transpose(tx, tw, tb, **cfg.transpose_kwargs())
-    assert isinstance(got, torch.Tensor)
+    assert isinstance(got, torch.Tensor) and got.requires_grad == track_grad
+    got = got.detach()
     assert got.dtype == TORCH_DTYPES[cfg.dtype] and got.device.type == "cpu"
     assert_close(got.numpy(), torch_conv_transpose(x, w, b, **cfg.transpose_kwargs()), cfg.dtype)
-    assert np.array_equal(tx.numpy(), x)  # input untouched
+    assert np.array_equal(tx.detach().numpy(), x)  # input untouched
 
 
 @settings(max_examples=150)
-@given(cfg=configs(), extra=st.integers(0, 3), use_bias=st.booleans())
-def test_torch_conv_returns_torch_equal_to_functional(cfg, extra, use_bias):
+@given(cfg=configs(), extra=st.integers(0, 3), use_bias=st.booleans(), track_grad=st.booleans())
+def test_torch_conv_returns_torch_equal_to_functional(cfg, extra, use_bias, track_grad):
     x, w, b = cfg.conv_problem(extra)
     b = b if use_bias else None
-    got = tconv.conv(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b),
-                     **cfg.conv_kwargs())
+    got = tconv.conv(*_tensors(x, w, b, track_grad=track_grad), **cfg.conv_kwargs())
     assert isinstance(got, torch.Tensor) and got.dtype == TORCH_DTYPES[cfg.dtype]
+    got = got.detach()
     assert_close(got.numpy(), torch_conv(x, w, b, **cfg.conv_kwargs()), cfg.dtype)
 
 
@@ -91,6 +97,35 @@ def test_torch_autograd_flows_through():
     torch.nn.functional.conv_transpose2d(x, w, stride=2, padding=1).square().sum().backward()
     assert_close(gx.numpy(), x.grad.numpy(), "float64")
     assert_close(gw.numpy(), w.grad.numpy(), "float64")
+
+
+def test_cpu_tensors_outside_autograd_run_the_numpy_operator(monkeypatch):
+    """Plain CPU tensors (and any under torch.no_grad) are read in place by the NumPy operator, its fast
+    algorithms included; a tensor that requires a gradient keeps torch's operations (the portable path).
+    The result is a tensor sharing the NumPy result's memory, equal to torch's own operator."""
+    from tconv import arrayapi
+
+    calls = []
+    real = arrayapi.portable_conv_transpose
+    monkeypatch.setattr(arrayapi, "portable_conv_transpose", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(11)
+    x = torch.from_numpy(rng.standard_normal((2, 64, 12, 12)).astype(np.float32))
+    w = torch.from_numpy(rng.standard_normal((64, 32, 4, 4)).astype(np.float32))
+    want = torch.nn.functional.conv_transpose2d(x, w, stride=2, padding=1)
+    cases = 0
+    for tensor_w, grad_mode, portable in ((w, True, False), (w.clone().requires_grad_(), False, False),
+                                          (w.clone().requires_grad_(), True, True)):
+        calls.clear()
+        with torch.set_grad_enabled(grad_mode):
+            got = tconv.conv_transpose(x, tensor_w, stride=2, padding=1)
+        assert bool(calls) == portable
+        assert isinstance(got, torch.Tensor) and got.dtype == torch.float32
+        assert_close(got.detach().numpy(), want.numpy(), "float32")
+        cases += 1
+    xt = x.transpose(2, 3)  # a strided view is read as such
+    assert_close(tconv.conv_transpose(xt, w, stride=2).numpy(),
+                 torch.nn.functional.conv_transpose2d(xt, w, stride=2).numpy(), "float32")
+    assert cases == 3
 
 
 def test_numpy_only_algorithms_are_refused_for_torch():
@@ -203,6 +238,28 @@ def test_jax_arrays_stay_jax():
     wc = rng.standard_normal((3, 2, 2, 2)).astype(np.float32)
     got = tconv.conv(jnp.asarray(x), jnp.asarray(wc), stride=2, padding=1)
     assert_close(np.asarray(got), tconv.conv(x, wc, stride=2, padding=1), "float32")
+
+
+def test_concrete_jax_arrays_run_the_numpy_operator_and_tracers_stay_jax(monkeypatch):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    from tconv import arrayapi
+
+    calls = []
+    real = arrayapi.portable_conv
+    monkeypatch.setattr(arrayapi, "portable_conv", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 8, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
+    want = tconv.conv(x, w, stride=2, padding=1)
+    got = tconv.conv(jnp.asarray(x), jnp.asarray(w), stride=2, padding=1)
+    assert not calls and type(got).__module__.startswith("jax")
+    assert_close(np.asarray(got), want, "float32")
+    jitted = jax.jit(lambda a, b: tconv.conv(a, b, stride=2, padding=1))
+    assert_close(np.asarray(jitted(jnp.asarray(x), jnp.asarray(w))), want, "float32")
+    assert calls  # traced: JAX's own operations
+    grad = jax.grad(lambda a: tconv.conv(a, jnp.asarray(w), stride=2, padding=1).sum())(jnp.asarray(x))
+    assert grad.shape == x.shape
 
 
 def test_dask_arrays_go_to_tconv_distributed():

@@ -7,7 +7,14 @@ built from the shapes alone), then computed *in that array's own namespace*
 (found by ``array-api-compat``) by the portable direct algorithm of
 :mod:`tconv._portable`: a CUDA tensor or a CuPy array stays on its
 GPU, a JAX array stays a JAX array.  The result is an array of the same
-library, on the same device.  Nothing is converted to NumPy on the way.
+library, on the same device.  One exception, for speed: PyTorch CPU tensors
+outside autograd and concrete JAX CPU arrays, float32 or float64, are read in
+place as NumPy arrays and run by the NumPy operator with its fast algorithms
+(the portable algorithm is a direct one: up to thousands of times slower on
+real layers); the result comes back as the library's array (PyTorch shares
+its memory).  A tensor that requires a gradient (grad mode on) or a JAX tracer
+keeps the library's own operations, so autograd, ``jax.jit`` and ``jax.grad``
+work through the call.
 
 Rules beyond NumPy's:
 
@@ -46,6 +53,8 @@ from .boundary import source_index
 from ._portable import conv as portable_conv
 from ._portable import conv_transpose as portable_conv_transpose
 from .memory import check_fits, device_available_bytes
+from .ops import conv as numpy_conv
+from .ops import conv_transpose as numpy_conv_transpose
 from .params import Geometry, conv_geometry, conv_transpose_geometry
 from .shapes import full_size
 
@@ -219,6 +228,10 @@ def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
     operands = [a for a in (xa, wa, ba) if a is not None]
     for name, a in zip(("x", "weight", "bias"), operands):
         _check_dtype(xp, a, name)
+    host = _host_views(xa, wa, ba)
+    if host is not None:  # CPU memory NumPy can read in place: the NumPy operator and its fast algorithms
+        operator = numpy_conv_transpose if transposed else numpy_conv
+        return xp.asarray(operator(*host, algorithm=algorithm, **kwargs), device=device)
     build = conv_transpose_geometry if transposed else conv_geometry
     geom = build(_stand_in(xa.shape), _stand_in(wa.shape), None if ba is None else _stand_in(ba.shape), **kwargs)
     dtype = _result_dtype(xp, operands, device)
@@ -237,6 +250,41 @@ def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
         y = y + xp.reshape(xp.astype(ba, work), (1, geom.out_channels) + (1,) * geom.ndim)
     y = xp.astype(y, dtype)
     return y if geom.batched else y[0, ...]
+
+
+#: Library -> dtypes whose NumPy promotion and results are the library's own (see :func:`_host_views`).
+_HOST_DTYPES = {"torch": ("float32", "float64"), "jax": ("float32", "float64")}
+
+
+def _host_views(*arrays: Any) -> tuple[np.ndarray | None, ...] | None:
+    """NumPy views of ``arrays`` (None stays None) where the NumPy operator computes exactly what the library
+    would get from the portable path, only faster; None where it must not take them.
+
+    Taken: PyTorch CPU tensors outside autograd (none requires a gradient while grad mode is on: a tensor
+    that does keeps torch's operations, so its gradient flows) and concrete JAX arrays on the CPU (a
+    tracer, under ``jax.jit`` or ``grad``, keeps JAX's operations), all float32 or float64, where NumPy
+    promotes as the library does.  Integer, half-precision and GPU arrays keep the portable path.
+    """
+    present = [a for a in arrays if a is not None]
+    roots = {type(a).__module__.split(".")[0] for a in present}
+    if roots == {"torch"}:
+        import torch
+
+        if (any(str(a.dtype).removeprefix("torch.") not in _HOST_DTYPES["torch"] or a.device.type != "cpu"
+                for a in present)
+                or (torch.is_grad_enabled() and any(a.requires_grad for a in present))):
+            return None
+        return tuple(None if a is None else a.detach().resolve_neg().numpy() for a in arrays)
+    if roots <= {"jax", "jaxlib"} and roots:
+        import jax
+
+        for a in present:
+            if isinstance(a, jax.core.Tracer) or str(a.dtype) not in _HOST_DTYPES["jax"]:
+                return None
+            if any(d.platform != "cpu" for d in a.devices()):
+                return None
+        return tuple(None if a is None else np.asarray(a) for a in arrays)
+    return None
 
 
 def conv_transpose(x: Any, weight: Any, bias: Any = None, **kwargs: Any) -> Any:
