@@ -128,6 +128,18 @@ def test_cpu_tensors_outside_autograd_run_the_numpy_operator(monkeypatch):
     assert cases == 3
 
 
+def test_autograd_on_the_portable_path_counts_what_it_keeps():
+    """Under autograd the portable path keeps one window per kernel tap for backward: a call whose windows
+    would not fit is refused with the size, before anything is allocated (it was killed by the OOM killer:
+    fcn32s, 64x64 taps on 2 images, ~200 GB); the same call outside autograd runs."""
+    x = torch.zeros(2, 21, 10, 15)
+    w = torch.zeros(21, 21, 64, 64, requires_grad=True)
+    with pytest.raises(ValueError, match=r"under autograd .* autograd keeps for backward.*would need \d+ bytes"):
+        tconv.conv_transpose(x, w, stride=32, padding=16)
+    with torch.no_grad():
+        assert tuple(tconv.conv_transpose(x, w, stride=32, padding=16).shape) == (2, 21, 320, 480)
+
+
 def test_numpy_only_algorithms_are_refused_for_torch():
     with pytest.raises(ValueError, match="algorithm must be 'auto' or 'direct'"):
         tconv.conv_transpose(torch.ones(1, 1, 3), torch.ones(1, 1, 2), algorithm="gemm")

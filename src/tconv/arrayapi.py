@@ -176,9 +176,10 @@ def _stand_in(shape: Any) -> np.ndarray:
     return np.broadcast_to(np.zeros((), np.float64), tuple(int(n) for n in shape))
 
 
-def _check_memory(xp: Any, geom: Geometry, work: Any, upsampled: int, array: Any) -> None:
+def _check_memory(xp: Any, geom: Geometry, work: Any, upsampled: int, array: Any, recorded: bool = False) -> None:
     """Refuse a call whose result + workspace exceed the free memory of ``array``'s device (host or GPU);
-    where that is unknown, nothing is checked (never a GPU array against host memory)."""
+    where that is unknown, nothing is checked (never a GPU array against host memory).  ``recorded``: torch's
+    autograd records the call, and keeps every tap's window (``batch x out x C_in`` elements) for backward."""
     limit = device_available_bytes(array)
     if limit is None:
         return
@@ -187,7 +188,24 @@ def _check_memory(xp: Any, geom: Geometry, work: Any, upsampled: int, array: Any
     per_channel_in = geom.batch * upsampled
     workspace = per_channel_in * geom.in_channels * 2 + result * 2
     what = "conv_transpose" if geom.transposed else "conv"
+    if recorded:
+        saved = (int(np.prod(geom.kernel_shape, dtype=object)) * geom.batch
+                 * int(np.prod(geom.output_shape, dtype=object)) * geom.in_channels)
+        check_fits((result + workspace + saved) * itemsize,
+                   f"{what} with the array-API algorithm under autograd (result + workspace + the {saved} elements "
+                   f"autograd keeps for backward: one window per kernel tap)", limit)
+        return
     check_fits((result + workspace) * itemsize, f"{what} with the array-API algorithm (result + workspace)", limit)
+
+
+def _recorded(*arrays: Any) -> bool:
+    """Whether torch's autograd records a call on these operands (grad mode on, one requires a gradient)."""
+    present = [a for a in arrays if a is not None]
+    if not present or type(present[0]).__module__.split(".")[0] != "torch":
+        return False
+    import torch
+
+    return torch.is_grad_enabled() and any(getattr(a, "requires_grad", False) for a in present)
 
 
 def _gather_matrix(xp: Any, geom: Geometry, dim: int, dtype: Any, device: Any) -> Any:
@@ -238,7 +256,8 @@ def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
     work = xp.result_type(dtype, xp.float32)
     upsampled = int(np.prod([full_size(n, 1, s, 1) + k_eff - 1 + m for n, s, k_eff, m in zip(  # dilated + padded
         geom.input_shape, geom.stride, geom.effective_kernel, geom.output_shape)], dtype=object))
-    _check_memory(xp, geom, work, upsampled if transposed else int(np.prod(geom.input_shape, dtype=object)), xa)
+    _check_memory(xp, geom, work, upsampled if transposed else int(np.prod(geom.input_shape, dtype=object)), xa,
+                  _recorded(xa, wa, ba))
     xb = xp.astype(xa if geom.batched else xp.expand_dims(xa, axis=0), work)
     kernel = portable_conv_transpose if transposed else portable_conv
     if geom.boundary != "zeros" and not transposed:
