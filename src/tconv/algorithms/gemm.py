@@ -70,6 +70,9 @@ TRANSPOSED_GEMM_FROM = 256
 
 #: Below this many output channels per group the col2im runs channels-first (whole planes per tap).
 _CHANNELS_LAST_MIN = 16
+#: From this many input positions along the last dim, the compiled col2im runs channels-first whatever the
+#: channels (the channels-last one then loses to the transposed write of long rows; see bench/RESULTS.md).
+PLANES_FROM_WIDTH = 32
 
 #: The compiled path re-lays out the weight in blocks of output channels of at most this many bytes, or a
 #: quarter of the call's input + output bytes if more (see :func:`_channel_block`).
@@ -375,9 +378,12 @@ def _evened(total: int, per: int) -> int:
 
 
 def _compiled_path(geom: Geometry) -> bool:
-    """Whether the transposed kernel takes the compiled channels-last path for ``geom``."""
+    """Whether the transposed kernel takes the compiled channels-last path for ``geom``: many output channels
+    per group and short input rows (from ``PLANES_FROM_WIDTH`` input positions along the last dim the
+    channels-first columns and col2im win: contiguous runs of positions to add, no transposed write)."""
     work = np.promote_types(geom.dtype, np.float32)
-    return geom.out_channels // geom.groups >= _CHANNELS_LAST_MIN and available(work)
+    return (geom.out_channels // geom.groups >= _CHANNELS_LAST_MIN and geom.input_shape[-1] < PLANES_FROM_WIDTH
+            and available(work))
 
 
 def _col2im_table_bytes(geom: Geometry) -> int:
