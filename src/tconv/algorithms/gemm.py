@@ -3,12 +3,14 @@
 The transposed convolution multiplies every input position by the whole
 kernel at once (channels last: ``(N * prod(in), C_in) @ (C_in, prod(k) * C_out)``,
 the "column" matrix with one block per tap; channels first for fewer than
-16 output channels per group).  The col2im step then works one output
+16 output channels per group, and with the compiled kernels also for input
+rows of 32 positions or more).  The col2im step then works one output
 phase at a time (see :mod:`.phasing`): the blocks of the taps that land on that
 phase are summed into one small contiguous accumulator, which is written once
 into the phase's strided view of the output.  The output itself is therefore
 touched once, not once per tap.  With the compiled kernels
-(:mod:`.gemm_loops`, channels last) the batch runs in cache-sized chunks, and
+(:mod:`.gemm_loops`) the batch runs in chunks whose workspace stays within
+the output's size; channels last, in cache-sized chunks,
 one compiled col2im per chunk sums every output element's column blocks and
 writes it straight into the channels-first output; an input with at least
 256 positions per image is then read as a transposed matrix by the GEMM,
