@@ -140,6 +140,11 @@ def test_autograd_on_the_portable_path_counts_what_it_keeps():
         assert tuple(tconv.conv_transpose(x, w, stride=32, padding=16).shape) == (2, 21, 320, 480)
 
 
+def test_sparse_torch_tensors_are_refused_by_name():
+    with pytest.raises(TypeError, match=r"x is a torch.sparse_coo torch tensor; expected a dense"):
+        tconv.conv_transpose(torch.randn(1, 2, 5).to_sparse(), torch.randn(2, 1, 3))
+
+
 def test_numpy_only_algorithms_are_refused_for_torch():
     with pytest.raises(ValueError, match="algorithm must be 'auto' or 'direct'"):
         tconv.conv_transpose(torch.ones(1, 1, 3), torch.ones(1, 1, 2), algorithm="gemm")

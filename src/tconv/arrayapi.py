@@ -152,6 +152,9 @@ def _to_namespace(xp: Any, value: Any, device: Any, name: str) -> Any:
 
 
 def _check_dtype(xp: Any, value: Any, name: str) -> None:
+    layout = getattr(value, "layout", None)  # a torch tensor's: sparse and other layouts have no dense view
+    if layout is not None and type(value).__module__.split(".")[0] == "torch" and str(layout) != "torch.strided":
+        raise TypeError(f"{name} is a {layout} torch tensor; expected a dense (strided) one ({name}.to_dense())")
     dtype = value.dtype
     if xp.isdtype(dtype, "bool"):
         raise TypeError(f"{name} has dtype bool; expected real numbers (cast it first)")
@@ -290,7 +293,7 @@ def _host_views(*arrays: Any) -> tuple[np.ndarray | None, ...] | None:
         import torch
 
         if (any(str(a.dtype).removeprefix("torch.") not in _HOST_DTYPES["torch"] or a.device.type != "cpu"
-                for a in present)
+                or a.layout != torch.strided for a in present)
                 or (torch.is_grad_enabled() and any(a.requires_grad for a in present))):
             return None
         return tuple(None if a is None else a.detach().resolve_neg().numpy() for a in arrays)
