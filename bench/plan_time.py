@@ -12,13 +12,13 @@ Timings only; nothing here asserts on time (tests/test_planning.py counts planni
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
 
 import tconv
 from tconv import ops
+from tconv.bench import clear_caches
 from tconv.params import conv_transpose_geometry
 
 #: name -> (x shape, weight shape, hyper-parameters)
@@ -30,15 +30,6 @@ CASES = {
     "fcn32s_up (21ch, 64x64 s32)": ((1, 21, 16, 16), (21, 21, 64, 64), dict(stride=32, padding=16)),
     "unet3d_up (32->16, 2x2x2 s2)": ((1, 32, 8, 8, 8), (32, 16, 2, 2, 2), dict(stride=2)),
 }
-
-
-def clear_caches() -> None:
-    """Empty every ``functools`` cache of the loaded tconv modules (the rankings and per-dim tables)."""
-    for name, module in list(sys.modules.items()):
-        if name.split(".")[0] == "tconv":
-            for value in list(vars(module).values()):
-                if callable(getattr(value, "cache_clear", None)):
-                    value.cache_clear()
 
 
 def _best(fn, repeats: int) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -310,9 +309,7 @@ def layouts(a: np.ndarray):
 
 
 def clear_tconv_caches() -> None:
-    """Empty every ``functools`` cache of the loaded tconv modules (geometries, rankings, kernel tables)."""
-    for name, module in list(sys.modules.items()):
-        if name.split(".")[0] == "tconv":
-            for value in list(vars(module).values()):
-                if callable(getattr(value, "cache_clear", None)):
-                    value.cache_clear()
+    """Empty every ``functools`` cache of the loaded tconv modules (:func:`tconv.bench.clear_caches`)."""
+    from tconv.bench import clear_caches
+
+    clear_caches()

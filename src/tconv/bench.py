@@ -62,6 +62,20 @@ def load_suite(path: str | None = None) -> list[dict]:
     return json.loads(text)["shapes"]
 
 
+def clear_caches() -> None:
+    """Empty every ``functools`` cache of the loaded tconv modules (geometries, rankings, byte counts, kernel
+    tables), so that the next call plans as a first one (what ``bench/plan_time.py`` times cold, and what
+    the tests that count planning work start from).
+
+    >>> clear_caches()
+    """
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] == "tconv":
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
+
+
 # ---------------------------------------------------------------------------
 # operands and FLOP counts
 
