@@ -289,12 +289,9 @@ def _host_views(*arrays: Any) -> tuple[np.ndarray | None, ...] | None:
     """
     present = [a for a in arrays if a is not None]
     roots = {type(a).__module__.split(".")[0] for a in present}
-    if roots == {"torch"}:
-        import torch
-
-        if (any(str(a.dtype).removeprefix("torch.") not in _HOST_DTYPES["torch"] or a.device.type != "cpu"
-                or a.layout != torch.strided for a in present)
-                or (torch.is_grad_enabled() and any(a.requires_grad for a in present))):
+    if roots == {"torch"}:  # strided: _check_dtype refused the other layouts
+        if _recorded(*present) or any(str(a.dtype).removeprefix("torch.") not in _HOST_DTYPES["torch"]
+                                      or a.device.type != "cpu" for a in present):
             return None
         return tuple(None if a is None else a.detach().resolve_neg().numpy() for a in arrays)
     if roots <= {"jax", "jaxlib"} and roots:
