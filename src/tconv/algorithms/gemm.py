@@ -171,8 +171,9 @@ def _ct_compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarra
     xt_buffer = np.empty(g * per * p * ci, dtype=x.dtype) if relaid else None
     w_buffer = np.empty(g * ci * taps * cb, dtype=x.dtype)
     cols_buffer = np.empty(g * per * p * taps * cb, dtype=x.dtype)
-    if relaid and per >= n:  # one chunk: the input re-laid out once for every block of channels
-        _channels_last_chunk(x, 0, n, geom, xt_buffer)
+    whole = None  # one chunk: the input re-laid out once for every block of channels
+    if relaid and per >= n:
+        whole = _channels_last_chunk(x, 0, n, geom, xt_buffer)
     for c0 in range(0, co, cb):
         c1 = min(co, c0 + cb)
         w = _channels_last_weight(weight, geom, c0, c1, w_buffer)
@@ -184,7 +185,7 @@ def _ct_compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarra
                 np.matmul(x[n0:n0 + m].reshape(m, g, ci, p).transpose(1, 0, 3, 2), w[:, None],
                           out=cols.reshape(g, m, p, width))
             else:
-                xt = _channels_last_chunk(x, n0, m, geom, xt_buffer) if per < n else xt_buffer.reshape(g, n * p, ci)
+                xt = whole if whole is not None else _channels_last_chunk(x, n0, m, geom, xt_buffer)
                 np.matmul(xt, w, out=cols.reshape(g, m * p, width))
             gemm_loops.col2im(y[n0:n0 + m], cols, geom, c0, c1)
 
@@ -356,9 +357,7 @@ def _compiled_chunk(geom: Geometry, itemsize: int, block: int) -> int:
     per = _images_per_chunk(geom, itemsize, cols, positions, MIN_GEMM_ROWS)
     relaid = geom.in_channels * positions * itemsize if positions < TRANSPOSED_GEMM_FROM else 0
     weight = geom.in_channels * block * prod(geom.kernel_shape) * itemsize
-    output = geom.batch * geom.out_channels * prod(geom.output_shape) * itemsize
-    room = max(LEAN_FLOOR_BYTES, int(LEAN_OUTPUT_SHARE * output) - weight)
-    return _evened(geom.batch, max(1, min(per, room // (cols + relaid))))
+    return _evened(geom.batch, max(1, min(per, _lean_room(geom, itemsize, weight) // (cols + relaid))))
 
 
 @functools.lru_cache(maxsize=256)
@@ -366,8 +365,14 @@ def _planes_chunk(geom: Geometry, itemsize: int) -> int:
     """Images per batch chunk of the compiled channels-first path (few output channels): their columns within
     ``LEAN_OUTPUT_SHARE`` of the output (or ``LEAN_FLOOR_BYTES``), at least one image; balanced chunks."""
     cols = geom.out_channels * prod(geom.kernel_shape) * prod(geom.input_shape) * itemsize
+    return _evened(geom.batch, max(1, min(geom.batch, _lean_room(geom, itemsize) // max(1, cols))))
+
+
+def _lean_room(geom: Geometry, itemsize: int, held: int = 0) -> int:
+    """Workspace bytes the compiled transposed paths may give their batch chunks: ``LEAN_OUTPUT_SHARE`` of the
+    output less ``held`` (bytes already taken, e.g. the weight block), or ``LEAN_FLOOR_BYTES`` if more."""
     output = geom.batch * geom.out_channels * prod(geom.output_shape) * itemsize
-    return _evened(geom.batch, max(1, min(geom.batch, max(LEAN_FLOOR_BYTES, int(LEAN_OUTPUT_SHARE * output)) // max(1, cols))))
+    return max(LEAN_FLOOR_BYTES, int(LEAN_OUTPUT_SHARE * output) - held)
 
 
 def _evened(total: int, per: int) -> int:
