@@ -119,15 +119,14 @@ def _combined_weight(weight: np.ndarray, geom: Geometry, gs: list[AxisGrid], blo
     """``(g, A**d * ci, S * co)`` for the phases ``block`` of dim 0 (and all of the other dims): slot-major rows,
     phase-major columns, zeros where a phase has no tap (compiled: one pass, see :func:`_combine`)."""
     g = geom.groups
+    ci, co = geom.in_channels // g, geom.out_channels // g
     if available(weight.dtype):
-        ci, co = geom.in_channels // g, geom.out_channels // g
         table = _tap_table(geom, block.start, block.stop)
         out = np.empty((g, table.shape[0], ci, table.shape[1], co), dtype=weight.dtype)
         w4 = np.ascontiguousarray(weight).reshape(g, ci, co, -1)
         run_chunks(ci, lambda lo, hi: _combine(out[:, :, lo:hi], w4[:, lo:hi], table),
                    min_chunk=1 if out.nbytes >= COMBINE_THREADS_FROM else ci)
         return out.reshape(g, table.shape[0] * ci, table.shape[1] * co)
-    ci, co = geom.in_channels // g, geom.out_channels // g
     wg = weight.reshape((g, ci, co) + geom.kernel_shape)
     windows = tuple(a.window for a in gs)
     counts = (len(block),) + tuple(len(a.phases) for a in gs[1:])
