@@ -2,7 +2,8 @@
 
 A call's geometry is kept per operand shapes, dtypes and plain hyper-parameters
 (:func:`tconv.params.call_geometry`), the planner's byte counts and the kernels' index tables per
-geometry.  What must hold: a cached call validates exactly as an uncached one (a float, a bool or a NumPy
+geometry, and a small call's algorithm per geometry (:func:`tconv.algorithms.planner.small_choice`: planned
+again whenever what the choice depends on changes).  What must hold: a cached call validates exactly as an uncached one (a float, a bool or a NumPy
 integer is not mistaken for the int it equals), a hit gives the same numbers as a fresh computation, the
 cached tables are never written by a call, and a geometry's hash is not carried into another process.
 """
@@ -105,6 +106,132 @@ def test_planner_byte_counts_follow_the_algorithm_formula():
             continue
         want = planner.result_bytes(geom) + algorithm.workspace_bytes(geom, 4) + planner.SMALL_BYTES  # float32
         assert planner.needed_bytes(geom, algorithm) == want
+
+
+class _CountedChoices:
+    """Counts the planner's auto choices (the planning a remembered small call skips)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.calls, inner = 0, planner.auto_choice
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return inner(*args, **kwargs)
+
+        monkeypatch.setattr(planner, "auto_choice", counted)
+
+
+def _small_call():
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 4, 5, 5)), rng.standard_normal((4, 3, 3, 3))
+    kw = dict(stride=2, padding=1)
+    geom = params.call_geometry(True, x, w, None, stride=2, padding=1, output_padding=0, dilation=1, groups=1,
+                                output_size=None, padding_mode="zeros")
+    return x, w, kw, geom
+
+
+def test_a_repeated_small_call_plans_once_with_the_one_off_result(monkeypatch):
+    x, w, kw, _ = _small_call()
+    clear_tconv_caches()
+    fresh = tconv.conv_transpose(x, w, **kw)
+    counted = _CountedChoices(monkeypatch)
+    for _ in range(5):
+        np.testing.assert_array_equal(tconv.conv_transpose(x, w, **kw), fresh)  # bit for bit
+        np.testing.assert_array_equal(tconv.conv_transpose(np.asfortranarray(x), w, **kw), fresh)  # any layout
+    assert counted.calls == 0  # planned by the first call, before counting
+    clear_tconv_caches()  # what tconv.bench.clear_caches empties includes the remembered choices
+    tconv.conv_transpose(x, w, **kw)
+    assert counted.calls == 1
+
+
+@pytest.mark.parametrize("change", ["threads", "numba", "calibration", "measured", "registry"])
+def test_what_a_choice_depends_on_plans_the_call_again(monkeypatch, change):
+    from tconv.algorithms import cost, registry
+
+    x, w, kw, geom = _small_call()
+    want = tconv.conv_transpose(x, w, **kw, algorithm="direct")
+    tconv.conv_transpose(x, w, **kw)
+    counted = _CountedChoices(monkeypatch)
+    if change == "threads":
+        monkeypatch.setenv("TCONV_NUM_THREADS", "1")
+    elif change == "numba":
+        monkeypatch.setenv("TCONV_NUMBA", "0")
+    elif change == "calibration":
+        monkeypatch.setattr(cost, "_GENERATION", [cost.generation() + 1])
+    elif change == "registry":
+        monkeypatch.setattr(registry, "_GENERATION", [registry.generation() + 1])
+    else:
+        monkeypatch.setitem(planner.MEASURED, geom, "direct")
+    assert_close(tconv.conv_transpose(x, w, **kw), want, "float64")
+    assert counted.calls == 1
+    if change == "measured":  # the measured winner is what runs now
+        assert planner.small_choice(geom, "auto", (x, w))[0].name == "direct"
+    tconv.conv_transpose(x, w, **kw)  # remembered again under the new state
+    assert counted.calls == 1
+
+
+def test_a_memory_limit_plans_and_guards_every_call(monkeypatch):
+    x, w, kw, geom = _small_call()
+    tconv.conv_transpose(x, w, **kw)
+    counted = _CountedChoices(monkeypatch)
+    monkeypatch.setenv("TCONV_MEMORY_LIMIT", str(1 << 30))
+    for _ in range(2):
+        tconv.conv_transpose(x, w, **kw)
+    assert counted.calls == 2 and planner.small_choice(geom, "auto", (x, w)) is None
+    monkeypatch.setenv("TCONV_MEMORY_LIMIT", "1024")
+    with pytest.raises(ValueError, match="memory"):
+        tconv.conv_transpose(x, w, **kw)
+
+
+def test_values_the_remembered_algorithm_declines_are_asked_every_call(monkeypatch):
+    """fft, remembered for finite operands, declines an inf: auto runs the next algorithm for that call only,
+    a call naming fft is refused as the one-off call is."""
+    x, w, kw, geom = _small_call()
+    monkeypatch.setitem(planner.MEASURED, geom, "fft")
+    finite = tconv.conv_transpose(x, w, **kw)
+    assert planner.small_choice(geom, "auto", (x, w))[0].name == "fft"
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.inf
+    got = tconv.conv_transpose(bad, w, **kw)
+    want = tconv.conv_transpose(bad, w, **kw, algorithm="direct")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isinf(got).sum() == np.isinf(want).sum() > 0
+    tconv.conv_transpose(x, w, **kw, algorithm="fft")
+    with pytest.raises(ValueError, match="fft"):
+        tconv.conv_transpose(bad, w, **kw, algorithm="fft")
+    counted = _CountedChoices(monkeypatch)
+    np.testing.assert_array_equal(tconv.conv_transpose(x, w, **kw), finite)
+    assert counted.calls == 0  # the finite call still finds fft remembered
+
+
+def test_only_small_unforced_choices_are_remembered(monkeypatch):
+    rng = np.random.default_rng(3)
+    big_x, big_w = rng.standard_normal((4, 16, 32, 32)), rng.standard_normal((16, 16, 3, 3))  # ~2 MiB result
+    tconv.conv_transpose(big_x, big_w, stride=2)
+    geom = params.call_geometry(True, big_x, big_w, None, stride=2, padding=0, output_padding=0, dilation=1,
+                                groups=1, output_size=None, padding_mode="zeros")
+    assert all(key[0] != geom for key in planner._SMALL_CHOICES)
+    monkeypatch.setattr(planner, "SMALL_CHOICES_KEPT", 4)
+    for n in range(1, 10):
+        tconv.conv(np.ones((n, 1, 4)), np.ones((1, 1, 2)))
+        assert len(planner._SMALL_CHOICES) <= 4
+
+
+def test_threads_share_the_remembered_choices():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(4)
+    calls = [(rng.standard_normal((1, c, 6)), rng.standard_normal((c, 2, 3)), dict(stride=s)) for c in (1, 2, 3)
+             for s in (1, 2)]
+    want = [tconv.conv_transpose(x, w, **kw, algorithm="direct") for x, w, kw in calls]
+    clear_tconv_caches()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: tconv.conv_transpose(*calls[i % 6][:2], **calls[i % 6][2]), range(96)))
+    compared = 0
+    for i, got in enumerate(results):
+        assert_close(got, want[i % 6], "float64")
+        compared += 1
+    assert compared == 96
 
 
 def _env() -> dict:

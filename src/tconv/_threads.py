@@ -61,6 +61,8 @@ import threading
 import weakref
 from typing import Callable
 
+from ._env import variable
+
 ENV_THREADS = "TCONV_NUM_THREADS"
 #: Name prefix of the pool's worker threads.
 THREAD_PREFIX = "tconv-worker"
@@ -72,7 +74,7 @@ _LOCAL = threading.local()  # .inside: this thread is running a piece of a split
 
 def num_threads() -> int:
     """Threads for non-GEMM work: ``TCONV_NUM_THREADS`` or the usable cores."""
-    value = os.environ.get(ENV_THREADS)
+    value = variable(ENV_THREADS)
     if value:
         try:
             n = int(value)

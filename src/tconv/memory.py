@@ -53,6 +53,8 @@ import sys
 import threading
 from typing import Any
 
+from ._env import variable
+
 ENV_LIMIT = "TCONV_MEMORY_LIMIT"
 
 #: Small temporaries of a call that no workspace formula follows (index arrays, tap lists, per-tap weight
@@ -240,10 +242,15 @@ TRIVIAL_BYTES = 1 << 20
 def _trivial_bytes() -> int:
     """Needs up to this many bytes are granted without a reading: :data:`TRIVIAL_BYTES`, or -1 (none)
     when ``TCONV_MEMORY_LIMIT`` is set."""
-    return -1 if os.environ.get(ENV_LIMIT) else TRIVIAL_BYTES
+    return -1 if variable(ENV_LIMIT) else TRIVIAL_BYTES
 
 
-def _trivial(nbytes: int) -> bool:
+def trivial(nbytes: int) -> bool:
+    """Whether a need of ``nbytes`` is granted without a reading of the system (see :data:`TRIVIAL_BYTES`).
+
+    >>> trivial(1024), trivial(1 << 40)
+    (True, False)
+    """
     return nbytes <= _trivial_bytes()
 
 
@@ -298,7 +305,7 @@ class reserve:  # noqa: N801 - used as a function: ``with reserve(nbytes, what):
         global _RESERVED
         nbytes, room = self.nbytes, self.room
         with _LOCK:
-            if _trivial(nbytes):
+            if trivial(nbytes):
                 room = nbytes + _RESERVED
             elif room is None:
                 room = room_bytes()

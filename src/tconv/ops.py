@@ -16,7 +16,8 @@ from . import algorithms as registry
 from . import boundary
 from ._layout import kernel_operand
 from .algorithms.planner import (
-    MEASURED, boundary_bytes, complex_bytes, measure_mode, needed_bytes, plan, ranked, real_geometry, working_dtype,
+    MEASURED, boundary_bytes, complex_bytes, measure_mode, needed_bytes, plan, ranked, real_geometry, small_choice,
+    working_dtype,
 )
 from .algorithms.weight_grad import weight_grad
 from .memory import Budget, available_bytes, reserve
@@ -69,6 +70,9 @@ def execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray 
         return _execute_complex(geom, x, weight, bias, algorithm)
     if geom.boundary != "zeros":
         return _execute_boundary(geom, x, weight, bias, algorithm)
+    small = small_choice(geom, algorithm, (x, weight))
+    if small is not None:  # planned before, and nothing it depends on has changed
+        return run_planned(geom, small[0], small[1], x, weight, bias)
     if algorithm == "auto" and geom not in MEASURED and measure_mode():
         measure(geom, x, weight)
     budget = Budget()

@@ -8,7 +8,8 @@ the same shapes and dtypes.  :func:`plan_conv_transpose` and :func:`plan_conv` t
 new operands of the same shapes and dtypes and runs the chosen kernel directly: per call it only checks
 that the operands match the plan, holds the call's bytes under the memory guard (concurrent calls still
 count them) and runs the kernel, which is where the fixed cost of a small call was going
-(``bench/call_overhead.py`` measures both).
+(``bench/call_overhead.py`` measures both).  A repeated small one-off call skips most of the planning
+too (:func:`tconv.algorithms.planner.small_choice`); a plan still saves its validation and dispatch.
 
 Results are those of the one-off call, bit for bit.  Operands in any memory layout are taken (a copy into
 the kernel's layout is counted per call, as in the one-off call).  An algorithm that declines some values

@@ -13,13 +13,13 @@ workspace and operand copies fit under the memory guard.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import replace
 
 import numpy as np
 
+from .._env import variable
 from .._layout import copy_bytes
-from ..memory import SMALL_BYTES, Budget
+from ..memory import SMALL_BYTES, Budget, trivial
 from ..params import Geometry
 from . import cost
 from . import registry
@@ -101,9 +101,12 @@ def needed_bytes(geom: Geometry, algorithm: Algorithm, operands: tuple[np.ndarra
     if geom.boundary != "zeros":
         inner_operands = operands if geom.transposed else operands[1:]  # a conv's kernel reads the padded copy
         return needed_bytes(geom.kernel_geometry(), algorithm, inner_operands) + boundary_bytes(geom)
-    work = working_dtype(geom)
-    copies = sum(copy_bytes(a, work, algorithm.layout) for a in operands)
-    return _fixed_bytes(geom, algorithm.workspace_bytes) + copies
+    return _fixed_bytes(geom, algorithm.workspace_bytes) + _copies(operands, working_dtype(geom), algorithm.layout)
+
+
+def _copies(operands: tuple[np.ndarray, ...], work: np.dtype, layout) -> int:
+    """Bytes of the copies that bring ``operands`` into the working dtype ``work`` and an algorithm's ``layout``."""
+    return sum(copy_bytes(a, work, layout) for a in operands)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -138,7 +141,7 @@ def ranked(geom: Geometry) -> tuple[tuple[str, float], ...]:
     the cost model (:func:`tconv.algorithms.cost.generation`) and per state of the registry
     (:func:`tconv.algorithms.registry.generation`).
     """
-    environment = tuple(os.environ.get(name) for name in RANKING_ENVIRONMENT)
+    environment = tuple(map(variable, RANKING_ENVIRONMENT))
     return _ranked(real_geometry(geom.kernel_geometry()), environment, cost.generation(), registry.generation())
 
 
@@ -166,7 +169,7 @@ def auto_choice(geom: Geometry, budget: Budget, operands: tuple[np.ndarray, ...]
 
 def measure_mode() -> bool:
     """True when ``TCONV_AUTO=measure``: ``auto`` times every candidate once per new geometry."""
-    value = os.environ.get(ENV_AUTO, "model")
+    value = variable(ENV_AUTO, "model")
     if value not in ("model", "measure"):
         raise ValueError(f"{ENV_AUTO} must be 'model' or 'measure', got {value!r}")
     return value == "measure"
@@ -194,7 +197,74 @@ def plan(geom: Geometry, algorithm: str = "auto", operands: tuple[np.ndarray, ..
             raise ValueError(f"algorithm {chosen.name!r} does not support {reason}")
         needed = needed_bytes(geom, chosen, operands)
         budget.check(needed, f"{kind} with algorithm {chosen.name!r} (result + workspace)")
-        return chosen
-    return auto_choice(geom, budget, operands)
+    else:
+        chosen = auto_choice(geom, budget, operands)
+    if len(operands) == 2:
+        _remember_small(geom, algorithm, chosen, operands)
+    return chosen
+
+
+#: Small calls' choices per (geometry, requested algorithm): ``(stamp, algorithm, working dtype, the bytes of
+#: needed_bytes but the operand copies)`` (see :func:`small_choice`).
+_SMALL_CHOICES: dict[tuple[Geometry, str], tuple[tuple, Algorithm, np.dtype, int]] = {}
+#: At most this many are kept (the oldest half is dropped when full).
+SMALL_CHOICES_KEPT = 1024
+#: Environment variables a choice depends on besides those of :data:`RANKING_ENVIRONMENT`.
+CHOICE_ENVIRONMENT = RANKING_ENVIRONMENT + (ENV_AUTO,)
+
+
+def _stamp(geom: Geometry) -> tuple:
+    """What a choice for ``geom`` depends on besides the geometry: the variables of
+    :data:`CHOICE_ENVIRONMENT`, the cost model's calibration, the registry, a measured winner."""
+    return (tuple(map(variable, CHOICE_ENVIRONMENT)), cost.generation(), registry.generation(),
+            MEASURED.get(geom))
+
+
+def _remember_small(geom: Geometry, requested: str, chosen: Algorithm, operands: tuple[np.ndarray, ...]) -> None:
+    """Keep ``chosen`` for :func:`small_choice` where nothing but the stamp decided it: a small need (granted
+    without a reading of the system, so no memory state took part), a real geometry with zero padding, and
+    for ``"auto"`` the first candidate (no algorithm skipped for these values or for memory)."""
+    if geom.dtype.kind == "c" or geom.boundary != "zeros" or not trivial(needed_bytes(geom, chosen, operands)):
+        return
+    if requested == "auto" and chosen.name != MEASURED.get(geom, ranked(geom)[0][0]):
+        return
+    if len(_SMALL_CHOICES) >= SMALL_CHOICES_KEPT:
+        for key in list(_SMALL_CHOICES)[:SMALL_CHOICES_KEPT // 2]:
+            _SMALL_CHOICES.pop(key, None)
+    _SMALL_CHOICES[(geom, requested)] = (_stamp(geom), chosen, working_dtype(geom),
+                                         _fixed_bytes(geom, chosen.workspace_bytes))
+
+
+def small_choice(geom: Geometry, requested: str, operands: tuple[np.ndarray, ...]) -> tuple[Algorithm, int] | None:
+    """The algorithm :func:`plan` chose for an earlier small call of ``geom`` and ``requested`` and this call's
+    bytes (:func:`needed_bytes`), when the call may skip planning: nothing the choice depends on has changed
+    (:func:`_stamp`), the algorithm takes these values and the call's need is still granted without a
+    reading of the system (so the memory guard's answer cannot differ).  None otherwise: plan the call.
+
+    The fixed cost of a small call is mostly planning (issue 15's goal 3); this makes a repeated small call
+    pay a dictionary lookup instead, with the one-off call's result.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> g = geometry_from_shapes(True, (1, 1, 2), (1, 1, 2), np.float64)
+    >>> ops = (np.ones((1, 1, 2)), np.ones((1, 1, 2)))
+    >>> small_choice(g, "direct", ops) is None, plan(g, "direct", ops).name, small_choice(g, "direct", ops)[0].name
+    (True, 'direct', 'direct')
+    """
+    hit = _SMALL_CHOICES.get((geom, requested))
+    if hit is None:
+        return None
+    stamp, chosen, work, fixed = hit
+    if stamp != _stamp(geom) or chosen.declines_values(*operands):
+        return None
+    nbytes = fixed + _copies(operands, work, chosen.layout)  # needed_bytes, its fixed part kept
+    return (chosen, nbytes) if trivial(nbytes) else None
+
+
+def forget_small_choices() -> None:
+    """Drop every choice :func:`small_choice` keeps (as ``cache_clear`` for :func:`tconv.bench.clear_caches`)."""
+    _SMALL_CHOICES.clear()
+
+
+small_choice.cache_clear = forget_small_choices  # type: ignore[attr-defined]
 
 
