@@ -61,9 +61,6 @@ MIN_CONV_COLUMNS = 256
 LEAN_OUTPUT_SHARE = 0.9
 LEAN_FLOOR_BYTES = 1 << 20
 
-#: Fixed cost of one inner loop of the compiled im2col (one output row of one channel and tap): it
-#: dominates where the output rows are short (1x1 outputs: one loop per output element).
-IM2COL_ROW_SECONDS = 3e-9
 
 #: From this many input positions per image, the GEMM reads the channels-first input as a transposed matrix
 #: (one GEMM per image) instead of re-laying it out channels-last first: with long rows BLAS reads the
@@ -492,7 +489,7 @@ def _conv_cost(geom: Geometry, work: np.dtype) -> float:
     moved = n * g * ci * taps * p * isz + n * geom.in_channels * prod(geom.input_shape) * isz + out * (2 if per > 1 else 1)
     rows = n * g * ci * taps * prod(geom.output_shape[:-1])  # the im2col's inner loops (over the last dim)
     return (gemm_seconds(co, per * p, ci * taps, c, calls=g * chunks) + moved * c.byte_seconds
-            + rows * IM2COL_ROW_SECONDS + (CONV_STEPS + STEPS_PER_CHUNK * g * chunks) * c.step_seconds
+            + rows * gemm_loops.IM2COL_ROW_SECONDS + (CONV_STEPS + STEPS_PER_CHUNK * g * chunks) * c.step_seconds
             + per_call_seconds(c))
 
 

@@ -26,6 +26,11 @@ from .phasing import last_dim_phases, prod
 from .taps import combine_tables, conv_last_dim_ranges, tap_table
 
 
+#: Fixed cost of one inner loop of the compiled im2col (one output row of one channel and tap): it
+#: dominates where the output rows are short (1x1 outputs: one loop per output element).  The cost
+#: model's figure for ``gemm``'s convolution and :mod:`.blockconv`'s space to depth.
+IM2COL_ROW_SECONDS = 3e-9
+
 #: Channels are summed in runs of this many (one AVX-512 register of float32): a fixed trip count the
 #: compiler turns into vector code, where a loop over all channels stays scalar.
 LANES = 16

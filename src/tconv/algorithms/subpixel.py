@@ -14,8 +14,9 @@ GEMM instead of ``s**d`` thin ones, at the price of the zero blocks of the
 combined weight and of ``max offset`` extra grid positions (border outputs
 that are cropped).  With the compiled kernels (:mod:`.gather`) the per-phase
 writes become one gather of the whole output, which matters when there are
-many phases.  The convolution (the adjoint) is im2col + one GEMM, as in
-``phase``.
+many phases.  The convolution runs the adjoint (:mod:`.blockconv`, with the compiled kernels): the input
+split into stride-sized blocks, one GEMM against the kernel's blocks of ``s`` taps, a sum of ``A**d``
+shifted blocks; without them it is ``phase``'s im2col + one GEMM.
 
 >>> import numpy as np
 >>> from tconv.params import conv_transpose_geometry
@@ -37,7 +38,7 @@ import numpy as np
 
 from ..params import Geometry
 from .._threads import run_chunks
-from . import phase
+from . import blockconv, phase
 from .gather import gather, merge_offsets
 from .jit import available, jit
 from .phasing import AxisPhase, axis_phases, axis_table, batch_chunks, io_bytes, prod, too_many_phases
@@ -328,15 +329,22 @@ def _chunk_images(geom: Geometry, gs: list[AxisGrid], itemsize: int) -> int:
     return chunks[0][1] - chunks[0][0] if chunks else 1
 
 
-conv = phase.conv
+def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The adjoint of the transposed kernel (:mod:`.blockconv`) with the compiled kernels, else ``phase``'s."""
+    return (blockconv.conv if available(x.dtype) else phase.conv)(x, weight, geom)
+
+
+def _blocks(geom: Geometry) -> bool:
+    """Whether the convolution of ``geom`` runs :mod:`.blockconv` (the compiled kernels take its dtype)."""
+    return not geom.transposed and available(np.promote_types(geom.dtype, np.float32))
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     """Transposed: per batch chunk the padded input and the column matrix (the previous chunk's columns still
     bound while the next are allocated), one block's combined weight (built with a gathered copy of the
-    weight) and GEMM result, and the offsets of the compiled writes; conv: as ``phase``."""
+    weight) and GEMM result, and the offsets of the compiled writes; conv: :mod:`.blockconv`'s or ``phase``'s."""
     if not geom.transposed:
-        return phase.workspace_bytes(geom, itemsize)
+        return (blockconv.workspace_bytes if _blocks(geom) else phase.workspace_bytes)(geom, itemsize)
     if geom.batch == 0:
         return 0
     gs = grids(geom)
@@ -385,7 +393,7 @@ def cost(geom: Geometry) -> float:
     from .cost import constants, gemm_seconds, per_call_seconds
 
     if not geom.transposed:
-        return phase.cost(geom)
+        return (blockconv.cost if _blocks(geom) else phase.cost)(geom)
     work = np.promote_types(geom.dtype, np.float32)
     c, isz = constants(work), np.dtype(work).itemsize
     g, n = geom.groups, geom.batch
