@@ -49,7 +49,8 @@ def test_conv_backward_matches_torch(cfg, extra, use_bias):
 @settings(max_examples=100)
 @given(cfg=configs(max_batch=2))
 def test_weight_grad_methods_agree(cfg):
-    """The im2col GEMM, the per-tap products and auto (compiled: chunked im2col) give the same weight gradient."""
+    """The im2col GEMM, the per-tap products, auto (compiled: chunked im2col) and subpixel's blocks (compiled:
+    chunked space to depth) give the same weight gradient, in chunks of one image or of many."""
     x, w, _ = cfg.arrays()
     x, w = x.astype(np.float64), w.astype(np.float64)
     geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
@@ -58,13 +59,15 @@ def test_weight_grad_methods_agree(cfg):
     b = weight_grad(x, gy, geom, method="per_tap")
     assert a.shape == w.shape
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    from tconv.algorithms import gemm
+    from tconv.algorithms import blockconv, gemm
 
     for chunk in (1, 4 << 20):  # auto: the compiled chunked im2col where numba is installed
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(gemm, "CACHE_CHUNK_BYTES", chunk)
             mp.setattr(gemm, "MIN_CONV_COLUMNS", 1)
+            mp.setattr(blockconv, "CHUNK_BYTES", chunk)
             np.testing.assert_allclose(weight_grad(x, gy, geom), a, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(weight_grad(x, gy, geom, method="subpixel"), a, rtol=1e-12, atol=1e-12)
 
 
 def _fd_check(f, args, grads, rng, eps=1e-6):

@@ -399,6 +399,49 @@ def test_suite_layers_at_full_size_match_torch(algorithm):
     assert_sweep(algorithm, for_algorithm(algorithm, suite_cases(full=True), 1e8), SUITE_FLOORS)
 
 
+#: Weight-gradient kernels: gemm's chunked im2col, subpixel's blocks (tconv.algorithms.blockconv), auto's pick.
+WEIGHT_GRAD_METHODS = ("gemm", "subpixel", "auto")
+
+
+def test_suite_weight_gradients_match_torch():
+    """Every suite layer's weight gradient, both directions, by each compiled weight-gradient kernel, against
+    PyTorch's autograd in float64 (float32 runs within the gemm bound)."""
+    from tconv.algorithms import weight_grad as wg
+    from torch_autograd import conv_grads, conv_transpose_grads
+
+    require_algorithm("gemm")
+    compared, blocks_picked = 0, []
+    for case in SUITE:
+        for direction in DIRECTIONS:
+            x64, w64, _ = problem(case, direction)
+            kwargs = case.kwargs(direction)
+            gy = np.random.default_rng(compared).standard_normal(reference(case, direction).shape)
+            oracle = conv_transpose_grads if direction == "conv_transpose" else conv_grads
+            want = oracle(gy, x64, w64, None, **kwargs)[1]
+            plan = tconv.plan_conv_transpose if direction == "conv_transpose" else tconv.plan_conv
+            geom = plan(x64, w64, **kwargs).geometry
+            blocks_picked.append(wg.blocks_win(geom))
+            small, big = (x64, gy) if direction == "conv_transpose" else (gy, x64)
+            for method in WEIGHT_GRAD_METHODS:
+                for dtype in DTYPES:
+                    got = wg.weight_grad(small.astype(dtype), big.astype(dtype), geom, method=method)
+                    assert relative_error(got, want) <= bound("gemm", dtype), (case.name, direction, method, dtype)
+                    compared += 1
+    assert compared == len(SUITE) * len(DIRECTIONS) * len(WEIGHT_GRAD_METHODS) * len(DTYPES)
+    assert not all(blocks_picked)
+    # at full size FCN-32s's gradient runs in blocks under auto (64x64 taps at stride 32), as its convolution
+    case = next(c for c in suite_cases(full=True) if c.name == "fcn32s")
+    x64, w64, _ = problem(case, "conv_transpose")
+    gy = np.random.default_rng(0).standard_normal(reference(case, "conv_transpose").shape)
+    geom = tconv.plan_conv_transpose(x64, w64, **case.kwargs("conv_transpose")).geometry
+    assert wg.blocks_win(geom)
+    want = conv_transpose_grads(gy, x64, w64, None, **case.kwargs("conv_transpose"))[1]
+    for dtype in DTYPES:
+        got = tconv.conv_transpose_backward(gy.astype(dtype), x64.astype(dtype), w64.astype(dtype),
+                                            **case.kwargs("conv_transpose"))[1]
+        assert relative_error(got, want) <= bound("gemm", dtype)
+
+
 # --------------------------------------------------------------------------- (b) random configurations
 
 #: Random configurations each algorithm computes (per direction), a little under what it does today.

@@ -108,6 +108,64 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     return y
 
 
+def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The weight gradient in blocks (the adjoint of :func:`conv` in its weight): per chunk of images and
+    group, the space to depth of ``big`` (as :func:`conv`), the ``prod(A)`` shifted copies of ``small`` in the
+    block grid, one GEMM ``(cs * prod(A), m * blocks) @ (m * blocks, cb * prod(s))``, summed; then the
+    kernel's taps picked out of the blocks.  Needs :func:`.jit.available` and operands of one dtype.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> g = geometry_from_shapes(True, (1, 1, 2), (1, 1, 4), np.float64, stride=2)
+    >>> weight_grad(np.ones((1, 1, 2)), np.arange(6.).reshape(1, 1, 6), g)
+    array([[[2., 4., 6., 8.]]])
+    """
+    g, n = geom.groups, small.shape[0]
+    cs, cb = small.shape[1] // g, big.shape[1] // g
+    view = replace(geom, transposed=False, in_channels=big.shape[1], out_channels=small.shape[1],
+                   input_shape=geom.big_shape, output_shape=geom.small_shape)  # as the conv big -> small
+    a, blocked = slots(view), block_geometry(view)
+    blocks, rows, spread = blocked.output_shape, cb * prod(view.stride), cs * prod(a)
+    dwb = np.zeros((g, spread, rows), dtype=small.dtype)
+    if n > 0:
+        tables = gemm_loops.conv_tap_rows(blocked)
+        big = np.ascontiguousarray(big)
+        per = chunk_images(view, small.dtype.itemsize)
+        cols_buffer = np.empty(rows * per * prod(blocks), dtype=small.dtype)
+        shifted_buffer = np.empty(spread * per * prod(blocks), dtype=small.dtype)
+        for n0 in range(0, n, per):
+            m = min(n, n0 + per) - n0
+            cols = cols_buffer[:rows * m * prod(blocks)].reshape(rows, m * prod(blocks))
+            shifted = shifted_buffer[:spread * m * prod(blocks)].reshape(spread, m * prod(blocks))
+            for gi in range(g):
+                gemm_loops.im2col_planes(cols, big, blocked, tables, n0, m, gi * cb, (gi + 1) * cb)
+                _spread_shifted(shifted.reshape((cs,) + a + (m,) + blocks), small[n0:n0 + m, gi * cs:(gi + 1) * cs], a)
+                dwb[gi] += shifted @ cols.T
+    return _unblocked(dwb, view)
+
+
+def _unblocked(dwb: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The weight ``(g * co, ci, *k)`` from its blocks ``(g, co * prod(A), ci * prod(s))`` (the inverse of
+    :func:`block_weight` on the taps)."""
+    g, nd = geom.groups, geom.ndim
+    co, ci = geom.out_channels // g, geom.in_channels // g
+    a, s = slots(geom), geom.stride
+    split = dwb.reshape((g, co) + a + (ci,) + s)
+    order = (0, 1, 2 + nd) + tuple(v for i in range(nd) for v in (2 + i, 3 + nd + i))
+    dense = split.transpose(order).reshape((g * co, ci) + tuple(x * y for x, y in zip(a, s)))
+    taps = tuple(slice(0, ke, d) for ke, d in zip(geom.effective_kernel, geom.dilation))
+    return np.ascontiguousarray(dense[(slice(None), slice(None)) + taps])
+
+
+def _spread_shifted(dst: np.ndarray, small: np.ndarray, a: tuple[int, ...]) -> None:
+    """``dst[o, *s, i, *B] = small[i, o, *(B - s)]`` where ``0 <= B - s < Q``, zero elsewhere (the adjoint of
+    :func:`_sum_shifted`; ``dst`` is ``(co, *A, m, *blocks)``, ``small`` is ``(m, co, *Q)``)."""
+    dst[...] = 0
+    out = small.shape[2:]
+    for slot in itertools.product(*(range(v) for v in a)):
+        dst[(slice(None),) + slot + (slice(None),) + tuple(slice(s, s + q) for s, q in zip(slot, out))] = \
+            small.swapaxes(0, 1)
+
+
 def _sum_shifted(dst: np.ndarray, z: np.ndarray, a: tuple[int, ...]) -> None:
     """``dst[i, o, *q] = sum over slots s of z[o, *s, i, *(q + s)]`` (``dst`` is ``(m, co, *Q)``)."""
     out = dst.shape[2:]

@@ -43,6 +43,7 @@ from .gather import gather, merge_offsets
 from .jit import available, jit
 from .phasing import AxisPhase, axis_phases, axis_table, batch_chunks, io_bytes, prod, too_many_phases
 from .registry import Algorithm
+from .weight_grad_numpy import numpy_weight_grad
 
 #: The GEMM runs over blocks of dim-0 phases when its combined weight and result would exceed this many
 #: bytes and half the call's input + output (see :func:`phase_blocks`).
@@ -334,6 +335,14 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     return (blockconv.conv if available(x.dtype) else phase.conv)(x, weight, geom)
 
 
+def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
+    """:mod:`.blockconv`'s weight gradient with the compiled kernels and operands of one dtype, else the
+    NumPy one (see :mod:`.weight_grad`)."""
+    if available(small.dtype) and small.dtype == big.dtype:
+        return blockconv.weight_grad(small, big, geom)
+    return numpy_weight_grad(small, big, geom)
+
+
 def _blocks(geom: Geometry) -> bool:
     """Whether the convolution of ``geom`` runs :mod:`.blockconv` (the compiled kernels take its dtype)."""
     return not geom.transposed and available(np.promote_types(geom.dtype, np.float32))
@@ -419,4 +428,5 @@ ALGORITHM = Algorithm(
     workspace_bytes=workspace_bytes,
     cost=cost,
     unsupported=too_many_phases,
+    weight_grad=weight_grad,
 )

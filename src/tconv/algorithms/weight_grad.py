@@ -4,8 +4,10 @@ Every registered algorithm declares a weight-gradient kernel
 (:attr:`~.registry.Algorithm.weight_grad`): the NumPy one of
 :mod:`.weight_grad_numpy` (an im2col GEMM, or one product per tap when the
 gather would not fit in memory) unless it brings its own, as ``gemm`` does
-with its compiled, chunked channels-first im2col.  :func:`weight_grad` picks
-one.
+with its compiled, chunked channels-first im2col and ``subpixel`` with its
+blocks (:mod:`.blockconv`).  :func:`weight_grad` picks one: with the compiled
+kernels, the one whose convolution the cost model predicts faster on the
+same pair of sides (the work is alike: a gather of the big side, one GEMM).
 
 >>> import numpy as np
 >>> from tconv.params import geometry_from_shapes
@@ -18,8 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
+import functools
+
 from ..params import Geometry
-from . import gemm
+from . import cost, gemm, subpixel
 from .jit import available
 from .registry import get
 from .weight_grad_numpy import im2col_weight_grad, numpy_weight_grad, per_tap_weight_grad
@@ -34,13 +38,15 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
     result has the layout of the weight of that operator, ``(small channels,
     big channels // groups, *kernel)``.  ``method`` is ``"im2col"`` (one GEMM),
     ``"per_tap"`` (one product per tap), ``"auto"`` (with the compiled kernels and operands of one dtype:
-    ``gemm``'s chunked, channels-first im2col and one GEMM per chunk; otherwise im2col when its workspace
-    takes at most a quarter of the available memory, else per tap), or the name of a registered algorithm
-    (its declared :attr:`~.registry.Algorithm.weight_grad`).
+    ``gemm``'s chunked, channels-first im2col and one GEMM per chunk, or ``subpixel``'s blocks where
+    :func:`blocks_win`; otherwise im2col when its workspace takes at most a quarter of the available
+    memory, else per tap), or the name of a registered algorithm (its declared
+    :attr:`~.registry.Algorithm.weight_grad`).
     """
     if method == "auto":
         if available(small.dtype) and small.dtype == big.dtype:
-            return gemm.weight_grad(small, big, geom)
+            kernel = subpixel.weight_grad if blocks_win(geom) else gemm.weight_grad
+            return kernel(small, big, geom)
         return numpy_weight_grad(small, big, geom)
     if method == "im2col":
         return im2col_weight_grad(small, big, geom)
@@ -52,3 +58,23 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
         raise ValueError(f"method must be 'auto', 'im2col', 'per_tap' or a registered algorithm's name, "
                          f"got {method!r}") from None
     return kernel(small, big, geom)
+
+
+def blocks_win(geom: Geometry) -> bool:
+    """Whether the cost model predicts ``subpixel``'s convolution (blocks) faster than ``gemm``'s (im2col) on
+    the convolution between the two sides of ``geom``: then the weight gradient runs in blocks too.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> blocks_win(geometry_from_shapes(True, (1, 21, 10, 15), (21, 21, 64, 64), np.float32, stride=32, padding=16))
+    True
+    >>> blocks_win(geometry_from_shapes(True, (8, 64, 16, 16), (64, 32, 3, 3), np.float32, stride=1, padding=1))
+    False
+    """
+    return _blocks_win(geom.adjoint() if geom.transposed else geom, cost.generation())
+
+
+@functools.lru_cache(maxsize=256)
+def _blocks_win(conv_geom: Geometry, generation: int) -> bool:
+    if subpixel.ALGORITHM.unsupported(conv_geom) or gemm.ALGORITHM.unsupported(conv_geom):
+        return False
+    return subpixel.cost(conv_geom) < gemm.cost(conv_geom)
