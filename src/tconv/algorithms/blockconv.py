@@ -35,7 +35,7 @@ import numpy as np
 
 from ..params import Geometry
 from . import gemm_loops
-from .phasing import io_bytes, prod
+from .phasing import prod
 
 #: Images per chunk: columns and GEMM result of about this many bytes (they stay in the cache), at least one.
 CHUNK_BYTES = 4 << 20
@@ -67,11 +67,8 @@ def block_weight(weight: np.ndarray, geom: Geometry) -> np.ndarray:
 
 
 def chunk_images(geom: Geometry, itemsize: int) -> int:
-    """Images per chunk: their columns and GEMM result about :data:`CHUNK_BYTES` (at least one image), and
-    within the call's input + output bytes."""
-    per_image = _per_image(geom) * itemsize
-    room = max(CHUNK_BYTES, io_bytes(geom, itemsize))
-    return max(1, min(geom.batch, CHUNK_BYTES // max(1, per_image), room // max(1, per_image)))
+    """Images per chunk: their columns and GEMM result within :data:`CHUNK_BYTES`, at least one image."""
+    return max(1, min(geom.batch, CHUNK_BYTES // max(1, _per_image(geom) * itemsize)))
 
 
 def _per_image(geom: Geometry) -> int:
