@@ -422,7 +422,8 @@ def cost(geom: Geometry) -> float:
 
 ALGORITHM = Algorithm(
     name="subpixel",
-    summary="all phases as one stride-1 correlation: im2col of the common window + one GEMM",
+    summary="all phases as one stride-1 correlation: im2col of the common window + one GEMM (conv: space to "
+            "depth, one GEMM over the kernel's blocks, shifted sums)",
     conv_transpose=conv_transpose,
     conv=conv,
     workspace_bytes=workspace_bytes,
