@@ -169,6 +169,16 @@ class Geometry:
             output_padding=output_padding,
         )
 
+    def convolution(self) -> "Geometry":
+        """The convolution between the two sides: itself, or a transposed convolution's :meth:`adjoint` (what
+        a weight gradient gathers from the big side, whichever way the operator runs).
+
+        >>> g = geometry_from_shapes(True, (2, 4, 3, 3), (4, 6, 3, 3), stride=2, padding=1)
+        >>> g.convolution() == g.adjoint(), g.adjoint().convolution() == g.adjoint()
+        (True, True)
+        """
+        return self.adjoint() if self.transposed else self
+
     @property
     def boundary_pairs(self) -> PadPairs:
         """``(before, after)`` per dim by which the big side is padded (a convolution's input) or folded (a

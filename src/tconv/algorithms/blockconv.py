@@ -88,16 +88,11 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
         return y
     x = np.ascontiguousarray(x)
     a, view = slots(geom), block_geometry(geom)
-    blocks, rows = view.output_shape, ci * prod(geom.stride)
+    blocks, rows, spread = view.output_shape, ci * prod(geom.stride), co * prod(a)
+    nb = prod(blocks)
     tables = gemm_loops.conv_tap_rows(view)
     wb = block_weight(weight, geom)
-    per = chunk_images(geom, x.dtype.itemsize)
-    cols_buffer = np.empty(rows * per * prod(blocks), dtype=x.dtype)
-    z_buffer = np.empty(co * prod(a) * per * prod(blocks), dtype=x.dtype)
-    for n0 in range(0, n, per):
-        m = min(n, n0 + per) - n0
-        cols = cols_buffer[:rows * m * prod(blocks)].reshape(rows, m * prod(blocks))
-        z = z_buffer[:co * prod(a) * m * prod(blocks)].reshape(co * prod(a), m * prod(blocks))
+    for n0, m, cols, z in _chunks(n, chunk_images(geom, x.dtype.itemsize), nb, rows, spread, x.dtype):
         for gi in range(g):
             gemm_loops.im2col_planes(cols, x, view, tables, n0, m, gi * ci, (gi + 1) * ci)
             np.matmul(wb[gi], cols, out=z)
@@ -118,26 +113,31 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     """
     g, n = geom.groups, small.shape[0]
     cs, cb = small.shape[1] // g, big.shape[1] // g
-    view = replace(geom, transposed=False, in_channels=big.shape[1], out_channels=small.shape[1],
-                   input_shape=geom.big_shape, output_shape=geom.small_shape)  # as the conv big -> small
+    view = geom.convolution()  # the conv big -> small
     a, blocked = slots(view), block_geometry(view)
     blocks, rows, spread = blocked.output_shape, cb * prod(view.stride), cs * prod(a)
+    nb = prod(blocks)
     dwb = np.zeros((g, spread, rows), dtype=small.dtype)
     if n > 0:
         tables = gemm_loops.conv_tap_rows(blocked)
         big = np.ascontiguousarray(big)
-        per = chunk_images(view, small.dtype.itemsize)
-        cols_buffer = np.empty(rows * per * prod(blocks), dtype=small.dtype)
-        shifted_buffer = np.empty(spread * per * prod(blocks), dtype=small.dtype)
-        for n0 in range(0, n, per):
-            m = min(n, n0 + per) - n0
-            cols = cols_buffer[:rows * m * prod(blocks)].reshape(rows, m * prod(blocks))
-            shifted = shifted_buffer[:spread * m * prod(blocks)].reshape(spread, m * prod(blocks))
+        for n0, m, cols, shifted in _chunks(n, chunk_images(view, small.dtype.itemsize), nb, rows, spread, small.dtype):
             for gi in range(g):
                 gemm_loops.im2col_planes(cols, big, blocked, tables, n0, m, gi * cb, (gi + 1) * cb)
                 _spread_shifted(shifted.reshape((cs,) + a + (m,) + blocks), small[n0:n0 + m, gi * cs:(gi + 1) * cs], a)
                 dwb[gi] += shifted @ cols.T
     return _unblocked(dwb, view)
+
+
+def _chunks(n: int, per: int, blocks: int, rows: int, spread: int, dtype):
+    """Per chunk of at most ``per`` of the ``n`` images: ``(n0, m, columns (rows, m * blocks), spread rows
+    (spread, m * blocks))``, views into two buffers allocated once for the call."""
+    cols_buffer = np.empty(rows * per * blocks, dtype=dtype)
+    spread_buffer = np.empty(spread * per * blocks, dtype=dtype)
+    for n0 in range(0, n, per):
+        m = min(n, n0 + per) - n0
+        yield (n0, m, cols_buffer[:rows * m * blocks].reshape(rows, m * blocks),
+               spread_buffer[:spread * m * blocks].reshape(spread, m * blocks))
 
 
 def _unblocked(dwb: np.ndarray, geom: Geometry) -> np.ndarray:

@@ -290,8 +290,7 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     g, taps, n = geom.groups, prod(geom.kernel_shape), small.shape[0]
     cs, cb = small.shape[1] // g, big.shape[1] // g
     p = prod(geom.small_shape)
-    view = replace(geom, transposed=False, in_channels=big.shape[1], out_channels=small.shape[1],
-                   input_shape=geom.big_shape, output_shape=geom.small_shape)  # as the conv big -> small
+    view = geom.convolution()  # the conv big -> small
     dw = np.zeros((g, cs, cb * taps), dtype=small.dtype)
     if n == 0:
         return dw.reshape((g * cs, cb) + geom.kernel_shape)

@@ -18,9 +18,9 @@ array([[[1., 3.]]])
 
 from __future__ import annotations
 
-import numpy as np
-
 import functools
+
+import numpy as np
 
 from ..params import Geometry
 from . import cost, gemm, subpixel
@@ -70,7 +70,7 @@ def blocks_win(geom: Geometry) -> bool:
     >>> blocks_win(geometry_from_shapes(True, (8, 64, 16, 16), (64, 32, 3, 3), np.float32, stride=1, padding=1))
     False
     """
-    return _blocks_win(geom.adjoint() if geom.transposed else geom, cost.generation())
+    return _blocks_win(geom.convolution(), cost.generation())
 
 
 @functools.lru_cache(maxsize=256)
