@@ -152,15 +152,18 @@ def test_compiled_and_numpy_paths_agree(data, algorithm):
 
 
 @settings(max_examples=60, deadline=None)
-@given(cfg=configs(), chunk=st.sampled_from([1, 1 << 10, 4 << 20]), extra=st.integers(0, 2))
-def test_gemm_conv_matches_torch(cfg, chunk, extra):
-    """The compiled channels-first im2col + GEMM of ``gemm``'s conv, with chunks of one image to all."""
+@given(cfg=configs(), chunk=st.sampled_from([1, 1 << 10, 4 << 20]), extra=st.integers(0, 2),
+       stride2_from=st.sampled_from([1, gemm_loops.STRIDE2_FROM_WIDTH]))
+def test_gemm_conv_matches_torch(cfg, chunk, extra, stride2_from):
+    """The compiled channels-first im2col + GEMM of ``gemm``'s conv, with chunks of one image to all (and the
+    stride-2 im2col on rows of any length)."""
     from tconv.algorithms import gemm
 
     xb, w, b = cfg.conv_problem(extra=extra)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(gemm, "CACHE_CHUNK_BYTES", chunk)
         mp.setattr(gemm, "MIN_CONV_COLUMNS", 1)
+        mp.setattr(gemm_loops, "STRIDE2_FROM_WIDTH", stride2_from)
         got = tconv.conv(xb, w, b, algorithm="gemm", **cfg.conv_kwargs())
     assert_close(got, torch_conv(xb, w, b, **cfg.conv_kwargs()), cfg.dtype)
     with numpy_paths():
@@ -180,7 +183,8 @@ def test_compiled_kernels_are_used(monkeypatch):
     """With numba the fast paths really run (a silent fallback to NumPy would pass every other test)."""
     calls = []
     for module, name in ((gemm_loops, "_col2im4"), (gemm_loops, "_col2im_planes"), (gather, "_gather4"),
-                         (depthwise, "_depthwise_rows"), (gemm_loops, "_im2col_planes")):
+                         (depthwise, "_depthwise_rows"), (gemm_loops, "_im2col_planes"),
+                         (gemm_loops, "_im2col_stride2")):
         original = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _o=original, _n=name: (calls.append(_n), _o(*a))[1])
     rng = np.random.default_rng(0)
@@ -195,6 +199,57 @@ def test_compiled_kernels_are_used(monkeypatch):
     assert calls.count("_gather4") >= 2 and calls.count("_depthwise_rows") >= 1
     tconv.conv(x, rng.standard_normal((3, 4, 3, 3)), stride=2, algorithm="gemm")
     assert calls.count("_im2col_planes") == 1
+    tconv.conv(rng.standard_normal((1, 2, 3, 80)), rng.standard_normal((3, 2, 3, 3)), stride=2, padding=1,
+               algorithm="gemm")  # 40 outputs per row at stride 2: the taps of a row written together
+    assert calls.count("_im2col_planes") == 1 and calls.count("_im2col_stride2") == 1
+
+
+def test_stride2_im2col_matches_the_general_one():
+    """``_im2col_stride2`` (a row's taps written together) fills the same columns as ``_im2col_planes``, bit for
+    bit, on 1-3 d convolutions of stride 2 along the last dim: 2-4 taps, any padding (taps with a narrower
+    range, or none at all), rows shorter and longer than its threshold, a chunk of images and channels; the
+    comparison is counted over every tap count, padded and unpadded rows, short and long ones."""
+    from tconv.params import geometry_from_shapes
+
+    cases = []
+
+    @settings(max_examples=80, deadline=None)
+    @given(data=st.data())
+    def compare(data):
+        nd = data.draw(st.integers(1, 3), label="ndim")
+        k = data.draw(st.integers(2, 4), label="k")
+        width = data.draw(st.integers(1, 80), label="input width")
+        pad = data.draw(st.integers(0, k - 1), label="last padding")
+        outer = tuple(data.draw(st.integers(1, 5)) for _ in range(nd - 1))
+        kernel = tuple(data.draw(st.integers(1, 3)) for _ in range(nd - 1)) + (k,)
+        if width + 2 * pad < k:
+            width = k
+        n, c = data.draw(st.integers(1, 3), label="images"), data.draw(st.integers(1, 4), label="channels")
+        stride = tuple(data.draw(st.integers(1, 2)) for _ in range(nd - 1)) + (2,)
+        padding = tuple(data.draw(st.integers(0, kk - 1)) for kk in kernel[:-1]) + (pad,)
+        outer = tuple(max(o, kk) for o, kk in zip(outer, kernel))
+        geom = geometry_from_shapes(False, (n, c) + outer + (width,), (2, c) + kernel, np.float64, stride=stride,
+                                    padding=padding)
+        n0 = data.draw(st.integers(0, n - 1), label="first image")
+        nb = data.draw(st.integers(1, n - n0), label="images in the chunk")
+        c0 = data.draw(st.integers(0, c - 1), label="first channel")
+        c1 = data.draw(st.integers(c0 + 1, c), label="channel end")
+        x = np.random.default_rng(len(cases)).standard_normal((n, c) + outer + (width,))
+        x4 = x.reshape(n, c, -1, width)
+        tables = gemm_loops.conv_tap_rows(geom)
+        shape = (int(np.prod(kernel)) * (c1 - c0), nb * int(np.prod(geom.output_shape)))
+        want, got = np.full(shape, np.nan), np.full(shape, np.nan)
+        gemm_loops._im2col_planes(want, x4, n0, nb, c0, c1, *tables, 2, geom.output_shape[-1])
+        gemm_loops._im2col_stride2(got, x4, n0, nb, c0, c1, *tables, geom.output_shape[-1])
+        assert not np.isnan(want).any()
+        np.testing.assert_array_equal(got, want)
+        cases.append((k, pad, geom.output_shape[-1] >= gemm_loops.STRIDE2_FROM_WIDTH))
+
+    compare()
+    assert len(cases) >= 40
+    assert {k for k, _, _ in cases} == {2, 3, 4}
+    assert {p > 0 for _, p, _ in cases} == {True, False}
+    assert {long for _, _, long in cases} == {True, False}
 
 
 def test_available_switches():

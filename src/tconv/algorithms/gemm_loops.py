@@ -186,10 +186,84 @@ def conv_tap_rows(geom) -> tuple[np.ndarray, ...]:
     return (jin.astype(np.int64),) + conv_last_dim_ranges(geom)
 
 
+@jit
+def _im2col_stride2(cols, x, n0, nb, c0, c1, jin, starts, q0, q1, no):
+    """:func:`_im2col_planes` for a last dim of stride 2 and 2, 3 or 4 adjacent taps (dilation 1): the taps
+    of one input row are written together, so every load belongs to a stride-2 group whose members are all
+    used (the compiler vectorises that with shuffles, where one tap per pass reads strided scalars).  Each
+    tap's border outputs (its range ``q0:q1`` is narrower than the row) are written one tap at a time.
+    """
+    nj, kout, k = jin.shape[0], jin.shape[1], starts.shape[0]
+    channels, jn, ni = x.shape[1], x.shape[2], x.shape[3]
+    cf, xf = cols.reshape(-1), x.reshape(-1)
+    width = np.uint64(cols.shape[1])
+    per_image, uno = np.uint64(nj * no), np.uint64(no)
+    qa, qb = np.uint64(q0.max()), np.uint64(q1.min())  # the outputs every tap reaches
+    qb = max(qa, qb)
+    borders = qa > 0 or qb < uno
+    one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
+    first = np.uint64(starts[0])
+    for c in range(c0, c1):
+        for to in range(kout):
+            row0 = np.uint64(((c - c0) * kout + to) * k) * width
+            for n in range(nb):
+                plane = np.uint64(((n0 + n) * channels + c) * jn) * np.uint64(ni)
+                dst0 = row0 + np.uint64(n) * per_image
+                for j in range(nj):
+                    dst = dst0 + np.uint64(j) * uno
+                    src_row = jin[j, to]
+                    if src_row < 0:
+                        for tl in range(k):
+                            d = dst + np.uint64(tl) * width
+                            for q in range(uno):
+                                cf[d + q] = 0
+                        continue
+                    base = plane + np.uint64(src_row * ni)
+                    if borders:  # outside qa:qb a tap reads its own range q0:q1, zeros elsewhere
+                        for tl in range(k):
+                            d, st = dst + np.uint64(tl) * width, np.uint64(starts[tl])
+                            a, b = np.uint64(q0[tl]), np.uint64(q1[tl])
+                            for q in range(qa):
+                                cf[d + q] = xf[base + q * two + st] if a <= q < b else 0
+                            for q in range(qb, uno):
+                                cf[d + q] = xf[base + q * two + st] if a <= q < b else 0
+                    src, d = base + qa * two + first, dst + qa
+                    d1, d2, d3 = d + width, d + two * width, d + three * width
+                    if k == 2:
+                        for q in range(qb - qa):
+                            cf[d + q] = xf[src + two * q]
+                            cf[d1 + q] = xf[src + two * q + one]
+                    elif k == 3:
+                        for q in range(qb - qa):
+                            cf[d + q] = xf[src + two * q]
+                            cf[d1 + q] = xf[src + two * q + one]
+                            cf[d2 + q] = xf[src + two * q + two]
+                    else:
+                        for q in range(qb - qa):
+                            cf[d + q] = xf[src + two * q]
+                            cf[d1 + q] = xf[src + two * q + one]
+                            cf[d2 + q] = xf[src + two * q + two]
+                            cf[d3 + q] = xf[src + two * q + three]
+
+
+#: From this many outputs along the last dim, a stride-2 im2col writes a row's taps together
+#: (:func:`_im2col_stride2`); on shorter rows its per-row work outweighs the vector loads (bench/RESULTS.md).
+STRIDE2_FROM_WIDTH = 32
+
+
+def _stride2_rows(geom) -> bool:
+    """Whether :func:`im2col_planes` takes :func:`_im2col_stride2` for this convolution."""
+    return (geom.stride[-1] == 2 and geom.dilation[-1] == 1 and 2 <= geom.kernel_shape[-1] <= 4
+            and geom.output_shape[-1] >= STRIDE2_FROM_WIDTH)
+
+
 def im2col_planes(cols: np.ndarray, x: np.ndarray, geom, tables, n0: int, nb: int, c0: int, c1: int) -> None:
     """Fill ``cols (taps * (c1 - c0), nb * prod(out))`` from images ``n0:n0+nb``, channels ``c0:c1`` of the
     channels-first ``x`` (tables from :func:`conv_tap_rows`); needs :func:`.jit.available`."""
     x4 = x.reshape(x.shape[:2] + (prod(geom.input_shape[:-1]), geom.input_shape[-1]))
+    if _stride2_rows(geom):
+        _im2col_stride2(cols, x4, n0, nb, c0, c1, *tables, geom.output_shape[-1])
+        return
     _im2col_planes(cols, x4, n0, nb, c0, c1, *tables, geom.stride[-1], geom.output_shape[-1])
 
 
