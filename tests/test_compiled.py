@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -202,6 +203,52 @@ def test_compiled_kernels_are_used(monkeypatch):
     tconv.conv(rng.standard_normal((1, 2, 3, 80)), rng.standard_normal((3, 2, 3, 3)), stride=2, padding=1,
                algorithm="gemm")  # 40 outputs per row at stride 2: the taps of a row written together
     assert calls.count("_im2col_planes") == 1 and calls.count("_im2col_stride2") == 1
+
+
+def test_side_by_side_images_match_torch():
+    """gemm's channels-first path with a chunk's images side by side (one GEMM per block of output channels,
+    ``_ct_planes_wide``) against PyTorch: chunks of two images to all, blocks of one channel to all (drawn in
+    place of ``_wide_planes``'s sizes), 1-3 d; counted."""
+    from tconv.algorithms import gemm
+    from tconv.params import geometry_from_shapes
+
+    taken = []
+
+    @settings(max_examples=60, deadline=None)
+    @given(cfg=configs(min_batch=2, max_batch=5), data=st.data())
+    def compare(cfg, data):
+        cfg = replace(cfg, groups=1, small_channels=cfg.small_channels // cfg.groups,
+                      big_channels=cfg.big_channels // cfg.groups)
+        x, w, b = cfg.arrays()
+        geom = geometry_from_shapes(True, x.shape, w.shape, x.dtype, **cfg.transpose_kwargs())
+        sizes = data.draw(st.integers(2, cfg.batch)), data.draw(st.integers(1, cfg.big_channels))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(gemm, "_wide_planes", lambda *args: sizes)
+            got = tconv.conv_transpose(x, w, b, algorithm="gemm", **cfg.transpose_kwargs())
+        assert_close(got, torch_conv_transpose(x, w, b, **cfg.transpose_kwargs()), cfg.dtype)
+        if not gemm._compiled_path(geom):
+            taken.append((sizes, geom.batch, geom.out_channels, geom.ndim))
+
+    compare()
+    assert len(taken) >= 30  # the side-by-side path ran (and was compared) that often
+    assert any(per < n for (per, _), n, _, _ in taken) and any(block < co for (_, block), _, co, _ in taken)
+    assert {nd for *_, nd in taken} == {1, 2, 3}
+
+
+def test_wide_planes_sizes():
+    """The side-by-side path's sizes: short images of one group and a batch, within the lean workspace
+    (hifigan_up1: 4 images side by side, blocks of 64 of its 256 output channels); None elsewhere."""
+    from tconv.algorithms import gemm
+    from tconv.params import geometry_from_shapes
+
+    def sizes(x, w, **kw):
+        return gemm._wide_planes(geometry_from_shapes(True, x, w, np.float32, **kw), 4)
+
+    assert sizes((4, 512, 128), (512, 256, 16), stride=8, padding=4) == (4, 64)
+    assert sizes((1, 512, 128), (512, 256, 16), stride=8, padding=4) is None  # one image
+    assert sizes((4, 512, 256), (512, 256, 16), stride=8, padding=4) is None  # long enough per image
+    assert sizes((4, 512, 128), (512, 4, 16), stride=8, padding=4, groups=2) is None  # groups
+    assert sizes((64, 64, 32, 32), (64, 3, 4, 4), stride=2, padding=1) is None  # dcgan_5: 1024 positions
 
 
 def test_stride2_im2col_matches_the_general_one():

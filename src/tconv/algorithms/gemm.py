@@ -217,7 +217,13 @@ def _ct_channels_last(x: np.ndarray, w: np.ndarray, geom: Geometry, y: np.ndarra
 
 def _ct_planes(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
     """Few output channels, compiled: per chunk of images (:func:`_planes_chunk`) one GEMM per image and group
-    straight from the channels-first input, columns ``(m, g*co, taps, *in)``, then the channels-first col2im."""
+    straight from the channels-first input, columns ``(m, g*co, taps, *in)``, then the channels-first col2im;
+    or, for short images (:func:`_wide_planes`), one GEMM over a chunk's images side by side per block of
+    output channels."""
+    wide = _wide_planes(geom, x.dtype.itemsize)
+    if wide is not None:
+        _ct_planes_wide(x, wt[0], geom, y, *wide)
+        return
     g, n = geom.groups, geom.batch
     ci, p, rows = geom.in_channels // g, prod(geom.input_shape), wt.shape[1]
     per = _planes_chunk(geom, x.dtype.itemsize)
@@ -227,6 +233,25 @@ def _ct_planes(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndarray) -> 
         cols = cols_buffer[:m * g * rows * p].reshape(m, g, rows, p)
         np.matmul(wt, x[n0:n0 + m].reshape(m, g, ci, p), out=cols)
         gemm_loops.col2im_planes(y[n0:n0 + m], cols, geom)
+
+
+def _ct_planes_wide(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndarray, per: int, block: int) -> None:
+    """One group: per chunk of ``per`` images, their inputs side by side ``(ci, m * P)`` (a copy), then per
+    block of ``block`` output channels one GEMM ``(block * taps, ci) @ (ci, m * P)`` and the col2im of its
+    columns ``(block, taps, m, *in)``."""
+    n, ci, co = geom.batch, geom.in_channels, geom.out_channels
+    p, taps = prod(geom.input_shape), prod(geom.kernel_shape)
+    inputs = np.empty(ci * per * p, dtype=x.dtype)
+    cols_buffer = np.empty(block * taps * per * p, dtype=x.dtype)
+    for n0 in range(0, n, per):
+        m = min(n, n0 + per) - n0
+        side = inputs[:ci * m * p].reshape(ci, m, p)
+        np.copyto(side, x[n0:n0 + m].reshape(m, ci, p).transpose(1, 0, 2))
+        for c0 in range(0, co, block):
+            c1 = min(co, c0 + block)
+            cols = cols_buffer[:(c1 - c0) * taps * m * p].reshape((c1 - c0) * taps, m * p)
+            np.matmul(wt[c0 * taps:c1 * taps], side.reshape(ci, m * p), out=cols)
+            gemm_loops.col2im_planes(y[n0:n0 + m], cols, geom, c0, c1, images_inner=True)
 
 
 def _ct_channels_first(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndarray) -> None:
@@ -364,6 +389,36 @@ def _planes_chunk(geom: Geometry, itemsize: int) -> int:
     return _evened(geom.batch, max(1, min(geom.batch, _lean_room(geom, itemsize) // max(1, cols))))
 
 
+#: Below this many input positions per image, the channels-first path multiplies a chunk's images side by
+#: side (one wider GEMM per block of output channels) where the blocks keep at least WIDE_MIN_ROWS rows.
+WIDE_BELOW_POSITIONS = 256
+WIDE_MIN_ROWS = 512
+
+
+@functools.lru_cache(maxsize=256)
+def _wide_planes(geom: Geometry, itemsize: int) -> tuple[int, int] | None:
+    """(images per chunk, output channels per block) of :func:`_ct_planes_wide`, or None for one GEMM per image.
+
+    Short images (fewer than ``WIDE_BELOW_POSITIONS`` positions) of one group and a batch: the chunk's inputs
+    side by side take at most half of the lean workspace (:func:`_lean_room`), the columns of one block of
+    output channels the rest, and a block must keep ``WIDE_MIN_ROWS`` GEMM rows (all channels if fewer).
+    The per-image GEMMs are thin there (hifigan_up1: 4 x (4096 x 512 @ 512 x 128) at 145 GFLOP/s, against
+    181-190 for one 512-column product; bench/RESULTS.md).
+    """
+    p, taps = prod(geom.input_shape), prod(geom.kernel_shape)
+    if geom.groups != 1 or geom.batch < 2 or p >= WIDE_BELOW_POSITIONS:
+        return None
+    room = _lean_room(geom, itemsize)
+    per = min(geom.batch, max(1, room // 2 // (geom.in_channels * p * itemsize)))
+    if per < 2:
+        return None
+    per = _evened(geom.batch, per)
+    block = min(geom.out_channels, (room - geom.in_channels * per * p * itemsize) // (taps * per * p * itemsize))
+    if block * taps < min(WIDE_MIN_ROWS, geom.out_channels * taps):
+        return None
+    return per, _evened(geom.out_channels, block)
+
+
 def _lean_room(geom: Geometry, itemsize: int, held: int = 0) -> int:
     """Workspace bytes the compiled transposed paths may give their batch chunks: ``LEAN_OUTPUT_SHARE`` of the
     output less ``held`` (bytes already taken, e.g. the weight block), or ``LEAN_FLOOR_BYTES`` if more."""
@@ -415,6 +470,11 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
         relaid = per * geom.in_channels * prod(geom.input_shape) if prod(geom.input_shape) < TRANSPOSED_GEMM_FROM else 0
         return (cols + relaid + geom.in_channels * block * taps) * itemsize + _col2im_table_bytes(geom)
     if available(np.promote_types(geom.dtype, np.float32)):  # compiled channels-first: one chunk's columns
+        wide = _wide_planes(geom, itemsize)
+        if wide is not None:  # the chunk's inputs side by side and one block's columns
+            per, block = wide
+            side = per * geom.in_channels * prod(geom.input_shape)
+            return (side + per * block * taps * prod(geom.input_shape)) * itemsize + _col2im_table_bytes(geom)
         per = _planes_chunk(geom, itemsize)
         return per * geom.out_channels * taps * prod(geom.input_shape) * itemsize + _col2im_table_bytes(geom)
     # the input re-laid out, and the phase accumulators (the previous one, the current one and its copy)

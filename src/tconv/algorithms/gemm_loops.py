@@ -269,10 +269,11 @@ def im2col_planes(cols: np.ndarray, x: np.ndarray, geom, tables, n0: int, nb: in
 
 @jit
 def _col2im_planes(y, cols, channels, n_step, c_step, t_step, nin, jcnt, joff, lengths, ncount, taps, shifts, step,
-                   r0, r1):
-    """Channels-first col2im: row ``r = n * C + c`` of ``y (R, J, O)`` sums shifted rows of the columns.
+                   images, c0, c1):
+    """Channels-first col2im: row ``r = n * C + c`` of ``y (R, J, O)`` sums shifted rows of the columns, for
+    the ``images`` first images and channels ``c0:c1``.
 
-    Image ``n``, channel ``c`` and tap ``t`` start at ``n * n_step + c * c_step + t * t_step`` in ``cols``
+    Image ``n``, channel ``c`` and tap ``t`` start at ``n * n_step + (c - c0) * c_step + t * t_step`` in ``cols``
     (each a block of contiguous input positions); the outer dims' (input, tap) pairs are in ``joff``; the
     last dim runs phase by phase as in ``depthwise``'s compiled rows (contiguous reads and adds, one strided write).
     """
@@ -280,51 +281,57 @@ def _col2im_planes(y, cols, channels, n_step, c_step, t_step, nin, jcnt, joff, l
     yf = y.reshape(-1)
     acc = np.empty(no // step + 1, dtype=y.dtype)
     ustep = np.uint64(step)
-    for r in range(r0, r1):
-        n, c = r // channels, r % channels
-        base = n * n_step + c * c_step
-        for j in range(nj):
-            ybase = np.uint64((r * nj + j) * no)
-            for p in range(lengths.shape[0]):
-                length = lengths[p]
-                for q in range(length):
-                    acc[q] = 0
-                for u in range(jcnt[j]):
-                    bu = base + joff[j, u]
-                    for m in range(ncount[p]):
-                        sh = shifts[p, m]
-                        q0, q1 = max(0, sh), min(length, nin + sh)
-                        if q1 <= q0:
-                            continue
-                        src = np.uint64(bu + taps[p, m] * t_step + q0 - sh)
-                        dst = np.uint64(q0)
-                        for q in range(np.uint64(q1 - q0)):
-                            acc[dst + q] += cols[src + q]
-                up = np.uint64(p)
-                for q in range(np.uint64(length)):
-                    yf[ybase + q * ustep + up] = acc[q]
+    for n in range(images):
+        for c in range(c0, c1):
+            r = n * channels + c
+            base = n * n_step + (c - c0) * c_step
+            for j in range(nj):
+                ybase = np.uint64((r * nj + j) * no)
+                for p in range(lengths.shape[0]):
+                    length = lengths[p]
+                    for q in range(length):
+                        acc[q] = 0
+                    for u in range(jcnt[j]):
+                        bu = base + joff[j, u]
+                        for m in range(ncount[p]):
+                            sh = shifts[p, m]
+                            q0, q1 = max(0, sh), min(length, nin + sh)
+                            if q1 <= q0:
+                                continue
+                            src = np.uint64(bu + taps[p, m] * t_step + q0 - sh)
+                            dst = np.uint64(q0)
+                            for q in range(np.uint64(q1 - q0)):
+                                acc[dst + q] += cols[src + q]
+                    up = np.uint64(p)
+                    for q in range(np.uint64(length)):
+                        yf[ybase + q * ustep + up] = acc[q]
 
 
-def col2im_planes(y: np.ndarray, cols: np.ndarray, geom) -> None:
+def col2im_planes(y: np.ndarray, cols: np.ndarray, geom, c0: int = 0, c1: int | None = None,
+                  images_inner: bool = False) -> None:
     """Sum the channels-first column blocks ``cols (N, g*co, *k, *in)`` into ``y (N, g*co, *out)``; needs :func:`.jit.available`.
 
     The layout of few output channels per group (one GEMM per image straight from the channels-first
-    input), where channels-last blocks would be too short to vectorize.
+    input), where channels-last blocks would be too short to vectorize.  With ``c0:c1`` the columns hold
+    only those output channels; with ``images_inner`` they are ``(c1 - c0, *k, N, *in)`` (one GEMM over
+    the images' positions side by side).
     """
     n, channels = y.shape[0], y.shape[1]
-    t_step, c_step, tables = _col2im_plane_tables(geom)
+    c1 = channels if c1 is None else c1
+    positions = prod(geom.input_shape)
+    t_step = positions * n if images_inner else positions  # a tap's block: one image's positions, or all
+    c_step, tables = prod(geom.kernel_shape) * t_step, _col2im_plane_tables(geom, t_step)
+    n_step = positions if images_inner else channels * c_step
     y3 = y.reshape(n * channels, prod(geom.output_shape[:-1]), geom.output_shape[-1])
     # one thread, as for the channels-last col2im: it runs right after a GEMM
-    _col2im_planes(y3, np.ascontiguousarray(cols).reshape(-1), channels, channels * c_step, c_step, t_step,
-                   geom.input_shape[-1], *tables, geom.stride[-1], 0, n * channels)
+    _col2im_planes(y3, np.ascontiguousarray(cols).reshape(-1), channels, n_step, c_step, t_step,
+                   geom.input_shape[-1], *tables, geom.stride[-1], n, c0, c1)
 
 
 @functools.lru_cache(maxsize=256)
-def _col2im_plane_tables(geom) -> tuple[int, int, tuple[np.ndarray, ...]]:
-    """:func:`col2im_planes`'s tap and channel steps and its tables, once per geometry."""
+def _col2im_plane_tables(geom, t_step: int) -> tuple[np.ndarray, ...]:
+    """:func:`col2im_planes`'s tables for columns whose taps are ``t_step`` apart, once per geometry and step."""
     inp, k = geom.input_shape, geom.kernel_shape
-    t_step = prod(inp)
-    c_step = prod(k) * t_step
     outer = tap_tables(geom, tuple(prod(inp[d + 1:]) for d in range(geom.ndim)),
                        tuple(prod(k[d + 1:]) * t_step for d in range(geom.ndim)))[:2]
-    return t_step, c_step, outer + last_dim_phases(geom)
+    return outer + last_dim_phases(geom)
