@@ -257,6 +257,30 @@ def test_weight_not_modified():
     assert np.array_equal(w, np.arange(8.0).reshape(2, 1, 2, 2))
 
 
+def test_operator_keeps_its_weight_relayouts(monkeypatch):
+    """The operator's weight is fixed (a read-only copy): the kernels re-lay it out on the first product of
+    each direction only; products equal the one-off calls."""
+    from tconv.algorithms import gemm, jit
+
+    if not jit.available(np.float32):
+        pytest.skip("the kept re-layouts are those of the compiled kernels")
+    builds = []
+    original = gemm._channels_last_weight
+    monkeypatch.setattr(gemm, "_channels_last_weight", lambda *a, **k: (builds.append(1), original(*a, **k))[1])
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((24, 20, 4, 4)).astype(np.float32)  # conv (C_out, C_in, k): the adjoint has 20 -> 24
+    A = tconv.ConvOperator(w, (12, 10), stride=2, padding=1, algorithm="gemm")
+    assert not A.weight.flags.writeable
+    x, y = rng.standard_normal(A.shape[1]).astype(np.float32), rng.standard_normal(A.shape[0]).astype(np.float32)
+    want_y = tconv.conv(x.reshape(A.input_shape), w, stride=2, padding=1, algorithm="gemm").ravel()
+    want_x = tconv.conv_transpose(y.reshape(A.output_shape), w, stride=2, padding=1, algorithm="gemm").ravel()
+    builds.clear()
+    for _ in range(3):
+        np.testing.assert_array_equal(A @ x, want_y)
+        np.testing.assert_array_equal(A.H @ y, want_x)
+    assert len(builds) == 1  # the adjoint's (gemm's transposed path) channels-last blocks: once, not per product
+
+
 # ---------------------------------------------------------------------------
 # bad input
 

@@ -403,6 +403,26 @@ def test_suite_layers_at_full_size_match_torch(algorithm):
 WEIGHT_GRAD_METHODS = ("gemm", "subpixel", "auto")
 
 
+def test_bound_plans_on_the_suite():
+    """Every suite layer (batch 1, shrunk), both directions, float32, auto: a bound plan's first and second
+    calls (the second with the kept weight re-layouts) equal the one-off call bit for bit; at full size
+    FCN-32s (subpixel's combined weight kept) too."""
+    compared = 0
+    cases = SUITE + [c for c in suite_cases(full=True) if c.name == "fcn32s"]
+    for case in cases:
+        for direction in DIRECTIONS:
+            x, w, b = (a.astype(np.float32) for a in problem(case, direction))
+            kwargs = case.kwargs(direction)
+            call, plan = ((tconv.conv_transpose, tconv.plan_conv_transpose) if direction == "conv_transpose"
+                          else (tconv.conv, tconv.plan_conv))
+            want = call(x, w, b, **kwargs)
+            f = plan(x, w, b, **kwargs).bind(w, b)
+            for _ in range(2):
+                np.testing.assert_array_equal(f(x), want, err_msg=f"{case.name} {direction}")
+                compared += 1
+    assert compared == 2 * len(cases) * len(DIRECTIONS)
+
+
 def test_suite_weight_gradients_match_torch():
     """Every suite layer's weight gradient, both directions, by each compiled weight-gradient kernel, against
     PyTorch's autograd in float64 (float32 runs within the gemm bound)."""

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from . import boundary
+from .algorithms import packs
 from .memory import check_fits
 from .ops import execute
 from .params import Geometry, geometry_from_shapes
@@ -424,6 +425,9 @@ class ConvOperator(_linear_operator_base()):
         geometry: the validated :class:`~tconv.params.Geometry` of one input.
         input_shape, output_shape: full unbatched shapes ``(C, *spatial)`` of
             the vectors the operator maps between (``shape`` is their sizes).
+        weight: a read-only copy of the weight: the operator is fixed, so
+            the kernels' re-layouts of it are made on the first product and
+            kept (:mod:`tconv.algorithms.packs`).
 
     >>> A = ConvOperator(np.ones((1, 1, 2)), (4,))
     >>> A.shape
@@ -459,33 +463,40 @@ class ConvOperator(_linear_operator_base()):
     ) -> None:
         w, geom = _geometry(weight, input_shape, stride, padding, dilation, groups, padding_mode)
         self.weight = w.copy()
+        self.weight.flags.writeable = False
         self._adjoint_weight = self.weight.conj() if np.iscomplexobj(w) else self.weight  # A^H: the conjugate
         self.geometry = geom
         self.algorithm = algorithm
         self.input_shape = (geom.in_channels,) + geom.input_shape
         self.output_shape = (geom.out_channels,) + geom.output_shape
-        self._batched: dict[tuple, tuple[Geometry, Geometry]] = {}
+        self._batched: dict[tuple, tuple] = {}
         super().__init__(dtype=_matrix_dtype(w), shape=(_prod(self.output_shape), _prod(self.input_shape)))
 
-    def _geometries(self, columns: int, dtype: np.dtype) -> tuple[Geometry, Geometry]:
-        """:attr:`geometry` for a batch of ``columns`` vectors of ``dtype``, and its adjoint (kept per batch
-        size and dtype: an iterative solver applies the same ones again and again)."""
-        pair = self._batched.get((columns, dtype))
-        if pair is None:
+    def _geometries(self, columns: int, dtype: np.dtype) -> tuple:
+        """:attr:`geometry` for a batch of ``columns`` vectors of ``dtype`` and its adjoint, each with the store
+        of its weight's re-layouts (:mod:`tconv.algorithms.packs`; None for complex operands and boundary
+        modes, whose inner calls run on parts of the weight); kept per batch size and dtype: an iterative
+        solver applies the same ones again and again."""
+        entry = self._batched.get((columns, dtype))
+        if entry is None:
             if len(self._batched) >= 4:
                 self._batched.clear()
             geom = replace(self.geometry, batch=columns, batched=True, dtype=dtype)
-            pair = self._batched[columns, dtype] = (geom, geom.adjoint())
-        return pair
+            direct = geom.dtype.kind != "c" and geom.boundary == "zeros"
+            stores = (packs.Store(self.weight), packs.Store(self._adjoint_weight)) if direct else (None, None)
+            entry = self._batched[columns, dtype] = (geom, geom.adjoint()) + stores
+        return entry
 
     def _apply(self, columns: np.ndarray, adjoint: bool) -> np.ndarray:
         """Run the convolution (or its Hermitian adjoint) on the columns of ``columns``, one column per batch
         item (complex columns and weights go to the operator as they are: it is bilinear)."""
         source, target = (self.output_shape, self.input_shape) if adjoint else (self.input_shape, self.output_shape)
         batch = numeric_array(columns, "x", complex_ok=True).T.reshape((columns.shape[1],) + source)
-        forward, backward = self._geometries(columns.shape[1], compute_dtype(batch, self.weight))
+        forward, backward, forward_store, backward_store = self._geometries(
+            columns.shape[1], compute_dtype(batch, self.weight))
         weight = self._adjoint_weight if adjoint else self.weight
-        out = execute(backward if adjoint else forward, batch, weight, algorithm=self.algorithm)
+        with packs.keeping(backward_store if adjoint else forward_store):  # the weight is fixed: re-laid out once
+            out = execute(backward if adjoint else forward, batch, weight, algorithm=self.algorithm)
         return out.reshape(columns.shape[1], _prod(target)).T
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:

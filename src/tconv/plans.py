@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .algorithms import packs
 from .algorithms.planner import measure_mode, needed_bytes, plan as choose, working_dtype, MEASURED
 from .algorithms.registry import Algorithm
 from .memory import Budget
@@ -94,6 +95,22 @@ class Plan:
         nbytes = self._fixed + copy_bytes(xa, self._work, layout) + copy_bytes(wa, self._work, layout)
         return run_planned(self.geometry, self._chosen, nbytes, xa, wa, ba)
 
+    def bind(self, weight: Any, bias: Any = None) -> BoundPlan:
+        """This plan with its weight (and bias) fixed: a :class:`BoundPlan`, called with ``x`` alone.
+
+        The weight and bias are copied (frozen: later changes to the caller's arrays do not reach it), and
+        the kernels' re-layouts of the weight are made on the first call and kept for the next ones
+        (:mod:`tconv.algorithms.packs`), as an inference loop or a solver with a fixed operator wants.
+
+        >>> import numpy as np
+        >>> w = np.array([[[1., 2.]]])
+        >>> f = plan_conv_transpose(np.ones((1, 1, 3)), w, stride=2).bind(w)
+        >>> w[...] = 0  # the bound copy is not affected
+        >>> f(np.array([[[1., 1., 1.]]]))
+        array([[[1., 2., 1., 2., 1., 2.]]])
+        """
+        return BoundPlan(self, weight, bias)
+
     def _check(self, x: Any, weight: Any, bias: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """The operands as NumPy arrays, after checking them against the plan's signatures."""
         if type(x) is not np.ndarray or type(weight) is not np.ndarray or not (bias is None or type(bias) is np.ndarray):
@@ -116,6 +133,57 @@ class Plan:
                  if sig is not None]
         return (f"Plan({kind}, {', '.join(parts)} -> {self.output_shape} {self.dtype}, "
                 f"algorithm {self.algorithm!r})")
+
+
+class BoundPlan:
+    """A :class:`Plan` with a frozen copy of its weight and bias (:meth:`Plan.bind`): ``f(x)`` runs
+    ``plan(x, weight, bias)``, keeping the kernels' re-layouts of the weight from one call to the next.
+
+    Results are the plan's, bit for bit.  The kept re-layouts (``gemm``'s channels-last weight blocks,
+    ``subpixel``'s combined phase weight, the convolution blocks of :mod:`tconv.algorithms.blockconv`,
+    ``winograd``'s transformed filter) stay with the bound plan, at most a few times the weight's bytes
+    (:data:`tconv.algorithms.packs.STORE_SHARE`); ``fft``'s weight spectra, ``phase``'s and ``depthwise``'s
+    small re-layouts are still made per call, as are all of them for complex operands and boundary
+    modes other than zeros (their inner calls run on parts of the weight).  One bound plan may be called
+    from several threads at once.
+
+    Attributes: ``plan``, ``weight`` and ``bias`` (read-only copies; ``bias`` None without one).
+
+    >>> import numpy as np
+    >>> w = np.ones((2, 3, 3))
+    >>> f = plan_conv_transpose(np.ones((1, 2, 4)), w, stride=2).bind(w)
+    >>> f
+    BoundPlan(conv_transpose, x (1, 2, 4) float64 -> (1, 3, 9) float64, algorithm 'gemm', weight (2, 3, 3) bound)
+    >>> f(np.ones((1, 2, 4)))[0, 0]
+    array([2., 2., 4., 2., 4., 2., 4., 2., 2.])
+    """
+
+    def __init__(self, plan: Plan, weight: Any, bias: Any = None) -> None:
+        shape, dtype = plan._signatures[0]
+        probe = np.broadcast_to(np.zeros((), dtype), shape)  # an x of the plan's signature, no memory
+        _, wa, ba = plan._check(probe, weight, bias)  # weight and bias against the plan
+        self.plan = plan
+        self.weight, self.bias = _frozen(wa), None if ba is None else _frozen(ba)
+        self._store = packs.Store(self.weight) if plan._direct else None
+
+    def __call__(self, x: Any) -> np.ndarray:
+        """The bound operator on ``x`` (of the plan's shape and dtype)."""
+        with packs.keeping(self._store):
+            return self.plan(x, self.weight, self.bias)
+
+    def __repr__(self) -> str:
+        kind = "conv_transpose" if self.plan.geometry.transposed else "conv"
+        shape, dtype = self.plan._signatures[0]
+        bound = f"weight {self.weight.shape} bound" + (", bias bound" if self.bias is not None else "")
+        return (f"BoundPlan({kind}, x {shape} {dtype} -> {self.plan.output_shape} {self.plan.dtype}, "
+                f"algorithm {self.plan.algorithm!r}, {bound})")
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only C-contiguous copy of ``a``."""
+    copy = np.array(a, order="C", copy=True)
+    copy.flags.writeable = False
+    return copy
 
 
 def _make(transposed: bool, x: Any, weight: Any, bias: Any, algorithm: str, hyper: dict) -> Plan:

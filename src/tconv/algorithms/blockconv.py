@@ -34,7 +34,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..params import Geometry
-from . import gemm_loops
+from . import gemm_loops, packs
 from .phasing import prod
 
 #: Images per chunk: columns and GEMM result of about this many bytes (they stay in the cache), at least one.
@@ -91,7 +91,7 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     blocks, rows, spread = view.output_shape, ci * prod(geom.stride), co * prod(a)
     nb = prod(blocks)
     tables = gemm_loops.conv_tap_rows(view)
-    wb = block_weight(weight, geom)
+    wb = packs.packed(("blockconv",), lambda: block_weight(weight, geom))  # kept by a bound plan
     for n0, m, cols, z in _chunks(n, chunk_images(geom, x.dtype.itemsize), nb, rows, spread, x.dtype):
         for gi in range(g):
             gemm_loops.im2col_planes(cols, x, view, tables, n0, m, gi * ci, (gi + 1) * ci)

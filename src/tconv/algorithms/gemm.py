@@ -44,7 +44,7 @@ import numpy as np
 from .._layout import kernel_operand
 from ..params import Geometry
 from .._threads import run_chunks
-from . import gemm_loops, phase
+from . import gemm_loops, packs, phase
 from .jit import available
 from .phasing import (AxisPhase, batch_chunks, io_bytes, pad_channels_first, phase_combos, prod,
                       too_many_phases)
@@ -127,7 +127,8 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         _ct_planes(x, weight.reshape(g, ci, co * taps).transpose(0, 2, 1), geom, y)
         return y
     if co >= _CHANNELS_LAST_MIN:  # (g, ci, taps * co), re-laid out once for every chunk
-        body, w = _ct_channels_last, _channels_last_weight(weight, geom, 0, co)
+        body = _ct_channels_last
+        w = packs.packed(("gemm", 0, co), lambda: _channels_last_weight(weight, geom, 0, co))
     else:  # (g, co * taps, ci), a view
         body, w = _ct_channels_first, weight.reshape(g, ci, co * taps).transpose(0, 2, 1)
     per_image = (geom.in_channels * prod(geom.input_shape) * (1 + taps * co * g // geom.in_channels)
@@ -166,14 +167,14 @@ def _ct_compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarra
     per = _compiled_chunk(geom, x.dtype.itemsize, cb)
     relaid = p < TRANSPOSED_GEMM_FROM
     xt_buffer = np.empty(g * per * p * ci, dtype=x.dtype) if relaid else None
-    w_buffer = np.empty(g * ci * taps * cb, dtype=x.dtype)
+    w_buffer = None if packs.keeps() else np.empty(g * ci * taps * cb, dtype=x.dtype)  # kept: one per block
     cols_buffer = np.empty(g * per * p * taps * cb, dtype=x.dtype)
     whole = None  # one chunk: the input re-laid out once for every block of channels
     if relaid and per >= n:
         whole = _channels_last_chunk(x, 0, n, geom, xt_buffer)
     for c0 in range(0, co, cb):
         c1 = min(co, c0 + cb)
-        w = _channels_last_weight(weight, geom, c0, c1, w_buffer)
+        w = packs.packed(("gemm", c0, c1), lambda: _channels_last_weight(weight, geom, c0, c1, w_buffer))
         width = w.shape[-1]
         for n0 in range(0, n, per):
             m = min(n, n0 + per) - n0

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..params import Geometry
 from .._threads import run_chunks
-from . import blockconv, phase
+from . import blockconv, packs, phase
 from .gather import gather, merge_offsets
 from .jit import available, jit
 from .phasing import AxisPhase, axis_phases, axis_table, batch_chunks, io_bytes, prod, too_many_phases
@@ -276,7 +276,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     windows = [tuple(slice(lo - a.lead + j, lo - a.lead + j + a.grid) for a, j, (lo, _) in zip(gs, slot, pads))
                for slot in slots]
     blocks = phase_blocks(geom, x.dtype.itemsize)
-    whole = _combined_weight(weight, geom, gs, blocks[0]) if len(blocks) == 1 else None
+    whole = _block_weight(weight, geom, gs, blocks[0]) if len(blocks) == 1 else None
     per = _chunk_images(geom, gs, x.dtype.itemsize)
     for n0 in range(0, n, per):
         nb = min(n, n0 + per) - n0
@@ -285,13 +285,18 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         phase.gather_windows(cols, xp, windows)
         del xp
         for block in blocks:
-            w = whole if whole is not None else _combined_weight(weight, geom, gs, block)
+            w = whole if whole is not None else _block_weight(weight, geom, gs, block)
             r = np.matmul(cols.reshape(g, nb * prod(grid), len(slots) * ci), w)
             del w
             r = r.reshape((g, nb) + grid + (len(block),) + tuple(len(a.phases) for a in gs[1:]) + (co,))
             _write(y[n0:n0 + nb], r, gs, geom, block, whole is not None)
             del r  # before the next block's result is allocated
     return y
+
+
+def _block_weight(weight: np.ndarray, geom: Geometry, gs: list[AxisGrid], block: range) -> np.ndarray:
+    """:func:`_combined_weight`, kept across the calls of a bound plan (:mod:`.packs`)."""
+    return packs.packed(("subpixel", block.start, block.stop), lambda: _combined_weight(weight, geom, gs, block))
 
 
 def _write(yb: np.ndarray, r: np.ndarray, gs: list[AxisGrid], geom: Geometry, block: range, whole: bool) -> None:

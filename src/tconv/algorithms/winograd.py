@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import Geometry
+from . import packs
 from .jit import available, jit
 from .phasing import io_bytes, prod
 from .registry import Algorithm
@@ -82,13 +83,15 @@ def unsupported(geom: Geometry) -> str | None:
 
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """Output ``o`` gets input ``o + lo - t`` through tap ``t``: a correlation with the flipped, swapped kernel."""
-    u = filter_transform(weight, x.dtype, flip=True).transpose(0, 2, 1)  # (36, C_out, C_in), a view
+    u = packs.packed(("winograd", True), lambda: filter_transform(weight, x.dtype, flip=True))
+    u = u.transpose(0, 2, 1)  # (36, C_out, C_in), a view
     return _correlate(x, u, tuple(2 - lo for lo in geom.before), geom.output_shape)
 
 
 def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """Output ``o`` reads input ``o + t - lo``: the correlation itself."""
-    return _correlate(x, filter_transform(weight, x.dtype), geom.before, geom.output_shape)
+    u = packs.packed(("winograd", False), lambda: filter_transform(weight, x.dtype))
+    return _correlate(x, u, geom.before, geom.output_shape)
 
 
 #: ``G g G^T`` for every 3x3 ``g`` at once: row ``6a + b`` holds ``G[a, i] * G[b, j]`` at column ``3i + j``.
