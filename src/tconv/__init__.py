@@ -24,7 +24,7 @@ from ._dispatch import conv, conv_transpose
 from ._explain import explain
 from .grad import conv_backward, conv_transpose_backward
 from .ops import algorithm_names
-from .plans import Plan, plan_conv, plan_conv_transpose
+from .plans import BoundPlan, Plan, plan_conv, plan_conv_transpose
 from .shapes import conv_output_shape, conv_transpose_output_shape
 
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
@@ -92,6 +92,7 @@ __all__ = [
     "conv_transpose_backward",
     "conv_transpose_output_shape",
     "explain",
+    "BoundPlan",
     "Plan",
     "plan_conv",
     "plan_conv_transpose",
