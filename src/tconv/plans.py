@@ -89,6 +89,10 @@ class Plan:
         """The planned operator on ``x``, ``weight`` (and ``bias`` where the plan has one): shapes and
         dtypes must be those the plan was made for."""
         xa, wa, ba = self._check(x, weight, bias)
+        return self._run(xa, wa, ba)
+
+    def _run(self, xa: np.ndarray, wa: np.ndarray, ba: np.ndarray | None) -> np.ndarray:
+        """The planned call on checked operands."""
         if not self._direct or self._chosen.declines_values(xa, wa):
             return execute(self.geometry, xa, wa, ba, self._requested)
         layout = self._chosen.layout
@@ -168,8 +172,11 @@ class BoundPlan:
 
     def __call__(self, x: Any) -> np.ndarray:
         """The bound operator on ``x`` (of the plan's shape and dtype)."""
-        with packs.keeping(self._store):
-            return self.plan(x, self.weight, self.bias)
+        shape, dtype = self.plan._signatures[0]
+        if type(x) is not np.ndarray or x.shape != shape or x.dtype != dtype:
+            x = self.plan._check(x, self.weight, self.bias)[0]  # converts, or says what does not match
+        with packs.keeping(self._store):  # the weight and bias were checked by bind
+            return self.plan._run(x, self.weight, self.bias)
 
     def __repr__(self) -> str:
         kind = "conv_transpose" if self.plan.geometry.transposed else "conv"

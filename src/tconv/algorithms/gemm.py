@@ -221,7 +221,7 @@ def _ct_planes(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndarray) -> 
     straight from the channels-first input, columns ``(m, g*co, taps, *in)``, then the channels-first col2im;
     or, for short images (:func:`_wide_planes`), one GEMM over a chunk's images side by side per block of
     output channels."""
-    wide = _wide_planes(geom, x.dtype.itemsize)
+    wide = _wide_planes(geom, x.dtype.itemsize) if geom.batch > 1 else None  # (a small call's lookup saved)
     if wide is not None:
         _ct_planes_wide(x, wt[0], geom, y, *wide)
         return
