@@ -161,20 +161,27 @@ def test_one_plan_from_many_threads():
     w = rng.standard_normal((32, 16, 4, 4)).astype(np.float32)
     p = tconv.plan_conv_transpose(x, w, stride=2, padding=1)
     want = p(x, w)
-    results: list[np.ndarray] = []
+    for y in _from_threads(lambda: p(x, w), threads=8, calls=5):
+        np.testing.assert_array_equal(y, want)
+
+
+def _from_threads(call, threads: int, calls: int) -> list:
+    """``call()``'s results, ``calls`` times in each of ``threads`` threads started together."""
+    start = threading.Barrier(threads)
+    results: list = []
 
     def work():
-        for _ in range(5):
-            results.append(p(x, w))
+        start.wait()
+        for _ in range(calls):
+            results.append(call())
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for t in threads:
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    for t in pool:
         t.start()
-    for t in threads:
+    for t in pool:
         t.join()
-    assert len(results) == 40
-    for y in results:
-        np.testing.assert_array_equal(y, want)
+    assert len(results) == threads * calls
+    return results
 
 
 def test_the_memory_guard_holds_per_call(monkeypatch):
@@ -294,21 +301,7 @@ def test_one_bound_plan_from_many_threads():
     w = rng.standard_normal((32, 16, 4, 4)).astype(np.float32)
     want = tconv.conv_transpose(x, w, stride=2, padding=1)
     f = tconv.plan_conv_transpose(x, w, stride=2, padding=1).bind(w)
-    start = threading.Barrier(8)
-    results: list[np.ndarray] = []
-
-    def work():
-        start.wait()
-        for _ in range(4):
-            results.append(f(x))
-
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(results) == 32
-    for y in results:
+    for y in _from_threads(lambda: f(x), threads=8, calls=4):
         np.testing.assert_array_equal(y, want)
 
 
