@@ -317,21 +317,22 @@ def col2im_planes(y: np.ndarray, cols: np.ndarray, geom, c0: int = 0, c1: int | 
     the images' positions side by side).
     """
     n, channels = y.shape[0], y.shape[1]
-    c1 = channels if c1 is None else c1
-    positions = prod(geom.input_shape)
-    t_step = positions * n if images_inner else positions  # a tap's block: one image's positions, or all
-    c_step, tables = prod(geom.kernel_shape) * t_step, _col2im_plane_tables(geom, t_step)
-    n_step = positions if images_inner else channels * c_step
-    y3 = y.reshape(n * channels, prod(geom.output_shape[:-1]), geom.output_shape[-1])
+    steps, rows, tables = _col2im_plane_tables(geom, channels, n if images_inner else 0)
     # one thread, as for the channels-last col2im: it runs right after a GEMM
-    _col2im_planes(y3, np.ascontiguousarray(cols).reshape(-1), channels, n_step, c_step, t_step,
-                   geom.input_shape[-1], *tables, geom.stride[-1], n, c0, c1)
+    _col2im_planes(y.reshape((n * channels,) + rows), np.ascontiguousarray(cols).reshape(-1), channels, *steps,
+                   geom.input_shape[-1], *tables, geom.stride[-1], n, c0, channels if c1 is None else c1)
 
 
 @functools.lru_cache(maxsize=256)
-def _col2im_plane_tables(geom, t_step: int) -> tuple[np.ndarray, ...]:
-    """:func:`col2im_planes`'s tables for columns whose taps are ``t_step`` apart, once per geometry and step."""
+def _col2im_plane_tables(geom, channels: int, images_inner: int) -> tuple:
+    """:func:`col2im_planes`'s steps ``(n_step, c_step, t_step)`` in the columns, the output's row shape and its
+    tables, once per geometry and layout: columns ``(N, channels, *k, *in)`` (``images_inner`` 0) or
+    ``(channels, *k, images_inner, *in)``; a small call's lookup is all it pays."""
     inp, k = geom.input_shape, geom.kernel_shape
+    positions = prod(inp)
+    t_step = positions * images_inner if images_inner else positions  # a tap's block: one image's or all
+    c_step = prod(k) * t_step
+    steps = (positions if images_inner else channels * c_step, c_step, t_step)
     outer = tap_tables(geom, tuple(prod(inp[d + 1:]) for d in range(geom.ndim)),
                        tuple(prod(k[d + 1:]) * t_step for d in range(geom.ndim)))[:2]
-    return outer + last_dim_phases(geom)
+    return steps, (prod(geom.output_shape[:-1]), geom.output_shape[-1]), outer + last_dim_phases(geom)
