@@ -17,7 +17,8 @@ the kernel's layout is counted per call, as in the one-off call).  An algorithm 
 as the one-off call would (the next algorithm), a plan of a named algorithm refuses it as the one-off call
 does.  A plan runs NumPy arrays (array likes are converted); the public functions route PyTorch, CuPy,
 JAX and Dask arrays instead.  Plans keep no state between calls: one plan may be called from several
-threads at once.
+threads at once.  Where the weight stays fixed, :meth:`Plan.bind` gives a :class:`BoundPlan` (a frozen copy
+of the weight, called with ``x`` alone) that keeps the kernels' re-layouts of the weight across its calls.
 
 >>> import numpy as np
 >>> x, k = np.array([[[[0., 1], [2, 3]]]]), np.array([[[[0., 1], [2, 3]]]])
