@@ -55,7 +55,7 @@ from ._portable import conv_transpose as portable_conv_transpose
 from .memory import check_fits, device_available_bytes
 from .ops import conv as numpy_conv
 from .ops import conv_transpose as numpy_conv_transpose
-from .params import Geometry, conv_geometry, conv_transpose_geometry
+from .params import Geometry, conv_geometry, conv_transpose_geometry, stand_in
 from .shapes import full_size
 
 #: Top-level modules whose array types need array-api-compat.
@@ -174,11 +174,6 @@ def _result_dtype(xp: Any, operands: list[Any], device: Any) -> Any:
     return xp.float64
 
 
-def _stand_in(shape: Any) -> np.ndarray:
-    """A zero-byte NumPy array of ``shape``, so that the shared validation sees only shapes."""
-    return np.broadcast_to(np.zeros((), np.float64), tuple(int(n) for n in shape))
-
-
 def _check_memory(xp: Any, geom: Geometry, work: Any, upsampled: int, array: Any, recorded: bool = False) -> None:
     """Refuse a call whose result + workspace exceed the free memory of ``array``'s device (host or GPU);
     where that is unknown, nothing is checked (never a GPU array against host memory).  ``recorded``: torch's
@@ -254,7 +249,7 @@ def _run(x: Any, weight: Any, bias: Any, kwargs: dict, transposed: bool) -> Any:
         operator = numpy_conv_transpose if transposed else numpy_conv
         return xp.asarray(operator(*host, algorithm=algorithm, **kwargs), device=device)
     build = conv_transpose_geometry if transposed else conv_geometry
-    geom = build(_stand_in(xa.shape), _stand_in(wa.shape), None if ba is None else _stand_in(ba.shape), **kwargs)
+    geom = build(stand_in(xa.shape), stand_in(wa.shape), None if ba is None else stand_in(ba.shape), **kwargs)
     dtype = _result_dtype(xp, operands, device)
     work = xp.result_type(dtype, xp.float32)
     upsampled = int(np.prod([full_size(n, 1, s, 1) + k_eff - 1 + m for n, s, k_eff, m in zip(  # dilated + padded

@@ -60,7 +60,7 @@ import numpy as np
 from . import ops
 from .boundary import source_index
 from .chunking import Span, blocks_covering, forward_span, output_chunk_size, split, transposed_span
-from .params import Geometry, conv_geometry, conv_transpose_geometry, geometry_from_shapes
+from .params import Geometry, conv_geometry, conv_transpose_geometry, geometry_from_shapes, stand_in
 from ._validate import numeric_array
 
 try:
@@ -257,7 +257,7 @@ def _as_dask(x: Any) -> "da.Array":
 def _stand_in(x: "da.Array") -> np.ndarray:
     """A zero-byte NumPy array with x's shape and dtype, for the core's validation."""
     numeric_array(np.empty((0,), x.dtype), "x")
-    return np.broadcast_to(np.zeros((), x.dtype), x.shape)
+    return stand_in(x.shape, x.dtype)
 
 
 def _span(geom: Geometry, start: int, stop: int, dim: int) -> Span:

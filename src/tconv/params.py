@@ -108,6 +108,12 @@ class Geometry:
         return self.out_channels if self.transposed else self.in_channels
 
     @property
+    def direct(self) -> bool:
+        """Whether the kernels run this geometry on its operands as they are: real, zero padding (complex
+        operands run as real calls on their parts, another boundary mode around padded or folded inner calls)."""
+        return self.dtype.kind != "c" and self.boundary == "zeros"
+
+    @property
     def before(self) -> tuple[int, ...]:
         """Padding before each spatial dim (the ``lo`` of the index map)."""
         return tuple(lo for lo, _ in self.padding)
@@ -403,8 +409,14 @@ def conv_geometry(
                      pads, (0,) * nd, boundary)
 
 
-def _stand_in(shape: Sequence[int], dtype: Any) -> np.ndarray:
-    """A read-only array of ``shape`` that owns no memory (every element is the same zero)."""
+def stand_in(shape: Sequence[int], dtype: Any = np.float64) -> np.ndarray:
+    """A read-only array of ``shape`` that owns no memory (every element is the same zero): what the shared
+    validation needs where only shapes and a dtype are known.
+
+    >>> a = stand_in((2, 3), np.float32)
+    >>> a.shape, a.dtype, a.flags.writeable, a.strides
+    ((2, 3), dtype('float32'), False, (0, 0))
+    """
     a = np.lib.stride_tricks.as_strided(np.zeros((), dtype), tuple(int(n) for n in shape), (0,) * len(shape))
     a.flags.writeable = False
     return a
@@ -420,9 +432,9 @@ def geometry_from_shapes(transposed: bool, x_shape: Sequence[int], weight_shape:
     >>> geometry_from_shapes(True, (1, 3, 4, 4), (3, 2, 2, 2), stride=2).result_shape
     (1, 2, 8, 8)
     """
-    x, weight = _stand_in(x_shape, dtype), _stand_in(weight_shape, dtype)
+    x, weight = stand_in(x_shape, dtype), stand_in(weight_shape, dtype)
     channels = weight.shape[1] * int(hyper.get("groups", 1)) if transposed else weight.shape[0]
-    b = _stand_in((channels,), dtype) if bias else None
+    b = stand_in((channels,), dtype) if bias else None
     return _build(transposed, x, weight, b, hyper)
 
 
@@ -438,8 +450,8 @@ def _plain(value: Any) -> bool:
 @functools.lru_cache(maxsize=1024)
 def _cached_geometry(transposed: bool, x_sig: tuple, weight_sig: tuple, bias_sig: tuple | None,
                      hyper: tuple[tuple[str, Any], ...]) -> Geometry:
-    bias = None if bias_sig is None else _stand_in(*bias_sig)
-    return _build(transposed, _stand_in(*x_sig), _stand_in(*weight_sig), bias, dict(hyper))
+    bias = None if bias_sig is None else stand_in(*bias_sig)
+    return _build(transposed, stand_in(*x_sig), stand_in(*weight_sig), bias, dict(hyper))
 
 
 def call_geometry(transposed: bool, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,

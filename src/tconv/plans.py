@@ -47,7 +47,7 @@ from .algorithms.planner import measure_mode, needed_bytes, plan as choose, work
 from .algorithms.registry import Algorithm
 from .memory import Budget
 from .ops import check_algorithm_name, execute, measure, operands, run_planned
-from .params import Geometry, call_geometry
+from .params import Geometry, call_geometry, stand_in
 from ._layout import copy_bytes
 
 
@@ -74,7 +74,7 @@ class Plan:
         self._requested = requested  # "auto" or a name: what the one-off call would be asked
         self._chosen = chosen
         # complex operands and boundary modes run through execute (they split or pad around inner calls)
-        self._direct = geometry.dtype.kind != "c" and geometry.boundary == "zeros"
+        self._direct = geometry.direct
         self._work = working_dtype(geometry)
         self._fixed = needed_bytes(geometry, chosen) if self._direct else 0
 
@@ -164,9 +164,7 @@ class BoundPlan:
     """
 
     def __init__(self, plan: Plan, weight: Any, bias: Any = None) -> None:
-        shape, dtype = plan._signatures[0]
-        probe = np.broadcast_to(np.zeros((), dtype), shape)  # an x of the plan's signature, no memory
-        _, wa, ba = plan._check(probe, weight, bias)  # weight and bias against the plan
+        _, wa, ba = plan._check(stand_in(*plan._signatures[0]), weight, bias)  # weight and bias against the plan
         self.plan = plan
         self.weight, self.bias = _frozen(wa), None if ba is None else _frozen(ba)
         self._store = packs.Store(self.weight) if plan._direct else None
@@ -198,7 +196,7 @@ def _make(transposed: bool, x: Any, weight: Any, bias: Any, algorithm: str, hype
     requested = check_algorithm_name(algorithm)
     xa, wa, ba = operands(x, weight, bias, complex_ok=True)
     geom = call_geometry(transposed, xa, wa, ba, **hyper)
-    direct = geom.dtype.kind != "c" and geom.boundary == "zeros"
+    direct = geom.direct
     if direct and requested == "auto" and geom not in MEASURED and measure_mode():
         measure(geom, xa, wa)
     # complex operands and boundary modes: the memory of the whole call checked, values asked per call

@@ -224,7 +224,7 @@ def _remember_small(geom: Geometry, requested: str, chosen: Algorithm, operands:
     """Keep ``chosen`` for :func:`small_choice` where nothing but the stamp decided it: a small need (granted
     without a reading of the system, so no memory state took part), a real geometry with zero padding, and
     for ``"auto"`` the first candidate (no algorithm skipped for these values or for memory)."""
-    if geom.dtype.kind == "c" or geom.boundary != "zeros" or not trivial(needed_bytes(geom, chosen, operands)):
+    if not geom.direct or not trivial(needed_bytes(geom, chosen, operands)):
         return
     if requested == "auto" and chosen.name != MEASURED.get(geom, ranked(geom)[0][0]):
         return
