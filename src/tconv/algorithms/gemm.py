@@ -44,7 +44,7 @@ import numpy as np
 from .._layout import kernel_operand
 from ..params import Geometry
 from .._threads import run_chunks
-from . import gemm_loops, packs, phase
+from . import gemm_loops, packs, phase, window
 from .jit import available
 from .phasing import (AxisPhase, batch_chunks, io_bytes, pad_channels_first, phase_combos, prod,
                       too_many_phases)
@@ -277,7 +277,10 @@ def _ct_channels_first(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndar
 
 
 def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """im2col + GEMM: with the compiled kernels channels-first (below), otherwise as ``phase``."""
+    """im2col + GEMM: with the compiled kernels channels-first (below), otherwise as ``phase``; no im2col
+    where the one window is the whole input (:mod:`.window`)."""
+    if window.whole_window(geom):
+        return window.conv(x, weight, geom)
     if not available(x.dtype):
         return phase.conv(x, weight, geom)
     g, n = geom.groups, geom.batch
@@ -313,6 +316,8 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     The im2col is the compiled channels-first gather of :func:`conv` (a cache-sized chunk of images at a
     time), so the workspace stays small whatever the batch.
     """
+    if window.whole_window(geom):
+        return window.weight_grad(small, big, geom)
     g, taps, n = geom.groups, prod(geom.kernel_shape), small.shape[0]
     cs, cb = small.shape[1] // g, big.shape[1] // g
     p = prod(geom.small_shape)

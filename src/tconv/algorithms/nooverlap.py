@@ -31,6 +31,7 @@ from .gather import gather
 from .jit import available
 from .phasing import prod
 from .registry import Algorithm
+from . import window
 
 
 #: From this many input positions per image the transposed GEMM runs per image on the channels-first input
@@ -134,7 +135,10 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
 
 
 def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """Re-lay the input into disjoint tap blocks (zeros where padded), then one GEMM."""
+    """Re-lay the input into disjoint tap blocks (zeros where padded), then one GEMM (with no re-layout
+    where the one window is the whole input: :mod:`.window`)."""
+    if window.whole_window(geom):
+        return window.conv(x, weight, geom)
     g, n, nd = geom.groups, geom.batch, geom.ndim
     ci, co = geom.in_channels // g, geom.out_channels // g
     out = geom.output_shape
@@ -186,8 +190,8 @@ def cost(geom: Geometry) -> float:
     moved = (SIMPLE_PASSES if simple else RELAYOUT_PASSES) * full * isz + 2 * s * geom.small_channels * isz
     if geom.transposed and prod(geom.small_shape) >= PER_IMAGE_GEMM_FROM and available(work):
         moved = GATHER_PASSES * full * isz  # one compiled gather: the GEMM result read once, the output written once
-    elif geom.transposed and simple and g == 1 and prod(geom.small_shape) == 1:
-        moved = 0  # the GEMM result is the output
+    elif (geom.transposed and simple and g == 1 and prod(geom.small_shape) == 1) or window.whole_window(geom):
+        moved = 0  # the GEMM result is the output (in a convolution: the input is the GEMM's operand)
     if geom.transposed:
         if prod(geom.small_shape) >= PER_IMAGE_GEMM_FROM:
             mm = gemm_seconds(cb * taps, s, cs, c, calls=g)

@@ -23,7 +23,7 @@ import functools
 import numpy as np
 
 from ..params import Geometry
-from . import cost, gemm, subpixel
+from . import cost, gemm, subpixel, window
 from .jit import available
 from .registry import get
 from .weight_grad_numpy import im2col_weight_grad, numpy_weight_grad, per_tap_weight_grad
@@ -37,13 +37,16 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
     gradient; for a convolution: the output gradient and its input).  The
     result has the layout of the weight of that operator, ``(small channels,
     big channels // groups, *kernel)``.  ``method`` is ``"im2col"`` (one GEMM),
-    ``"per_tap"`` (one product per tap), ``"auto"`` (with the compiled kernels and operands of one dtype:
+    ``"per_tap"`` (one product per tap), ``"auto"`` (one GEMM over the batch where the one window is the
+    whole big side, :mod:`.window`; with the compiled kernels and operands of one dtype:
     ``gemm``'s chunked, channels-first im2col and one GEMM per chunk, or ``subpixel``'s blocks where
     :func:`blocks_win`; otherwise im2col when its workspace takes at most a quarter of the available
     memory, else per tap), or the name of a registered algorithm (its declared
     :attr:`~.registry.Algorithm.weight_grad`).
     """
     if method == "auto":
+        if window.whole_window(geom):  # one GEMM over the batch, no gather (any dtype)
+            return window.weight_grad(small, big, geom)
         if available(small.dtype) and small.dtype == big.dtype:
             kernel = subpixel.weight_grad if blocks_win(geom) else gemm.weight_grad
             return kernel(small, big, geom)
