@@ -154,10 +154,11 @@ def test_compiled_and_numpy_paths_agree(data, algorithm):
 
 @settings(max_examples=60, deadline=None)
 @given(cfg=configs(), chunk=st.sampled_from([1, 1 << 10, 4 << 20]), extra=st.integers(0, 2),
-       stride2_from=st.sampled_from([1, gemm_loops.STRIDE2_FROM_WIDTH]))
-def test_gemm_conv_matches_torch(cfg, chunk, extra, stride2_from):
+       stride2_from=st.sampled_from([1, gemm_loops.STRIDE2_FROM_WIDTH]), per_image_from=st.sampled_from([1, 1024]))
+def test_gemm_conv_matches_torch(cfg, chunk, extra, stride2_from, per_image_from):
     """The compiled channels-first im2col + GEMM of ``gemm``'s conv, with chunks of one image to all (and the
-    stride-2 im2col on rows of any length)."""
+    stride-2 im2col on rows of any length; the chunk's GEMM per image straight into the output, or one GEMM
+    and a re-layout)."""
     from tconv.algorithms import gemm
 
     xb, w, b = cfg.conv_problem(extra=extra)
@@ -165,6 +166,7 @@ def test_gemm_conv_matches_torch(cfg, chunk, extra, stride2_from):
         mp.setattr(gemm, "CACHE_CHUNK_BYTES", chunk)
         mp.setattr(gemm, "MIN_CONV_COLUMNS", 1)
         mp.setattr(gemm_loops, "STRIDE2_FROM_WIDTH", stride2_from)
+        mp.setattr(gemm, "PER_IMAGE_CONV_FROM", per_image_from)
         got = tconv.conv(xb, w, b, algorithm="gemm", **cfg.conv_kwargs())
     assert_close(got, torch_conv(xb, w, b, **cfg.conv_kwargs()), cfg.dtype)
     with numpy_paths():

@@ -276,6 +276,12 @@ def _ct_channels_first(x: np.ndarray, wt: np.ndarray, geom: Geometry, y: np.ndar
         run_chunks(geom.out_channels, work, min_chunk=1 if acc.size >= 1 << 15 else geom.out_channels)
 
 
+#: From this many output positions per image, the convolution's GEMM runs per image of a chunk, straight into
+#: the output (NumPy's stacked matmul), where one GEMM over the chunk needs a re-layout copy of its result
+#: (faster on smaller images: bench/RESULTS.md).
+PER_IMAGE_CONV_FROM = 1024
+
+
 def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """im2col + GEMM: with the compiled kernels channels-first (below), otherwise as ``phase``; no im2col
     where the one window is the whole input (:mod:`.window`)."""
@@ -289,6 +295,7 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
     if n == 0:
         return y
+    y3 = y.reshape(n, geom.out_channels, p)
     x = np.ascontiguousarray(x)
     tables = gemm_loops.conv_tap_rows(geom)
     w = weight.reshape(g, co, ci * taps)  # the conv weight's own layout: rows (c, taps) as in the columns
@@ -300,8 +307,9 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
         cols = cols_buffer[:ci * taps * m * p].reshape(ci * taps, m * p)
         for gi in range(g):
             gemm_loops.im2col_planes(cols, x, geom, tables, n0, m, gi * ci, (gi + 1) * ci)
-            if m == 1:  # straight into the image's channels-first output
-                np.matmul(w[gi], cols, out=y[n0, gi * co:(gi + 1) * co].reshape(co, p))
+            if m == 1 or p >= PER_IMAGE_CONV_FROM:  # straight into the images' channels-first outputs
+                np.matmul(w[gi], cols.reshape(ci * taps, m, p).transpose(1, 0, 2),
+                          out=y3[n0:n0 + m, gi * co:(gi + 1) * co])
                 continue
             r = result[:co * m * p].reshape(co, m * p)
             np.matmul(w[gi], cols, out=r)
