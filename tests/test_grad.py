@@ -36,6 +36,60 @@ def test_conv_transpose_backward_matches_torch(cfg, use_bias):
     _record("conv_transpose", cfg.dtype, got, want)
 
 
+@settings(max_examples=60, deadline=None)
+@given(cfg=configs(), chunk=st.sampled_from([1, 1 << 12, 4 << 20]), batched=st.booleans())
+def test_shared_columns_backward_matches_torch(cfg, chunk, batched):
+    """A transposed convolution's two gradients from one im2col of the output gradient (gemm's
+    ``conv_and_weight_grad``: each chunk's columns feed the input gradient's convolution and the weight
+    gradient), chunks of one image to all, groups, 1-3 d, unbatched: against torch.autograd; every example
+    runs the shared path (counted), the others are drawn again."""
+    from hypothesis import assume
+
+    from tconv import grad, ops
+    from tconv.algorithms import gemm, jit
+    from tconv.algorithms.weight_grad import gemm_columns
+
+    x, w, b = cfg.arrays()
+    geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
+    assume(jit.available(x.dtype) and gemm_columns(geom, x.dtype))
+    gy = np.random.default_rng(cfg.seed + 7).standard_normal(geom.result_shape).astype(cfg.dtype)
+    if not batched:
+        x, gy = x[:1], gy[:1]
+    want = conv_transpose_grads(gy, x, w, b, **cfg.transpose_kwargs())
+    if not batched:
+        x, gy = x[0], gy[0]
+        geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
+    calls = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gemm, "CACHE_CHUNK_BYTES", chunk)
+        mp.setattr(gemm, "MIN_CONV_COLUMNS", 1)
+        mp.setattr(ops, "conv_and_weight_grad", lambda *a: (calls.append(1), gemm.conv_and_weight_grad(*a))[1])
+        got = grad.backward(geom, gy, x, w, bias=True, algorithm="gemm")
+    assert calls == [1]
+    if not batched:
+        got = (got[0][np.newaxis],) + got[1:]
+    _record("conv_transpose", cfg.dtype, got, want)
+
+
+def test_shared_columns_backward_at_layer_size(monkeypatch):
+    """The public ``conv_transpose_backward`` takes the shared im2col on a DCGAN-type layer (auto plans gemm
+    for its input gradient): against torch.autograd."""
+    from tconv import ops
+    from tconv.algorithms import gemm
+
+    calls = []
+    monkeypatch.setattr(ops, "conv_and_weight_grad", lambda *a: (calls.append(1), gemm.conv_and_weight_grad(*a))[1])
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 128, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((128, 64, 4, 4)).astype(np.float32) * 0.05
+    kw = dict(stride=2, padding=1, output_padding=0, dilation=1, groups=1)
+    gy = rng.standard_normal((4, 64, 16, 16)).astype(np.float32)
+    got = tconv.conv_transpose_backward(gy, x, w, **kw)
+    assert calls == [1]
+    pairs = dict(stride=(2, 2), padding=((1, 1), (1, 1)), output_padding=(0, 0), dilation=(1, 1), groups=1)
+    _record("conv_transpose", np.float32, got, conv_transpose_grads(gy, x, w, np.zeros(64, np.float32), **pairs))
+
+
 @given(cfg=configs(), extra=st.integers(0, 3), use_bias=st.booleans())
 def test_conv_backward_matches_torch(cfg, extra, use_bias):
     x, w, b = cfg.conv_problem(extra)

@@ -127,11 +127,17 @@ def backward(geom: Geometry, grad_output: np.ndarray, x: np.ndarray, weight: np.
     gy, xa, wa = (a.astype(dtype, copy=False) for a in (grad_output, x, weight))
     if dtype != geom.dtype:
         geom = replace(geom, dtype=dtype)
-    grad_input = ops.execute(_adjoint(geom), gy, _conj(wa), algorithm=algorithm)  # complex: conj, as torch
     work = ops.working_dtype(geom)
     gyb, xb = (kernel_operand(_batched(a, geom), work) for a in (gy, xa))  # sums independent of the layout
-    small, big = (_conj(xb), gyb) if geom.transposed else (gyb, _conj(xb))
-    grad_weight = ops.weight_gradient(geom, small, big).astype(dtype, copy=False)
+    shared = ops.transposed_gradients(geom, gy, wa, xa, algorithm)  # one im2col for both, where gemm runs both
+    if shared is not None:
+        grad_input, grad_weight = shared
+    else:
+        grad_input = ops.execute(_adjoint(geom), gy, _conj(wa), algorithm=algorithm)  # complex: conj, as torch
+        small, big = (_conj(xb), gyb) if geom.transposed else (gyb, _conj(xb))
+        grad_weight = ops.weight_gradient(geom, small, big)
+    grad_input = grad_input.astype(dtype, copy=False)
+    grad_weight = grad_weight.astype(dtype, copy=False)
     grad_bias = _bias_grad(gyb).astype(dtype, copy=False) if bias else None
     return _kind_of(grad_input, x), _kind_of(grad_weight, weight), grad_bias
 

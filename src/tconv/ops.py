@@ -19,7 +19,8 @@ from .algorithms.planner import (
     MEASURED, boundary_bytes, complex_bytes, measure_mode, needed_bytes, plan, ranked, real_geometry, small_choice,
     working_dtype,
 )
-from .algorithms.weight_grad import weight_grad
+from .algorithms.gemm import conv_and_weight_grad
+from .algorithms.weight_grad import gemm_columns, weight_grad
 from .memory import Budget, available_bytes, reserve
 from .params import Geometry, call_geometry
 from ._timing import best_time
@@ -78,6 +79,35 @@ def execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray 
     budget = Budget()
     chosen = plan(geom, algorithm, (x, weight), budget)
     return run_planned(geom, chosen, needed_bytes(geom, chosen, (x, weight)), x, weight, bias, budget.room)
+
+
+def transposed_gradients(geom: Geometry, grad_output: np.ndarray, weight: np.ndarray, x: np.ndarray,
+                         algorithm: str = "auto") -> tuple[np.ndarray, np.ndarray] | None:
+    """A transposed convolution's input and weight gradients from one im2col of ``grad_output``, where the
+    input gradient's convolution plans ``gemm`` and the weight gradient is ``gemm``'s too
+    (:func:`~tconv.algorithms.gemm.conv_and_weight_grad`); None where they run apart.
+
+    ``geom`` is the transposed convolution (real, zero padding) and ``grad_output``, ``weight``, ``x`` NumPy
+    arrays of its shapes in its dtype; the result is ``(grad_input, grad_weight)`` in the working dtype,
+    ``grad_input`` unbatched when ``geom`` is.  Planned, guarded and run like :func:`execute`'s convolution,
+    with the weight gradient's bytes added to the reservation.
+    """
+    work = working_dtype(geom)
+    if not geom.transposed or not geom.direct or algorithm not in ("auto", "gemm") or not gemm_columns(geom, work):
+        return None
+    adjoint = geom.adjoint()
+    small = small_choice(adjoint, algorithm, (grad_output, weight))
+    budget = Budget()
+    chosen, nbytes = small if small is not None else (plan(adjoint, algorithm, (grad_output, weight), budget), None)
+    if chosen.name != "gemm":
+        return None
+    if nbytes is None:
+        nbytes = needed_bytes(adjoint, chosen, (grad_output, weight))
+    batch = (lambda a: a) if geom.batched else (lambda a: a[np.newaxis])
+    gy, xb = (kernel_operand(batch(a), work) for a in (grad_output, x))
+    with reserve(nbytes + weight.size * work.itemsize, "conv_transpose backward", budget.room if small is None else None):
+        grad_input, grad_weight = conv_and_weight_grad(gy, kernel_operand(weight, work), xb, geom)
+    return (grad_input if geom.batched else grad_input[0]), grad_weight
 
 
 def run_planned(geom: Geometry, chosen: registry.Algorithm, nbytes: int, x: np.ndarray, weight: np.ndarray,

@@ -289,31 +289,8 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
         return window.conv(x, weight, geom)
     if not available(x.dtype):
         return phase.conv(x, weight, geom)
-    g, n = geom.groups, geom.batch
-    ci, co = geom.in_channels // g, geom.out_channels // g
-    taps, p = prod(geom.kernel_shape), prod(geom.output_shape)
-    y = np.empty((n, geom.out_channels) + geom.output_shape, dtype=x.dtype)
-    if n == 0:
-        return y
-    y3 = y.reshape(n, geom.out_channels, p)
-    x = np.ascontiguousarray(x)
-    tables = gemm_loops.conv_tap_rows(geom)
-    w = weight.reshape(g, co, ci * taps)  # the conv weight's own layout: rows (c, taps) as in the columns
-    per = conv_chunk_images(geom, x.dtype.itemsize)
-    cols_buffer = np.empty(ci * taps * per * p, dtype=x.dtype)
-    result = np.empty(co * per * p, dtype=x.dtype) if per > 1 else None
-    for n0 in range(0, n, per):
-        m = min(n, n0 + per) - n0
-        cols = cols_buffer[:ci * taps * m * p].reshape(ci * taps, m * p)
-        for gi in range(g):
-            gemm_loops.im2col_planes(cols, x, geom, tables, n0, m, gi * ci, (gi + 1) * ci)
-            if m == 1 or p >= PER_IMAGE_CONV_FROM:  # straight into the images' channels-first outputs
-                np.matmul(w[gi], cols.reshape(ci * taps, m, p).transpose(1, 0, 2),
-                          out=y3[n0:n0 + m, gi * co:(gi + 1) * co])
-                continue
-            r = result[:co * m * p].reshape(co, m * p)
-            np.matmul(w[gi], cols, out=r)
-            y[n0:n0 + m, gi * co:(gi + 1) * co] = r.reshape((co, m) + geom.output_shape).swapaxes(0, 1)
+    y = np.empty((geom.batch, geom.out_channels) + geom.output_shape, dtype=x.dtype)
+    _run_columns(np.ascontiguousarray(x), geom, (_ConvProducts(y, weight, geom),))
     return y
 
 
@@ -326,25 +303,83 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     """
     if window.whole_window(geom):
         return window.weight_grad(small, big, geom)
-    g, taps, n = geom.groups, prod(geom.kernel_shape), small.shape[0]
-    cs, cb = small.shape[1] // g, big.shape[1] // g
-    p = prod(geom.small_shape)
     view = geom.convolution()  # the conv big -> small
-    dw = np.zeros((g, cs, cb * taps), dtype=small.dtype)
+    grad = _WeightProducts(small, geom)
+    _run_columns(kernel_operand(big, small.dtype), view, (grad,))
+    return grad.result()
+
+
+def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
+                         geom: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """A transposed convolution's backward from one im2col: ``(conv(big, weight), weight_grad(small, big))``
+    for ``geom`` the transposed convolution (``big`` its output gradient, ``small`` its input), each chunk's
+    columns of ``big`` feeding both GEMMs (where :func:`conv` and :func:`weight_grad` gather them twice).
+    Needs :func:`.jit.available` and operands of one dtype; not for a :func:`.window.whole_window` geometry.
+    """
+    view = geom.convolution()
+    y = np.empty((view.batch, view.out_channels) + view.output_shape, dtype=big.dtype)
+    conv_products, grad = _ConvProducts(y, weight, view), _WeightProducts(small, geom)
+    _run_columns(np.ascontiguousarray(big), view, (conv_products, grad))
+    return y, grad.result()
+
+
+class _ConvProducts:
+    """The convolution's GEMM on each chunk's columns, into the channels-first output ``y``."""
+
+    def __init__(self, y: np.ndarray, weight: np.ndarray, geom: Geometry) -> None:
+        g, self.p = geom.groups, prod(geom.output_shape)
+        self.co = geom.out_channels // g
+        self.y, self.y3 = y, y.reshape(y.shape[0], geom.out_channels, self.p)
+        self.w = weight.reshape(g, self.co, -1)  # the conv weight's own layout: rows (c, taps) as in the columns
+        per = conv_chunk_images(geom, y.dtype.itemsize)
+        self.result = np.empty(self.co * per * self.p, dtype=y.dtype) if per > 1 else None
+        self.shape = geom.output_shape
+
+    def __call__(self, n0: int, m: int, gi: int, cols: np.ndarray) -> None:
+        co, p, out = self.co, self.p, self.y3[n0:n0 + m, gi * self.co:(gi + 1) * self.co]
+        if m == 1 or p >= PER_IMAGE_CONV_FROM:  # straight into the images' channels-first outputs
+            np.matmul(self.w[gi], cols.reshape(cols.shape[0], m, p).transpose(1, 0, 2), out=out)
+            return
+        r = self.result[:co * m * p].reshape(co, m * p)
+        np.matmul(self.w[gi], cols, out=r)
+        out[...] = r.reshape(co, m, p).swapaxes(0, 1)
+
+
+class _WeightProducts:
+    """The weight gradient's GEMM on each chunk's columns of the big side, summed over the chunks."""
+
+    def __init__(self, small: np.ndarray, geom: Geometry) -> None:
+        g, self.cs, self.p = geom.groups, small.shape[1] // geom.groups, prod(geom.small_shape)
+        self.small, self.g, self.geom = small, g, geom
+        self.dw = np.zeros((g, self.cs, (geom.big_channels // g) * prod(geom.kernel_shape)), dtype=small.dtype)
+
+    def __call__(self, n0: int, m: int, gi: int, cols: np.ndarray) -> None:
+        cs, p = self.cs, self.p
+        rows = self.small[n0:n0 + m, gi * cs:(gi + 1) * cs].reshape(m, cs, p).transpose(1, 0, 2).reshape(cs, m * p)
+        self.dw[gi] += rows @ cols.T
+
+    def result(self) -> np.ndarray:
+        return self.dw.reshape((self.g * self.cs, self.geom.big_channels // self.g) + self.geom.kernel_shape)
+
+
+def _run_columns(x: np.ndarray, geom: Geometry, consumers) -> None:
+    """The compiled im2col of the channels-first ``x`` for the convolution ``geom``, per chunk of images
+    (:func:`conv_chunk_images`) and group, each chunk's columns ``(ci * taps, m * P)`` handed to every
+    consumer as ``consumer(n0, m, group, cols)`` before the buffer is reused."""
+    g, n = geom.groups, geom.batch
+    ci, taps, p = geom.in_channels // g, prod(geom.kernel_shape), prod(geom.output_shape)
     if n == 0:
-        return dw.reshape((g * cs, cb) + geom.kernel_shape)
-    tables = gemm_loops.conv_tap_rows(view)
-    big = kernel_operand(big, small.dtype)
-    per = conv_chunk_images(view, small.dtype.itemsize)
-    cols_buffer = np.empty(cb * taps * per * p, dtype=small.dtype)
+        return
+    tables = gemm_loops.conv_tap_rows(geom)
+    per = conv_chunk_images(geom, x.dtype.itemsize)
+    cols_buffer = np.empty(ci * taps * per * p, dtype=x.dtype)
     for n0 in range(0, n, per):
         m = min(n, n0 + per) - n0
-        cols = cols_buffer[:cb * taps * m * p].reshape(cb * taps, m * p)
+        cols = cols_buffer[:ci * taps * m * p].reshape(ci * taps, m * p)
         for gi in range(g):
-            gemm_loops.im2col_planes(cols, big, view, tables, n0, m, gi * cb, (gi + 1) * cb)
-            rows = small[n0:n0 + m, gi * cs:(gi + 1) * cs].reshape(m, cs, p).transpose(1, 0, 2).reshape(cs, m * p)
-            dw[gi] += rows @ cols.T
-    return dw.reshape((g * cs, cb) + geom.kernel_shape)
+            gemm_loops.im2col_planes(cols, x, geom, tables, n0, m, gi * ci, (gi + 1) * ci)
+            for consume in consumers:
+                consume(n0, m, gi, cols)
 
 
 @functools.lru_cache(maxsize=256)

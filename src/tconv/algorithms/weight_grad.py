@@ -63,6 +63,13 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
     return kernel(small, big, geom)
 
 
+def gemm_columns(geom: Geometry, dtype) -> bool:
+    """Whether ``"auto"`` runs ``geom``'s weight gradient on operands of ``dtype`` (both) with ``gemm``'s
+    im2col of the big side: what a transposed convolution's backward shares with its input gradient's
+    convolution (:func:`.gemm.conv_and_weight_grad`)."""
+    return available(dtype) and not window.whole_window(geom) and not blocks_win(geom)
+
+
 def blocks_win(geom: Geometry) -> bool:
     """Whether the cost model predicts ``subpixel``'s convolution (blocks) faster than ``gemm``'s (im2col) on
     the convolution between the two sides of ``geom``: then the weight gradient runs in blocks too.
