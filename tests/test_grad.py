@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tconv
-from support import assert_close, configs, record_error
+from support import assert_close, configs, depthwise_configs, record_error
 from torch_autograd import conv_grads, conv_transpose_grads
 from tconv.algorithms.weight_grad import weight_grad
 from tconv.params import conv_geometry, conv_transpose_geometry
@@ -122,6 +124,39 @@ def test_weight_grad_methods_agree(cfg):
             mp.setattr(blockconv, "CHUNK_BYTES", chunk)
             np.testing.assert_allclose(weight_grad(x, gy, geom), a, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(weight_grad(x, gy, geom, method="subpixel"), a, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(cfg=depthwise_configs(), dtype=st.sampled_from([np.float32, np.float64]), threads=st.sampled_from(["1", "2"]))
+def test_depthwise_weight_gradient_matches_im2col(cfg, dtype, threads):
+    """``depthwise``'s compiled per-channel weight gradient (auto's pick with one channel per group), both
+    directions, 1-3 d, channels split over one or two threads: against the float64 im2col GEMM; counted."""
+    from tconv.algorithms import depthwise, jit, window
+
+    if not jit.available(dtype):
+        pytest.skip("the compiled kernels are switched off")
+    x, w = (a.astype(np.float64) for a in cfg.arrays()[:2])
+    calls = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TCONV_NUM_THREADS", threads)
+        original = depthwise._depthwise_weight_rows
+        mp.setattr(depthwise, "_depthwise_weight_rows", lambda *a: (calls.append(1), original(*a))[1])
+        for transposed in (True, False):
+            if transposed:
+                geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
+                small = x
+                big = np.random.default_rng(cfg.seed).standard_normal(geom.result_shape)
+            else:
+                big, _, _ = cfg.conv_problem()
+                big = big.astype(np.float64)
+                geom = conv_geometry(big, w, **cfg.conv_kwargs())
+                small = np.random.default_rng(cfg.seed).standard_normal(geom.result_shape)
+            want = weight_grad(small, big, geom, method="im2col")
+            before = len(calls)
+            got = weight_grad(small.astype(dtype), big.astype(dtype), replace(geom, dtype=np.dtype(dtype)))
+            assert got.dtype == dtype and got.shape == w.shape
+            assert_close(got, want, dtype)
+            assert len(calls) > before or window.whole_window(geom)  # the one-window GEMM comes first
 
 
 def _fd_check(f, args, grads, rng, eps=1e-6):

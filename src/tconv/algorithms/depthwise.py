@@ -29,6 +29,7 @@ import numpy as np
 from ..params import Geometry
 from .._threads import run_chunks
 from .jit import available, jit
+from .gemm_loops import LANES
 from .phasing import last_dim_phases, phase_combos, prod, small_padding, too_many_phases
 from .registry import Algorithm
 from .taps import combine_tables, conv_last_dim_ranges, tap_table
@@ -206,6 +207,72 @@ def _depthwise_conv_rows(y, x, w, channels, jcnt, jx, jw, starts, q0, q1, step, 
                 yf[ybase + q] = acc[q]
 
 
+@jit
+def _depthwise_weight_rows(dw, small, big, channels, images, jcnt, jx, jw, starts, q0, q1, step, c0, c1):
+    """Depthwise weight gradient of the convolution big -> small (the pairs of :func:`_depthwise_conv_rows`):
+    ``dw[c, wi, t] = sum small[r, j, q] * big[r, xi, q * step + starts[t]]`` over the images' rows
+    ``r = n * channels + c``, the outer pairs and the outputs; channels ``c0:c1`` (a thread's own).  Each
+    weight element sums in LANES independent partial sums (a fixed-width inner loop the compiler
+    vectorises, where one running sum would keep it scalar), added up once per channel."""
+    nj, no, nin = small.shape[1], small.shape[2], big.shape[2]
+    jin, kout, k = big.shape[1], dw.shape[1], dw.shape[2]
+    sf, bf, wf = small.reshape(-1), big.reshape(-1), dw.reshape(-1)
+    ustep, lanes, zero = np.uint64(step), np.uint64(LANES), np.uint64(0)
+    acc = np.empty((kout * k, LANES), dtype=dw.dtype)
+    for c in range(c0, c1):
+        acc[:, :] = 0
+        for n in range(images):
+            r = n * channels + c
+            for j in range(nj):
+                srow = np.uint64((r * nj + j) * no)
+                for u in range(jcnt[j]):
+                    xrow = (r * jin + jx[j, u]) * nin
+                    wrow = jw[j, u] * k
+                    for t in range(starts.shape[0]):
+                        if q1[t] <= q0[t]:
+                            continue
+                        src = np.uint64(xrow + q0[t] * step + starts[t])
+                        dst = srow + np.uint64(q0[t])
+                        length = np.uint64(q1[t] - q0[t])
+                        full = length - length % lanes
+                        a = acc[wrow + t]
+                        for b0 in range(zero, full, lanes):
+                            for lane in range(lanes):
+                                a[lane] += sf[dst + b0 + lane] * bf[src + (b0 + lane) * ustep]
+                        for lane in range(length - full):
+                            a[lane] += sf[dst + full + lane] * bf[src + (full + lane) * ustep]
+        for i in range(kout * k):
+            wf[c * kout * k + i] = acc[i].sum()
+
+
+def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The depthwise weight gradient (one channel per group on both sides), compiled: per channel, the
+    products of its small-side rows with the big side's tap windows, summed over the images; channels
+    spread over the threads.  Needs :func:`.jit.available` and operands of one dtype; falls back to the
+    NumPy gradient (:mod:`.weight_grad_numpy`) otherwise or for a geometry :func:`unsupported` refuses.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> g = geometry_from_shapes(True, (1, 2, 2), (2, 1, 2), np.float64, groups=2)
+    >>> weight_grad(np.ones((1, 2, 2)), np.arange(6.).reshape(1, 2, 3), g)[:, 0].tolist()
+    [[1.0, 3.0], [7.0, 9.0]]
+    """
+    if unsupported(geom) or not available(small.dtype) or small.dtype != big.dtype:
+        from .weight_grad_numpy import numpy_weight_grad
+
+        return numpy_weight_grad(small, big, geom)
+    view = geom.convolution()  # big -> small
+    n, c, k = small.shape[0], geom.groups, view.kernel_shape
+    dw = np.empty((c, prod(k[:-1]), k[-1]), dtype=small.dtype)
+    s3 = np.ascontiguousarray(small).reshape(n * c, prod(view.output_shape[:-1]), view.output_shape[-1])
+    b3 = np.ascontiguousarray(big).reshape(n * c, prod(view.input_shape[:-1]), view.input_shape[-1])
+    args = (dw, s3, b3, c, n) + _tables(view) + (view.stride[-1],)
+    if n == 0:
+        dw[...] = 0
+    else:
+        run_chunks(c, lambda lo, hi: _depthwise_weight_rows(*args, lo, hi), min_chunk=1 if s3.size >= 1 << 15 else c)
+    return dw.reshape((c, 1) + k)
+
+
 def _outer_pairs(geom, out_shape, in_shape, transposed: bool):
     """Merged tables of the outer dims: per outer output index, the (input outer index, tap outer index) pairs."""
     nd = len(out_shape)
@@ -300,4 +367,5 @@ ALGORITHM = Algorithm(
     workspace_bytes=workspace_bytes,
     cost=cost,
     unsupported=unsupported,
+    weight_grad=weight_grad,
 )

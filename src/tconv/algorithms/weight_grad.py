@@ -23,7 +23,7 @@ import functools
 import numpy as np
 
 from ..params import Geometry
-from . import cost, gemm, subpixel, window
+from . import cost, depthwise, gemm, subpixel, window
 from .jit import available
 from .registry import get
 from .weight_grad_numpy import im2col_weight_grad, numpy_weight_grad, per_tap_weight_grad
@@ -38,7 +38,8 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
     result has the layout of the weight of that operator, ``(small channels,
     big channels // groups, *kernel)``.  ``method`` is ``"im2col"`` (one GEMM),
     ``"per_tap"`` (one product per tap), ``"auto"`` (one GEMM over the batch where the one window is the
-    whole big side, :mod:`.window`; with the compiled kernels and operands of one dtype:
+    whole big side, :mod:`.window`; with the compiled kernels and operands of one dtype: ``depthwise``'s
+    per-channel sums where each group has one channel on both sides, otherwise
     ``gemm``'s chunked, channels-first im2col and one GEMM per chunk, or ``subpixel``'s blocks where
     :func:`blocks_win`; otherwise im2col when its workspace takes at most a quarter of the available
     memory, else per tap), or the name of a registered algorithm (its declared
@@ -48,6 +49,8 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
         if window.whole_window(geom):  # one GEMM over the batch, no gather (any dtype)
             return window.weight_grad(small, big, geom)
         if available(small.dtype) and small.dtype == big.dtype:
+            if depthwise.unsupported(geom) is None:  # one channel per group: compiled per-channel sums
+                return depthwise.weight_grad(small, big, geom)
             kernel = subpixel.weight_grad if blocks_win(geom) else gemm.weight_grad
             return kernel(small, big, geom)
         return numpy_weight_grad(small, big, geom)
@@ -67,7 +70,8 @@ def gemm_columns(geom: Geometry, dtype) -> bool:
     """Whether ``"auto"`` runs ``geom``'s weight gradient on operands of ``dtype`` (both) with ``gemm``'s
     im2col of the big side: what a transposed convolution's backward shares with its input gradient's
     convolution (:func:`.gemm.conv_and_weight_grad`)."""
-    return available(dtype) and not window.whole_window(geom) and not blocks_win(geom)
+    return (available(dtype) and not window.whole_window(geom) and depthwise.unsupported(geom) is not None
+            and not blocks_win(geom))
 
 
 def blocks_win(geom: Geometry) -> bool:
