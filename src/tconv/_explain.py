@@ -37,7 +37,7 @@ from .algorithms.jit import describe as describe_kernels
 from .boundary import source_index
 from ._validate import numeric_array, real_kind
 from .memory import available_bytes, check_fits, format_bytes
-from .ops import MEASURED, measure as _measure_all, needed_bytes, operands, plan, ranked, working_dtype
+from .ops import MEASURED, measure as _measure_all, needed_bytes, operands, plan, ranked, running_geometry, working_dtype
 from .params import Geometry, conv_geometry, conv_transpose_geometry, geometry_from_shapes
 
 
@@ -271,6 +271,11 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
         if dt is not None:
             xa, wa, ba = xa.astype(dt, copy=False), wa.astype(dt, copy=False), None if ba is None else ba.astype(dt)
         geom = (conv_transpose_geometry if op == "conv_transpose" else conv_geometry)(xa, wa, ba, **params)
+    user_geom, geom = geom, running_geometry(geom)  # the stride-1 problem of a stride dividing its dilation
+    if geom is not user_geom:
+        picks = user_geom.subsampled()[1]
+        lead = (slice(None),) * (2 if user_geom.batched else 1)
+        xa = xa if user_geom.transposed else xa[lead + picks]
     times = _measure_all(geom, xa, wa) if measure else {}
     predicted = dict(ranked(geom))
     limit = available_bytes()
@@ -291,7 +296,10 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
         reason = "lowest predicted time of the supported algorithms"
     else:
         reason = "the cheaper algorithms need more memory than the guard allows"
-    return Explanation(geom, chosen, reason, tuple(candidates))
+    if geom is not user_geom:
+        reason += (f"; on the stride-1 problem {geom.input_shape} -> {geom.output_shape} of the positions its "
+                   f"taps meet (stride {user_geom.stride} divides dilation {user_geom.dilation})")
+    return Explanation(user_geom, chosen, reason, tuple(candidates))
 
 
 def _from_shapes(op: str, x: Any, weight: Any, bias: Any, dt: np.dtype | None, measure: bool,

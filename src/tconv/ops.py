@@ -16,8 +16,8 @@ from . import algorithms as registry
 from . import boundary
 from ._layout import kernel_operand
 from .algorithms.planner import (
-    MEASURED, boundary_bytes, complex_bytes, measure_mode, needed_bytes, plan, ranked, real_geometry, small_choice,
-    working_dtype,
+    MEASURED, boundary_bytes, complex_bytes, measure_mode, needed_bytes, plan, ranked, real_geometry, result_bytes,
+    running_geometry, small_choice, working_dtype,
 )
 from .algorithms.gemm import conv_and_weight_grad
 from .algorithms.weight_grad import gemm_columns, weight_grad
@@ -59,7 +59,8 @@ def execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray 
     :func:`tconv.boundary.pad` (a convolution's input, before) or :func:`tconv.boundary.fold` (a transposed
     convolution's output, after; the bias after the fold), with any algorithm.  Complex operands (a
     complex ``geom.dtype``) run as real calls on their real and imaginary parts (:func:`bilinear`), so every
-    algorithm and mode takes them too.
+    algorithm and mode takes them too.  A stride that divides its dilation runs the stride-1 operator on the
+    big-side positions the taps meet (:meth:`~tconv.params.Geometry.subsampled`).
 
     >>> from tconv.params import geometry_from_shapes
     >>> g = geometry_from_shapes(True, (1, 1, 2), (1, 1, 2), np.float64)
@@ -71,6 +72,8 @@ def execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray 
         return _execute_complex(geom, x, weight, bias, algorithm)
     if geom.boundary != "zeros":
         return _execute_boundary(geom, x, weight, bias, algorithm)
+    if running_geometry(geom) is not geom:
+        return _execute_subsampled(geom, x, weight, bias, algorithm)
     small = small_choice(geom, algorithm, (x, weight))
     if small is not None:  # planned before, and nothing it depends on has changed
         return run_planned(geom, small[0], small[1], x, weight, bias)
@@ -195,6 +198,25 @@ def _execute_boundary(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: n
         return y.astype(geom.dtype, copy=False)
 
 
+def _execute_subsampled(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                        algorithm: str) -> np.ndarray:
+    """A stride that divides its dilation (:meth:`~tconv.params.Geometry.subsampled`): the operator on the
+    big-side positions its taps meet, with stride 1 there (``algorithm`` planned for that geometry); a
+    convolution reads ``x`` at those positions, a transposed convolution writes its result there into
+    zeros, then the bias.  The same sums as the strided operator, in a smaller problem."""
+    reduced, picks = geom.subsampled()
+    lead = (slice(None),) * (2 if geom.batched else 1)
+    if not geom.transposed:
+        return execute(reduced, x[lead + picks], weight, bias, algorithm)
+    kind = "conv_transpose"
+    with reserve(result_bytes(geom), f"{kind} (the result around its stride-1 part)"):
+        y = np.zeros(geom.result_shape, dtype=geom.dtype)
+        y[lead + picks] = execute(reduced, x, weight, None, algorithm)
+        if bias is not None:
+            y += bias.astype(geom.dtype, copy=False).reshape((geom.out_channels,) + (1,) * geom.ndim)
+    return y
+
+
 def weight_gradient(geom: Geometry, small: np.ndarray, big: np.ndarray, method: str = "auto") -> np.ndarray:
     """The gradient of ``geom``'s weight: ``sum small[:, a, i] * big[:, b, o]`` over batch and paired positions.
 
@@ -214,6 +236,9 @@ def weight_gradient(geom: Geometry, small: np.ndarray, big: np.ndarray, method: 
         return bilinear(lambda s, b: weight_gradient(real_geometry(geom), s, b, method), small, big, work)
     if geom.boundary != "zeros":  # the kernel geometry pairs ``small`` with the padded big side
         big, geom = boundary.pad(big, geom.boundary_pairs, geom.boundary, dtype=work), geom.kernel_geometry()
+    if geom.subsampled() is not None:  # only the big positions the taps meet pair with ``small``
+        geom, picks = geom.subsampled()
+        big = big[(slice(None), slice(None)) + picks]
     return weight_grad(kernel_operand(small, work), kernel_operand(big, work), geom, method)
 
 

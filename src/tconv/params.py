@@ -80,7 +80,7 @@ class Geometry:
         return cached
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_hash", "_subsampled")}
 
     @property
     def ndim(self) -> int:
@@ -109,9 +109,10 @@ class Geometry:
 
     @property
     def direct(self) -> bool:
-        """Whether the kernels run this geometry on its operands as they are: real, zero padding (complex
-        operands run as real calls on their parts, another boundary mode around padded or folded inner calls)."""
-        return self.dtype.kind != "c" and self.boundary == "zeros"
+        """Whether the kernels run this geometry on its operands as they are: real, zero padding, no stride
+        that divides its dilation (complex operands run as real calls on their parts, another boundary mode
+        around padded or folded inner calls, such a stride as the stride-1 :meth:`subsampled` operator)."""
+        return self.dtype.kind != "c" and self.boundary == "zeros" and self.subsampled() is None
 
     @property
     def before(self) -> tuple[int, ...]:
@@ -220,6 +221,49 @@ class Geometry:
             return replace(self, boundary="zeros", padding=((0, 0),) * nd, output_shape=self.padded_shape)
         return replace(self, boundary="zeros", padding=tuple((0, min(hi, 0)) for _, hi in self.padding),
                        input_shape=self.padded_shape)
+
+    def subsampled(self) -> "tuple[Geometry, tuple[slice, ...]] | None":
+        """Where a dim's stride (above 1) divides its dilation, the taps meet only every stride-th big-side
+        position: the same operator on those positions alone, with stride 1 and dilation / stride there.
+
+        Returns that geometry (zero padding, same small side, weight and batch) and the big side's slices
+        that pick its positions, or None when no dim has such a stride.  A convolution reads only
+        ``big[slices]``; a transposed convolution writes only there (the rest of its output is zero, plus
+        the bias).  Computed once per geometry.
+
+        >>> g = geometry_from_shapes(True, (1, 1, 4), (1, 1, 3), stride=2, dilation=2, padding=2, output_padding=1)
+        >>> s, picks = g.subsampled()
+        >>> s.stride, s.dilation, s.output_shape, picks, g.output_shape
+        ((1,), (1,), (4,), (slice(0, None, 2),), (8,))
+        """
+        cached = self.__dict__.get("_subsampled", False)
+        if cached is False:
+            cached = self._subsample()
+            object.__setattr__(self, "_subsampled", cached)
+        return cached
+
+    def _subsample(self) -> "tuple[Geometry, tuple[slice, ...]] | None":
+        if self.boundary != "zeros" or not any(s > 1 and d % s == 0 for s, d in zip(self.stride, self.dilation)):
+            return None
+        view = self.convolution()
+        big, stride, dilation, padding, picks = [], [], [], [], []
+        for n_big, n_small, k, s, d, (lo, hi) in zip(view.input_shape, view.output_shape, self.kernel_shape,
+                                                    self.stride, self.dilation, view.padding):
+            if s == 1 or d % s:
+                big.append(n_big), stride.append(s), dilation.append(d), padding.append((lo, hi))
+                picks.append(slice(None))
+                continue
+            r = -lo % s  # the big positions the taps meet: r, r + s, ...
+            n = len(range(r, n_big, s))
+            if n == 0:
+                return None
+            lo2, d2 = (lo + r) // s, d // s
+            big.append(n), stride.append(1), dilation.append(d2)
+            padding.append((lo2, n_small + d2 * (k - 1) - n - lo2))  # stride 1: small = big + lo + hi - d(k - 1)
+            picks.append(slice(r, None, s))
+        reduced = replace(view, input_shape=tuple(big), stride=tuple(stride), dilation=tuple(dilation),
+                          padding=tuple(padding))
+        return (reduced.adjoint() if self.transposed else reduced), tuple(picks)
 
     def macs(self) -> int:
         """Multiply-adds of the scatter/gather definition (no cropping savings)."""

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .algorithms import packs
-from .algorithms.planner import measure_mode, needed_bytes, plan as choose, working_dtype, MEASURED
+from .algorithms.planner import measure_mode, needed_bytes, plan as choose, running_geometry, working_dtype, MEASURED
 from .algorithms.registry import Algorithm
 from .memory import Budget
 from .ops import check_algorithm_name, execute, measure, operands, run_planned
@@ -199,8 +199,9 @@ def _make(transposed: bool, x: Any, weight: Any, bias: Any, algorithm: str, hype
     direct = geom.direct
     if direct and requested == "auto" and geom not in MEASURED and measure_mode():
         measure(geom, xa, wa)
-    # complex operands and boundary modes: the memory of the whole call checked, values asked per call
-    chosen = choose(geom, requested, (xa, wa) if direct else (), Budget())
+    # complex operands and boundary modes: the memory of the whole call checked, values asked per call;
+    # a stride that divides its dilation: the algorithm its stride-1 problem runs
+    chosen = choose(running_geometry(geom), requested, (xa, wa) if direct else (), Budget())
     signatures = tuple(None if a is None else (a.shape, a.dtype) for a in (xa, wa, ba))
     return Plan(geom, signatures, requested, chosen)
 

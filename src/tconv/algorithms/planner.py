@@ -30,6 +30,19 @@ def working_dtype(geom: Geometry) -> np.dtype:
     return np.promote_types(geom.dtype, np.float32)
 
 
+def running_geometry(geom: Geometry) -> Geometry:
+    """The geometry whose kernel a call of ``geom`` runs, planned and explained for it: ``geom``'s
+    :meth:`~tconv.params.Geometry.subsampled` one where a stride divides its dilation (and the dtype is the
+    working one), otherwise ``geom``.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> running_geometry(geometry_from_shapes(False, (1, 1, 9), (1, 1, 3), np.float32, stride=2, dilation=2)).stride
+    (1,)
+    """
+    sub = geom.subsampled()
+    return sub[0] if sub is not None and geom.dtype == working_dtype(geom) else geom
+
+
 @functools.lru_cache(maxsize=4096)
 def result_bytes(geom: Geometry) -> int:
     """The result in the working dtype, plus its cast to the result dtype only where that makes a copy
