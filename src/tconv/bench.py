@@ -44,7 +44,7 @@ from tqdm import tqdm
 from .algorithms import get as _get_algorithm, names as _algorithm_names
 from .algorithms.cost import blas_description, calibration_description, cpu_model
 from .algorithms.jit import describe as describe_kernels
-from .ops import conv, conv_transpose, plan, ranked
+from .ops import conv, conv_transpose, plan, ranked, running_geometry
 from .params import conv_geometry, conv_transpose_geometry, geometry_from_shapes
 
 #: Algorithms predicted this many times slower than the best are not timed (they would take minutes).
@@ -157,12 +157,12 @@ def _tconv_runner(layer: dict, op: str, dtype: str, algorithm: str) -> Callable[
     x, w, other = _operands(layer, dtype, op)
     p = _params(layer)
     if op == "conv_transpose":
-        geom = conv_transpose_geometry(x, w, output_padding=layer["output_padding"], **p)
+        geom = running_geometry(conv_transpose_geometry(x, w, output_padding=layer["output_padding"], **p))
         if algorithm != "auto" and _get_algorithm(algorithm).unsupported(geom):
             return None
         return lambda: _timed(lambda: conv_transpose(x, w, output_padding=layer["output_padding"], algorithm=algorithm, **p))
     if op == "conv":
-        geom = conv_geometry(x, w, **p)
+        geom = running_geometry(conv_geometry(x, w, **p))
         if algorithm != "auto" and _get_algorithm(algorithm).unsupported(geom):
             return None
         return lambda: _timed(lambda: conv(x, w, algorithm=algorithm, **p))
@@ -285,7 +285,7 @@ def measure_row(layer: dict, op: str, dtype: str, *, repeats: int, pause: float,
     if auto is not None:
         runners["tconv"] = auto
     if every_algorithm and op in ("conv_transpose", "conv"):
-        predicted = dict(ranked(_geometry(layer, op, dtype)))
+        predicted = dict(ranked(running_geometry(_geometry(layer, op, dtype))))
         best = min(v for k, v in predicted.items() if k != "direct")
         for name in _algorithm_names():
             if name == "direct" or predicted.get(name, 0) > HOPELESS * best:
@@ -336,7 +336,9 @@ def _geometry(layer: dict, op: str, dtype: str):
 
 
 def _auto_name(layer: dict, op: str, dtype: str) -> str:
-    return plan(_geometry(layer, op, dtype)).name if op in ("conv_transpose", "conv") else "-"
+    if op not in ("conv_transpose", "conv"):
+        return "-"
+    return plan(running_geometry(_geometry(layer, op, dtype))).name  # a stride dividing its dilation: stride 1
 
 
 # ---------------------------------------------------------------------------
