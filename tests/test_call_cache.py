@@ -19,7 +19,7 @@ import pytest
 
 import tconv
 from tconv import params
-from tconv.algorithms import depthwise, gemm_loops, planner
+from tconv.algorithms import depthwise, depthwise_planes, gemm_loops, planner
 
 from support import assert_close, clear_tconv_caches
 
@@ -65,7 +65,9 @@ def test_hits_give_the_numbers_of_a_fresh_call():
             assert_close(tconv.conv(got_t, w, **kw), want_c, "float64")
             compared += 1
     assert compared == 9
-    assert depthwise._tables.cache_info().hits >= 2 and gemm_loops._col2im_plane_tables.cache_info().hits >= 2
+    depthwise_hits = sum(f.cache_info().hits for f in (depthwise._tables, depthwise_planes._ct_tables,
+                                                         depthwise_planes._conv_tables))
+    assert depthwise_hits >= 2 and gemm_loops._col2im_plane_tables.cache_info().hits >= 2
 
 
 def test_cached_tables_are_not_written_by_calls():
@@ -75,10 +77,15 @@ def test_cached_tables_are_not_written_by_calls():
     tconv.conv_transpose(x, w, **kw, algorithm="depthwise")
     geom = params.call_geometry(True, x, w, None, stride=(2, 3), padding=1, output_padding=0, dilation=1,
                                 groups=3, output_size=None, padding_mode="zeros")
-    before = [t.copy() for t in depthwise._tables(geom)]
+    arrays = lambda tables: [t for t in tables if isinstance(t, np.ndarray)]  # noqa: E731
+    before = [t.copy() for t in arrays(depthwise._tables(geom)) + arrays(depthwise_planes._ct_tables(geom))]
     for _ in range(3):
         tconv.conv_transpose(x, w, **kw, algorithm="depthwise")
-    assert all(np.array_equal(a, b) for a, b in zip(before, depthwise._tables(geom)))
+        with pytest.MonkeyPatch.context() as mp:  # the row kernels too
+            mp.setattr(depthwise, "PLANES_FROM_POSITIONS", 1 << 30)
+            tconv.conv_transpose(x, w, **kw, algorithm="depthwise")
+    after = arrays(depthwise._tables(geom)) + arrays(depthwise_planes._ct_tables(geom))
+    assert len(after) == len(before) and all(np.array_equal(a, b) for a, b in zip(before, after))
 
 
 def test_a_geometry_hash_stays_in_its_process():

@@ -24,7 +24,7 @@ from support import Config, _repad, assert_close, configs, configs_for
 from torch_oracle import torch_conv, torch_conv_transpose
 
 pytest.importorskip("numba")
-from tconv.algorithms import depthwise, gather, gemm_loops, jit  # noqa: E402  (after the skip: they import without numba too)
+from tconv.algorithms import depthwise, depthwise_planes, gather, gemm_loops, jit  # noqa: E402  (after the skip: they import without numba too)
 
 if not jit.available():
     pytest.skip("the compiled kernels are switched off (TCONV_NUMBA=0)", allow_module_level=True)
@@ -187,7 +187,7 @@ def test_compiled_kernels_are_used(monkeypatch):
     calls = []
     for module, name in ((gemm_loops, "_col2im4"), (gemm_loops, "_col2im_planes"), (gather, "_gather4"),
                          (depthwise, "_depthwise_rows"), (gemm_loops, "_im2col_planes"),
-                         (gemm_loops, "_im2col_stride2")):
+                         (gemm_loops, "_im2col_stride2"), (depthwise_planes, "_ct_planes")):
         original = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _o=original, _n=name: (calls.append(_n), _o(*a))[1])
     rng = np.random.default_rng(0)
@@ -199,7 +199,9 @@ def test_compiled_kernels_are_used(monkeypatch):
                          algorithm="nooverlap")
     tconv.conv_transpose(x, rng.standard_normal((4, 1, 3, 3)), stride=2, groups=4, algorithm="depthwise")
     assert calls.count("_col2im4") == 1 and calls.count("_col2im_planes") == 1
-    assert calls.count("_gather4") >= 2 and calls.count("_depthwise_rows") >= 1
+    assert calls.count("_gather4") >= 2 and calls.count("_ct_planes") >= 1  # 11x11 outputs: the phase planes
+    tconv.conv_transpose(x[..., :3, :3], rng.standard_normal((4, 1, 3, 3)), stride=2, groups=4, algorithm="depthwise")
+    assert calls.count("_depthwise_rows") >= 1  # 7x7 outputs: the row kernel
     tconv.conv(x, rng.standard_normal((3, 4, 3, 3)), stride=2, algorithm="gemm")
     assert calls.count("_im2col_planes") == 1
     tconv.conv(rng.standard_normal((1, 2, 3, 80)), rng.standard_normal((3, 2, 3, 3)), stride=2, padding=1,
@@ -341,6 +343,22 @@ def test_depthwise_conv_adjoint():
     y = rng.standard_normal(cx.shape)
     ty = tconv.conv_transpose(y, w, algorithm="depthwise", output_size=x.shape[2:], **kw)
     assert abs(np.vdot(cx, y) - np.vdot(x, ty)) <= 1e-12 * abs(np.vdot(cx, y))
+
+
+@settings(max_examples=60, deadline=None)
+@given(cfg=configs_for("depthwise", max_dims=2), planes_from=st.sampled_from([1, 64, 1 << 30]))
+def test_depthwise_phase_planes_match_torch(cfg, planes_from):
+    """The 2-D depthwise kernels on padded phase planes (``depthwise_planes``: both directions), or the row
+    kernels, by the drawn threshold: against PyTorch; the planes run wherever the threshold lets them."""
+    calls = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(depthwise, "PLANES_FROM_POSITIONS", planes_from)
+        for name in ("_ct_planes", "_conv_planes"):
+            original = getattr(depthwise_planes, name)
+            mp.setattr(depthwise_planes, name, lambda *a, _o=original, _n=name: (calls.append(_n), _o(*a))[1])
+        _check("depthwise", cfg)
+    planes = cfg.ndim == 2 and planes_from == 1
+    assert ("_ct_planes" in calls) == planes and ("_conv_planes" in calls) == planes
 
 
 def test_winograd_needs_the_compiled_kernels():

@@ -127,11 +127,13 @@ def test_weight_grad_methods_agree(cfg):
 
 
 @settings(max_examples=80, deadline=None)
-@given(cfg=depthwise_configs(), dtype=st.sampled_from([np.float32, np.float64]), threads=st.sampled_from(["1", "2"]))
-def test_depthwise_weight_gradient_matches_im2col(cfg, dtype, threads):
-    """``depthwise``'s compiled per-channel weight gradient (auto's pick with one channel per group), both
-    directions, 1-3 d, channels split over one or two threads: against the float64 im2col GEMM; counted."""
-    from tconv.algorithms import depthwise, jit, window
+@given(cfg=depthwise_configs(), dtype=st.sampled_from([np.float32, np.float64]), threads=st.sampled_from(["1", "2"]),
+       planes_from=st.sampled_from([1, 64, 1 << 30]))
+def test_depthwise_weight_gradient_matches_im2col(cfg, dtype, threads, planes_from):
+    """``depthwise``'s compiled per-channel weight gradient (auto's pick with one channel per group: the row
+    kernel, or in 2-D the phase planes), both directions, 1-3 d, channels split over one or two threads:
+    against the float64 im2col GEMM; counted."""
+    from tconv.algorithms import depthwise, depthwise_planes, jit, window
 
     if not jit.available(dtype):
         pytest.skip("the compiled kernels are switched off")
@@ -139,8 +141,10 @@ def test_depthwise_weight_gradient_matches_im2col(cfg, dtype, threads):
     calls = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TCONV_NUM_THREADS", threads)
-        original = depthwise._depthwise_weight_rows
-        mp.setattr(depthwise, "_depthwise_weight_rows", lambda *a: (calls.append(1), original(*a))[1])
+        for module, name in ((depthwise, "_depthwise_weight_rows"), (depthwise_planes, "_conv_planes")):
+            original = getattr(module, name)
+            mp.setattr(module, name, lambda *a, _o=original: (calls.append(1), _o(*a))[1])
+        mp.setattr(depthwise, "PLANES_FROM_POSITIONS", planes_from)
         for transposed in (True, False):
             if transposed:
                 geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())

@@ -8,7 +8,8 @@ the phase's strided view of the output.  Work is split into blocks of
 ``(image, channel)`` rows that stay in cache, spread over the threads of
 :mod:`tconv._threads`.  No Python loop over groups.  With the compiled kernels
 (see :mod:`.jit`) both directions are one compiled loop over the rows
-instead, with no temporary per tap.
+instead, with no temporary per tap; 2-D images from PLANES_FROM_POSITIONS run
+on padded phase planes (:mod:`.depthwise_planes`), and so does the weight gradient.
 
 >>> import numpy as np
 >>> from tconv.params import conv_transpose_geometry
@@ -27,7 +28,8 @@ import itertools
 import numpy as np
 
 from ..params import Geometry
-from .._threads import run_chunks
+from .._threads import num_threads, run_chunks
+from . import depthwise_planes
 from .jit import available, jit
 from .gemm_loops import LANES
 from .phasing import last_dim_phases, phase_combos, prod, small_padding, too_many_phases
@@ -265,11 +267,15 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     dw = np.empty((c, prod(k[:-1]), k[-1]), dtype=small.dtype)
     s3 = np.ascontiguousarray(small).reshape(n * c, prod(view.output_shape[:-1]), view.output_shape[-1])
     b3 = np.ascontiguousarray(big).reshape(n * c, prod(view.input_shape[:-1]), view.input_shape[-1])
-    args = (dw, s3, b3, c, n) + _tables(view) + (view.stride[-1],)
+    chunk = 1 if s3.size >= 1 << 15 else c
     if n == 0:
         dw[...] = 0
+    elif _planes(view):
+        s2, b2, w2 = s3.reshape((n * c,) + view.output_shape), b3.reshape((n * c,) + view.input_shape), dw.reshape((c,) + k)
+        run_chunks(c, lambda lo, hi: depthwise_planes.weight_grad(w2, s2, b2, view, n, lo, hi), min_chunk=chunk)
     else:
-        run_chunks(c, lambda lo, hi: _depthwise_weight_rows(*args, lo, hi), min_chunk=1 if s3.size >= 1 << 15 else c)
+        args = (dw, s3, b3, c, n) + _tables(view) + (view.stride[-1],)
+        run_chunks(c, lambda lo, hi: _depthwise_weight_rows(*args, lo, hi), min_chunk=chunk)
     return dw.reshape((c, 1) + k)
 
 
@@ -319,18 +325,40 @@ def _compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     y = np.empty((n * c, prod(out[:-1]), out[-1]), dtype=x.dtype)
     x3 = np.ascontiguousarray(x).reshape(n * c, prod(inp[:-1]), inp[-1])
     w3 = np.ascontiguousarray(weight).reshape(c, prod(k[:-1]), k[-1])
+    chunk = 1 if y.size >= 1 << 15 else n * c
+    if _planes(geom):
+        y2, x2, w2 = y.reshape((n * c,) + out), x3.reshape((n * c,) + inp), w3.reshape((c,) + k)
+        if geom.transposed:
+            run_chunks(n * c, lambda lo, hi: depthwise_planes.conv_transpose(y2, x2, w2, geom, lo, hi), min_chunk=chunk)
+        else:  # by channels, each over the images
+            run_chunks(c, lambda lo, hi: depthwise_planes.conv(y2, x2, w2, geom, n, lo, hi), min_chunk=max(1, chunk // n))
+        return y.reshape((n, c) + out)
     args = (y, x3, w3, c) + _tables(geom) + (geom.stride[-1],)
     kernel = _depthwise_rows if geom.transposed else _depthwise_conv_rows
-    run_chunks(n * c, lambda lo, hi: kernel(*args, lo, hi), min_chunk=1 if y.size >= 1 << 15 else n * c)
+    run_chunks(n * c, lambda lo, hi: kernel(*args, lo, hi), min_chunk=chunk)
     return y.reshape((n, c) + out)
+
+
+#: From this many big-side positions per image, 2-D layers run on padded phase planes
+#: (:mod:`.depthwise_planes`: a few long loops per image and channel); smaller images keep the row kernels.
+PLANES_FROM_POSITIONS = 64
+
+
+def _planes(geom: Geometry) -> bool:
+    """Whether the 2-D phase-plane kernels run ``geom`` (a geometry :func:`unsupported` accepts)."""
+    return geom.ndim == 2 and prod(geom.big_shape) >= PLANES_FROM_POSITIONS
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     """Per thread: one padded block of input rows and two phase accumulators (a block never holds more
-    than every row of the call, small side padded plus big side)."""
+    than every row of the call, small side padded plus big side); in 2-D from PLANES_FROM_POSITIONS, each
+    thread's phase planes (:func:`.depthwise_planes.workspace_bytes`) where they are larger."""
     row_small = prod(n + 2 * k for n, k in zip(geom.small_shape, geom.kernel_shape))
     all_rows = geom.batch * geom.groups * (row_small + prod(geom.big_shape)) * itemsize
-    return 4 * min(_BLOCK_BYTES, all_rows) + 2 * row_small * itemsize
+    rows = 4 * min(_BLOCK_BYTES, all_rows) + 2 * row_small * itemsize
+    if _planes(geom) and not unsupported(geom):
+        return max(rows, num_threads() * depthwise_planes.workspace_bytes(geom, itemsize))
+    return rows
 
 
 #: Cost model: element passes per tap over the small side (multiply into a temporary, add), in elements
@@ -342,7 +370,6 @@ STEPS_PER_BLOCK_ITEM = 3
 
 def cost(geom: Geometry) -> float:
     """Element-wise passes over cache-resident blocks: a few passes per tap over the small side."""
-    from .._threads import num_threads
     from .cost import constants, per_call_seconds
 
     work = np.promote_types(geom.dtype, np.float32)
