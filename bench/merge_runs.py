@@ -4,8 +4,11 @@ interleaved), with the runs' spread; then the geomeans per operation.
 
 On a noisy host one run's ratio for a layer can be off by 2x (a neighbour's load lands on one contender's
 repeats); the median of three runs' ratios is steadier.  Timings only; nothing here is asserted.
+``--exclude FILE=LAYER,...`` leaves those layers' rows of that run out (measured before a change to them);
+a row is merged over the runs that have it.
 
     python bench/merge_runs.py bench/results-a.json bench/results-b.json bench/results-c.json
+    python bench/merge_runs.py old.json new.json --exclude old.json=depthwise
 """
 
 from __future__ import annotations
@@ -22,14 +25,12 @@ def _ratio(row: dict, other: str) -> float | None:
 
 
 def merge(runs: list[dict]) -> list[dict]:
-    """One merged row per (layer, op, dtype) present in every run."""
+    """One merged row per (layer, op, dtype), over the runs that have it."""
     keyed = [{(r["layer"], r["op"], r["dtype"]): r for r in run["rows"]} for run in runs]
     merged = []
-    for key in keyed[0]:
+    for key in dict.fromkeys(k for run in keyed for k in run):
         rows = [k[key] for k in keyed if key in k]
-        if len(rows) != len(runs):
-            continue
-        entry = {"layer": key[0], "op": key[1], "dtype": key[2], "auto": rows[0].get("auto")}
+        entry = {"runs": len(rows), "layer": key[0], "op": key[1], "dtype": key[2], "auto": rows[0].get("auto")}
         for name in ("tconv", "torch", "ort"):
             values = [r["ms"].get(name) for r in rows if r["ms"].get(name)]
             entry[f"{name} ms"] = statistics.median(values) if values else None
@@ -48,10 +49,18 @@ def _cell(v, spec=".2f") -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+")
+    parser.add_argument("--exclude", action="append", default=[], metavar="FILE=LAYER,...",
+                        help="leave these layers' rows of that run out")
     args = parser.parse_args(argv)
     runs = [json.load(open(path, encoding="utf-8")) for path in args.runs]
+    for spec in args.exclude:
+        path, _, layers = spec.partition("=")
+        run = runs[args.runs.index(path)]
+        run["rows"] = [r for r in run["rows"] if r["layer"] not in layers.split(",")]
     rows = merge(runs)
-    print(f"median over {len(runs)} runs (ratio range over the runs in brackets)\n")
+    fewer = sorted({f"{r['layer']} ({r['runs']})" for r in rows if r["runs"] < len(runs)})
+    print(f"median over {len(runs)} runs (ratio range over the runs in brackets)"
+          + (f"; rows over fewer runs: {', '.join(fewer)}" if fewer else "") + "\n")
     print("| layer | op | auto | tconv ms | torch ms | ort ms | vs torch | vs ORT |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:

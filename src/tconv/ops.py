@@ -208,8 +208,7 @@ def _execute_subsampled(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias:
     lead = (slice(None),) * (2 if geom.batched else 1)
     if not geom.transposed:
         return execute(reduced, x[lead + picks], weight, bias, algorithm)
-    kind = "conv_transpose"
-    with reserve(result_bytes(geom), f"{kind} (the result around its stride-1 part)"):
+    with reserve(result_bytes(geom), "conv_transpose (the result around its stride-1 part)"):
         y = np.zeros(geom.result_shape, dtype=geom.dtype)
         y[lead + picks] = execute(reduced, x, weight, None, algorithm)
         if bias is not None:
