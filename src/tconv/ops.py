@@ -94,6 +94,13 @@ def transposed_gradients(geom: Geometry, grad_output: np.ndarray, weight: np.nda
     arrays of its shapes in its dtype; the result is ``(grad_input, grad_weight)`` in the working dtype,
     ``grad_input`` unbatched when ``geom`` is.  Planned, guarded and run like :func:`execute`'s convolution,
     with the weight gradient's bytes added to the reservation.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> x, w, gy = np.ones((1, 2, 3)), np.ones((2, 1, 2)), np.arange(6.).reshape(1, 1, 6)
+    >>> g = geometry_from_shapes(True, x.shape, w.shape, np.float64, stride=2)
+    >>> gx, gw = transposed_gradients(g, gy, w, x, "gemm")
+    >>> gx.tolist(), gw[:, 0].tolist()
+    ([[[1.0, 5.0, 9.0], [1.0, 5.0, 9.0]]], [[6.0, 9.0], [6.0, 9.0]])
     """
     work = working_dtype(geom)
     if not geom.transposed or not geom.direct or algorithm not in ("auto", "gemm") or not gemm_columns(geom, work):
@@ -108,7 +115,8 @@ def transposed_gradients(geom: Geometry, grad_output: np.ndarray, weight: np.nda
         nbytes = needed_bytes(adjoint, chosen, (grad_output, weight))
     batch = (lambda a: a) if geom.batched else (lambda a: a[np.newaxis])
     gy, xb = (kernel_operand(batch(a), work) for a in (grad_output, x))
-    with reserve(nbytes + weight.size * work.itemsize, "conv_transpose backward", budget.room if small is None else None):
+    room = budget.room if small is None else None
+    with reserve(nbytes + weight.size * work.itemsize, "conv_transpose backward", room):
         grad_input, grad_weight = conv_and_weight_grad(gy, kernel_operand(weight, work), xb, geom)
     return (grad_input if geom.batched else grad_input[0]), grad_weight
 

@@ -271,7 +271,8 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     if n == 0:
         dw[...] = 0
     elif _planes(view):
-        s2, b2, w2 = s3.reshape((n * c,) + view.output_shape), b3.reshape((n * c,) + view.input_shape), dw.reshape((c,) + k)
+        s2, b2 = s3.reshape((n * c,) + view.output_shape), b3.reshape((n * c,) + view.input_shape)
+        w2 = dw.reshape((c,) + k)
         run_chunks(c, lambda lo, hi: depthwise_planes.weight_grad(w2, s2, b2, view, n, lo, hi), min_chunk=chunk)
     else:
         args = (dw, s3, b3, c, n) + _tables(view) + (view.stride[-1],)
@@ -329,9 +330,11 @@ def _compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     if _planes(geom):
         y2, x2, w2 = y.reshape((n * c,) + out), x3.reshape((n * c,) + inp), w3.reshape((c,) + k)
         if geom.transposed:
-            run_chunks(n * c, lambda lo, hi: depthwise_planes.conv_transpose(y2, x2, w2, geom, lo, hi), min_chunk=chunk)
+            run_chunks(n * c, lambda lo, hi: depthwise_planes.conv_transpose(y2, x2, w2, geom, lo, hi),
+                       min_chunk=chunk)
         else:  # by channels, each over the images
-            run_chunks(c, lambda lo, hi: depthwise_planes.conv(y2, x2, w2, geom, n, lo, hi), min_chunk=max(1, chunk // n))
+            run_chunks(c, lambda lo, hi: depthwise_planes.conv(y2, x2, w2, geom, n, lo, hi),
+                       min_chunk=max(1, chunk // n))
         return y.reshape((n, c) + out)
     args = (y, x3, w3, c) + _tables(geom) + (geom.stride[-1],)
     kernel = _depthwise_rows if geom.transposed else _depthwise_conv_rows

@@ -315,6 +315,12 @@ def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
     for ``geom`` the transposed convolution (``big`` its output gradient, ``small`` its input), each chunk's
     columns of ``big`` feeding both GEMMs (where :func:`conv` and :func:`weight_grad` gather them twice).
     Needs :func:`.jit.available` and operands of one dtype; not for a :func:`.window.whole_window` geometry.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> g = geometry_from_shapes(True, (1, 1, 3), (1, 1, 2), np.float64, stride=2)
+    >>> gx, gw = conv_and_weight_grad(np.arange(6.).reshape(1, 1, 6), np.array([[[1., 2.]]]), np.ones((1, 1, 3)), g)
+    >>> gx.tolist(), gw.tolist()
+    ([[[2.0, 8.0, 14.0]]], [[[6.0, 9.0]]])
     """
     view = geom.convolution()
     y = np.empty((view.batch, view.out_channels) + view.output_shape, dtype=big.dtype)

@@ -69,7 +69,14 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
 def gemm_columns(geom: Geometry, dtype) -> bool:
     """Whether ``"auto"`` runs ``geom``'s weight gradient on operands of ``dtype`` (both) with ``gemm``'s
     im2col of the big side: what a transposed convolution's backward shares with its input gradient's
-    convolution (:func:`.gemm.conv_and_weight_grad`)."""
+    convolution (:func:`.gemm.conv_and_weight_grad`).
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> dense = geometry_from_shapes(True, (2, 8, 4, 4), (8, 4, 4, 4), np.float32, stride=2, padding=1)
+    >>> per_channel = geometry_from_shapes(True, (2, 4, 4, 4), (4, 1, 4, 4), np.float32, stride=2, groups=4)
+    >>> gemm_columns(dense, np.float32), gemm_columns(per_channel, np.float32)  # depthwise sums its own
+    (True, False)
+    """
     return (available(dtype) and not window.whole_window(geom) and depthwise.unsupported(geom) is not None
             and not blocks_win(geom))
 
