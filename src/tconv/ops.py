@@ -74,14 +74,23 @@ def execute(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias: np.ndarray 
         return _execute_boundary(geom, x, weight, bias, algorithm)
     if running_geometry(geom) is not geom:
         return _execute_subsampled(geom, x, weight, bias, algorithm)
+    chosen, nbytes, room = _planned(geom, algorithm, x, weight)
+    return run_planned(geom, chosen, nbytes, x, weight, bias, room)
+
+
+def _planned(geom: Geometry, algorithm: str, x: np.ndarray,
+             weight: np.ndarray) -> tuple[registry.Algorithm, int, int | None]:
+    """The algorithm for a direct ``geom`` on these operands, the bytes its call holds and the reading of the
+    system taken while planning (None: not read): a small call's remembered choice, or a plan (measured
+    first in measure mode)."""
     small = small_choice(geom, algorithm, (x, weight))
     if small is not None:  # planned before, and nothing it depends on has changed
-        return run_planned(geom, small[0], small[1], x, weight, bias)
+        return small[0], small[1], None
     if algorithm == "auto" and geom not in MEASURED and measure_mode():
         measure(geom, x, weight)
     budget = Budget()
     chosen = plan(geom, algorithm, (x, weight), budget)
-    return run_planned(geom, chosen, needed_bytes(geom, chosen, (x, weight)), x, weight, bias, budget.room)
+    return chosen, needed_bytes(geom, chosen, (x, weight)), budget.room
 
 
 def transposed_gradients(geom: Geometry, grad_output: np.ndarray, weight: np.ndarray, x: np.ndarray,
@@ -105,17 +114,11 @@ def transposed_gradients(geom: Geometry, grad_output: np.ndarray, weight: np.nda
     work = working_dtype(geom)
     if not geom.transposed or not geom.direct or algorithm not in ("auto", "gemm") or not gemm_columns(geom, work):
         return None
-    adjoint = geom.adjoint()
-    small = small_choice(adjoint, algorithm, (grad_output, weight))
-    budget = Budget()
-    chosen, nbytes = small if small is not None else (plan(adjoint, algorithm, (grad_output, weight), budget), None)
+    chosen, nbytes, room = _planned(geom.adjoint(), algorithm, grad_output, weight)
     if chosen.name != "gemm":
         return None
-    if nbytes is None:
-        nbytes = needed_bytes(adjoint, chosen, (grad_output, weight))
     batch = (lambda a: a) if geom.batched else (lambda a: a[np.newaxis])
     gy, xb = (kernel_operand(batch(a), work) for a in (grad_output, x))
-    room = budget.room if small is None else None
     with reserve(nbytes + weight.size * work.itemsize, "conv_transpose backward", room):
         grad_input, grad_weight = conv_and_weight_grad(gy, kernel_operand(weight, work), xb, geom)
     return (grad_input if geom.batched else grad_input[0]), grad_weight

@@ -265,16 +265,17 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     view = geom.convolution()  # big -> small
     n, c, k = small.shape[0], geom.groups, view.kernel_shape
     dw = np.empty((c, prod(k[:-1]), k[-1]), dtype=small.dtype)
-    s3 = np.ascontiguousarray(small).reshape(n * c, prod(view.output_shape[:-1]), view.output_shape[-1])
-    b3 = np.ascontiguousarray(big).reshape(n * c, prod(view.input_shape[:-1]), view.input_shape[-1])
-    chunk = 1 if s3.size >= 1 << 15 else c
+    small, big = np.ascontiguousarray(small), np.ascontiguousarray(big)
+    chunk = 1 if small.size >= 1 << 15 else c
     if n == 0:
         dw[...] = 0
     elif _planes(view):
-        s2, b2 = s3.reshape((n * c,) + view.output_shape), b3.reshape((n * c,) + view.input_shape)
+        s2, b2 = small.reshape((n * c,) + view.output_shape), big.reshape((n * c,) + view.input_shape)
         w2 = dw.reshape((c,) + k)
         run_chunks(c, lambda lo, hi: depthwise_planes.weight_grad(w2, s2, b2, view, n, lo, hi), min_chunk=chunk)
     else:
+        s3 = small.reshape(n * c, prod(view.output_shape[:-1]), view.output_shape[-1])
+        b3 = big.reshape(n * c, prod(view.input_shape[:-1]), view.input_shape[-1])
         args = (dw, s3, b3, c, n) + _tables(view) + (view.stride[-1],)
         run_chunks(c, lambda lo, hi: _depthwise_weight_rows(*args, lo, hi), min_chunk=chunk)
     return dw.reshape((c, 1) + k)

@@ -25,11 +25,9 @@ import functools
 import numpy as np
 
 from ..params import Geometry
+from .gemm_loops import LANES  # the weight gradient's partial sums per tap
 from .jit import jit
 from .phasing import axis_phases
-
-#: Weight-gradient partial sums per tap (one AVX-512 register of float32, as :data:`.gemm_loops.LANES`).
-LANES = 16
 
 
 @jit

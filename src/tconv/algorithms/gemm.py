@@ -335,11 +335,10 @@ class _ConvProducts:
     def __init__(self, y: np.ndarray, weight: np.ndarray, geom: Geometry) -> None:
         g, self.p = geom.groups, prod(geom.output_shape)
         self.co = geom.out_channels // g
-        self.y, self.y3 = y, y.reshape(y.shape[0], geom.out_channels, self.p)
+        self.y3 = y.reshape(y.shape[0], geom.out_channels, self.p)
         self.w = weight.reshape(g, self.co, -1)  # the conv weight's own layout: rows (c, taps) as in the columns
         per = conv_chunk_images(geom, y.dtype.itemsize)
         self.result = np.empty(self.co * per * self.p, dtype=y.dtype) if per > 1 else None
-        self.shape = geom.output_shape
 
     def __call__(self, n0: int, m: int, gi: int, cols: np.ndarray) -> None:
         co, p, out = self.co, self.p, self.y3[n0:n0 + m, gi * self.co:(gi + 1) * self.co]

@@ -190,7 +190,8 @@ def cost(geom: Geometry) -> float:
     moved = (SIMPLE_PASSES if simple else RELAYOUT_PASSES) * full * isz + 2 * s * geom.small_channels * isz
     if geom.transposed and prod(geom.small_shape) >= PER_IMAGE_GEMM_FROM and available(work):
         moved = GATHER_PASSES * full * isz  # one compiled gather: the GEMM result read once, the output written once
-    elif (geom.transposed and simple and g == 1 and prod(geom.small_shape) == 1) or window.whole_window(geom):
+    elif (geom.transposed and simple and g == 1 and prod(geom.small_shape) == 1) or (
+            not geom.transposed and window.whole_window(geom)):
         moved = 0  # the GEMM result is the output (in a convolution: the input is the GEMM's operand)
     if geom.transposed:
         if prod(geom.small_shape) >= PER_IMAGE_GEMM_FROM:

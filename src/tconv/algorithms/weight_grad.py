@@ -46,14 +46,7 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
     :attr:`~.registry.Algorithm.weight_grad`).
     """
     if method == "auto":
-        if window.whole_window(geom):  # one GEMM over the batch, no gather (any dtype)
-            return window.weight_grad(small, big, geom)
-        if available(small.dtype) and small.dtype == big.dtype:
-            if depthwise.unsupported(geom) is None:  # one channel per group: compiled per-channel sums
-                return depthwise.weight_grad(small, big, geom)
-            kernel = subpixel.weight_grad if blocks_win(geom) else gemm.weight_grad
-            return kernel(small, big, geom)
-        return numpy_weight_grad(small, big, geom)
+        return _auto_kernel(geom, small.dtype if small.dtype == big.dtype else None)(small, big, geom)
     if method == "im2col":
         return im2col_weight_grad(small, big, geom)
     if method == "per_tap":
@@ -77,8 +70,18 @@ def gemm_columns(geom: Geometry, dtype) -> bool:
     >>> gemm_columns(dense, np.float32), gemm_columns(per_channel, np.float32)  # depthwise sums its own
     (True, False)
     """
-    return (available(dtype) and not window.whole_window(geom) and depthwise.unsupported(geom) is not None
-            and not blocks_win(geom))
+    return _auto_kernel(geom, np.dtype(dtype)) is gemm.weight_grad
+
+
+def _auto_kernel(geom: Geometry, dtype: np.dtype | None):
+    """``"auto"``'s weight-gradient kernel for operands of ``dtype`` (None: of two dtypes)."""
+    if window.whole_window(geom):  # one GEMM over the batch, no gather (any dtype)
+        return window.weight_grad
+    if dtype is None or not available(dtype):
+        return numpy_weight_grad
+    if depthwise.unsupported(geom) is None:  # one channel per group: compiled per-channel sums
+        return depthwise.weight_grad
+    return subpixel.weight_grad if blocks_win(geom) else gemm.weight_grad
 
 
 def blocks_win(geom: Geometry) -> bool:
