@@ -120,3 +120,24 @@ def test_explain_and_plans_name_the_stride_one_algorithm():
     assert tconv.plan_conv_transpose(x, w, **kw).algorithm == plan(reduced).name
     text = str(tconv.explain(x.shape, w.shape, **kw))
     assert "stride-1 problem (32, 32) -> (32, 32)" in text and f"auto runs {plan(reduced).name!r}" in text
+
+
+def test_a_bound_plan_keeps_the_stride_one_problems_weight_relayout(monkeypatch):
+    """The stride-1 problem gets the whole weight, so a bound plan keeps its kernel's re-layout of it
+    (winograd's filter transform on the suite's dilated layer): built once over two calls, same results."""
+    from tconv.algorithms import winograd
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 64, 32, 32)).astype(np.float32)
+    w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
+    kw = dict(stride=2, padding=2, output_padding=1, dilation=2)
+    plan = tconv.plan_conv_transpose(x, w, **kw)
+    assert plan.algorithm == "winograd"
+    bound = plan.bind(w)
+    builds = []
+    original = winograd.filter_transform
+    monkeypatch.setattr(winograd, "filter_transform", lambda *a, **k: (builds.append(1), original(*a, **k))[1])
+    first, second = bound(x), bound(x)
+    assert len(builds) == 1
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, plan(x, w))

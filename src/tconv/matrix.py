@@ -482,7 +482,8 @@ class ConvOperator(_linear_operator_base()):
             if len(self._batched) >= 4:
                 self._batched.clear()
             geom = replace(self.geometry, batch=columns, batched=True, dtype=dtype)
-            stores = (packs.Store(self.weight), packs.Store(self._adjoint_weight)) if geom.direct else (None, None)
+            stores = ((packs.Store(self.weight), packs.Store(self._adjoint_weight)) if geom.whole_weight
+                      else (None, None))
             entry = self._batched[columns, dtype] = (geom, geom.adjoint()) + stores
         return entry
 

@@ -108,11 +108,17 @@ class Geometry:
         return self.out_channels if self.transposed else self.in_channels
 
     @property
+    def whole_weight(self) -> bool:
+        """Whether the kernels get the call's weight whole, as it is: real operands, zero padding (complex
+        operands run as real calls on their parts, another boundary mode around padded or folded inner calls),
+        so that their re-layouts of a fixed weight can be kept (:mod:`tconv.algorithms.packs`)."""
+        return self.dtype.kind != "c" and self.boundary == "zeros"
+
+    @property
     def direct(self) -> bool:
-        """Whether the kernels run this geometry on its operands as they are: real, zero padding, no stride
-        that divides its dilation (complex operands run as real calls on their parts, another boundary mode
-        around padded or folded inner calls, such a stride as the stride-1 :meth:`subsampled` operator)."""
-        return self.dtype.kind != "c" and self.boundary == "zeros" and self.subsampled() is None
+        """Whether the kernels run this geometry on its operands as they are: :attr:`whole_weight` and no
+        stride that divides its dilation (such a stride runs the stride-1 :meth:`subsampled` operator)."""
+        return self.whole_weight and self.subsampled() is None
 
     @property
     def before(self) -> tuple[int, ...]:

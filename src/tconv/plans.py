@@ -167,7 +167,7 @@ class BoundPlan:
         _, wa, ba = plan._check(stand_in(*plan._signatures[0]), weight, bias)  # weight and bias against the plan
         self.plan = plan
         self.weight, self.bias = _frozen(wa), None if ba is None else _frozen(ba)
-        self._store = packs.Store(self.weight) if plan._direct else None
+        self._store = packs.Store(self.weight) if plan.geometry.whole_weight else None
 
     def __call__(self, x: Any) -> np.ndarray:
         """The bound operator on ``x`` (of the plan's shape and dtype)."""
