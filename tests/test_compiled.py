@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tconv
@@ -28,6 +28,7 @@ from tconv.algorithms import depthwise, depthwise_planes, gather, gemm_loops, ji
 
 if not jit.available():
     pytest.skip("the compiled kernels are switched off (TCONV_NUMBA=0)", allow_module_level=True)
+from tconv.algorithms.planner import running_geometry  # noqa: E402
 from tconv.ops import ranked  # noqa: E402
 
 
@@ -347,6 +348,11 @@ def test_depthwise_conv_adjoint():
 
 @settings(max_examples=60, deadline=None)
 @given(cfg=configs_for("depthwise", max_dims=2), planes_from=st.sampled_from([1, 64, 1 << 30]))
+@example(  # 65 big positions, but stride 3 divides dilation 3: the stride-1 problem runs on 25 of them
+    cfg=Config(batch=1, small_channels=1, big_channels=1, groups=1, small_spatial=(5, 1), kernel=(1, 3),
+               stride=(3, 1), dilation=(3, 2), padding=((0, 0), (0, 0)), output_padding=(0, 0),
+               dtype="float32", seed=0),
+    planes_from=64)
 def test_depthwise_phase_planes_match_torch(cfg, planes_from):
     """The 2-D depthwise kernels on padded phase planes (``depthwise_planes``: both directions), or the row
     kernels, by the drawn threshold: against PyTorch; the planes run wherever the threshold lets them."""
@@ -358,9 +364,12 @@ def test_depthwise_phase_planes_match_torch(cfg, planes_from):
             mp.setattr(depthwise_planes, name, lambda *a, _o=original, _n=name: (calls.append(_n), _o(*a))[1])
         _check("depthwise", cfg)
     x, w, _ = cfg.arrays()
-    big_ct = tconv.plan_conv_transpose(x, w, **cfg.transpose_kwargs()).geometry.big_shape
-    big_conv = cfg.conv_problem()[0].shape[2:]
-    for name, big in (("_ct_planes", big_ct), ("_conv_planes", big_conv)):  # the threshold counts big positions
+    xb = cfg.conv_problem()[0]
+    plans = (tconv.plan_conv_transpose(x, w, **cfg.transpose_kwargs()), tconv.plan_conv(xb, w, **cfg.conv_kwargs()))
+    # the threshold counts the big positions of the problem the call runs (a stride dividing its dilation
+    # runs the stride-1 problem on every stride-th position)
+    bigs = [running_geometry(p.geometry).big_shape for p in plans]
+    for name, big in zip(("_ct_planes", "_conv_planes"), bigs):
         assert (name in calls) == (cfg.ndim == 2 and int(np.prod(big)) >= planes_from), (name, big, planes_from)
 
 
