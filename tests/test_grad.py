@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tconv
-from support import assert_close, configs, depthwise_configs, record_error
+from support import assert_close, configs, depthwise_configs, record_error, require_algorithm, winograd_configs
 from torch_autograd import conv_grads, conv_transpose_grads
 from tconv.algorithms.weight_grad import weight_grad
 from tconv.params import conv_geometry, conv_transpose_geometry
@@ -47,26 +47,37 @@ def test_shared_columns_backward_matches_torch(cfg, chunk, batched):
     runs the shared path (counted), the others are drawn again."""
     from hypothesis import assume
 
-    from tconv import grad, ops
     from tconv.algorithms import gemm, jit
-    from tconv.algorithms.weight_grad import gemm_columns
+    from tconv.algorithms.weight_grad import shared_backward
+
+    x, w, _ = cfg.arrays()
+    geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
+    assume(jit.available(x.dtype) and shared_backward(geom, x.dtype) == "gemm" and geom.direct)
+    _check_shared_backward(cfg, batched, gemm, [(gemm, "CACHE_CHUNK_BYTES", chunk), (gemm, "MIN_CONV_COLUMNS", 1)])
+
+
+def _check_shared_backward(cfg, batched: bool, module, patches: list) -> None:
+    """``cfg``'s transposed convolution's gradients by ``grad.backward`` with the algorithm of ``module``
+    (``gemm`` or ``winograd``) named, under ``patches`` (``(target, attribute, value)``): the module's shared
+    ``conv_and_weight_grad`` runs once (counted); against torch.autograd, batched or one unbatched image."""
+    from tconv import grad
 
     x, w, b = cfg.arrays()
-    geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
-    assume(jit.available(x.dtype) and gemm_columns(geom, x.dtype) and geom.direct)
-    gy = np.random.default_rng(cfg.seed + 7).standard_normal(geom.result_shape).astype(cfg.dtype)
+    gy = np.random.default_rng(cfg.seed + 7).standard_normal(
+        conv_transpose_geometry(x, w, **cfg.transpose_kwargs()).result_shape).astype(cfg.dtype)
     if not batched:
         x, gy = x[:1], gy[:1]
     want = conv_transpose_grads(gy, x, w, b, **cfg.transpose_kwargs())
     if not batched:
         x, gy = x[0], gy[0]
-        geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
+    geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
     calls = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(gemm, "CACHE_CHUNK_BYTES", chunk)
-        mp.setattr(gemm, "MIN_CONV_COLUMNS", 1)
-        mp.setattr(ops, "conv_and_weight_grad", lambda *a: (calls.append(1), gemm.conv_and_weight_grad(*a))[1])
-        got = grad.backward(geom, gy, x, w, bias=True, algorithm="gemm")
+        for target, attribute, value in patches:
+            mp.setattr(target, attribute, value)
+        mp.setattr(module, "conv_and_weight_grad",
+                   lambda *a, _o=module.conv_and_weight_grad: (calls.append(1), _o(*a))[1])
+        got = grad.backward(geom, gy, x, w, bias=True, algorithm=module.__name__.rsplit(".", 1)[1])
     assert calls == [1]
     if not batched:
         got = (got[0][np.newaxis],) + got[1:]
@@ -76,11 +87,10 @@ def test_shared_columns_backward_matches_torch(cfg, chunk, batched):
 def test_shared_columns_backward_at_layer_size(monkeypatch):
     """The public ``conv_transpose_backward`` takes the shared im2col on a DCGAN-type layer (auto plans gemm
     for its input gradient): against torch.autograd."""
-    from tconv import ops
     from tconv.algorithms import gemm
 
     calls = []
-    monkeypatch.setattr(ops, "conv_and_weight_grad", lambda *a: (calls.append(1), gemm.conv_and_weight_grad(*a))[1])
+    monkeypatch.setattr(gemm, "conv_and_weight_grad", lambda *a, _o=gemm.conv_and_weight_grad: (calls.append(1), _o(*a))[1])
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 128, 8, 8)).astype(np.float32)
     w = rng.standard_normal((128, 64, 4, 4)).astype(np.float32) * 0.05
@@ -292,3 +302,83 @@ def test_conv_transpose_backward_matches_torch_thorough(cfg, use_bias):
 def test_conv_backward_matches_torch_thorough(cfg, extra, use_bias):
     test_conv_backward_matches_torch.hypothesis.inner_test(cfg, extra, use_bias)
 
+
+
+@settings(max_examples=60, deadline=None)
+@given(cfg=winograd_configs(), transposed=st.booleans(), dtype=st.sampled_from(["float32", "float64"]))
+def test_winograd_weight_gradient_matches_torch(cfg, transposed, dtype):
+    """The weight gradient in Winograd tiles (``winograd.weight_grad``: the 6x6 blocks of the big side, the
+    4x4 blocks of the small side, 36 GEMMs over the tiles), both directions, partial tiles and any padding:
+    by name and through ``ops.weight_gradient`` with auto sent to it, against torch.autograd in float64."""
+    from tconv import ops
+    from tconv.algorithms import depthwise, window, winograd
+    from tconv.algorithms import weight_grad as wg
+
+    require_algorithm("winograd")
+    cfg = replace(cfg, dtype=dtype)
+    if transposed:
+        small, w, _ = cfg.arrays()
+        geom = conv_transpose_geometry(small, w, **cfg.transpose_kwargs())
+        big = np.random.default_rng(cfg.seed + 3).standard_normal(geom.result_shape).astype(dtype)
+        want = conv_transpose_grads(big, small, w, None, **cfg.transpose_kwargs())[1]
+    else:
+        big, w, _ = cfg.conv_problem()
+        geom = conv_geometry(big, w, **cfg.conv_kwargs())
+        small = np.random.default_rng(cfg.seed + 3).standard_normal(geom.result_shape).astype(dtype)
+        want = conv_grads(small, big, w, None, **cfg.conv_kwargs())[1]
+    calls = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(wg, "WINOGRAD_SHARE", float("inf"))  # auto sends every supported geometry to the tiles
+        mp.setattr(winograd._WeightTiles, "result",
+                   lambda self, _o=winograd._WeightTiles.result: (calls.append(1), _o(self))[1])
+        for got in (wg.weight_grad(small, big, geom, method="winograd"), ops.weight_gradient(geom, small, big)):
+            assert got.dtype == dtype and got.shape == w.shape
+            assert_close(got, want, dtype)
+            record_error("winograd weight gradient", dtype, got, want)
+    # auto takes the one-window GEMM and the one-channel sums first
+    assert len(calls) == (1 if window.whole_window(geom) or depthwise.unsupported(geom) is None else 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg=winograd_configs(), chunk_tiles=st.sampled_from([1, 7, 196]), batched=st.booleans())
+def test_winograd_shared_backward_matches_torch(cfg, chunk_tiles, batched):
+    """A stride-1 3x3 transposed convolution's two gradients from one transform of the output gradient's
+    blocks (``winograd.conv_and_weight_grad``: each chunk's blocks feed the input gradient's 36 GEMMs and the
+    weight gradient's), chunks of one tile row to all, unbatched: against torch.autograd; every example runs
+    the shared path (counted); geometries whose weight gradient auto sends elsewhere (one window, one
+    channel a side) are drawn again."""
+    from hypothesis import assume
+
+    from tconv.algorithms import weight_grad as wg
+    from tconv.algorithms import winograd
+
+    require_algorithm("winograd")
+    x, w, _ = cfg.arrays()
+    geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(wg, "WINOGRAD_SHARE", float("inf"))
+        assume(wg.shared_backward(geom, x.dtype) == "winograd")
+    _check_shared_backward(cfg, batched, winograd,
+                           [(wg, "WINOGRAD_SHARE", float("inf")), (winograd, "CHUNK_TILES", chunk_tiles)])
+
+
+def test_winograd_shared_backward_at_layer_size(monkeypatch):
+    """The public ``conv_transpose_backward`` of a stride-1 3x3 layer with 64 channels takes the Winograd
+    tiles for both gradients under auto (one transform of the output gradient's blocks): against
+    torch.autograd in float32, and the float64 gradients within winograd's bound."""
+    from tconv.algorithms import winograd
+
+    require_algorithm("winograd")
+    calls = []
+    monkeypatch.setattr(winograd, "conv_and_weight_grad",
+                        lambda *a, _o=winograd.conv_and_weight_grad: (calls.append(1), _o(*a))[1])
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 64, 28, 28))
+    w = rng.standard_normal((64, 64, 3, 3)) * 0.05
+    gy = rng.standard_normal((2, 64, 28, 28))
+    pairs = dict(stride=(1, 1), padding=((1, 1), (1, 1)), output_padding=(0, 0), dilation=(1, 1), groups=1)
+    want = conv_transpose_grads(gy, x, w, np.zeros(64), **pairs)
+    for dtype in ("float32", "float64"):
+        got = tconv.conv_transpose_backward(*(a.astype(dtype) for a in (gy, x, w)), padding=1)
+        _record("conv_transpose", dtype, got, want)
+    assert calls == [1, 1]

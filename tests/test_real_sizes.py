@@ -424,13 +424,16 @@ def test_bound_plans_on_the_suite():
 
 
 def test_suite_weight_gradients_match_torch():
-    """Every suite layer's weight gradient, both directions, by each compiled weight-gradient kernel, against
-    PyTorch's autograd in float64 (float32 runs within the gemm bound)."""
+    """Every suite layer's weight gradient, both directions, by each compiled weight-gradient kernel (the
+    Winograd tiles where they take the layer), against PyTorch's autograd in float64 (float32 runs within the
+    gemm bound, or winograd's where the tiles run)."""
     from tconv.algorithms import weight_grad as wg
+    from tconv.algorithms import winograd
     from torch_autograd import conv_grads, conv_transpose_grads
 
     require_algorithm("gemm")
-    compared, blocks_picked = 0, []
+    require_algorithm("winograd")
+    compared, blocks_picked, winograd_layers = 0, [], 0
     for case in SUITE:
         for direction in DIRECTIONS:
             x64, w64, _ = problem(case, direction)
@@ -442,12 +445,16 @@ def test_suite_weight_gradients_match_torch():
             geom = plan(x64, w64, **kwargs).geometry
             blocks_picked.append(wg.blocks_win(geom))
             small, big = (x64, gy) if direction == "conv_transpose" else (gy, x64)
-            for method in WEIGHT_GRAD_METHODS:
+            tiles = winograd.unsupported(geom) is None  # the Winograd tiles take stride-1 3x3 layers
+            winograd_layers += tiles
+            for method in WEIGHT_GRAD_METHODS + (("winograd",) if tiles else ()):
+                rounding = "winograd" if method == "winograd" or (method == "auto" and wg.winograd_wins(geom)) else "gemm"
                 for dtype in DTYPES:
                     got = wg.weight_grad(small.astype(dtype), big.astype(dtype), geom, method=method)
-                    assert relative_error(got, want) <= bound("gemm", dtype), (case.name, direction, method, dtype)
+                    assert relative_error(got, want) <= bound(rounding, dtype), (case.name, direction, method, dtype)
                     compared += 1
-    assert compared == len(SUITE) * len(DIRECTIONS) * len(WEIGHT_GRAD_METHODS) * len(DTYPES)
+    assert winograd_layers >= 2  # stride1, both directions
+    assert compared == (len(SUITE) * len(DIRECTIONS) * len(WEIGHT_GRAD_METHODS) + winograd_layers) * len(DTYPES)
     assert not all(blocks_picked)
     # at full size FCN-32s's gradient runs in blocks under auto (64x64 taps at stride 32), as its convolution
     case = next(c for c in suite_cases(full=True) if c.name == "fcn32s")

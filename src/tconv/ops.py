@@ -19,8 +19,8 @@ from .algorithms.planner import (
     MEASURED, boundary_bytes, complex_bytes, measure_mode, needed_bytes, plan, ranked, real_geometry, result_bytes,
     running_geometry, small_choice, working_dtype,
 )
-from .algorithms.gemm import conv_and_weight_grad
-from .algorithms.weight_grad import gemm_columns, weight_grad
+from .algorithms import gemm, winograd
+from .algorithms.weight_grad import shared_backward, weight_grad
 from .memory import Budget, available_bytes, reserve
 from .params import Geometry, call_geometry
 from ._timing import best_time
@@ -95,9 +95,11 @@ def _planned(geom: Geometry, algorithm: str, x: np.ndarray,
 
 def transposed_gradients(geom: Geometry, grad_output: np.ndarray, weight: np.ndarray, x: np.ndarray,
                          algorithm: str = "auto") -> tuple[np.ndarray, np.ndarray] | None:
-    """A transposed convolution's input and weight gradients from one im2col of ``grad_output``, where the
-    input gradient's convolution plans ``gemm`` and the weight gradient is ``gemm``'s too
-    (:func:`~tconv.algorithms.gemm.conv_and_weight_grad`); None where they run apart.
+    """A transposed convolution's input and weight gradients from one gather of ``grad_output``, where the
+    input gradient's convolution plans the algorithm whose gather the weight gradient runs on
+    (:func:`~tconv.algorithms.weight_grad.shared_backward`: ``gemm``'s im2col,
+    :func:`~tconv.algorithms.gemm.conv_and_weight_grad`, or ``winograd``'s transformed blocks,
+    :func:`~tconv.algorithms.winograd.conv_and_weight_grad`); None where they run apart.
 
     ``geom`` is the transposed convolution (real, zero padding) and ``grad_output``, ``weight``, ``x`` NumPy
     arrays of its shapes in its dtype; the result is ``(grad_input, grad_weight)`` in the working dtype,
@@ -112,16 +114,23 @@ def transposed_gradients(geom: Geometry, grad_output: np.ndarray, weight: np.nda
     ([[[1.0, 5.0, 9.0], [1.0, 5.0, 9.0]]], [[6.0, 9.0], [6.0, 9.0]])
     """
     work = working_dtype(geom)
-    if not geom.transposed or not geom.direct or algorithm not in ("auto", "gemm") or not gemm_columns(geom, work):
+    shared = shared_backward(geom, work) if geom.transposed and geom.direct else None
+    if shared is None or algorithm not in ("auto", shared):
         return None
     chosen, nbytes, room = _planned(geom.adjoint(), algorithm, grad_output, weight)
-    if chosen.name != "gemm":
+    if chosen.name != shared:
         return None
+    kernels = _SHARED_BACKWARDS[shared]
     batch = (lambda a: a) if geom.batched else (lambda a: a[np.newaxis])
     gy, xb = (kernel_operand(batch(a), work) for a in (grad_output, x))
-    with reserve(nbytes + weight.size * work.itemsize, "conv_transpose backward", room):
-        grad_input, grad_weight = conv_and_weight_grad(gy, kernel_operand(weight, work), xb, geom)
+    with reserve(nbytes + kernels.backward_bytes(geom, work.itemsize), "conv_transpose backward", room):
+        grad_input, grad_weight = kernels.conv_and_weight_grad(gy, kernel_operand(weight, work), xb, geom)
     return (grad_input if geom.batched else grad_input[0]), grad_weight
+
+
+#: The modules whose ``conv_and_weight_grad`` and ``backward_bytes`` run :func:`transposed_gradients`, by the
+#: algorithm :func:`~tconv.algorithms.weight_grad.shared_backward` names.
+_SHARED_BACKWARDS = {"gemm": gemm, "winograd": winograd}
 
 
 def run_planned(geom: Geometry, chosen: registry.Algorithm, nbytes: int, x: np.ndarray, weight: np.ndarray,

@@ -329,6 +329,11 @@ def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
     return y, grad.result()
 
 
+def backward_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`conv_and_weight_grad` holds beyond its convolution's workspace: the weight gradient."""
+    return geom.in_channels * (geom.out_channels // geom.groups) * prod(geom.kernel_shape) * itemsize
+
+
 class _ConvProducts:
     """The convolution's GEMM on each chunk's columns, into the channels-first output ``y``."""
 

@@ -23,7 +23,7 @@ import functools
 import numpy as np
 
 from ..params import Geometry
-from . import cost, depthwise, gemm, subpixel, window
+from . import cost, depthwise, gemm, subpixel, window, winograd
 from .jit import available
 from .registry import get
 from .weight_grad_numpy import im2col_weight_grad, numpy_weight_grad, per_tap_weight_grad
@@ -39,7 +39,8 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
     big channels // groups, *kernel)``.  ``method`` is ``"im2col"`` (one GEMM),
     ``"per_tap"`` (one product per tap), ``"auto"`` (one GEMM over the batch where the one window is the
     whole big side, :mod:`.window`; with the compiled kernels and operands of one dtype: ``depthwise``'s
-    per-channel sums where each group has one channel on both sides, otherwise
+    per-channel sums where each group has one channel on both sides, ``winograd``'s tiles where
+    :func:`winograd_wins`, otherwise
     ``gemm``'s chunked, channels-first im2col and one GEMM per chunk, or ``subpixel``'s blocks where
     :func:`blocks_win`; otherwise im2col when its workspace takes at most a quarter of the available
     memory, else per tap), or the name of a registered algorithm (its declared
@@ -59,18 +60,21 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
     return kernel(small, big, geom)
 
 
-def gemm_columns(geom: Geometry, dtype) -> bool:
-    """Whether ``"auto"`` runs ``geom``'s weight gradient on operands of ``dtype`` (both) with ``gemm``'s
-    im2col of the big side: what a transposed convolution's backward shares with its input gradient's
-    convolution (:func:`.gemm.conv_and_weight_grad`).
+def shared_backward(geom: Geometry, dtype) -> str | None:
+    """The algorithm whose gather of the big side ``"auto"``'s weight gradient of ``geom`` on operands of
+    ``dtype`` (both) runs on: ``"gemm"`` (its im2col) or ``"winograd"`` (its transformed blocks), which a
+    transposed convolution's backward then shares with its input gradient's convolution where that plans the
+    same algorithm (the module's ``conv_and_weight_grad``); None for the other weight-gradient kernels.
 
     >>> from tconv.params import geometry_from_shapes
     >>> dense = geometry_from_shapes(True, (2, 8, 4, 4), (8, 4, 4, 4), np.float32, stride=2, padding=1)
     >>> per_channel = geometry_from_shapes(True, (2, 4, 4, 4), (4, 1, 4, 4), np.float32, stride=2, groups=4)
-    >>> gemm_columns(dense, np.float32), gemm_columns(per_channel, np.float32)  # depthwise sums its own
-    (True, False)
+    >>> stride1 = geometry_from_shapes(True, (8, 64, 56, 56), (64, 64, 3, 3), np.float32, padding=1)
+    >>> [shared_backward(g, np.float32) for g in (dense, per_channel, stride1)]  # depthwise sums its own
+    ['gemm', None, 'winograd']
     """
-    return _auto_kernel(geom, np.dtype(dtype)) is gemm.weight_grad
+    kernel = _auto_kernel(geom, np.dtype(dtype))
+    return "gemm" if kernel is gemm.weight_grad else "winograd" if kernel is winograd.weight_grad else None
 
 
 def _auto_kernel(geom: Geometry, dtype: np.dtype | None):
@@ -81,7 +85,39 @@ def _auto_kernel(geom: Geometry, dtype: np.dtype | None):
         return numpy_weight_grad
     if depthwise.unsupported(geom) is None:  # one channel per group: compiled per-channel sums
         return depthwise.weight_grad
+    if winograd_wins(geom):
+        return winograd.weight_grad
     return subpixel.weight_grad if blocks_win(geom) else gemm.weight_grad
+
+
+#: :func:`winograd_wins` wants winograd's predicted convolution at most this share of gemm's: its weight
+#: gradient's 36 GEMMs reduce over the tiles into ``C_small x C_big`` products, further from the BLAS peak
+#: than the forward's (measured: 512 channels on 28x28, predicted 0.98 of gemm, ran 1.2x slower than gemm's
+#: weight gradient; 64 channels on 56x56, predicted 0.5, ran 0.57 of it).
+WINOGRAD_SHARE = 0.8
+
+
+def winograd_wins(geom: Geometry) -> bool:
+    """Whether the weight gradient runs in Winograd tiles (:func:`.winograd.weight_grad`): where winograd
+    takes the convolution between the two sides of ``geom`` (3x3, stride 1) and the cost model predicts it
+    at most :data:`WINOGRAD_SHARE` of ``gemm``'s.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> winograd_wins(geometry_from_shapes(False, (8, 64, 56, 56), (64, 64, 3, 3), np.float32, padding=1))
+    True
+    >>> winograd_wins(geometry_from_shapes(False, (8, 3, 224, 224), (64, 3, 3, 3), np.float32, padding=1))
+    False
+    """
+    share = _winograd_share(geom.convolution() if geom.transposed else geom, cost.generation())
+    return share is not None and share <= WINOGRAD_SHARE
+
+
+@functools.lru_cache(maxsize=256)
+def _winograd_share(conv_geom: Geometry, generation: int) -> float | None:
+    """winograd's predicted convolution over gemm's (None: one of them does not take it)."""
+    if winograd.unsupported(conv_geom) or gemm.ALGORITHM.unsupported(conv_geom):
+        return None
+    return winograd.cost(conv_geom) / gemm.cost(conv_geom)
 
 
 def blocks_win(geom: Geometry) -> bool:

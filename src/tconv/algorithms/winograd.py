@@ -109,36 +109,81 @@ def filter_transform(g: np.ndarray, dtype, flip: bool = False) -> np.ndarray:
 def _correlate(x: np.ndarray, u: np.ndarray, lo: tuple[int, ...], out_shape: tuple[int, ...]) -> np.ndarray:
     """``y[n, o, i, j] = sum x[n, c, i + a - lo0, j + b - lo1] * g[o, c, a, b]`` (zero outside ``x``), from the
     transformed filter ``u = (36, C_out, C_in)`` of ``g``."""
+    conv = _ConvTiles(x, u, out_shape)
+    if conv.y.size and x.shape[1]:
+        _run_tiles(x, lo, out_shape, (conv,))
+    elif conv.y.size:
+        conv.y[...] = 0
+    return conv.y
+
+
+class _ConvTiles:
+    """The forward's consumer of a chunk's transformed input blocks: 36 GEMMs with the transformed filter
+    ``u``, then the output transform into ``y``."""
+
+    def __init__(self, x: np.ndarray, u: np.ndarray, out_shape: tuple[int, ...]):
+        self.u, self.channels = u, u.shape[1]
+        self.y = np.empty((x.shape[0], self.channels) + tuple(out_shape), dtype=x.dtype)
+        self.at = OUTPUT.astype(x.dtype)
+
+    def start(self, tiles: int) -> None:
+        self.buffer = np.empty(BLOCK * BLOCK * self.channels * tiles, dtype=self.y.dtype)
+
+    def chunk(self, v: np.ndarray, k: np.ndarray, th: int, tw: int, row0: int, row1: int) -> None:
+        m = self.buffer[:BLOCK * BLOCK * self.channels * v.shape[2]].reshape(BLOCK * BLOCK, self.channels, -1)
+        np.matmul(self.u, v, out=m)
+        _output_tiles(m, self.y, self.at, k, th, tw, row0, row1)
+
+
+class _WeightTiles:
+    """The weight gradient's consumer of a chunk's transformed blocks of the big side: ``small``'s 4x4
+    blocks transformed (:func:`_small_tiles`), 36 GEMMs over the chunk's tiles summed into ``sums``;
+    :meth:`result` applies ``G^T . G``."""
+
+    def __init__(self, small: np.ndarray, big_channels: int):
+        self.small, self.channels = small, small.shape[1]
+        self.sums = np.zeros((BLOCK * BLOCK, self.channels, big_channels), dtype=small.dtype)
+
+    def start(self, tiles: int) -> None:
+        self.buffer = np.empty(BLOCK * BLOCK * self.channels * tiles, dtype=self.small.dtype)
+        self.part = np.empty_like(self.sums)
+
+    def chunk(self, v: np.ndarray, k: np.ndarray, th: int, tw: int, row0: int, row1: int) -> None:
+        u = self.buffer[:BLOCK * BLOCK * self.channels * v.shape[2]].reshape(BLOCK * BLOCK, self.channels, -1)
+        _small_tiles(self.small, u, k, th, tw, row0, row1)
+        np.matmul(u, v.transpose(0, 2, 1), out=self.part)
+        self.sums += self.part
+
+    def result(self) -> np.ndarray:
+        cs, cb = self.sums.shape[1:]
+        taps = _FILTER_PAIRS.T.astype(self.sums.dtype) @ self.sums.reshape(BLOCK * BLOCK, cs * cb)  # (9, cs*cb)
+        return np.ascontiguousarray(taps.reshape(3, 3, cs, cb).transpose(2, 3, 0, 1))
+
+
+def _run_tiles(x: np.ndarray, lo: tuple[int, ...], out_shape: tuple[int, ...], consumers: tuple) -> None:
+    """The tile rows of all images, in chunks of :func:`_chunk_rows`: each chunk's 6x6 input blocks of
+    ``x`` transformed once (:func:`_input_tiles`) and handed to every consumer (``start(tiles)`` first,
+    then ``chunk(v, k, th, tw, row0, row1)`` per chunk)."""
     n, c = x.shape[:2]
-    co = u.shape[1]
-    y = np.empty((n, co) + tuple(out_shape), dtype=x.dtype)
-    if y.size == 0:
-        return y
-    if c == 0:
-        y[...] = 0
-        return y
     th, tw = (-(-m // TILE) for m in out_shape)
-    at = OUTPUT.astype(x.dtype)
     k = np.array([2, 4, 5, 8], dtype=x.dtype)
-    rows = _chunk_rows(c, co, th, tw, x.dtype.itemsize)
+    rows = _chunk_rows(c, sum(con.channels for con in consumers), th, tw, x.dtype.itemsize)
     v_buffer = np.empty(BLOCK * BLOCK * c * rows * tw, dtype=x.dtype)
-    m_buffer = np.empty(BLOCK * BLOCK * co * rows * tw, dtype=x.dtype)
+    for con in consumers:
+        con.start(rows * tw)
     for row0 in range(0, n * th, rows):
         row1 = min(n * th, row0 + rows)
-        tiles = (row1 - row0) * tw
-        v = v_buffer[:BLOCK * BLOCK * c * tiles].reshape(BLOCK * BLOCK, c, tiles)
-        m = m_buffer[:BLOCK * BLOCK * co * tiles].reshape(BLOCK * BLOCK, co, tiles)
+        v = v_buffer[:BLOCK * BLOCK * c * (row1 - row0) * tw].reshape(BLOCK * BLOCK, c, -1)
         # the transforms run on the calling thread: between GEMMs, BLAS's threads keep spinning, and splitting
         # the transforms over tconv's threads made them slower, not faster
         _input_tiles(x, v, k, lo[0], lo[1], th, tw, row0, row1)
-        np.matmul(u, v, out=m)
-        _output_tiles(m, y, at, k, th, tw, row0, row1)
-    return y
+        for con in consumers:
+            con.chunk(v, k, th, tw, row0, row1)
 
 
 def _chunk_rows(c: int, co: int, th: int, tw: int, itemsize: int) -> int:
     """Tile rows (of all images in a row) per chunk: about ``CHUNK_TILES`` tiles, or fewer where the
-    transformed blocks would outgrow ``CHUNK_BYTES``."""
+    transformed blocks (``c`` input and ``co`` output channels) would outgrow ``CHUNK_BYTES``."""
     per_row = BLOCK * BLOCK * (c + co) * tw * itemsize
     return max(1, min(-(-CHUNK_TILES // tw), CHUNK_BYTES // max(1, per_row)))
 
@@ -250,6 +295,130 @@ def _output_tiles(m, y, at, k, th, tw, row0, row1):
                                     + w3 * half[u3 * span + p] + w4 * half[u4 * span + p] + w5 * half[u5 * span + p])
 
 
+def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The weight gradient ``dw[a, b, t] = sum small[n, a, i] * big[n, b, i + t - lo]`` (``lo``: the
+    padding before of the convolution big -> small) in the same tiles: for each 4x4 block of ``small``
+    and the 6x6 block of ``big`` under it,
+
+        ``dw = G^T [ sum over tiles of (A s A^T) * (B^T d B) ] G``
+
+    (the adjoint of the forward formula in ``g`` and ``Y``): 36 GEMMs ``(C_small, tiles) @ (tiles,
+    C_big)`` summed over the chunks, 36 multiply-adds per 16 positions and channel pair instead of 144,
+    then one thin GEMM for ``G^T . G``.  ``big``'s blocks use the forward input transform
+    (:func:`_input_tiles`); ``small``'s 4x4 blocks go to 6x6 with :func:`_small_tiles`.  Falls back to
+    the NumPy gradient (:mod:`.weight_grad_numpy`) for a geometry :func:`unsupported` refuses or operands of
+    two dtypes (see :mod:`.weight_grad`).
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> from tconv.algorithms.weight_grad_numpy import im2col_weight_grad
+    >>> g = geometry_from_shapes(False, (1, 2, 7, 6), (3, 2, 3, 3), np.float64, padding=1)
+    >>> rng = np.random.default_rng(0)
+    >>> big, small = rng.standard_normal((1, 2, 7, 6)), rng.standard_normal((1, 3, 7, 6))
+    >>> bool(np.allclose(weight_grad(small, big, g), im2col_weight_grad(small, big, g)))
+    True
+    """
+    conv_geom = geom.convolution() if geom.transposed else geom
+    if unsupported(conv_geom) or small.dtype != big.dtype:
+        from .weight_grad_numpy import numpy_weight_grad
+
+        return numpy_weight_grad(small, big, geom)
+    work = np.promote_types(small.dtype, np.float32)
+    small, big = (np.ascontiguousarray(a, dtype=work) for a in (small, big))
+    grad = _WeightTiles(small, big.shape[1])
+    if small.size and big.shape[1]:
+        _run_tiles(big, conv_geom.before, small.shape[2:], (grad,))
+    return grad.result()
+
+
+def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
+                         geom: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """A transposed convolution's backward from one transform of ``big``'s blocks: ``(conv(big, weight),
+    weight_grad(small, big))`` for ``geom`` the transposed convolution (``big`` its output gradient, ``small``
+    its input, batched, C order, of one dtype), each chunk's transformed blocks feeding both the
+    convolution's GEMMs and the weight gradient's (where :func:`conv` and :func:`weight_grad` transform
+    them twice).  Needs what :func:`unsupported` says of ``geom``.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> rng = np.random.default_rng(0)
+    >>> x, w, gy = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal((1, 3, 5, 5))
+    >>> g = geometry_from_shapes(True, x.shape, w.shape, np.float64, padding=1)
+    >>> gx, gw = conv_and_weight_grad(gy, w, x, g)
+    >>> bool(np.allclose(gx, conv(gy, w, g.convolution())) and np.allclose(gw, weight_grad(x, gy, g)))
+    True
+    """
+    conv_geom = geom.convolution()
+    u = packs.packed(("winograd", False), lambda: filter_transform(weight, big.dtype))
+    conv, grad = _ConvTiles(big, u, small.shape[2:]), _WeightTiles(small, big.shape[1])
+    if small.size and big.shape[1]:
+        _run_tiles(big, conv_geom.before, small.shape[2:], (conv, grad))
+    elif conv.y.size:
+        conv.y[...] = 0
+    return conv.y, grad.result()
+
+
+def backward_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`conv_and_weight_grad` holds beyond its convolution's :func:`workspace_bytes`: the small
+    side's transformed blocks of a chunk, the 36 sums and their chunk's part, and the weight gradient."""
+    conv_geom = geom.convolution()
+    c, cs = conv_geom.in_channels, conv_geom.out_channels
+    th, tw = (-(-m // TILE) for m in conv_geom.output_shape)
+    tiles = _chunk_rows(c, 2 * cs, th, tw, itemsize) * tw if conv_geom.batch * th * tw and c else 0
+    return (BLOCK * BLOCK * (cs * tiles + 2 * cs * c) + 9 * cs * c) * itemsize
+
+
+@jit
+def _small_tiles(s, u, k, th, tw, row0, row1):
+    """``u[6a + b, c, t] = (A s A^T)[a, b]`` (``A = OUTPUT^T``, the adjoint of :func:`_output_tiles`' step)
+    for the 4x4 blocks ``s`` (zero beyond the far edges) of the tile rows ``row0:row1`` and every channel
+    ``c``, laid out as :func:`_input_tiles` lays out ``v``: the block's 4 rows combined down the columns to
+    6, then each tile's 4 columns to 6.  ``k`` holds 2, 4, 5 and 8 in the arrays' dtype."""
+    u1, u2, u3, u4, u5 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5)
+    channels, h = np.uint64(s.shape[1]), s.shape[2]
+    uh, uw = np.uint64(h), np.uint64(s.shape[3])
+    tiles = np.uint64(u.shape[2])
+    width = np.uint64(tw * 4)
+    sf, uf = s.reshape(-1), u.reshape(-1)
+    plane = channels * tiles
+    rows = np.zeros(4 * tw * 4, dtype=s.dtype)  # columns from ``uw`` on stay zero
+    cols = np.empty(6 * tw * 4, dtype=s.dtype)
+    four = np.uint64(4)
+    k2, k4, k8 = k[0], k[1], k[3]
+    for c in range(channels):
+        for row in range(row0, row1):
+            n, i = np.uint64(row // th), row % th
+            for a in range(4):  # the block rows, zero below the far edge
+                ua = np.uint64(a) * width
+                src = i * 4 + a
+                if src >= h:
+                    for q in range(uw):
+                        rows[ua + q] = 0
+                    continue
+                base = ((n * channels + c) * uh + np.uint64(src)) * uw
+                for q in range(uw):
+                    rows[ua + q] = sf[base + q]
+            for q in range(width):  # A s, down the columns
+                s0, s1, s2, s3 = rows[q], rows[width + q], rows[u2 * width + q], rows[u3 * width + q]
+                cols[q] = s0
+                cols[width + q] = s0 + s1 + s2 + s3
+                cols[u2 * width + q] = s0 - s1 + s2 - s3
+                cols[u3 * width + q] = s0 + k2 * s1 + k4 * s2 + k8 * s3
+                cols[u4 * width + q] = s0 - k2 * s1 + k4 * s2 - k8 * s3
+                cols[u5 * width + q] = s3
+            t0 = np.uint64(row - row0) * np.uint64(tw)
+            for a in range(np.uint64(6)):  # (A s) A^T, along each tile's columns
+                src = a * width
+                dst = a * np.uint64(6) * plane + c * tiles + t0
+                for j in range(np.uint64(tw)):
+                    q = src + j * four
+                    e0, e1, e2, e3 = cols[q], cols[q + u1], cols[q + u2], cols[q + u3]
+                    uf[dst + j] = e0
+                    uf[dst + plane + j] = e0 + e1 + e2 + e3
+                    uf[dst + u2 * plane + j] = e0 - e1 + e2 - e3
+                    uf[dst + u3 * plane + j] = e0 + k2 * e1 + k4 * e2 + k8 * e3
+                    uf[dst + u4 * plane + j] = e0 - k2 * e1 + k4 * e2 - k8 * e3
+                    uf[dst + u5 * plane + j] = e3
+
+
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     """The buffers of one chunk's transformed input and output blocks (sized for a full chunk of
     :func:`_chunk_rows` tile rows, however few the batch has), and the transformed filter."""
@@ -281,6 +450,7 @@ ALGORITHM = Algorithm(
     summary="2-D 3x3 stride 1: Winograd F(4x4, 3x3), 36 GEMMs over 6x6 tile transforms (4x fewer MACs)",
     conv_transpose=conv_transpose,
     conv=conv,
+    weight_grad=weight_grad,
     workspace_bytes=workspace_bytes,
     cost=cost,
     unsupported=unsupported,
