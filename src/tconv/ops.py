@@ -101,8 +101,10 @@ def transposed_gradients(geom: Geometry, grad_output: np.ndarray, weight: np.nda
     :func:`~tconv.algorithms.gemm.conv_and_weight_grad`, or ``winograd``'s transformed blocks,
     :func:`~tconv.algorithms.winograd.conv_and_weight_grad`); None where they run apart.
 
-    ``geom`` is the transposed convolution (real, zero padding) and ``grad_output``, ``weight``, ``x`` NumPy
-    arrays of its shapes in its dtype; the result is ``(grad_input, grad_weight)`` in the working dtype,
+    ``geom`` is the transposed convolution (real, zero padding; where a stride divides its dilation, the
+    stride-1 problem on the output positions its taps meet, as :func:`execute` runs it) and ``grad_output``,
+    ``weight``, ``x`` NumPy arrays of its shapes in its dtype; the result is ``(grad_input, grad_weight)`` in
+    the working dtype,
     ``grad_input`` unbatched when ``geom`` is.  Planned, guarded and run like :func:`execute`'s convolution,
     with the weight gradient's bytes added to the reservation.
 
@@ -114,6 +116,9 @@ def transposed_gradients(geom: Geometry, grad_output: np.ndarray, weight: np.nda
     ([[[1.0, 5.0, 9.0], [1.0, 5.0, 9.0]]], [[6.0, 9.0], [6.0, 9.0]])
     """
     work = working_dtype(geom)
+    if geom.transposed and running_geometry(geom) is not geom:  # the stride-1 problem, as execute runs it
+        geom, picks = geom.subsampled()
+        grad_output = grad_output[(slice(None),) * (1 + geom.batched) + picks]
     shared = shared_backward(geom, work) if geom.transposed and geom.direct else None
     if shared is None or algorithm not in ("auto", shared):
         return None
