@@ -382,3 +382,59 @@ def test_winograd_shared_backward_at_layer_size(monkeypatch):
         got = tconv.conv_transpose_backward(*(a.astype(dtype) for a in (gy, x, w)), padding=1)
         _record("conv_transpose", dtype, got, want)
     assert calls == [1, 1]
+
+
+#: (transposed, x shape, weight shape, hyper-parameters, method) of the weight-gradient kernels' test below.
+_WEIGHT_GRAD_CASES = [
+    (True, (2, 24, 20, 20), (24, 16, 3, 3), dict(padding=1), "winograd"),
+    (False, (2, 16, 20, 20), (24, 16, 3, 3), dict(padding=1), "winograd"),
+    (True, (4, 32, 6, 6), (32, 16, 4, 4), dict(stride=2, padding=1), "gemm"),
+    (True, (1, 8, 5, 6), (8, 8, 16, 16), dict(stride=8, padding=4), "subpixel"),
+    (True, (2, 12, 9, 9), (12, 1, 4, 4), dict(stride=2, padding=1, groups=12), "depthwise"),
+    (True, (4, 32, 32, 32), (32, 32, 3, 3), dict(padding=1), "auto"),  # auto: the tiles here (predicted 0.5 of gemm)
+]
+
+
+def _weight_grad_operands():
+    """The cases' (geometry, small side, big side, method), float32, seeded."""
+    rng = np.random.default_rng(21)
+    out = []
+    for transposed, xs, ws, kw, method in _WEIGHT_GRAD_CASES:
+        x, w = rng.standard_normal(xs).astype(np.float32), rng.standard_normal(ws).astype(np.float32)
+        geom = (conv_transpose_geometry if transposed else conv_geometry)(x, w, **kw)
+        other = rng.standard_normal(geom.result_shape).astype(np.float32)
+        out.append((geom,) + ((x, other) if transposed else (other, x)) + (method,))
+    return out
+
+
+def _weight_grads_in_child() -> list:
+    return [weight_grad(small, big, geom, method=method) for geom, small, big, method in _weight_grad_operands()]
+
+
+def test_weight_gradient_kernels_from_threads_and_a_forked_child():
+    """Each compiled weight-gradient kernel (winograd's tiles both ways, gemm's columns, subpixel's blocks,
+    depthwise's sums, auto) from four user threads at once, and in a forked child after the parent ran them:
+    the same bits as one call alone (no shared buffer between calls, nothing inherited half-built)."""
+    import multiprocessing
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tconv.algorithms import jit
+
+    if not jit.available(np.float32):
+        pytest.skip("the compiled kernels are switched off")
+    cases = _weight_grad_operands()
+    want = [weight_grad(small, big, geom, method=method) for geom, small, big, method in cases]
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(weight_grad, small, big, geom, method=method)
+                   for _ in range(3) for geom, small, big, method in cases]
+        got = [f.result(timeout=120) for f in futures]
+    compared = 0
+    for i, result in enumerate(got):
+        np.testing.assert_array_equal(result, want[i % len(cases)], err_msg=cases[i % len(cases)][3])
+        compared += 1
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(_weight_grads_in_child).get(timeout=120)
+    for (_, _, _, method), mine, theirs in zip(cases, want, child):
+        np.testing.assert_array_equal(theirs, mine, err_msg=method)
+        compared += 1
+    assert compared == 4 * len(cases)
