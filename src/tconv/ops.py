@@ -19,8 +19,7 @@ from .algorithms.planner import (
     MEASURED, boundary_bytes, complex_bytes, measure_mode, needed_bytes, plan, ranked, real_geometry, result_bytes,
     running_geometry, small_choice, working_dtype,
 )
-from .algorithms import gemm, winograd
-from .algorithms.weight_grad import shared_backward, weight_grad
+from .algorithms.weight_grad import SHARED_BACKWARDS, shared_backward, weight_grad
 from .memory import Budget, available_bytes, reserve
 from .params import Geometry, call_geometry
 from ._timing import best_time
@@ -117,25 +116,20 @@ def transposed_gradients(geom: Geometry, grad_output: np.ndarray, weight: np.nda
     """
     work = working_dtype(geom)
     if geom.transposed and running_geometry(geom) is not geom:  # the stride-1 problem, as execute runs it
-        geom, picks = geom.subsampled()
-        grad_output = grad_output[(slice(None),) * (1 + geom.batched) + picks]
+        geom, picks = _stride_one(geom)
+        grad_output = grad_output[picks]
     shared = shared_backward(geom, work) if geom.transposed and geom.direct else None
     if shared is None or algorithm not in ("auto", shared):
         return None
     chosen, nbytes, room = _planned(geom.adjoint(), algorithm, grad_output, weight)
     if chosen.name != shared:
         return None
-    kernels = _SHARED_BACKWARDS[shared]
+    kernels = SHARED_BACKWARDS[shared]
     batch = (lambda a: a) if geom.batched else (lambda a: a[np.newaxis])
     gy, xb = (kernel_operand(batch(a), work) for a in (grad_output, x))
     with reserve(nbytes + kernels.backward_bytes(geom, work.itemsize), "conv_transpose backward", room):
         grad_input, grad_weight = kernels.conv_and_weight_grad(gy, kernel_operand(weight, work), xb, geom)
     return (grad_input if geom.batched else grad_input[0]), grad_weight
-
-
-#: The modules whose ``conv_and_weight_grad`` and ``backward_bytes`` run :func:`transposed_gradients`, by the
-#: algorithm :func:`~tconv.algorithms.weight_grad.shared_backward` names.
-_SHARED_BACKWARDS = {"gemm": gemm, "winograd": winograd}
 
 
 def run_planned(geom: Geometry, chosen: registry.Algorithm, nbytes: int, x: np.ndarray, weight: np.ndarray,
@@ -229,16 +223,22 @@ def _execute_subsampled(geom: Geometry, x: np.ndarray, weight: np.ndarray, bias:
     big-side positions its taps meet, with stride 1 there (``algorithm`` planned for that geometry); a
     convolution reads ``x`` at those positions, a transposed convolution writes its result there into
     zeros, then the bias.  The same sums as the strided operator, in a smaller problem."""
-    reduced, picks = geom.subsampled()
-    lead = (slice(None),) * (2 if geom.batched else 1)
+    reduced, picks = _stride_one(geom)
     if not geom.transposed:
-        return execute(reduced, x[lead + picks], weight, bias, algorithm)
+        return execute(reduced, x[picks], weight, bias, algorithm)
     with reserve(result_bytes(geom), "conv_transpose (the result around its stride-1 part)"):
         y = np.zeros(geom.result_shape, dtype=geom.dtype)
-        y[lead + picks] = execute(reduced, x, weight, None, algorithm)
+        y[picks] = execute(reduced, x, weight, None, algorithm)
         if bias is not None:
             y += bias.astype(geom.dtype, copy=False).reshape((geom.out_channels,) + (1,) * geom.ndim)
     return y
+
+
+def _stride_one(geom: Geometry) -> tuple[Geometry, tuple[slice, ...]]:
+    """``geom``'s :meth:`~tconv.params.Geometry.subsampled` stride-1 geometry, and the index that picks its
+    big-side positions from an array laid out as ``geom``'s big side (batched or not)."""
+    reduced, picks = geom.subsampled()
+    return reduced, (slice(None),) * (2 if geom.batched else 1) + picks
 
 
 def weight_gradient(geom: Geometry, small: np.ndarray, big: np.ndarray, method: str = "auto") -> np.ndarray:

@@ -60,11 +60,17 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
     return kernel(small, big, geom)
 
 
+#: The algorithms whose gather of the big side a transposed convolution's backward can share between its
+#: input gradient's convolution and the weight gradient: their modules' ``weight_grad``,
+#: ``conv_and_weight_grad`` and ``backward_bytes`` (run by :func:`tconv.ops.transposed_gradients`).
+SHARED_BACKWARDS = {"gemm": gemm, "winograd": winograd}
+
+
 def shared_backward(geom: Geometry, dtype) -> str | None:
     """The algorithm whose gather of the big side ``"auto"``'s weight gradient of ``geom`` on operands of
     ``dtype`` (both) runs on: ``"gemm"`` (its im2col) or ``"winograd"`` (its transformed blocks), which a
     transposed convolution's backward then shares with its input gradient's convolution where that plans the
-    same algorithm (the module's ``conv_and_weight_grad``); None for the other weight-gradient kernels.
+    same algorithm (:data:`SHARED_BACKWARDS`); None for the other weight-gradient kernels.
 
     >>> from tconv.params import geometry_from_shapes
     >>> dense = geometry_from_shapes(True, (2, 8, 4, 4), (8, 4, 4, 4), np.float32, stride=2, padding=1)
@@ -74,7 +80,7 @@ def shared_backward(geom: Geometry, dtype) -> str | None:
     ['gemm', None, 'winograd']
     """
     kernel = _auto_kernel(geom, np.dtype(dtype))
-    return "gemm" if kernel is gemm.weight_grad else "winograd" if kernel is winograd.weight_grad else None
+    return next((name for name, module in SHARED_BACKWARDS.items() if kernel is module.weight_grad), None)
 
 
 def _auto_kernel(geom: Geometry, dtype: np.dtype | None):
@@ -108,16 +114,8 @@ def winograd_wins(geom: Geometry) -> bool:
     >>> winograd_wins(geometry_from_shapes(False, (8, 3, 224, 224), (64, 3, 3, 3), np.float32, padding=1))
     False
     """
-    share = _winograd_share(geom.convolution() if geom.transposed else geom, cost.generation())
+    share = _share_of_gemm("winograd", geom.convolution(), cost.generation())
     return share is not None and share <= WINOGRAD_SHARE
-
-
-@functools.lru_cache(maxsize=256)
-def _winograd_share(conv_geom: Geometry, generation: int) -> float | None:
-    """winograd's predicted convolution over gemm's (None: one of them does not take it)."""
-    if winograd.unsupported(conv_geom) or gemm.ALGORITHM.unsupported(conv_geom):
-        return None
-    return winograd.cost(conv_geom) / gemm.cost(conv_geom)
 
 
 def blocks_win(geom: Geometry) -> bool:
@@ -130,11 +128,14 @@ def blocks_win(geom: Geometry) -> bool:
     >>> blocks_win(geometry_from_shapes(True, (8, 64, 16, 16), (64, 32, 3, 3), np.float32, stride=1, padding=1))
     False
     """
-    return _blocks_win(geom.convolution(), cost.generation())
+    share = _share_of_gemm("subpixel", geom.convolution(), cost.generation())
+    return share is not None and share < 1
 
 
-@functools.lru_cache(maxsize=256)
-def _blocks_win(conv_geom: Geometry, generation: int) -> bool:
-    if subpixel.ALGORITHM.unsupported(conv_geom) or gemm.ALGORITHM.unsupported(conv_geom):
-        return False
-    return subpixel.cost(conv_geom) < gemm.cost(conv_geom)
+@functools.lru_cache(maxsize=512)
+def _share_of_gemm(name: str, conv_geom: Geometry, generation: int) -> float | None:
+    """Algorithm ``name``'s predicted convolution over ``gemm``'s (None: one of them does not take it)."""
+    other = get(name)
+    if other.unsupported(conv_geom) or gemm.ALGORITHM.unsupported(conv_geom):
+        return None
+    return other.cost(conv_geom) / gemm.cost(conv_geom)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._layout import kernel_operand
 from ..params import Geometry
 from . import packs
 from .jit import available, jit
@@ -130,7 +131,7 @@ class _ConvTiles:
         self.buffer = np.empty(BLOCK * BLOCK * self.channels * tiles, dtype=self.y.dtype)
 
     def chunk(self, v: np.ndarray, k: np.ndarray, th: int, tw: int, row0: int, row1: int) -> None:
-        m = self.buffer[:BLOCK * BLOCK * self.channels * v.shape[2]].reshape(BLOCK * BLOCK, self.channels, -1)
+        m = _blocks(self.buffer, self.channels, v.shape[2])
         np.matmul(self.u, v, out=m)
         _output_tiles(m, self.y, self.at, k, th, tw, row0, row1)
 
@@ -149,7 +150,7 @@ class _WeightTiles:
         self.part = np.empty_like(self.sums)
 
     def chunk(self, v: np.ndarray, k: np.ndarray, th: int, tw: int, row0: int, row1: int) -> None:
-        u = self.buffer[:BLOCK * BLOCK * self.channels * v.shape[2]].reshape(BLOCK * BLOCK, self.channels, -1)
+        u = _blocks(self.buffer, self.channels, v.shape[2])
         _small_tiles(self.small, u, k, th, tw, row0, row1)
         np.matmul(u, v.transpose(0, 2, 1), out=self.part)
         self.sums += self.part
@@ -173,12 +174,17 @@ def _run_tiles(x: np.ndarray, lo: tuple[int, ...], out_shape: tuple[int, ...], c
         con.start(rows * tw)
     for row0 in range(0, n * th, rows):
         row1 = min(n * th, row0 + rows)
-        v = v_buffer[:BLOCK * BLOCK * c * (row1 - row0) * tw].reshape(BLOCK * BLOCK, c, -1)
+        v = _blocks(v_buffer, c, (row1 - row0) * tw)
         # the transforms run on the calling thread: between GEMMs, BLAS's threads keep spinning, and splitting
         # the transforms over tconv's threads made them slower, not faster
         _input_tiles(x, v, k, lo[0], lo[1], th, tw, row0, row1)
         for con in consumers:
             con.chunk(v, k, th, tw, row0, row1)
+
+
+def _blocks(buffer: np.ndarray, channels: int, tiles: int) -> np.ndarray:
+    """The start of a flat ``buffer`` as ``tiles`` transformed 6x6 blocks per channel: ``(36, channels, tiles)``."""
+    return buffer[:BLOCK * BLOCK * channels * tiles].reshape(BLOCK * BLOCK, channels, tiles)
 
 
 def _chunk_rows(c: int, co: int, th: int, tw: int, itemsize: int) -> int:
@@ -317,13 +323,13 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     >>> bool(np.allclose(weight_grad(small, big, g), im2col_weight_grad(small, big, g)))
     True
     """
-    conv_geom = geom.convolution() if geom.transposed else geom
+    conv_geom = geom.convolution()
     if unsupported(conv_geom) or small.dtype != big.dtype:
         from .weight_grad_numpy import numpy_weight_grad
 
         return numpy_weight_grad(small, big, geom)
     work = np.promote_types(small.dtype, np.float32)
-    small, big = (np.ascontiguousarray(a, dtype=work) for a in (small, big))
+    small, big = kernel_operand(small, work), kernel_operand(big, work)
     grad = _WeightTiles(small, big.shape[1])
     if small.size and big.shape[1]:
         _run_tiles(big, conv_geom.before, small.shape[2:], (grad,))
