@@ -254,6 +254,21 @@ def winograd_configs(draw, **kwargs) -> Config:
                   small_channels=draw(st.integers(1, 20)), big_channels=draw(st.integers(1, 20)))
 
 
+@st.composite
+def phase_winograd_configs(draw, **kwargs) -> Config:
+    """2-D, kernel twice the stride (stride 2 or 3 per dim), dilation 1, one group; sizes that give several
+    tiles of 4 per phase, partial ones included."""
+    cfg = draw(configs(**kwargs))
+    stride = (draw(st.integers(2, 3)), draw(st.integers(2, 3)))
+    small = (draw(st.integers(1, 11)), draw(st.integers(1, 11)))
+    return _repad(draw, cfg, kernel=tuple(2 * s for s in stride), stride=stride, dilation=(1, 1), groups=1,
+                  small_spatial=small, small_channels=draw(st.integers(1, 20)), big_channels=draw(st.integers(1, 20)))
+
+
+#: Algorithms that run only with the compiled kernels (numba).
+COMPILED_ONLY = ("winograd", "phase_winograd")
+
+
 def _repad(draw, cfg: Config, **changes) -> Config:
     """Apply ``changes`` and redraw output_padding / padding so the configuration stays valid."""
     cfg = replace(cfg, **changes)
@@ -274,6 +289,8 @@ def configs_for(algorithm: str, **kwargs):
         return depthwise_configs(**kwargs)
     if algorithm == "winograd":
         return winograd_configs(**kwargs)
+    if algorithm == "phase_winograd":
+        return phase_winograd_configs(**kwargs)
     return configs(**kwargs)
 
 
@@ -281,8 +298,8 @@ def require_algorithm(algorithm: str) -> None:
     """Skip the test when ``algorithm`` needs the compiled kernels and they are missing or switched off."""
     from tconv.algorithms import jit
 
-    if algorithm == "winograd" and not jit.available():
-        pytest.skip("winograd needs the compiled kernels (numba: the fast extra; TCONV_NUMBA not 0)")
+    if algorithm in COMPILED_ONLY and not jit.available():
+        pytest.skip(f"{algorithm} needs the compiled kernels (numba: the fast extra; TCONV_NUMBA not 0)")
 
 
 def layouts(a: np.ndarray):

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tconv
-from support import (Config, assert_close, configs, depthwise_configs, no_overlap_configs, require_algorithm,
-                     winograd_configs)
+from support import (Config, assert_close, configs, depthwise_configs, no_overlap_configs, phase_winograd_configs,
+                     require_algorithm, winograd_configs)
 from torch_oracle import torch_conv, torch_conv_transpose
 
 
@@ -55,6 +55,26 @@ def test_winograd_matches_torch(cfg, chunk_tiles):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(winograd, "CHUNK_TILES", chunk_tiles)
         _check_both("winograd", cfg)
+
+
+@settings(max_examples=150)
+@given(cfg=phase_winograd_configs(), chunk_tiles=st.sampled_from([1, 7, 256]))
+def test_phase_winograd_matches_torch(cfg, chunk_tiles):
+    """Both directions, strides 2 and 3 per dim, any padding and output_padding, partial tiles, phases with no
+    output (an output shorter than the stride), chunks of one tile row to all."""
+    require_algorithm("phase_winograd")
+    from tconv.algorithms import phase_winograd
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(phase_winograd, "CHUNK_TILES", chunk_tiles)
+        _check_both("phase_winograd", cfg)
+
+
+@settings(max_examples=40)
+@given(cfg=phase_winograd_configs())
+def test_other_algorithms_on_phase_winograd_configs(cfg):
+    for algorithm in ("gemm", "phase", "subpixel", "auto"):
+        _check_both(algorithm, cfg)
 
 
 @settings(max_examples=40)
@@ -164,7 +184,8 @@ def test_gemm_channels_last_path_matches_torch(cfg):
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-@pytest.mark.parametrize("algorithm", ["gemm", "phase", "subpixel", "nooverlap", "depthwise", "fft", "winograd"])
+@pytest.mark.parametrize("algorithm", ["gemm", "phase", "subpixel", "nooverlap", "depthwise", "fft", "winograd",
+                                       "phase_winograd"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_threaded_sizes_match_direct(algorithm, dtype, chunked, monkeypatch):
     """Arrays large enough for the thread split (and the channels-last gemm), against the reference.
@@ -181,8 +202,9 @@ def test_threaded_sizes_match_direct(algorithm, dtype, chunked, monkeypatch):
         monkeypatch.setattr(phasing, "WORKSPACE_FRACTION", 1e-6)
     rng = np.random.default_rng(3)
     require_algorithm(algorithm)
-    groups = {"depthwise": 24, "winograd": 1}.get(algorithm, 2)
-    stride, kernel = {"nooverlap": (3, (3, 2)), "winograd": (1, (3, 3))}.get(algorithm, (2, (4, 3)))
+    groups = {"depthwise": 24, "winograd": 1, "phase_winograd": 1}.get(algorithm, 2)
+    stride, kernel = {"nooverlap": (3, (3, 2)), "winograd": (1, (3, 3)),
+                      "phase_winograd": ((2, 3), (4, 6))}.get(algorithm, (2, (4, 3)))
     cin, cout = 24, (24 if algorithm == "depthwise" else 40)
     x = rng.standard_normal((5, cin, 20, 17)).astype(dtype)
     w = rng.standard_normal((cin, cout // groups) + kernel).astype(dtype)

@@ -18,9 +18,10 @@ import pytest
 import tconv
 from tconv import boundary, ops
 from tconv.algorithms.planner import boundary_bytes, needed_bytes
+from tconv.algorithms import jit
 from tconv.algorithms.registry import get
 from tconv.params import Geometry, conv_geometry, geometry_from_shapes
-from support import note_error, record_error
+from support import COMPILED_ONLY, note_error, record_error
 from torch_boundary import (
     MODES, Case, F, cases, draw_case, tensor, torch, torch_adjoint, torch_conv, torch_pad_arg,
 )
@@ -158,12 +159,14 @@ def test_conv_unbatched_float32_and_layouts():
 # --------------------------------------------------------------------------- conv_transpose: the adjoint
 
 def _tailored_cases(seed: int) -> list[Case]:
-    """Cases that the specialised algorithms accept, for every mode: 2-D 3x3 stride 1 (winograd), stride at
-    least the dilated kernel (nooverlap), one channel per group (depthwise)."""
+    """Cases that the specialised algorithms accept, for every mode: 2-D 3x3 stride 1 (winograd), 2-D 4x4
+    stride 2 (phase_winograd), stride at least the dilated kernel (nooverlap), one channel per group
+    (depthwise)."""
     rng = np.random.default_rng(seed)
     out = []
     for mode in MODES:
         for spec in (dict(nds=(2,), kernel=(3, 3), stride=(1, 1), dilation=(1, 1), groups=1),
+                     dict(nds=(2,), kernel=(4, 4), stride=(2, 2), dilation=(1, 1), groups=1),
                      dict(nds=(1, 2, 3), kernel=None, stride=None, dilation=None, groups=None, nooverlap=True),
                      dict(nds=(1, 2, 3), groups=2, channels=(2, 2))):
             spec = dict(spec)
@@ -208,9 +211,8 @@ def _run_adjoint(all_cases, floor_per_pair: int) -> dict[tuple[str, str], list[f
             assert err < 1e-12, (algorithm, case, err)
     for mode in MODES:
         for algorithm in ALGORITHMS:
-            if algorithm == "winograd" and get("winograd").unsupported(
-                    geometry_from_shapes(True, (1, 1, 4, 4), (1, 1, 3, 3), np.float64)):
-                continue  # without the compiled kernels winograd refuses every case (by name, checked above)
+            if algorithm in COMPILED_ONLY and not jit.available():
+                continue  # without the compiled kernels these refuse every case (by name, checked above)
             n = len(errors.get((mode, algorithm), []))
             assert n >= floor_per_pair, f"{mode}/{algorithm}: only {n} cases compared"
     return errors
@@ -563,10 +565,11 @@ LAYER_SIZED = {
     "nooverlap": (64, 48, 1, (12, 10), (2, 2), (2, 2), ((1, 1), (0, 1))),
     "depthwise": (64, 64, 64, (14, 12), (3, 3), (2, 2), ((1, 1), (1, 1))),
     "winograd": (64, 64, 1, (12, 10), (3, 3), (1, 1), ((1, 1), (1, 0))),
+    "phase_winograd": (48, 64, 1, (18, 16), (4, 4), (2, 2), ((1, 2), (1, 1))),
 }
 #: float32 bounds per algorithm, docs/accuracy.md (as tests/test_real_sizes.py).
 F32_BOUNDS = {"direct": 4e-6, "gemm": 4e-6, "phase": 4e-6, "subpixel": 4e-6, "nooverlap": 2e-6, "depthwise": 1e-6,
-              "fft": 1e-5, "winograd": 5e-5}
+              "fft": 1e-5, "winograd": 5e-5, "phase_winograd": 5e-5}
 
 
 def test_every_algorithm_and_mode_at_layer_sizes():
@@ -574,11 +577,11 @@ def test_every_algorithm_and_mode_at_layer_sizes():
     conv_transpose == its adjoint (torch.autograd), float64 to 1e-12 and float32 within the algorithm's
     documented bound; every (algorithm, mode, dtype) computed, none refused."""
     assert set(LAYER_SIZED) == set(ALGORITHMS)
-    compiled = not get("winograd").unsupported(geometry_from_shapes(True, (1, 1, 4, 4), (1, 1, 3, 3), np.float64))
+    compiled = jit.available()
     computed = 0
     for algorithm, (c_big, c_small, g, big, k, s, pairs) in LAYER_SIZED.items():
-        if algorithm == "winograd" and not compiled:
-            continue  # winograd needs the compiled kernels (it refuses by name without them)
+        if algorithm in COMPILED_ONLY and not compiled:
+            continue  # these need the compiled kernels (they refuse by name without them)
         for mode in MODES:
             case = Case(mode, 2, c_big, c_small, g, big, k, s, (1, 1), pairs, False)
             x, w, b, y = case.arrays(computed)
@@ -594,4 +597,4 @@ def test_every_algorithm_and_mode_at_layer_sizes():
                 err = record_error(f"boundary layer-sized conv_transpose {algorithm}", dtype, got, want_adj)
                 assert got.dtype == dtype and err <= tol, (algorithm, mode, dtype, err)
                 computed += 1
-    assert computed >= 2 * len(MODES) * (len(ALGORITHMS) - (0 if compiled else 1))
+    assert computed >= 2 * len(MODES) * (len(ALGORITHMS) - (0 if compiled else len(COMPILED_ONLY)))

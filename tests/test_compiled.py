@@ -403,3 +403,47 @@ def test_winograd_transforms_match_their_matrices():
             np.testing.assert_allclose(u[:, c, j].reshape(6, 6), W.FILTER @ g[c, j] @ W.FILTER.T, atol=1e-12)
             np.testing.assert_allclose(flipped[:, c, j].reshape(6, 6), W.FILTER @ g[c, j, ::-1, ::-1] @ W.FILTER.T,
                                        atol=1e-12)
+
+
+def test_phase_winograd_needs_the_compiled_kernels():
+    x, w = np.ones((1, 2, 6, 6)), np.ones((2, 3, 4, 4))
+    assert tconv.conv_transpose(x, w, stride=2, padding=1, algorithm="phase_winograd").shape == (1, 3, 12, 12)
+    with numpy_paths():
+        with pytest.raises(ValueError, match="'phase_winograd' does not support.*numba"):
+            tconv.conv_transpose(x, w, stride=2, padding=1, algorithm="phase_winograd")
+        assert tconv.explain(x, w, stride=2, padding=1).algorithm != "phase_winograd"
+
+
+def test_phase_winograd_transforms_match_their_matrices():
+    """The compiled 5x5 tile transforms (written out term by term) against B^T d B and A^T m A, and the
+    filter transform against G g G^T, in both weight layouts."""
+    from tconv.algorithms import phase_winograd as P
+
+    rng = np.random.default_rng(0)
+    k = np.array([2.0, 3, 4, 8])
+    x = rng.standard_normal((1, 5, 5, 3))  # one tile, channels-last
+    v = np.empty((25, 1, 3))
+    P._input_blocks(x, v, k, 0, 0, 0, 1, 1, 1, 1, 0, 1)
+    m = rng.standard_normal((1, 25, 1, 3))
+    y = np.empty((1, 3, 4, 4))
+    P._output_phases(m, y, k, 1, 1, 1, 1, 0, 1)
+    w = rng.standard_normal((3, 2, 4, 4))
+    u = np.empty((25, 3, 2))
+    P._phase_filter(w, (3, 1), (2, 0), u)
+    uc = np.empty((25, 2, 3))  # the same weight read as a convolution's (C_out, C_in) = (3, 2)
+    P._phase_filter(w, (0, 2), (1, 3), uc, transposed=False)
+    compared = 0
+    for c in range(3):
+        np.testing.assert_allclose(v[:, 0, c].reshape(5, 5), P.INPUT @ x[0, :, :, c] @ P.INPUT.T, atol=1e-12)
+        np.testing.assert_allclose(y[0, c], P.OUTPUT @ m[0, :, 0, c].reshape(5, 5) @ P.OUTPUT.T, atol=1e-12)
+        for j in range(2):
+            g = w[c, j][np.ix_([3, 1], [2, 0])]
+            np.testing.assert_allclose(u[:, c, j].reshape(5, 5), P.FILTER @ g @ P.FILTER.T, atol=1e-12)
+            gc = w[c, j][np.ix_([0, 2], [1, 3])]
+            np.testing.assert_allclose(uc[:, j, c].reshape(5, 5), P.FILTER @ gc @ P.FILTER.T, atol=1e-12)
+            compared += 1
+    assert compared == 6
+    # F(4, 2) itself: 4 outputs of a 2-tap correlation from 5 inputs
+    d, g = rng.standard_normal(5), rng.standard_normal(2)
+    np.testing.assert_allclose(P.OUTPUT @ ((P.FILTER @ g) * (P.INPUT @ d)), [d[i:i + 2] @ g for i in range(4)],
+                               atol=1e-12)

@@ -98,11 +98,13 @@ def rel(got, want) -> float:
 
 def tailored_cases(seed: int, per: int = 2) -> list[Case]:
     """``per`` cases of each kind the specialised algorithms accept, every mode: 2-D 3x3 stride 1
-    (winograd), stride at least the kernel (nooverlap), one channel per group (depthwise)."""
+    (winograd), 2-D 4x4 stride 2 (phase_winograd), stride at least the kernel (nooverlap), one channel per
+    group (depthwise)."""
     rng = np.random.default_rng(seed)
     out = []
     for mode in MODES:
         for nd, spec in per * ((2, dict(kernel=(3, 3), stride=(1, 1), dilation=(1, 1), groups=1)),
+                               (2, dict(kernel=(4, 4), stride=(2, 2), dilation=(1, 1), groups=1)),
                                (int(rng.integers(1, 4)), "nooverlap"),
                                (int(rng.integers(1, 4)), dict(groups=2, channels=(2, 2)))):
             case = None

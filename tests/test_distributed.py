@@ -190,13 +190,16 @@ def test_output_size_and_algorithms_pass_through():
     x = rng.standard_normal((1, 2, 7))
     xd = da.from_array(x, chunks=(1, 2, 2))
     for algorithm in ("auto", *tconv.algorithm_names()):
-        if algorithm == "winograd":  # 2-D 3x3 stride 1 only, with the compiled kernels
+        if algorithm in ("winograd", "phase_winograd"):  # 2-D 3x3 stride 1 / 4x4 stride 2, compiled kernels
             if not jit.available():
                 continue
             x2 = rng.standard_normal((1, 2, 7, 6))
-            w = rng.standard_normal((2, 3, 3, 3))
-            got = tdist.conv_transpose(da.from_array(x2, chunks=(1, 2, 3, 4)), w, padding=(1, 0), algorithm=algorithm)
-            assert_exact(got.compute(), tconv.conv_transpose(x2, w, padding=(1, 0)), "conv_transpose")
+            k, s = (3, 1) if algorithm == "winograd" else (4, 2)
+            w = rng.standard_normal((2, 3, k, k))
+            got = tdist.conv_transpose(da.from_array(x2, chunks=(1, 2, 3, 4)), w, padding=(1, 0), stride=s,
+                                       algorithm=algorithm)
+            assert_exact(got.compute(), tconv.conv_transpose(x2, w, padding=(1, 0), stride=s, algorithm=algorithm),
+                         "conv_transpose")
             continue
         groups = 2 if algorithm == "depthwise" else 1  # depthwise needs groups == channels
         w = rng.standard_normal((2, 2 // groups, 3))

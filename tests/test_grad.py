@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tconv
-from support import assert_close, configs, depthwise_configs, record_error, require_algorithm, winograd_configs
+from support import (assert_close, configs, depthwise_configs, phase_winograd_configs, record_error, require_algorithm,
+                     winograd_configs)
 from torch_autograd import conv_grads, conv_transpose_grads
 from tconv.algorithms.weight_grad import weight_grad
 from tconv.params import conv_geometry, conv_transpose_geometry
@@ -85,20 +86,20 @@ def _check_shared_backward(cfg, batched: bool, module, patches: list) -> None:
 
 
 def test_shared_columns_backward_at_layer_size(monkeypatch):
-    """The public ``conv_transpose_backward`` takes the shared im2col on a DCGAN-type layer (auto plans gemm
-    for its input gradient): against torch.autograd."""
+    """The public ``conv_transpose_backward`` takes the shared im2col on a DCGAN-type layer with the 5x5 kernels
+    of DCGAN's first implementation (auto plans gemm for its input gradient): against torch.autograd."""
     from tconv.algorithms import gemm
 
     calls = []
     monkeypatch.setattr(gemm, "conv_and_weight_grad", lambda *a, _o=gemm.conv_and_weight_grad: (calls.append(1), _o(*a))[1])
     rng = np.random.default_rng(3)
     x = rng.standard_normal((4, 128, 8, 8)).astype(np.float32)
-    w = rng.standard_normal((128, 64, 4, 4)).astype(np.float32) * 0.05
-    kw = dict(stride=2, padding=1, output_padding=0, dilation=1, groups=1)
+    w = rng.standard_normal((128, 64, 5, 5)).astype(np.float32) * 0.05
+    kw = dict(stride=2, padding=2, output_padding=1, dilation=1, groups=1)
     gy = rng.standard_normal((4, 64, 16, 16)).astype(np.float32)
     got = tconv.conv_transpose_backward(gy, x, w, **kw)
     assert calls == [1]
-    pairs = dict(stride=(2, 2), padding=((1, 1), (1, 1)), output_padding=(0, 0), dilation=(1, 1), groups=1)
+    pairs = dict(stride=(2, 2), padding=((2, 2), (2, 2)), output_padding=(1, 1), dilation=(1, 1), groups=1)
     _record("conv_transpose", np.float32, got, conv_transpose_grads(gy, x, w, np.zeros(64, np.float32), **pairs))
 
 
@@ -315,24 +316,14 @@ def test_winograd_weight_gradient_matches_torch(cfg, transposed, dtype):
     from tconv.algorithms import weight_grad as wg
 
     require_algorithm("winograd")
-    cfg = replace(cfg, dtype=dtype)
-    if transposed:
-        small, w, _ = cfg.arrays()
-        geom = conv_transpose_geometry(small, w, **cfg.transpose_kwargs())
-        big = np.random.default_rng(cfg.seed + 3).standard_normal(geom.result_shape).astype(dtype)
-        want = conv_transpose_grads(big, small, w, None, **cfg.transpose_kwargs())[1]
-    else:
-        big, w, _ = cfg.conv_problem()
-        geom = conv_geometry(big, w, **cfg.conv_kwargs())
-        small = np.random.default_rng(cfg.seed + 3).standard_normal(geom.result_shape).astype(dtype)
-        want = conv_grads(small, big, w, None, **cfg.conv_kwargs())[1]
+    geom, small, big, want = _weight_gradient_problem(replace(cfg, dtype=dtype), transposed, dtype)
     calls = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(wg, "WINOGRAD_SHARE", float("inf"))  # auto sends every supported geometry to the tiles
         mp.setattr(winograd._WeightTiles, "result",
                    lambda self, _o=winograd._WeightTiles.result: (calls.append(1), _o(self))[1])
         for got in (wg.weight_grad(small, big, geom, method="winograd"), ops.weight_gradient(geom, small, big)):
-            assert got.dtype == dtype and got.shape == w.shape
+            assert got.dtype == dtype and got.shape == want.shape
             assert_close(got, want, dtype)
             record_error("winograd weight gradient", dtype, got, want)
     # auto takes the one-window GEMM and the one-channel sums first
@@ -384,6 +375,98 @@ def test_winograd_shared_backward_at_layer_size(monkeypatch):
     assert calls == [1, 1]
 
 
+def _weight_gradient_problem(cfg, transposed: bool, dtype: str):
+    """``(geom, small, big, want)``: ``cfg``'s layer in ``dtype`` as a transposed convolution or a
+    convolution, the two sides of its weight gradient and torch.autograd's."""
+    if transposed:
+        small, w, _ = cfg.arrays()
+        geom = conv_transpose_geometry(small, w, **cfg.transpose_kwargs())
+        big = np.random.default_rng(cfg.seed + 3).standard_normal(geom.result_shape).astype(dtype)
+        return geom, small, big, conv_transpose_grads(big, small, w, None, **cfg.transpose_kwargs())[1]
+    big, w, _ = cfg.conv_problem()
+    geom = conv_geometry(big, w, **cfg.conv_kwargs())
+    small = np.random.default_rng(cfg.seed + 3).standard_normal(geom.result_shape).astype(dtype)
+    return geom, small, big, conv_grads(small, big, w, None, **cfg.conv_kwargs())[1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(cfg=phase_winograd_configs(), transposed=st.booleans(), dtype=st.sampled_from(["float32", "float64"]),
+       chunk_tiles=st.sampled_from([1, 7, 1024]))
+def test_phase_winograd_weight_gradient_matches_torch(cfg, transposed, dtype, chunk_tiles):
+    """The weight gradient in phase_winograd's tiles (``phase_winograd.weight_grad``: the big side's phase
+    blocks, the small side's 4x4 blocks, 25 GEMMs over the tiles per transform point, the phases stacked),
+    both directions, strides 2 and 3, partial tiles, any padding, chunks of one tile row to all: by name and
+    through ``ops.weight_gradient`` with auto sent to it, against torch.autograd in float64."""
+    from tconv import ops
+    from tconv.algorithms import depthwise, phase_winograd, window
+    from tconv.algorithms import weight_grad as wg
+
+    require_algorithm("phase_winograd")
+    geom, small, big, want = _weight_gradient_problem(replace(cfg, dtype=dtype), transposed, dtype)
+    calls = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(wg, "WINOGRAD_SHARE", float("inf"))  # auto sends every supported geometry to the tiles
+        mp.setattr(phase_winograd, "WEIGHT_CHUNK_TILES", chunk_tiles)
+        mp.setattr(phase_winograd._WeightTiles, "result",
+                   lambda self, g, _o=phase_winograd._WeightTiles.result: (calls.append(1), _o(self, g))[1])
+        for got in (wg.weight_grad(small, big, geom, method="phase_winograd"), ops.weight_gradient(geom, small, big)):
+            assert got.dtype == dtype and got.shape == want.shape
+            assert_close(got, want, dtype)
+            record_error("phase_winograd weight gradient", dtype, got, want)
+    # auto takes the one-window GEMM and the one-channel sums first
+    assert len(calls) == (1 if window.whole_window(geom) or depthwise.unsupported(geom) is None else 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg=phase_winograd_configs(), chunk_tiles=st.sampled_from([1, 7, 1024]), batched=st.booleans())
+def test_phase_winograd_shared_backward_matches_torch(cfg, chunk_tiles, batched):
+    """A transposed convolution whose kernel is twice the stride: its two gradients from one transform of the
+    output gradient's phase blocks (``phase_winograd.conv_and_weight_grad``), chunks of one tile row to all,
+    unbatched: against torch.autograd; every example runs the shared path (counted); geometries whose
+    weight gradient auto sends elsewhere (one window) are drawn again."""
+    from hypothesis import assume
+
+    from tconv.algorithms import phase_winograd
+    from tconv.algorithms import weight_grad as wg
+
+    require_algorithm("phase_winograd")
+    x, w, _ = cfg.arrays()
+    geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(wg, "WINOGRAD_SHARE", float("inf"))
+        assume(wg.shared_backward(geom, x.dtype) == "phase_winograd")
+    _check_shared_backward(cfg, batched, phase_winograd, [(wg, "WINOGRAD_SHARE", float("inf")),
+                                                          (phase_winograd, "WEIGHT_CHUNK_TILES", chunk_tiles)])
+
+
+def test_phase_winograd_shared_backward_at_layer_size(monkeypatch):
+    """The public ``conv_transpose_backward`` of a DCGAN layer (batch 16, 128 -> 64 channels, 4x4 stride 2) takes the
+    F(4x4, 2x2) tiles for both gradients under auto (one transform of the output gradient's phase blocks),
+    and ``conv_backward`` of its adjoint the tiles' weight gradient: against torch.autograd in float32 and
+    float64, within phase_winograd's bound."""
+    from tconv.algorithms import phase_winograd
+
+    require_algorithm("phase_winograd")
+    calls = []
+    monkeypatch.setattr(phase_winograd, "conv_and_weight_grad",
+                        lambda *a, _o=phase_winograd.conv_and_weight_grad: (calls.append("shared"), _o(*a))[1])
+    monkeypatch.setattr(phase_winograd, "weight_grad",
+                        lambda *a, _o=phase_winograd.weight_grad: (calls.append("weight"), _o(*a))[1])
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((16, 128, 16, 16))
+    w = rng.standard_normal((128, 64, 4, 4)) * 0.05
+    gy = rng.standard_normal((16, 64, 32, 32))
+    pairs = dict(stride=(2, 2), padding=((1, 1), (1, 1)), output_padding=(0, 0), dilation=(1, 1), groups=1)
+    want_ct = conv_transpose_grads(gy, x, w, np.zeros(64), **pairs)
+    want_conv = conv_grads(x, gy, w, np.zeros(128), **{k: v for k, v in pairs.items() if k != "output_padding"})
+    for dtype in ("float32", "float64"):
+        got = tconv.conv_transpose_backward(*(a.astype(dtype) for a in (gy, x, w)), stride=2, padding=1)
+        _record("conv_transpose", dtype, got, want_ct)
+        got = tconv.conv_backward(*(a.astype(dtype) for a in (x, gy, w)), stride=2, padding=1)
+        _record("conv", dtype, got, want_conv)
+    assert calls == ["shared", "weight", "shared", "weight"]
+
+
 #: (transposed, x shape, weight shape, hyper-parameters, method) of the weight-gradient kernels' test below.
 _WEIGHT_GRAD_CASES = [
     (True, (2, 24, 20, 20), (24, 16, 3, 3), dict(padding=1), "winograd"),
@@ -392,6 +475,8 @@ _WEIGHT_GRAD_CASES = [
     (True, (1, 8, 5, 6), (8, 8, 16, 16), dict(stride=8, padding=4), "subpixel"),
     (True, (2, 12, 9, 9), (12, 1, 4, 4), dict(stride=2, padding=1, groups=12), "depthwise"),
     (True, (4, 32, 32, 32), (32, 32, 3, 3), dict(padding=1), "auto"),  # auto: the tiles here (predicted 0.5 of gemm)
+    (True, (2, 24, 9, 8), (24, 16, 4, 4), dict(stride=2, padding=1), "phase_winograd"),
+    (False, (2, 16, 18, 16), (24, 16, 6, 6), dict(stride=3, padding=2), "phase_winograd"),
 ]
 
 
@@ -412,7 +497,7 @@ def _weight_grads_in_child() -> list:
 
 
 def test_weight_gradient_kernels_from_threads_and_a_forked_child():
-    """Each compiled weight-gradient kernel (winograd's tiles both ways, gemm's columns, subpixel's blocks,
+    """Each compiled weight-gradient kernel (winograd's and phase_winograd's tiles both ways, gemm's columns, subpixel's blocks,
     depthwise's sums, auto) from four user threads at once, and in a forked child after the parent ran them:
     the same bits as one call alone (no shared buffer between calls, nothing inherited half-built)."""
     import multiprocessing

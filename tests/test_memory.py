@@ -12,6 +12,7 @@ import tconv
 from tconv import memory, ops
 from tconv.algorithms import planner
 from tconv.params import conv_geometry, conv_transpose_geometry
+from support import COMPILED_ONLY
 
 registry = importlib.import_module("tconv.algorithms")
 
@@ -79,7 +80,7 @@ def test_estimate_covers_the_measured_peak(numba, monkeypatch):
                     assert peak <= estimate, (name, case[0], transposed, np.dtype(dtype).name, peak, estimate)
                     computed += 1
     assert computed >= 400, computed
-    assert set(worst) >= set(registry.names()) - ({"winograd"} if numba == "0" else set())
+    assert set(worst) >= set(registry.names()) - (set(COMPILED_ONLY) if numba == "0" else set())
 
 
 def test_result_counted_once_unless_cast():

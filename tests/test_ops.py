@@ -57,11 +57,12 @@ def test_unbatched_matches_batched(algorithm):
     require_algorithm(algorithm)
     rng = np.random.default_rng(3)
     depthwise = algorithm == "depthwise"
-    stride = {"nooverlap": (2, 3), "winograd": (1, 1)}.get(algorithm, (2, 1))
+    stride = {"nooverlap": (2, 3), "winograd": (1, 1), "phase_winograd": (2, 2)}.get(algorithm, (2, 1))
     kw = dict(stride=stride, padding=((1, 0), (0, 2)), groups=3 if depthwise else 1)
     c_out = 3 if depthwise else 2
     x = rng.standard_normal((3, 5, 4))
-    w = rng.standard_normal((3, 1 if depthwise else 2, 3 if algorithm == "winograd" else 2, 3))
+    kernel = {"winograd": (3, 3), "phase_winograd": (4, 4)}.get(algorithm, (2, 3))
+    w = rng.standard_normal((3, 1 if depthwise else 2) + kernel)
     b = rng.standard_normal(c_out)
     y = tconv.conv_transpose(x, w, b, algorithm=algorithm, **kw)
     np.testing.assert_allclose(y, tconv.conv_transpose(x[None], w, b, algorithm="direct", **kw)[0], rtol=1e-12)

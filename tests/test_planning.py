@@ -293,10 +293,12 @@ def test_numpy_hyper_parameters_for_conv_and_1d_output_size():
 REFUSED = [
     ((1, 1, 1, 1), (1, 1, 1, 1), dict(stride=65),
      {"gemm": "output phases", "phase": "output phases", "subpixel": "output phases", "depthwise": "output phases",
-      "winograd": "kernel"}),
+      "winograd": "kernel", "phase_winograd": "kernel"}),
     ((1, 2, 4, 4), (2, 2, 3, 3), dict(stride=1), {"nooverlap": "overlapping taps", "depthwise": "groups"}),
     ((1, 2, 4), (2, 2, 3), dict(stride=2), {"nooverlap": "overlapping taps", "winograd": "kernel"}),
-    ((1, 2, 4, 4), (2, 2, 3, 3), dict(stride=2), {"winograd": "stride"}),
+    ((1, 2, 4, 4), (2, 2, 3, 3), dict(stride=2), {"winograd": "stride", "phase_winograd": "kernel"}),
+    ((1, 2, 4, 4), (2, 2, 4, 4), dict(stride=2, dilation=3), {"phase_winograd": "dilation"}),
+    ((1, 2, 4, 4), (2, 1, 4, 4), dict(stride=2, groups=2), {"phase_winograd": "groups"}),
     ((1, 2, 4, 4), (2, 2, 3, 3), dict(dilation=2), {"winograd": "dilation"}),
     ((1, 2, 4, 4), (2, 1, 3, 3), dict(groups=2), {"winograd": "groups"}),
 ]
@@ -325,7 +327,7 @@ def test_every_refusal_reads_as_a_noun_phrase():
         y = tconv.conv_transpose(x, w, algorithm="direct", **params)  # conv's input: the big side
         for name, word in expected.items():
             if get(name).unsupported(conv_transpose_geometry(x, w, **params)).startswith("running without"):
-                continue  # pragma: no cover - winograd without the compiled kernels
+                continue  # pragma: no cover - winograd / phase_winograd without the compiled kernels
             _check_grammar(_refusal(lambda: tconv.conv_transpose(x, w, algorithm=name, **params)), name, word)
             _check_grammar(_refusal(lambda: tconv.conv(y, w, algorithm=name, **params)), name, word)
             refused.add(name)

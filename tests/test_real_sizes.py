@@ -58,6 +58,7 @@ BOUNDS = {
     "depthwise": {"float32": 1e-6, "float64": 1e-15},
     "fft": {"float32": 1e-5, "float64": 5e-14},
     "winograd": {"float32": 5e-5, "float64": 1e-13},
+    "phase_winograd": {"float32": 5e-5, "float64": 1e-13},
 }
 
 
@@ -267,7 +268,19 @@ def random_cases(count: int, seed: int) -> list[Case]:
     """``count`` seeded configurations cycling through :data:`TARGETS`, plus the fixed extreme ones."""
     rng = np.random.default_rng(seed)
     cases = [_random_case(rng, TARGETS[i % len(TARGETS)], i) for i in range(count)]
-    return cases + many_phases_cases() + wide_winograd_cases()
+    return cases + many_phases_cases() + wide_winograd_cases() + phase_winograd_cases()
+
+
+def phase_winograd_cases() -> list[Case]:
+    """phase_winograd's domain (2-D kernels of twice the stride), which the random draws rarely hit: at layer
+    channel counts, stride 2 and 3, mixed strides, cropping and asymmetric paddings, output_padding; and one
+    small enough for the layout sweep."""
+    return [
+        Case("phase_winograd-small", 12, 16, 1, (5, 4), (4, 4), (2, 2), (1, 1), ((1, 2), (0, 1)), (1, 0)),
+        Case("phase_winograd-256", 256, 128, 1, (6, 5), (4, 4), (2, 2), (1, 1), ((1, 1), (1, 1)), (0, 0)),
+        Case("phase_winograd-s3", 96, 160, 1, (7, 6), (6, 6), (3, 3), (1, 1), ((2, 1), (0, 3)), (1, 2)),
+        Case("phase_winograd-s23", 64, 48, 1, (9, 4), (4, 6), (2, 3), (1, 1), ((1, 0), (2, 2)), (0, 1)),
+    ]
 
 
 RANDOM_COUNT, RANDOM_SEED = 140, 20240617
@@ -385,7 +398,7 @@ def assert_sweep(algorithm: str, cases: list[Case], floors: dict) -> None:
 
 #: Suite layers each algorithm computes (per direction), a little under what it does today.
 SUITE_FLOORS = {"direct": 15, "gemm": 15, "phase": 15, "subpixel": 15, "nooverlap": 4, "depthwise": 1,
-                "fft": 15, "winograd": 1}
+                "fft": 15, "winograd": 1, "phase_winograd": 4}
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -473,9 +486,9 @@ def test_suite_weight_gradients_match_torch():
 
 #: Random configurations each algorithm computes (per direction), a little under what it does today.
 RANDOM_FLOORS = {"direct": 140, "gemm": 138, "phase": 138, "subpixel": 138, "nooverlap": 48, "depthwise": 18,
-                 "fft": 140, "winograd": 20}
+                 "fft": 140, "winograd": 20, "phase_winograd": 4}
 SLOW_RANDOM_FLOORS = {"direct": 420, "gemm": 416, "phase": 416, "subpixel": 416, "nooverlap": 145,
-                      "depthwise": 60, "fft": 420, "winograd": 58}
+                      "depthwise": 60, "fft": 420, "winograd": 58, "phase_winograd": 4}
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
@@ -534,7 +547,7 @@ def layout_cases(algorithm: str) -> list[Case]:
 def test_every_layout_gives_the_same_bits(algorithm, dtype):
     require_algorithm(algorithm)
     cases = layout_cases(algorithm)
-    assert len(cases) >= (1 if algorithm == "winograd" else 2)
+    assert len(cases) >= (1 if algorithm in ("winograd", "phase_winograd") else 2)  # 2-D only
     compared = 0
     for case in cases:
         for direction in DIRECTIONS:

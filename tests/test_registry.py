@@ -127,7 +127,7 @@ def test_declared_weight_gradient():
     for name in names():
         np.testing.assert_allclose(weight_grad(x, gy, geom, method=name), want, rtol=1e-12, atol=1e-12)
         compared += 1
-    assert compared == len(names()) == 8
+    assert compared == len(names()) == 9
     with pytest.raises(ValueError, match="registered algorithm"):
         weight_grad(x, gy, geom, method="nope")
 

@@ -21,6 +21,7 @@ import tconv
 from tconv import _threads as threads
 from tconv.algorithms import jit
 from tconv.ops import ranked
+from support import COMPILED_ONLY
 
 TIMEOUT = 120  # seconds: a hang fails the test instead of blocking the run
 
@@ -157,11 +158,12 @@ def test_many_user_threads_share_the_pool(monkeypatch, count_pieces):
     refs = _references()
     assert split_pieces() > 0
     pairs = {(name, direction) for _, name, direction in refs}
-    # every algorithm in both directions on some configuration (winograd needs the compiled kernels);
-    # direct, gemm, phase, subpixel and fft on all four, depthwise, nooverlap and winograd on theirs
-    assert len(pairs) >= (16 if jit.available() else 14), sorted(pairs)
-    assert len(refs) >= (46 if jit.available() else 44), len(refs)
-    assert {name for name, _ in pairs} >= set(tconv.algorithm_names()) - ({"winograd"} if not jit.available()
+    # every algorithm in both directions on some configuration (winograd and phase_winograd need the compiled
+    # kernels); direct, gemm, phase, subpixel and fft on all four, depthwise, nooverlap, winograd and
+    # phase_winograd on theirs
+    assert len(pairs) >= (18 if jit.available() else 14), sorted(pairs)
+    assert len(refs) >= (48 if jit.available() else 44), len(refs)
+    assert {name for name, _ in pairs} >= set(tconv.algorithm_names()) - (set(COMPILED_ONLY) if not jit.available()
                                                                            else set())
     with monkeypatch.context() as m:  # the single-threaded results, without any splitting
         m.setenv(threads.ENV_THREADS, "1")
@@ -285,3 +287,51 @@ def test_dask_worker_calls_tconv(monkeypatch):
     assert len(got) == 4
     for name, result in got:
         assert np.array_equal(result, want[name]), name
+
+
+def _phase_winograd_calls() -> list[np.ndarray]:
+    """phase_winograd on a DCGAN-like layer, both directions, in one chunk and in chunks of one tile row."""
+    from tconv.algorithms import phase_winograd
+
+    x, w, kw = CONFIGS["general"]
+    y = tconv.conv_transpose(x, w, algorithm="direct", **kw)
+    out = []
+    for chunk in (phase_winograd.CHUNK_TILES, 1):
+        saved, phase_winograd.CHUNK_TILES = phase_winograd.CHUNK_TILES, chunk
+        try:
+            out.append(tconv.conv_transpose(x, w, algorithm="phase_winograd", **kw))
+            out.append(tconv.conv(y, w, algorithm="phase_winograd", **kw))
+        finally:
+            phase_winograd.CHUNK_TILES = saved
+    return out
+
+
+def test_phase_winograd_from_threads_and_a_forked_child(monkeypatch):
+    """phase_winograd's compiled transforms and per-call buffers from four user threads at once, and in a
+    forked child after the parent ran them (its channels-last copy is split over the pool): the same bits
+    as one call alone."""
+    if not jit.available(np.float32):
+        pytest.skip("the compiled kernels are switched off")
+    monkeypatch.setenv(threads.ENV_THREADS, "2")
+    x, w, kw = CONFIGS["general"]
+    y = tconv.conv_transpose(x, w, algorithm="direct", **kw)
+    want_ct = tconv.conv_transpose(x, w, algorithm="phase_winograd", **kw)
+    want_conv = tconv.conv(y, w, algorithm="phase_winograd", **kw)
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(tconv.conv_transpose, x, w, algorithm="phase_winograd", **kw) for _ in range(4)]
+        futures += [pool.submit(tconv.conv, y, w, algorithm="phase_winograd", **kw) for _ in range(4)]
+        got = [f.result(timeout=TIMEOUT) for f in futures]
+    compared = 0
+    for i, result in enumerate(got):
+        assert np.array_equal(result, want_ct if i < 4 else want_conv), i
+        compared += 1
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(_phase_winograd_calls).get(timeout=TIMEOUT)
+    for i, result in enumerate(child):  # one chunk: the same bits; chunks of one tile row: other GEMM shapes
+        want = want_ct if i % 2 == 0 else want_conv
+        if i < 2:
+            assert np.array_equal(result, want), i
+        else:
+            np.testing.assert_allclose(result, want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()))
+        compared += 1
+    assert compared == 12

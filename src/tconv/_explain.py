@@ -253,8 +253,8 @@ def explain(x: Any, weight: Any, bias: Any = None, *, op: str = "conv_transpose"
     >>> e = explain(np.ones((1, 4, 8, 8)), np.ones((4, 4, 2, 2)), stride=2)
     >>> e.algorithm in {c.name for c in e.candidates if c.unsupported is None}
     True
-    >>> [c.name for c in e.candidates if c.unsupported]  # groups == channels; a 3x3 stride-1 kernel
-    ['depthwise', 'winograd']
+    >>> [c.name for c in e.candidates if c.unsupported]  # groups == channels; 3x3 stride 1; 4x4 stride 2
+    ['depthwise', 'winograd', 'phase_winograd']
     """
     if op not in ("conv_transpose", "conv"):
         raise ValueError(f"op must be 'conv_transpose' or 'conv', got {op!r}")

@@ -146,7 +146,8 @@ class BoundPlan:
 
     Results are the plan's, bit for bit.  The kept re-layouts (``gemm``'s channels-last weight blocks,
     ``subpixel``'s combined phase weight, the convolution blocks of :mod:`tconv.algorithms.blockconv`,
-    ``winograd``'s transformed filter) stay with the bound plan, at most a few times the weight's bytes
+    ``winograd``'s and ``phase_winograd``'s transformed filters) stay with the bound plan, at most a few
+    times the weight's bytes
     (:data:`tconv.algorithms.packs.STORE_SHARE`); ``fft``'s weight spectra, ``phase``'s and ``depthwise``'s
     small re-layouts are still made per call, as are all of them for complex operands and boundary
     modes other than zeros (their inner calls run on parts of the weight).  One bound plan may be called

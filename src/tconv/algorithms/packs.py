@@ -30,8 +30,9 @@ from typing import Callable, Hashable
 
 import numpy as np
 
-#: A store keeps re-layouts up to this many times the bytes of its weight (plus STORE_FLOOR_BYTES).
-STORE_SHARE = 4
+#: A store keeps re-layouts up to this many times the bytes of its weight (plus STORE_FLOOR_BYTES): enough
+#: for the largest, ``phase_winograd``'s transformed filter (25 points per 4 taps: 6.25 times the weight).
+STORE_SHARE = 7
 STORE_FLOOR_BYTES = 1 << 20
 
 

@@ -23,7 +23,7 @@ import functools
 import numpy as np
 
 from ..params import Geometry
-from . import cost, depthwise, gemm, subpixel, window, winograd
+from . import cost, depthwise, gemm, phase_winograd, subpixel, window, winograd
 from .jit import available
 from .registry import get
 from .weight_grad_numpy import im2col_weight_grad, numpy_weight_grad, per_tap_weight_grad
@@ -63,12 +63,12 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
 #: The algorithms whose gather of the big side a transposed convolution's backward can share between its
 #: input gradient's convolution and the weight gradient: their modules' ``weight_grad``,
 #: ``conv_and_weight_grad`` and ``backward_bytes`` (run by :func:`tconv.ops.transposed_gradients`).
-SHARED_BACKWARDS = {"gemm": gemm, "winograd": winograd}
+SHARED_BACKWARDS = {"gemm": gemm, "winograd": winograd, "phase_winograd": phase_winograd}
 
 
 def shared_backward(geom: Geometry, dtype) -> str | None:
     """The algorithm whose gather of the big side ``"auto"``'s weight gradient of ``geom`` on operands of
-    ``dtype`` (both) runs on: ``"gemm"`` (its im2col) or ``"winograd"`` (its transformed blocks), which a
+    ``dtype`` (both) runs on: ``"gemm"`` (its im2col), ``"winograd"`` or ``"phase_winograd"`` (their transformed blocks), which a
     transposed convolution's backward then shares with its input gradient's convolution where that plans the
     same algorithm (:data:`SHARED_BACKWARDS`); None for the other weight-gradient kernels.
 
@@ -93,6 +93,8 @@ def _auto_kernel(geom: Geometry, dtype: np.dtype | None):
         return depthwise.weight_grad
     if winograd_wins(geom):
         return winograd.weight_grad
+    if phase_winograd_wins(geom):
+        return phase_winograd.weight_grad
     return subpixel.weight_grad if blocks_win(geom) else gemm.weight_grad
 
 
@@ -114,7 +116,28 @@ def winograd_wins(geom: Geometry) -> bool:
     >>> winograd_wins(geometry_from_shapes(False, (8, 3, 224, 224), (64, 3, 3, 3), np.float32, padding=1))
     False
     """
-    share = _share_of_gemm("winograd", geom.convolution(), cost.generation())
+    return _tiles_win("winograd", geom)
+
+
+def phase_winograd_wins(geom: Geometry) -> bool:
+    """Whether the weight gradient runs in phase_winograd's F(4x4, 2x2) tiles
+    (:func:`.phase_winograd.weight_grad`): where it takes the convolution between the two sides of ``geom``
+    (a 2-D kernel twice the stride) and the cost model predicts it at most :data:`WINOGRAD_SHARE` of
+    ``gemm``'s.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> phase_winograd_wins(geometry_from_shapes(True, (64, 128, 16, 16), (128, 64, 4, 4), np.float32, stride=2,
+    ...                                          padding=1))
+    True
+    >>> phase_winograd_wins(geometry_from_shapes(True, (64, 64, 32, 32), (64, 3, 4, 4), np.float32, stride=2,
+    ...                                          padding=1))
+    False
+    """
+    return _tiles_win("phase_winograd", geom)
+
+
+def _tiles_win(name: str, geom: Geometry) -> bool:
+    share = _share_of_gemm(name, geom.convolution(), cost.generation())
     return share is not None and share <= WINOGRAD_SHARE
 
 

@@ -43,6 +43,7 @@ from . import packs
 from .jit import available, jit
 from .phasing import io_bytes, prod
 from .registry import Algorithm
+from .weight_grad_numpy import numpy_weight_grad
 
 #: G (6x3): the 3x3 filter to its 6x6 transform ``G g G^T``.
 FILTER = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
@@ -71,6 +72,12 @@ def unsupported(geom: Geometry) -> str | None:
         return f"kernel size {geom.kernel_shape} (it needs a 2-D 3x3 kernel)"
     if geom.stride != (1, 1):
         return f"stride {geom.stride} (it needs stride 1)"
+    return dense_compiled_reason(geom)
+
+
+def dense_compiled_reason(geom: Geometry) -> str | None:
+    """Why a 2-D Winograd kernel declines ``geom`` besides its kernel and stride: dilation, groups, or running
+    without the compiled kernels (None: none of these)."""
     if geom.dilation != (1, 1):
         return f"dilation {geom.dilation} (it needs dilation 1)"
     if geom.groups != 1:
@@ -323,17 +330,25 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     >>> bool(np.allclose(weight_grad(small, big, g), im2col_weight_grad(small, big, g)))
     True
     """
-    conv_geom = geom.convolution()
-    if unsupported(conv_geom) or small.dtype != big.dtype:
-        from .weight_grad_numpy import numpy_weight_grad
-
+    operands = tile_operands(small, big, geom, unsupported)
+    if operands is None:
         return numpy_weight_grad(small, big, geom)
-    work = np.promote_types(small.dtype, np.float32)
-    small, big = kernel_operand(small, work), kernel_operand(big, work)
+    conv_geom, small, big = operands
     grad = _WeightTiles(small, big.shape[1])
     if small.size and big.shape[1]:
         _run_tiles(big, conv_geom.before, small.shape[2:], (grad,))
     return grad.result()
+
+
+def tile_operands(small: np.ndarray, big: np.ndarray, geom: Geometry, refuses) -> tuple | None:
+    """A tile kernel's weight gradient operands: ``(the convolution big -> small, small, big)`` in the working
+    dtype and C order; None where the kernel falls back to the NumPy gradient (a convolution ``refuses``
+    (its ``unsupported``), or operands of two dtypes)."""
+    conv_geom = geom.convolution()
+    if refuses(conv_geom) or small.dtype != big.dtype:
+        return None
+    work = np.promote_types(small.dtype, np.float32)
+    return conv_geom, kernel_operand(small, work), kernel_operand(big, work)
 
 
 def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,

@@ -1,0 +1,626 @@
+"""Winograd F(4x4, 2x2) per phase: 2-D layers whose kernel is twice the stride (DCGAN's 4x4, stride 2).
+
+With a kernel of ``2 s`` taps and stride ``s`` along a dim, every output of a transposed convolution takes
+exactly two taps: writing ``o + lo = s q + r`` (``0 <= r < s``),
+
+    ``y[o] = x[q - 1] w[r + s] + x[q] w[r]``,
+
+so each output phase ``o mod s`` is a 2-tap correlation of ``x`` over the phase's outputs, and in 2-D a 2x2
+one.  Winograd's minimal filtering F(4, 2) (interpolation points 0, 1, -1, 2 and infinity) computes 4 outputs
+of a 2-tap correlation from 5 inputs with 5 multiplies, so each 4x4 block of a phase comes from the 5x5
+block of ``x`` under it as
+
+    ``Y = A^T [ sum over ci of (G g G^T) * (B^T d B) ] A``,
+
+25 GEMMs ``(tiles, C_in) @ (C_in, C_out)`` per phase: 25 multiply-adds per 16 outputs and channel pair
+instead of 64, with no zero taps (the F(4x4, 3x3) of :mod:`.winograd` on the sub-pixel form wastes a
+third of its points on them).  The convolution (the adjoint) is the same sum over the input's ``s * s``
+phases, ``y[m] = sum over a of x[s m + a - lo] w[a] + x[s (m + 1) + a - lo] w[a + s]``; the phases fold into
+the channel reduction, one GEMM ``(tiles, s s C_in) @ (s s C_in, C_out)`` per transform point.
+
+The transforms run along the channels: the input is copied channels-last once, each tile's 25 values are
+vectors of channels, and the GEMMs take ``(tiles, channels)`` operands, so short rows (DCGAN's 4x4 to
+32x32 images) still vectorise.  The tile rows of all images run in chunks of about ``CHUNK_TILES`` tiles.
+The transformed filter is ``25 / 4`` times the weight, built per call (or kept by a bound plan, see
+:mod:`.packs`).  Rounding: the transforms' coefficients (up to 8, and 1/6) leave float32 results about 10x
+further from the exact value than a direct sum (about 5e-6 of the largest output), float64 about 1e-14.
+
+>>> import numpy as np
+>>> from tconv.params import conv_transpose_geometry
+>>> from tconv.algorithms import direct
+>>> x = np.arange(50.).reshape(1, 2, 5, 5); k = np.ones((2, 3, 4, 4))
+>>> geom = conv_transpose_geometry(x, k, stride=2, padding=1)
+>>> bool(np.allclose(conv_transpose(x, k, geom), direct.conv_transpose(x, k, geom)))
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..params import Geometry
+from . import packs
+from .jit import jit
+from .phase import channels_last
+from .phasing import io_bytes, prod
+from .registry import Algorithm
+from .weight_grad_numpy import numpy_weight_grad
+from .winograd import dense_compiled_reason, tile_operands
+
+#: A^T (4x5): a transformed 5x5 product back to the 4x4 output block ``A^T m A``.
+OUTPUT = np.array([[1, 1, 1, 1, 0], [0, 1, -1, 2, 0], [0, 1, 1, 4, 0], [0, 1, -1, 8, 1]], dtype=float)
+#: G (5x2): the 2-tap filter to its transform ``G g``.
+FILTER = np.array([[1 / 2, 0], [-1 / 2, -1 / 2], [-1 / 6, 1 / 6], [1 / 6, 1 / 3], [0, 1]])
+#: B^T (5x5): a 5-input block to its transform ``B^T d``.
+INPUT = np.array([[2, -1, -2, 1, 0], [0, -2, -1, 1, 0], [0, 2, -3, 1, 0], [0, -1, 0, 1, 0], [0, 2, -1, -2, 1]],
+                 dtype=float)
+
+TILE = 4  # outputs per tile and dim
+BLOCK = 5  # inputs per tile and dim
+POINTS = BLOCK * BLOCK
+
+#: Tiles per chunk: the 25 GEMMs per phase reach their rate from a few hundred rows.
+CHUNK_TILES = 256
+#: At most this many bytes of a chunk's transformed input and products.
+CHUNK_BYTES = 8 << 20
+#: The same where a weight gradient sums over the chunk's tiles: its GEMMs reduce over them, and each
+#: chunk adds a ``(25, C_small, s s C_big)`` part to the sums, so longer chunks pay (measured, dcgan_3's
+#: weight gradient: 33 ms at 256 tiles / 8 MiB, 29 at 1024 / 32 MiB, 27 at 4096 / 64 MiB; gemm's 42).
+WEIGHT_CHUNK_TILES = 1024
+WEIGHT_CHUNK_BYTES = 32 << 20
+
+#: ``G g G^T`` for every 2x2 ``g`` at once: row ``5a + b`` holds ``G[a, i] * G[b, j]`` at column ``2i + j``.
+_FILTER_PAIRS = np.kron(FILTER, FILTER)
+
+
+def unsupported(geom: Geometry) -> str | None:
+    """Only 2-D kernels of twice the stride, stride >= 2, dilation 1, one group, float32/float64 with the
+    compiled kernels.  (Stride 1 with a 2x2 kernel would be F(4x4, 2x2) on a plain correlation: left to the
+    exact GEMM, so that small integer examples such as the chapter's stay exact.)
+
+    The reason reads after "algorithm 'phase_winograd' does not support ": what is refused, then what it needs.
+    """
+    if geom.ndim != 2 or any(k != 2 * s or s < 2 for k, s in zip(geom.kernel_shape, geom.stride)):
+        return (f"kernel size {geom.kernel_shape} with stride {geom.stride} (it needs a 2-D kernel of twice "
+                "a stride of at least 2, e.g. 4x4 stride 2)")
+    return dense_compiled_reason(geom)
+
+
+def _phase_filter(weight: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], out: np.ndarray,
+                  offset: int = 0, transposed: bool = True) -> None:
+    """``out[:, offset:offset + C_in] = G g G^T`` (``out``: ``(25, depth, C_out)``) of the 2x2 filters
+    ``g[i, j] = weight[..., rows[i], cols[j]]``, ``weight`` a transposed convolution's ``(C_in, C_out, kh,
+    kw)`` or a convolution's ``(C_out, C_in, kh, kw)``."""
+    pairs = _FILTER_PAIRS.astype(out.dtype)
+    _filter_points(weight, out, pairs, rows[0], rows[1], cols[0], cols[1], offset, not transposed)
+
+
+@jit
+def _filter_points(w, u, pairs, r0, r1, c0, c1, offset, swap):
+    """``u[p, offset + i, j] = sum over q of pairs[p, q] g_q`` with ``g = (w[i, j, r0, c0], w[i, j, r0, c1],
+    w[i, j, r1, c0], w[i, j, r1, c1])`` (``swap``: ``w[j, i, ...]``): per row ``i``, the four taps gathered
+    for every ``j``, then the 25 points written along ``j``."""
+    kh, kw = w.shape[2], w.shape[3]
+    rows_i, cols_j = u.shape[1], u.shape[2]
+    count_i = w.shape[1] if swap else w.shape[0]
+    inner = np.uint64(w.shape[1])
+    taps = np.uint64(kh * kw)
+    wf, uf = w.reshape(-1), u.reshape(-1)
+    uj = np.uint64(cols_j)
+    plane = np.uint64(rows_i) * uj
+    g = np.empty(4 * cols_j, dtype=u.dtype)
+    for i in range(count_i):
+        ui = np.uint64(i)
+        for q in range(4):
+            t = np.uint64((r0 if q < 2 else r1) * kw + (c0 if q % 2 == 0 else c1))
+            dst = np.uint64(q) * uj
+            for j in range(uj):
+                pair = j * inner + ui if swap else ui * inner + j
+                g[dst + j] = wf[pair * taps + t]
+        row = np.uint64(offset + i) * uj
+        for p in range(25):
+            a0, a1, a2, a3 = pairs[p, 0], pairs[p, 1], pairs[p, 2], pairs[p, 3]
+            dst = np.uint64(p) * plane + row
+            for j in range(uj):
+                uf[dst + j] = a0 * g[j] + a1 * g[uj + j] + a2 * g[np.uint64(2) * uj + j] + a3 * g[np.uint64(3) * uj + j]
+
+
+def _axis_phases_transposed(n_out: int, stride: int, lo: int) -> list[tuple[int, int, int, tuple[int, int]]]:
+    """Per output phase ``rho`` of a dim with outputs: ``(rho, count, block origin, taps)``: the phase's
+    outputs ``rho, rho + s, ...`` (``count`` of them) take the 5-input blocks of ``x`` from ``origin + 4t``
+    through the taps ``(r + s, r)``."""
+    phases = []
+    for rho in range(min(stride, n_out)):
+        count = -(-(n_out - rho) // stride)
+        r, q = (rho + lo) % stride, (rho + lo) // stride
+        phases.append((rho, count, q - 1, (r + stride, r)))
+    return phases
+
+
+def _tiles(count: int) -> int:
+    return -(-count // TILE)
+
+
+def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Each output phase a 2x2 correlation of ``x`` in F(4x4, 2x2) tiles, written into its strided outputs."""
+    n, ci = x.shape[:2]
+    co = weight.shape[1]
+    y, done = _result(x, co, geom)
+    if done:
+        return y
+    rows_ph = _axis_phases_transposed(geom.output_shape[0], geom.stride[0], geom.before[0])
+    cols_ph = _axis_phases_transposed(geom.output_shape[1], geom.stride[1], geom.before[1])
+    th = max(_tiles(count) for _, count, _, _ in rows_ph)
+    tw = max(_tiles(count) for _, count, _, _ in cols_ph)
+    phases = len(rows_ph) * len(cols_ph)
+    chunks = _chunks(n * th, tw, ci, phases * co, x.dtype.itemsize)
+    xl = _channels_last(x)
+    v_buffer, m_buffer = _buffers(chunks, tw, ci, phases * co, x.dtype)
+    k = np.array([2, 3, 4, 8], dtype=x.dtype)
+    kept: dict = {}  # the phases' filters, built once where more than one chunk uses them
+
+    def phase_filter(key, rt, ct):
+        u = kept.get(key)
+        if u is None:
+            def build():
+                out = np.empty((POINTS, ci, co), dtype=x.dtype)
+                _phase_filter(weight, rt, ct, out)
+                return out
+            u = packs.packed(("phase_winograd", True, key), build)
+            if len(chunks) > 1:
+                kept[key] = u
+        return u
+
+    for row0, row1 in chunks:
+        tiles = (row1 - row0) * tw
+        v = v_buffer[:POINTS * tiles * ci].reshape(POINTS, tiles, ci)
+        m = m_buffer[:phases * POINTS * tiles * co].reshape(phases, POINTS, tiles, co)
+        for rho_r, _, origin_r, taps_r in rows_ph:
+            for rho_c, _, origin_c, taps_c in cols_ph:
+                _input_blocks(xl, v, k, 0, origin_r, origin_c, 1, 1, th, tw, row0, row1)
+                # one phase's filter alive at a time unless the chunks share them
+                np.matmul(v, phase_filter((rho_r, rho_c), taps_r, taps_c), out=m[rho_r * len(cols_ph) + rho_c])
+        _output_phases(m, y, k, len(rows_ph), len(cols_ph), th, tw, row0, row1)
+    return y
+
+
+def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The input's ``s * s`` phases, each a 2x2 correlation, summed in the GEMMs' channel reduction."""
+    y, done = _result(x, weight.shape[0], geom)
+    if not done:
+        u = packs.packed(("phase_winograd", False), lambda: _conv_filter(weight, geom, x.dtype))
+        _run_phases(x, geom, (_ConvTiles(y, u),))
+    return y
+
+
+def _phases(geom: Geometry) -> list[tuple[int, int]]:
+    """The convolution's input phases ``(a, b)``, in the order they are stacked along the GEMMs' reduction."""
+    return [(a, b) for a in range(geom.stride[0]) for b in range(geom.stride[1])]
+
+
+def _conv_filter(weight: np.ndarray, geom: Geometry, dtype) -> np.ndarray:
+    """``(25, s s C_in, C_out)``: each input phase's 2x2 filters ``weight[..., (a, a + s), (b, b + s)]``
+    transformed, stacked phase by phase."""
+    co, ci = weight.shape[:2]
+    (sr, sc) = geom.stride
+    u = np.empty((POINTS, sr * sc * ci, co), dtype=dtype)
+    for p, (a, b) in enumerate(_phases(geom)):
+        _phase_filter(weight, (a, a + sr), (b, b + sc), u, p * ci, transposed=False)
+    return u
+
+
+def _run_phases(big: np.ndarray, conv_geom: Geometry, consumers: tuple) -> None:
+    """The convolution ``conv_geom`` from ``big``'s side: the small side's tile rows (of all images) in
+    chunks, each chunk's 5x5 blocks of every input phase transformed once into ``v`` (``(25, tiles, s s
+    C_big)``, :func:`_input_blocks`) and handed to every consumer (``start(tiles)`` first, then ``chunk(v,
+    k, th, tw, row0, row1)``)."""
+    n, cb = big.shape[:2]
+    (sr, sc), (lr, lc) = conv_geom.stride, conv_geom.before
+    phases = _phases(conv_geom)
+    depth = len(phases) * cb
+    th, tw = (_tiles(m) for m in conv_geom.output_shape)
+    chunks = _chunks(n * th, tw, depth, sum(con.channels for con in consumers), big.dtype.itemsize,
+                     weight=any(isinstance(con, _WeightTiles) for con in consumers))
+    most = max(r1 - r0 for r0, r1 in chunks) * tw
+    bl = _channels_last(big)
+    v_buffer = np.empty(POINTS * most * depth, dtype=big.dtype)
+    for con in consumers:
+        con.start(most)
+    k = np.array([2, 3, 4, 8], dtype=big.dtype)
+    for row0, row1 in chunks:
+        v = v_buffer[:POINTS * (row1 - row0) * tw * depth].reshape(POINTS, (row1 - row0) * tw, depth)
+        for p, (a, b) in enumerate(phases):
+            _input_blocks(bl, v, k, p * cb, a - lr, b - lc, sr, sc, th, tw, row0, row1)
+        for con in consumers:
+            con.chunk(v, k, th, tw, row0, row1)
+
+
+class _ConvTiles:
+    """The convolution's consumer of a chunk's transformed blocks: 25 GEMMs with the stacked transformed
+    filter ``u``, then the output transform into ``y``."""
+
+    def __init__(self, y: np.ndarray, u: np.ndarray):
+        self.y, self.u, self.channels = y, u, u.shape[2]
+
+    def start(self, tiles: int) -> None:
+        self.buffer = np.empty(POINTS * tiles * self.channels, dtype=self.y.dtype)
+
+    def chunk(self, v: np.ndarray, k: np.ndarray, th: int, tw: int, row0: int, row1: int) -> None:
+        m = self.buffer[:POINTS * v.shape[1] * self.channels].reshape(1, POINTS, v.shape[1], self.channels)
+        np.matmul(v, self.u, out=m[0])
+        _output_phases(m, self.y, k, 1, 1, th, tw, row0, row1)
+
+
+class _WeightTiles:
+    """The weight gradient's consumer of a chunk's transformed blocks of the big side: the small side's
+    4x4 blocks transformed (:func:`_small_blocks`), 25 GEMMs over the chunk's tiles summed into ``sums``
+    (``(25, C_small, s s C_big)``); :meth:`result` applies ``G^T . G`` phase by phase."""
+
+    def __init__(self, small: np.ndarray, depth: int):
+        self.small_last, self.channels = _channels_last(small), small.shape[1]
+        self.sums = np.zeros((POINTS, self.channels, depth), dtype=small.dtype)
+
+    def start(self, tiles: int) -> None:
+        self.buffer = np.empty(POINTS * tiles * self.channels, dtype=self.sums.dtype)
+        self.part = np.empty_like(self.sums)
+
+    def chunk(self, v: np.ndarray, k: np.ndarray, th: int, tw: int, row0: int, row1: int) -> None:
+        s = self.buffer[:POINTS * v.shape[1] * self.channels].reshape(POINTS, v.shape[1], self.channels)
+        _small_blocks(self.small_last, s, k, th, tw, row0, row1)
+        np.matmul(s.transpose(0, 2, 1), v, out=self.part)
+        self.sums += self.part
+
+    def result(self, conv_geom: Geometry) -> np.ndarray:
+        cs, depth = self.sums.shape[1:]
+        (sr, sc) = conv_geom.stride
+        cb = depth // (sr * sc)
+        dw = np.empty((cs, cb) + tuple(conv_geom.kernel_shape), dtype=self.sums.dtype)
+        pairs_t = _FILTER_PAIRS.T.astype(self.sums.dtype)  # (4, 25): G^T . G for every 2x2 tap pair
+        for p, (a, b) in enumerate(_phases(conv_geom)):
+            part = np.ascontiguousarray(self.sums[:, :, p * cb:(p + 1) * cb]).reshape(POINTS, cs * cb)
+            taps = (pairs_t @ part).reshape(2, 2, cs, cb)
+            for i, r in enumerate((a, a + sr)):
+                for j, c in enumerate((b, b + sc)):
+                    dw[:, :, r, c] = taps[i, j]
+        return dw
+
+
+@jit
+def _small_blocks(sl, s, k, th, tw, row0, row1):
+    """``s[5a + b, t, c] = (A d A^T)[a, b]`` (``A = OUTPUT^T``, the adjoint of :func:`_output_phases`' step)
+    for the 4x4 blocks ``d`` of the channels-last ``sl`` (zero beyond its far edges) of the tile rows
+    ``row0:row1``, laid out as :func:`_input_blocks` lays out ``v``: the block's 4 rows combined to 5, then
+    its 4 columns.  ``k`` holds 2, 3, 4 and 8 in the arrays' dtype."""
+    h, w, channels = sl.shape[1], sl.shape[2], np.uint64(sl.shape[3])
+    uh, uw = np.uint64(h), np.uint64(w)
+    tiles = np.uint64(s.shape[1])
+    plane = tiles * channels
+    lf, sf = sl.reshape(-1), s.reshape(-1)
+    block = np.empty(16 * sl.shape[3], dtype=sl.dtype)  # (4 rows, 4 columns, channels)
+    rows = np.empty(20 * sl.shape[3], dtype=sl.dtype)  # (5 rows, 4 columns, channels)
+    k2, k4, k8 = k[0], k[2], k[3]
+    u2, u3, u4 = np.uint64(2), np.uint64(3), np.uint64(4)
+    for row in range(row0, row1):
+        n, i = np.uint64(row // th), row % th
+        for j in range(tw):
+            for a in range(4):  # the block, zero beyond the far edges
+                src_r = 4 * i + a
+                for b in range(4):
+                    src_c = 4 * j + b
+                    dst = np.uint64(4 * a + b) * channels
+                    if src_r >= h or src_c >= w:
+                        for c in range(channels):
+                            block[dst + c] = 0
+                    else:
+                        src = ((n * uh + np.uint64(src_r)) * uw + np.uint64(src_c)) * channels
+                        for c in range(channels):
+                            block[dst + c] = lf[src + c]
+            for b in range(np.uint64(4)):  # A d, down the block's columns: 4 rows to 5
+                p0 = b * channels
+                p1, p2, p3 = p0 + u4 * channels, p0 + np.uint64(8) * channels, p0 + np.uint64(12) * channels
+                for c in range(channels):
+                    d0, d1, d2, d3 = block[p0 + c], block[p1 + c], block[p2 + c], block[p3 + c]
+                    rows[p0 + c] = d0
+                    rows[p1 + c] = d0 + d1 + d2 + d3
+                    rows[p2 + c] = d0 - d1 + d2 - d3
+                    rows[p3 + c] = d0 + k2 * d1 + k4 * d2 + k8 * d3
+                    rows[p0 + np.uint64(16) * channels + c] = d3
+            t = np.uint64((row - row0) * tw + j)
+            for a in range(np.uint64(5)):  # (A d) A^T, along the block's rows: 4 columns to 5
+                q0 = a * u4 * channels
+                q1, q2, q3 = q0 + channels, q0 + u2 * channels, q0 + u3 * channels
+                dst = a * np.uint64(5) * plane + t * channels
+                for c in range(channels):
+                    e0, e1, e2, e3 = rows[q0 + c], rows[q1 + c], rows[q2 + c], rows[q3 + c]
+                    sf[dst + c] = e0
+                    sf[dst + plane + c] = e0 + e1 + e2 + e3
+                    sf[dst + u2 * plane + c] = e0 - e1 + e2 - e3
+                    sf[dst + u3 * plane + c] = e0 + k2 * e1 + k4 * e2 + k8 * e3
+                    sf[dst + u4 * plane + c] = e3
+
+
+def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The weight gradient ``dw[a, b, t] = sum small[n, a, m] * big[n, b, s m + t - lo]`` (the convolution
+    big -> small of ``geom``) in the same tiles: per input phase ``(a, b)`` of the big side,
+
+        ``dw[..., (a, a + s), (b, b + s)] = G^T [ sum over tiles of (A d A^T) * V_ab ] G``
+
+    (the adjoint of the forward formula in ``g``; ``d`` the small side's 4x4 blocks, ``V_ab`` the big
+    side's transformed phase blocks), 25 GEMMs ``(C_small, tiles) @ (tiles, s s C_big)`` summed over the
+    chunks, then one thin GEMM per phase for ``G^T . G``.  Falls back to the NumPy gradient
+    (:mod:`.weight_grad_numpy`) for a geometry :func:`unsupported` refuses or operands of two dtypes.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> from tconv.algorithms.weight_grad_numpy import im2col_weight_grad
+    >>> g = geometry_from_shapes(True, (1, 2, 5, 4), (2, 3, 4, 4), np.float64, stride=2, padding=1)
+    >>> rng = np.random.default_rng(0)
+    >>> small, big = rng.standard_normal((1, 2, 5, 4)), rng.standard_normal((1, 3, 10, 8))
+    >>> bool(np.allclose(weight_grad(small, big, g), im2col_weight_grad(small, big, g)))
+    True
+    """
+    operands = tile_operands(small, big, geom, unsupported)
+    if operands is None:
+        return numpy_weight_grad(small, big, geom)
+    conv_geom, small, big = operands
+    grad = _WeightTiles(small, prod(conv_geom.stride) * big.shape[1])
+    if small.size and big.shape[1]:
+        _run_phases(big, conv_geom, (grad,))
+    return grad.result(conv_geom)
+
+
+def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
+                         geom: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """A transposed convolution's backward from one transform of ``big``'s phase blocks: ``(conv(big,
+    weight), weight_grad(small, big))`` for ``geom`` the transposed convolution (``big`` its output gradient,
+    ``small`` its input, batched, C order, of one dtype), each chunk's transformed blocks feeding both the
+    convolution's GEMMs and the weight gradient's.  Needs what :func:`unsupported` says of ``geom``.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> rng = np.random.default_rng(0)
+    >>> x, w, gy = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((2, 3, 4, 4)), rng.standard_normal((1, 3, 10, 10))
+    >>> g = geometry_from_shapes(True, x.shape, w.shape, np.float64, stride=2, padding=1)
+    >>> gx, gw = conv_and_weight_grad(gy, w, x, g)
+    >>> bool(np.allclose(gx, conv(gy, w, g.convolution())) and np.allclose(gw, weight_grad(x, gy, g)))
+    True
+    """
+    conv_geom = geom.convolution()
+    y, done = _result(big, small.shape[1], conv_geom)
+    u = packs.packed(("phase_winograd", False), lambda: _conv_filter(weight, conv_geom, big.dtype))
+    grad = _WeightTiles(small, prod(conv_geom.stride) * big.shape[1])
+    if not done and small.size:
+        _run_phases(big, conv_geom, (_ConvTiles(y, u), grad))
+    return y, grad.result(conv_geom)
+
+
+def backward_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`conv_and_weight_grad` holds beyond its convolution's :func:`workspace_bytes`: the small
+    side's channels-last copy, a (weight-gradient length) chunk's transformed blocks of both sides and the
+    products, the 25 sums and their chunk's part, and the weight gradient."""
+    conv_geom = geom.convolution()
+    cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
+    th, tw = _grid(conv_geom)
+    most = max(r1 - r0 for r0, r1 in _chunks(conv_geom.batch * th, tw, phases * cb, 2 * cs, itemsize,
+                                             weight=True)) * tw if conv_geom.batch * th * tw else 0
+    # the longer chunks' transformed blocks of both sides (the convolution's own workspace counted a chunk of
+    # the big side's and of the products at the forward's length already), the sums, the gradient
+    return (conv_geom.batch * cs * prod(conv_geom.output_shape) + POINTS * (phases * cb + 2 * cs) * most
+            + 2 * POINTS * cs * phases * cb + 36 * cs + cs * cb * prod(conv_geom.kernel_shape)) * itemsize
+
+
+def _result(x: np.ndarray, co: int, geom: Geometry) -> tuple[np.ndarray, bool]:
+    """The result's array, and whether it is complete already (no outputs; no input channels: zeros)."""
+    y = np.empty((x.shape[0], co) + tuple(geom.output_shape), dtype=x.dtype)
+    if y.size and not x.shape[1]:
+        y[...] = 0
+    return y, not (y.size and x.shape[1])
+
+
+def _channels_last(x: np.ndarray) -> np.ndarray:
+    """``(N, C, H, W) -> (N, H, W, C)``, one copy (:func:`.phase.channels_last`)."""
+    return channels_last(x, 1, x.shape[2:], ((0, 0), (0, 0)))[0]
+
+
+def _chunks(rows: int, tw: int, depth: int, co: int, itemsize: int,
+            weight: bool = False) -> list[tuple[int, int]]:
+    """Ranges of tile rows (all images' in a row) of about ``CHUNK_TILES`` tiles, or fewer where a chunk's
+    transformed input (``depth`` channels) and products (``co``) would outgrow ``CHUNK_BYTES``
+    (``weight``: a weight gradient among the consumers, ``WEIGHT_CHUNK_TILES`` and ``WEIGHT_CHUNK_BYTES``)."""
+    tiles, limit = (WEIGHT_CHUNK_TILES, WEIGHT_CHUNK_BYTES) if weight else (CHUNK_TILES, CHUNK_BYTES)
+    per_row = POINTS * tw * (depth + co) * itemsize
+    step = max(1, min(-(-tiles // tw), limit // max(1, per_row)))
+    return [(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+
+def _buffers(chunks, tw: int, depth: int, co: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    most = max(r1 - r0 for r0, r1 in chunks) * tw
+    return np.empty(POINTS * most * depth, dtype=dtype), np.empty(POINTS * most * co, dtype=dtype)
+
+
+@jit
+def _input_blocks(xl, v, k, offset, r0, c0, step_r, step_c, th, tw, row0, row1):
+    """``v[5a + b, t, offset + c] = (B^T d B)[a, b]`` for the tiles ``t`` of the tile rows ``row0:row1`` (all
+    images' tile rows in a row; ``t = (row - row0) * tw + j``), where tile ``(n, i, j)``'s block is
+    ``d[a, b] = xl[n, r0 + step_r (4i + a), c0 + step_c (4j + b), c]`` (zero outside ``xl``, channels-last).
+
+    Per tile: the 5x5 block of channel vectors gathered, combined down its rows (``B^T d``), then along
+    them (``. B``) into ``v``.  ``k`` holds 2, 3, 4 and 8 in the arrays' dtype.
+    """
+    h, w, channels = xl.shape[1], xl.shape[2], np.uint64(xl.shape[3])
+    uh, uw = np.uint64(h), np.uint64(w)
+    tiles, depth = np.uint64(v.shape[1]), np.uint64(v.shape[2])
+    plane = tiles * depth  # v's stride between its 25 planes
+    xf, vf = xl.reshape(-1), v.reshape(-1)
+    block = np.empty(25 * xl.shape[3], dtype=xl.dtype)
+    rows = np.empty(25 * xl.shape[3], dtype=xl.dtype)
+    k2, k3 = k[0], k[1]
+    u2, u3, u4, u5 = np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5)
+    for row in range(row0, row1):
+        n, i = np.uint64(row // th), row % th
+        for j in range(tw):
+            for a in range(5):  # the block, zero outside the input
+                src_r = r0 + step_r * (4 * i + a)
+                for b in range(5):
+                    src_c = c0 + step_c * (4 * j + b)
+                    dst = np.uint64(5 * a + b) * channels
+                    if src_r < 0 or src_r >= h or src_c < 0 or src_c >= w:
+                        for c in range(channels):
+                            block[dst + c] = 0
+                    else:
+                        src = ((n * uh + np.uint64(src_r)) * uw + np.uint64(src_c)) * channels
+                        for c in range(channels):
+                            block[dst + c] = xf[src + c]
+            for b in range(np.uint64(5)):  # B^T d, down the block's columns
+                p0 = b * channels
+                p1, p2, p3, p4 = p0 + u5 * channels, p0 + np.uint64(10) * channels, p0 + np.uint64(15) * channels, p0 + np.uint64(20) * channels
+                for c in range(channels):
+                    d0, d1, d2, d3, d4 = block[p0 + c], block[p1 + c], block[p2 + c], block[p3 + c], block[p4 + c]
+                    rows[p0 + c] = k2 * (d0 - d2) - d1 + d3
+                    rows[p1 + c] = d3 - k2 * d1 - d2
+                    rows[p2 + c] = k2 * d1 - k3 * d2 + d3
+                    rows[p3 + c] = d3 - d1
+                    rows[p4 + c] = k2 * (d1 - d3) - d2 + d4
+            t = np.uint64((row - row0) * tw + j)
+            for a in range(np.uint64(5)):  # (B^T d) B, along the block's rows
+                q0 = a * u5 * channels
+                q1, q2, q3, q4 = q0 + channels, q0 + u2 * channels, q0 + u3 * channels, q0 + u4 * channels
+                dst = a * u5 * plane + t * depth + np.uint64(offset)
+                for c in range(channels):
+                    e0, e1, e2, e3, e4 = rows[q0 + c], rows[q1 + c], rows[q2 + c], rows[q3 + c], rows[q4 + c]
+                    vf[dst + c] = k2 * (e0 - e2) - e1 + e3
+                    vf[dst + plane + c] = e3 - k2 * e1 - e2
+                    vf[dst + u2 * plane + c] = k2 * e1 - k3 * e2 + e3
+                    vf[dst + u3 * plane + c] = e3 - e1
+                    vf[dst + u4 * plane + c] = k2 * (e1 - e3) - e2 + e4
+
+
+@jit
+def _output_phases(m, y, k, step_r, step_c, th, tw, row0, row1):
+    """``y[n, o, rho + step_r (4i + r), sigma + step_c (4j + s)] = (A^T m_p A)[r, s]`` for the tiles of the
+    tile rows ``row0:row1``, from ``m = (phases, 25, tiles, C_out)`` (phase ``p = rho * step_c + sigma``, each
+    laid out as ``v`` in :func:`_input_blocks`), cropped to ``y``.  ``step_r, step_c``: the phases per dim,
+    the stride (or fewer where the output is shorter than the stride: the positions past it are cropped).
+
+    Per tile and phase: ``m A`` along the block's rows, then ``A^T (m A)`` down its columns, a 4x4 block of
+    channel vectors put in its strided place in a channels-last stage of the tile row (``4 step_r`` output
+    rows); then the stage's rows go out channel by channel, contiguous, into the channels-first ``y``.
+    """
+    channels, ho, wo = np.uint64(y.shape[1]), y.shape[2], y.shape[3]
+    uho, uwo = np.uint64(ho), np.uint64(wo)
+    area = uho * uwo
+    phases_r, phases_c = m.shape[0] // step_c, step_c
+    tiles = np.uint64(m.shape[2])
+    plane = tiles * channels
+    width = np.uint64(tw * 4 * step_c)  # the stage's columns
+    mf, yf = m.reshape(-1), y.reshape(-1)
+    half = np.empty(20 * y.shape[1], dtype=y.dtype)  # (5 rows, 4 columns, channels)
+    stage = np.empty(4 * step_r * tw * 4 * step_c * y.shape[1], dtype=y.dtype)
+    k2, k4, k8 = k[0], k[2], k[3]
+    u2, u3, u4, u5 = np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5)
+    for row in range(row0, row1):
+        n, i = np.uint64(row // th), row % th
+        for j in range(tw):
+            t = np.uint64((row - row0) * tw + j)
+            for pr in range(phases_r):
+                for pc in range(phases_c):
+                    first = np.uint64(pr * phases_c + pc) * np.uint64(25) * plane + t * channels
+                    for a in range(np.uint64(5)):  # m A: each row's 5 points to 4 columns
+                        src = first + a * u5 * plane
+                        h0 = a * u4 * channels
+                        for c in range(channels):
+                            e0, e1, e2 = mf[src + c], mf[src + plane + c], mf[src + u2 * plane + c]
+                            e3, e4 = mf[src + u3 * plane + c], mf[src + u4 * plane + c]
+                            half[h0 + c] = e0 + e1 + e2 + e3
+                            half[h0 + channels + c] = e1 - e2 + k2 * e3
+                            half[h0 + u2 * channels + c] = e1 + e2 + k4 * e3
+                            half[h0 + u3 * channels + c] = e1 - e2 + k8 * e3 + e4
+                    for s in range(4):  # A^T (m A): down each column's 5 rows to 4, into the stage
+                        p0 = np.uint64(s) * channels
+                        p1, p2, p3, p4 = p0 + u4 * channels, p0 + np.uint64(8) * channels, p0 + np.uint64(12) * channels, p0 + np.uint64(16) * channels
+                        col = np.uint64(j * 4 * step_c + pc + step_c * s)
+                        d0 = (np.uint64(pr) * width + col) * channels
+                        rstep = np.uint64(step_r) * width * channels
+                        for c in range(channels):
+                            e0, e1, e2, e3, e4 = half[p0 + c], half[p1 + c], half[p2 + c], half[p3 + c], half[p4 + c]
+                            stage[d0 + c] = e0 + e1 + e2 + e3
+                            stage[d0 + rstep + c] = e1 - e2 + k2 * e3
+                            stage[d0 + u2 * rstep + c] = e1 + e2 + k4 * e3
+                            stage[d0 + u3 * rstep + c] = e1 - e2 + k8 * e3 + e4
+        top = 4 * step_r * i
+        cols = np.uint64(min(wo, tw * 4 * step_c))
+        for c in range(channels):  # the stage's rows into y, cropped
+            for r in range(min(4 * step_r, ho - top)):
+                dst = n * channels * area + c * area + np.uint64(top + r) * uwo
+                src = np.uint64(r) * width * channels + c
+                for q in range(cols):
+                    yf[dst + q] = stage[src + q * channels]
+
+
+def workspace_bytes(geom: Geometry, itemsize: int) -> int:
+    """The channels-last copy of the input, a chunk's transformed input and products, the transformed
+    filter (all phases' where more than one chunk runs) and the compiled transforms' scratch."""
+    n, ci, co = geom.batch, geom.in_channels, geom.out_channels
+    phases = prod(geom.stride)
+    depth, products = (ci, phases * co) if geom.transposed else (phases * ci, co)
+    th, tw = _grid(geom)
+    chunks = _chunks(n * th, tw, depth, products, itemsize) if n * th * tw else [(0, 0)]
+    most = max(r1 - r0 for r0, r1 in chunks) * tw
+    filters = phases if (len(chunks) > 1 or not geom.transposed) else 1
+    scratch = 2 * POINTS * ci + 20 * co + 16 * phases * tw * co  # the compiled transforms' own buffers
+    return (n * ci * prod(geom.input_shape) + POINTS * most * (depth + products) + POINTS * filters * ci * co
+            + scratch) * itemsize
+
+
+def _grid(geom: Geometry) -> tuple[int, int]:
+    """Tile rows and columns per image: the largest phase's in the transposed direction."""
+    if geom.transposed:
+        return tuple(max((_tiles(count) for _, count, _, _ in _axis_phases_transposed(o, s, lo)), default=0)
+                     for o, s, lo in zip(geom.output_shape, geom.stride, geom.before))
+    return tuple(_tiles(m) for m in geom.output_shape)
+
+
+#: Cost model: Python-level steps per call besides the chunks' (the copy, buffers, the filter's setup)
+FIXED_STEPS = 5
+
+
+def cost(geom: Geometry) -> float:
+    """25 GEMMs per phase (or, for the convolution, over the stacked phases), costed as one GEMM with 25 times
+    the output channels (measured: dcgan_4's ``(1024, 128) @ (128, 64)`` point GEMMs ran at about 140
+    GFLOP/s, the rate of a wide GEMM, not the one the thin-dimension derate gives 64 columns), plus the
+    bytes of the tile transforms (each transformed element counted once, and as a whole vector of ``lanes``
+    where a side has fewer channels: measured, dcgan_5's 3-channel side made its transforms 2-3x slower per
+    element), the filter transform and the channels-last copy."""
+    from .cost import constants, gemm_seconds, per_call_seconds
+
+    work = np.promote_types(geom.dtype, np.float32)
+    k, isz = constants(work), np.dtype(work).itemsize
+    ci, co, phases = geom.in_channels, geom.out_channels, prod(geom.stride)
+    th, tw = _grid(geom)
+    tiles = geom.batch * th * tw
+    lanes = 64 // isz  # a transform's vector: a cache line of channels; fewer channels leave lanes idle
+    if geom.transposed:
+        mm = gemm_seconds(tiles, POINTS * co, ci, k, calls=phases)
+        transformed = POINTS * tiles * phases * (max(ci, lanes) + max(co, lanes))
+    else:
+        mm = gemm_seconds(tiles, POINTS * co, phases * ci, k)
+        transformed = POINTS * tiles * (phases * max(ci, lanes) + max(co, lanes))
+    # the transformed filter is written, then streamed by the GEMMs: twice its bytes
+    moved = transformed + 2 * POINTS * phases * ci * co + 2 * geom.batch * ci * prod(geom.input_shape)
+    chunks = len(_chunks(geom.batch * th, tw, ci * (1 if geom.transposed else phases),
+                         co * (phases if geom.transposed else 1), isz)) if tiles else 0
+    # per chunk: each phase's input transform and GEMMs (and, transposed, its filter on the first), one output
+    steps = FIXED_STEPS + chunks * (1 + (2 if geom.transposed else 1) * phases) + phases
+    return (mm + (moved * isz + io_bytes(geom, isz)) * k.byte_seconds + steps * k.step_seconds
+            + per_call_seconds(k))
+
+
+ALGORITHM = Algorithm(
+    name="phase_winograd",
+    summary="2-D kernel twice the stride (4x4 stride 2): Winograd F(4x4, 2x2) per phase, 25 GEMMs per phase "
+            "over 5x5 tile transforms (2.56x fewer MACs)",
+    conv_transpose=conv_transpose,
+    conv=conv,
+    workspace_bytes=workspace_bytes,
+    cost=cost,
+    unsupported=unsupported,
+    weight_grad=weight_grad,
+)
