@@ -426,7 +426,7 @@ def test_phase_winograd_transforms_match_their_matrices():
     P._input_blocks(x, v, k, 0, 0, 0, 1, 1, 1, 1, 0, 1)
     m = rng.standard_normal((1, 25, 1, 3))
     y = np.empty((1, 3, 4, 4))
-    P._output_phases(m, y, k, 1, 1, 1, 1, 0, 1)
+    P._output_phases(m, y, k, 0, 1, 1, 1, 1, 0, 1)
     w = rng.standard_normal((3, 2, 4, 4))
     u = np.empty((25, 3, 2))
     P._phase_filter(w, (3, 1), (2, 0), u)

@@ -142,7 +142,9 @@ def _tiles(count: int) -> int:
 
 
 def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
-    """Each output phase a 2x2 correlation of ``x`` in F(4x4, 2x2) tiles, written into its strided outputs."""
+    """Each output phase a 2x2 correlation of ``x`` in F(4x4, 2x2) tiles, written into its strided outputs:
+    one row phase at a time (its column phases' products staged together, so that whole output rows go out
+    at once), which keeps one row phase's filters and products in memory."""
     n, ci = x.shape[:2]
     co = weight.shape[1]
     y, done = _result(x, co, geom)
@@ -152,35 +154,33 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     cols_ph = _axis_phases_transposed(geom.output_shape[1], geom.stride[1], geom.before[1])
     th = max(_tiles(count) for _, count, _, _ in rows_ph)
     tw = max(_tiles(count) for _, count, _, _ in cols_ph)
-    phases = len(rows_ph) * len(cols_ph)
-    chunks = _chunks(n * th, tw, ci, phases * co, x.dtype.itemsize)
+    chunks = _chunks(n * th, tw, ci, len(cols_ph) * co, x.dtype.itemsize)
     xl = _channels_last(x)
-    v_buffer, m_buffer = _buffers(chunks, tw, ci, phases * co, x.dtype)
+    v_buffer, m_buffer = _buffers(chunks, tw, ci, len(cols_ph) * co, x.dtype)
     k = np.array([2, 3, 4, 8], dtype=x.dtype)
-    kept: dict = {}  # the phases' filters, built once where more than one chunk uses them
 
-    def phase_filter(key, rt, ct):
-        u = kept.get(key)
-        if u is None:
-            def build():
-                out = np.empty((POINTS, ci, co), dtype=x.dtype)
-                _phase_filter(weight, rt, ct, out)
-                return out
-            u = packs.packed(("phase_winograd", True, key), build)
-            if len(chunks) > 1:
-                kept[key] = u
-        return u
+    def phase_filter(rt, ct, key):
+        def build():
+            out = np.empty((POINTS, ci, co), dtype=x.dtype)
+            _phase_filter(weight, rt, ct, out)
+            return out
+        return packs.packed(("phase_winograd", True, key), build)
 
-    for row0, row1 in chunks:
-        tiles = (row1 - row0) * tw
-        v = v_buffer[:POINTS * tiles * ci].reshape(POINTS, tiles, ci)
-        m = m_buffer[:phases * POINTS * tiles * co].reshape(phases, POINTS, tiles, co)
-        for rho_r, _, origin_r, taps_r in rows_ph:
+    for rho_r, _, origin_r, taps_r in rows_ph:
+        # the row phase's filters, kept while more than one chunk uses them (else one alive at a time)
+        kept = [phase_filter(taps_r, taps_c, (rho_r, rho_c)) for rho_c, _, _, taps_c in cols_ph] \
+            if len(chunks) > 1 else None
+        for row0, row1 in chunks:
+            tiles = (row1 - row0) * tw
+            v = v_buffer[:POINTS * tiles * ci].reshape(POINTS, tiles, ci)
+            m = m_buffer[:len(cols_ph) * POINTS * tiles * co].reshape(len(cols_ph), POINTS, tiles, co)
             for rho_c, _, origin_c, taps_c in cols_ph:
                 _input_blocks(xl, v, k, 0, origin_r, origin_c, 1, 1, th, tw, row0, row1)
-                # one phase's filter alive at a time unless the chunks share them
-                np.matmul(v, phase_filter((rho_r, rho_c), taps_r, taps_c), out=m[rho_r * len(cols_ph) + rho_c])
-        _output_phases(m, y, k, len(rows_ph), len(cols_ph), th, tw, row0, row1)
+                u = kept[rho_c] if kept else phase_filter(taps_r, taps_c, (rho_r, rho_c))
+                np.matmul(v, u, out=m[rho_c])
+                del u
+            _output_phases(m, y, k, rho_r, len(rows_ph), len(cols_ph), th, tw, row0, row1)
+        del kept
     return y
 
 
@@ -248,7 +248,7 @@ class _ConvTiles:
     def chunk(self, v: np.ndarray, k: np.ndarray, th: int, tw: int, row0: int, row1: int) -> None:
         m = self.buffer[:POINTS * v.shape[1] * self.channels].reshape(1, POINTS, v.shape[1], self.channels)
         np.matmul(v, self.u, out=m[0])
-        _output_phases(m, self.y, k, 1, 1, th, tw, row0, row1)
+        _output_phases(m, self.y, k, 0, 1, 1, th, tw, row0, row1)
 
 
 class _WeightTiles:
@@ -494,11 +494,12 @@ def _input_blocks(xl, v, k, offset, r0, c0, step_r, step_c, th, tw, row0, row1):
 
 
 @jit
-def _output_phases(m, y, k, step_r, step_c, th, tw, row0, row1):
+def _output_phases(m, y, k, first_r, step_r, step_c, th, tw, row0, row1):
     """``y[n, o, rho + step_r (4i + r), sigma + step_c (4j + s)] = (A^T m_p A)[r, s]`` for the tiles of the
-    tile rows ``row0:row1``, from ``m = (phases, 25, tiles, C_out)`` (phase ``p = rho * step_c + sigma``, each
-    laid out as ``v`` in :func:`_input_blocks`), cropped to ``y``.  ``step_r, step_c``: the phases per dim,
-    the stride (or fewer where the output is shorter than the stride: the positions past it are cropped).
+    tile rows ``row0:row1``, from ``m = (phases, 25, tiles, C_out)`` (phase ``p = (rho - first_r) * step_c +
+    sigma``: the row phases ``first_r`` on, each laid out as ``v`` in :func:`_input_blocks`), cropped to
+    ``y``; the other row phases' rows are left alone.  ``step_r, step_c``: the phases per dim, the stride (or
+    fewer where the output is shorter than the stride: the positions past it are cropped).
 
     Per tile and phase: ``m A`` along the block's rows, then ``A^T (m A)`` down its columns, a 4x4 block of
     channel vectors put in its strided place in a channels-last stage of the tile row (``4 step_r`` output
@@ -537,7 +538,7 @@ def _output_phases(m, y, k, step_r, step_c, th, tw, row0, row1):
                         p0 = np.uint64(s) * channels
                         p1, p2, p3, p4 = p0 + u4 * channels, p0 + np.uint64(8) * channels, p0 + np.uint64(12) * channels, p0 + np.uint64(16) * channels
                         col = np.uint64(j * 4 * step_c + pc + step_c * s)
-                        d0 = (np.uint64(pr) * width + col) * channels
+                        d0 = (np.uint64(first_r + pr) * width + col) * channels
                         rstep = np.uint64(step_r) * width * channels
                         for c in range(channels):
                             e0, e1, e2, e3, e4 = half[p0 + c], half[p1 + c], half[p2 + c], half[p3 + c], half[p4 + c]
@@ -547,8 +548,10 @@ def _output_phases(m, y, k, step_r, step_c, th, tw, row0, row1):
                             stage[d0 + u3 * rstep + c] = e1 - e2 + k8 * e3 + e4
         top = 4 * step_r * i
         cols = np.uint64(min(wo, tw * 4 * step_c))
-        for c in range(channels):  # the stage's rows into y, cropped
+        for c in range(channels):  # the stage's rows of these row phases into y, cropped
             for r in range(min(4 * step_r, ho - top)):
+                if r % step_r < first_r or r % step_r >= first_r + phases_r:
+                    continue
                 dst = n * channels * area + c * area + np.uint64(top + r) * uwo
                 src = np.uint64(r) * width * channels + c
                 for q in range(cols):
@@ -556,15 +559,16 @@ def _output_phases(m, y, k, step_r, step_c, th, tw, row0, row1):
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """The channels-last copy of the input, a chunk's transformed input and products, the transformed
-    filter (all phases' where more than one chunk runs) and the compiled transforms' scratch."""
+    """The channels-last copy of the input, a chunk's transformed input and products (transposed: of one row
+    phase), the transformed filter (transposed: a row phase's where more than one chunk runs) and the
+    compiled transforms' scratch."""
     n, ci, co = geom.batch, geom.in_channels, geom.out_channels
     phases = prod(geom.stride)
-    depth, products = (ci, phases * co) if geom.transposed else (phases * ci, co)
+    depth, products = (ci, geom.stride[1] * co) if geom.transposed else (phases * ci, co)
     th, tw = _grid(geom)
     chunks = _chunks(n * th, tw, depth, products, itemsize) if n * th * tw else [(0, 0)]
     most = max(r1 - r0 for r0, r1 in chunks) * tw
-    filters = phases if (len(chunks) > 1 or not geom.transposed) else 1
+    filters = (geom.stride[1] if len(chunks) > 1 else 1) if geom.transposed else phases
     scratch = 2 * POINTS * ci + 20 * co + 16 * phases * tw * co  # the compiled transforms' own buffers
     return (n * ci * prod(geom.input_shape) + POINTS * most * (depth + products) + POINTS * filters * ci * co
             + scratch) * itemsize
@@ -606,9 +610,10 @@ def cost(geom: Geometry) -> float:
     # the transformed filter is written, then streamed by the GEMMs: twice its bytes
     moved = transformed + 2 * POINTS * phases * ci * co + 2 * geom.batch * ci * prod(geom.input_shape)
     chunks = len(_chunks(geom.batch * th, tw, ci * (1 if geom.transposed else phases),
-                         co * (phases if geom.transposed else 1), isz)) if tiles else 0
-    # per chunk: each phase's input transform and GEMMs (and, transposed, its filter on the first), one output
-    steps = FIXED_STEPS + chunks * (1 + (2 if geom.transposed else 1) * phases) + phases
+                         co * (geom.stride[1] if geom.transposed else 1), isz)) if tiles else 0
+    # per chunk: each phase's input transform and GEMMs, an output per row phase (transposed) or in all; each
+    # phase's filter
+    steps = FIXED_STEPS + chunks * (geom.stride[0] + 2 * phases if geom.transposed else 1 + phases) + phases
     return (mm + (moved * isz + io_bytes(geom, isz)) * k.byte_seconds + steps * k.step_seconds
             + per_call_seconds(k))
 
