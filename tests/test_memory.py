@@ -1,6 +1,7 @@
 """The memory guard is honest: every algorithm's estimate covers its measured peak; cgroup limits, running
 calls and the result's cast are counted as they happen."""
 
+import contextlib
 import importlib
 import threading
 import tracemalloc
@@ -62,23 +63,45 @@ def _traced_peak(geom, x, w, algorithm):
     return peak
 
 
+@contextlib.contextmanager
+def _compiled_kernels(monkeypatch, numba: str):
+    """``TCONV_NUMBA=numba`` for the block, read again (tconv reads it once), with the cached choices that
+    depend on it forgotten before and after."""
+    from tconv.algorithms import jit
+    from tconv.algorithms import weight_grad as wg
+
+    def forget():
+        jit.reread_environment()
+        ops.ranked.cache_clear()
+        wg._share_of_gemm.cache_clear()
+
+    monkeypatch.setenv(jit.ENV_NUMBA, numba)
+    forget()
+    try:
+        assert jit.available() == (numba == "1")
+        yield
+    finally:
+        monkeypatch.undo()
+        forget()
+
+
 @pytest.mark.parametrize("numba", ["1", "0"])
 def test_estimate_covers_the_measured_peak(numba, monkeypatch):
-    monkeypatch.setenv("TCONV_NUMBA", numba)
     computed, worst = 0, {}
-    for dtype in (np.float32, np.float64, np.float16):
-        for case in CASES:
-            for transposed in (True, False):
-                x, w, geom = _operands(case, transposed, dtype)
-                for name in registry.names():
-                    algorithm = registry.get(name)
-                    if algorithm.unsupported(geom):
-                        continue
-                    estimate = ops.needed_bytes(geom, algorithm, (x, w))
-                    peak = _traced_peak(geom, x, w, algorithm)
-                    worst[name] = max(worst.get(name, 0), peak / estimate)
-                    assert peak <= estimate, (name, case[0], transposed, np.dtype(dtype).name, peak, estimate)
-                    computed += 1
+    with _compiled_kernels(monkeypatch, numba):
+        for dtype in (np.float32, np.float64, np.float16):
+            for case in CASES:
+                for transposed in (True, False):
+                    x, w, geom = _operands(case, transposed, dtype)
+                    for name in registry.names():
+                        algorithm = registry.get(name)
+                        if algorithm.unsupported(geom):
+                            continue
+                        estimate = ops.needed_bytes(geom, algorithm, (x, w))
+                        peak = _traced_peak(geom, x, w, algorithm)
+                        worst[name] = max(worst.get(name, 0), peak / estimate)
+                        assert peak <= estimate, (name, case[0], transposed, np.dtype(dtype).name, peak, estimate)
+                        computed += 1
     assert computed >= 400, computed
     assert set(worst) >= set(registry.names()) - (set(COMPILED_ONLY) if numba == "0" else set())
 
@@ -259,3 +282,72 @@ def test_auto_needs_at_most_the_output_besides_it_on_the_suite():
         measured[layer["name"]] = ratio
         assert ratio <= WIDER_THAN_THE_OUTPUT.get(layer["name"], 1.0) + INDEX_TABLES, (layer["name"], round(ratio, 4))
     assert len(measured) == 16, measured
+
+
+def _traced_weight_grad_peak(geom, small, big):
+    """Bytes ``"auto"``'s weight gradient allocated at most at once (its result included), beyond its
+    operands."""
+    from tconv.algorithms.weight_grad import weight_grad
+
+    weight_grad(small, big, geom)  # compilation and caches first
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        dw = weight_grad(small, big, geom)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    del dw
+    return peak
+
+
+@pytest.mark.parametrize("numba", ["1", "0"])
+def test_weight_gradient_estimate_covers_the_measured_peak(numba, monkeypatch):
+    """What ``ops.weight_gradient`` reserves for auto's kernel (``weight_grad.workspace_bytes``) covers what
+    the kernel allocates, on every case, both directions, float32 and float64; with the Winograd shares
+    opened every kernel auto can pick runs somewhere (counted by module)."""
+    from tconv.algorithms import weight_grad as wg
+
+    computed, kernels = 0, set()
+    with _compiled_kernels(monkeypatch, numba):
+        for share in (wg.WINOGRAD_SHARE, float("inf")):  # then the tiles wherever they are supported
+            monkeypatch.setattr(wg, "WINOGRAD_SHARE", share)
+            for dtype in (np.float32, np.float64):
+                for case in CASES + [("window", 3, 16, 8, (1, 1), 4, 1, 0, 1, 1)]:
+                    for transposed in (True, False):
+                        x, w, geom = _operands(case, transposed, dtype)
+                        other = np.random.default_rng(1).standard_normal(geom.result_shape).astype(dtype)
+                        small, big = (x, other) if transposed else (other, x)
+                        estimate = wg.workspace_bytes(geom, dtype)
+                        peak = _traced_weight_grad_peak(geom, small, big)
+                        assert peak <= estimate, (case[0], transposed, np.dtype(dtype).name, peak, estimate)
+                        kernels.add(wg._auto_module(geom, np.dtype(dtype)).__name__.rsplit(".", 1)[1])
+                        computed += 1
+    assert computed == 2 * 2 * 2 * (len(CASES) + 1)
+    expected = {"window", "weight_grad_numpy"} if numba == "0" else {
+        "window", "depthwise", "gemm", "subpixel", "winograd", "phase_winograd"}
+    assert kernels >= expected, kernels
+
+
+def test_weight_gradient_is_refused_when_it_would_not_fit(monkeypatch):
+    """``ops.weight_gradient`` (what the gradients run where the transposed backward's shared pair does not)
+    asks the memory guard first: with less room than its reservation, the guard's error, and with enough
+    the gradient; a Fortran-order operand's copy counts too."""
+    from tconv.algorithms import weight_grad as wg
+
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 8, 6, 6)), rng.standard_normal((8, 4, 3, 3))
+    geom = conv_transpose_geometry(x, w, stride=2)
+    gy = rng.standard_normal(geom.result_shape)
+    need = wg.workspace_bytes(geom, np.float64)
+    monkeypatch.setenv("TCONV_MEMORY_LIMIT", str(need - 1))
+    with pytest.raises(ValueError, match="the weight gradient .* would need"):
+        ops.weight_gradient(geom, x, gy)
+    monkeypatch.setenv("TCONV_MEMORY_LIMIT", str(need))
+    assert ops.weight_gradient(geom, x, gy).shape == w.shape
+    with pytest.raises(ValueError, match="the weight gradient .* would need"):
+        ops.weight_gradient(geom, np.asfortranarray(x), gy)  # its C-order copy does not fit beside
+    monkeypatch.setenv("TCONV_MEMORY_LIMIT", str(need + x.nbytes))
+    np.testing.assert_array_equal(ops.weight_gradient(geom, np.asfortranarray(x), gy),
+                                  ops.weight_gradient(geom, x, gy))

@@ -14,12 +14,13 @@ import numpy as np
 
 from . import algorithms as registry
 from . import boundary
-from ._layout import kernel_operand
+from ._layout import copy_bytes, kernel_operand
 from .algorithms.planner import (
     MEASURED, boundary_bytes, complex_bytes, measure_mode, needed_bytes, plan, ranked, real_geometry, result_bytes,
     running_geometry, small_choice, working_dtype,
 )
 from .algorithms.weight_grad import SHARED_BACKWARDS, shared_backward, weight_grad
+from .algorithms.weight_grad import workspace_bytes as weight_grad_bytes
 from .memory import Budget, available_bytes, reserve
 from .params import Geometry, call_geometry
 from ._timing import best_time
@@ -256,7 +257,9 @@ def weight_gradient(geom: Geometry, small: np.ndarray, big: np.ndarray, method: 
     convolution: its input and the output gradient; for a convolution: the output gradient and its input);
     the result has the weight's layout (complex sides are paired without conjugation: the bilinear sum;
     the gradients conjugate first, see :mod:`tconv.grad`).  The operands are brought into the working
-    dtype and C order first, so the sums do not depend on the caller's memory layout.
+    dtype and C order first, so the sums do not depend on the caller's memory layout.  Under ``"auto"``
+    the memory guard reserves those copies and the kernel's workspace and result first (the guard's
+    ``ValueError``, nothing allocated, where they would not fit).
 
     >>> from tconv.params import geometry_from_shapes
     >>> g = geometry_from_shapes(True, (1, 1, 2), (1, 1, 2), np.float64)
@@ -271,7 +274,11 @@ def weight_gradient(geom: Geometry, small: np.ndarray, big: np.ndarray, method: 
     if geom.subsampled() is not None:  # only the big positions the taps meet pair with ``small``
         geom, picks = geom.subsampled()
         big = big[(slice(None), slice(None)) + picks]
-    return weight_grad(kernel_operand(small, work), kernel_operand(big, work), geom, method)
+    nbytes = copy_bytes(small, work) + copy_bytes(big, work)
+    if method == "auto":
+        nbytes += weight_grad_bytes(geom, work)
+    with reserve(nbytes, "the weight gradient (operand copies, workspace and result)"):
+        return weight_grad(kernel_operand(small, work), kernel_operand(big, work), geom, method)
 
 
 #: ``measure`` skips algorithms predicted this many times slower than the best prediction.

@@ -129,6 +129,19 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     return _unblocked(dwb, view)
 
 
+def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`weight_grad` allocates, its result included: a chunk's columns and spread rows, the
+    block sums and one group's product, and the taps picked out of them."""
+    g = geom.groups
+    cs, cb = geom.small_channels // g, geom.big_channels // g
+    view = geom.convolution()
+    nb = prod(block_geometry(view).output_shape)
+    rows, spread = cb * prod(view.stride), cs * prod(slots(view))
+    per = chunk_images(view, itemsize)
+    result = geom.small_channels * cb * prod(geom.kernel_shape)
+    return ((rows + spread) * per * nb + (g + 1) * spread * rows + 2 * result) * itemsize
+
+
 def _chunks(n: int, per: int, blocks: int, rows: int, spread: int, dtype):
     """Per chunk of at most ``per`` of the ``n`` images: ``(n0, m, columns (rows, m * blocks), spread rows
     (spread, m * blocks))``, views into two buffers allocated once for the call."""

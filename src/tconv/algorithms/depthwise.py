@@ -281,6 +281,11 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     return dw.reshape((c, 1) + k)
 
 
+def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`weight_grad` allocates: its result (the compiled sums keep their rows on the stack)."""
+    return geom.groups * prod(geom.kernel_shape) * itemsize
+
+
 def _outer_pairs(geom, out_shape, in_shape, transposed: bool):
     """Merged tables of the outer dims: per outer output index, the (input outer index, tap outer index) pairs."""
     nd = len(out_shape)

@@ -309,6 +309,18 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     return grad.result()
 
 
+def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`weight_grad` allocates, its result included: a chunk's columns, the chunk's small-side
+    rows, one group's product and the sums (the one-window GEMM's where :func:`.window.whole_window`)."""
+    if window.whole_window(geom):
+        return window.weight_grad_bytes(geom, itemsize)
+    view = geom.convolution()
+    g = view.groups
+    ci, cs, taps, p = view.in_channels // g, view.out_channels // g, prod(view.kernel_shape), prod(view.output_shape)
+    per = conv_chunk_images(view, itemsize)
+    return (ci * taps * per * p + cs * per * p + cs * ci * taps + g * cs * ci * taps) * itemsize
+
+
 def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
                          geom: Geometry) -> tuple[np.ndarray, np.ndarray]:
     """A transposed convolution's backward from one im2col: ``(conv(big, weight), weight_grad(small, big))``

@@ -368,6 +368,21 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     return grad.result(conv_geom)
 
 
+def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`weight_grad` allocates on operands it takes, its result included: both sides'
+    channels-last copies, a (weight-gradient length) chunk's transformed blocks of both sides, the 25 sums
+    and a chunk's part, and per phase a copy of its sums and its taps, and the result."""
+    conv_geom = geom.convolution()
+    cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
+    th, tw = _grid(conv_geom)
+    most = max(r1 - r0 for r0, r1 in _chunks(conv_geom.batch * th, tw, phases * cb, cs, itemsize,
+                                             weight=True)) * tw if conv_geom.batch * th * tw else 0
+    copies = conv_geom.batch * (cs * prod(conv_geom.output_shape) + cb * prod(conv_geom.input_shape))
+    result = cs * cb * prod(conv_geom.kernel_shape)
+    return (copies + POINTS * (phases * cb + cs) * most + 2 * POINTS * cs * phases * cb
+            + (POINTS + 4) * cs * cb + result) * itemsize
+
+
 def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
                          geom: Geometry) -> tuple[np.ndarray, np.ndarray]:
     """A transposed convolution's backward from one transform of ``big``'s phase blocks: ``(conv(big,

@@ -23,6 +23,7 @@ from ..memory import SMALL_BYTES, Budget, trivial
 from ..params import Geometry
 from . import cost
 from . import registry
+from .jit import available
 from .registry import Algorithm, get, names
 
 def working_dtype(geom: Geometry) -> np.dtype:
@@ -114,7 +115,8 @@ def needed_bytes(geom: Geometry, algorithm: Algorithm, operands: tuple[np.ndarra
     if geom.boundary != "zeros":
         inner_operands = operands if geom.transposed else operands[1:]  # a conv's kernel reads the padded copy
         return needed_bytes(geom.kernel_geometry(), algorithm, inner_operands) + boundary_bytes(geom)
-    return _fixed_bytes(geom, algorithm.workspace_bytes) + _copies(operands, working_dtype(geom), algorithm.layout)
+    work = working_dtype(geom)
+    return _fixed_bytes(geom, algorithm.workspace_bytes, available(work)) + _copies(operands, work, algorithm.layout)
 
 
 def _copies(operands: tuple[np.ndarray, ...], work: np.dtype, layout) -> int:
@@ -123,9 +125,10 @@ def _copies(operands: tuple[np.ndarray, ...], work: np.dtype, layout) -> int:
 
 
 @functools.lru_cache(maxsize=4096)
-def _fixed_bytes(geom: Geometry, workspace_bytes) -> int:
+def _fixed_bytes(geom: Geometry, workspace_bytes, compiled: bool) -> int:
     """What a call of ``geom`` needs whatever its operands' layout, with an algorithm's ``workspace_bytes``
-    (cached per pair: the formula is a function of the geometry)."""
+    (cached per pair and per ``compiled``, whether the compiled kernels run: the formulas follow the paths
+    the kernels take, which :func:`tconv.algorithms.jit.reread_environment` may change)."""
     return result_bytes(geom) + workspace_bytes(geom, working_dtype(geom).itemsize) + SMALL_BYTES
 
 
@@ -244,8 +247,9 @@ def _remember_small(geom: Geometry, requested: str, chosen: Algorithm, operands:
     if len(_SMALL_CHOICES) >= SMALL_CHOICES_KEPT:
         for key in list(_SMALL_CHOICES)[:SMALL_CHOICES_KEPT // 2]:
             _SMALL_CHOICES.pop(key, None)
-    _SMALL_CHOICES[(geom, requested)] = (_stamp(geom), chosen, working_dtype(geom),
-                                         _fixed_bytes(geom, chosen.workspace_bytes))
+    work = working_dtype(geom)
+    _SMALL_CHOICES[(geom, requested)] = (_stamp(geom), chosen, work,
+                                         _fixed_bytes(geom, chosen.workspace_bytes, available(work)))
 
 
 def small_choice(geom: Geometry, requested: str, operands: tuple[np.ndarray, ...]) -> tuple[Algorithm, int] | None:

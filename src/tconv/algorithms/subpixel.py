@@ -348,6 +348,11 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     return numpy_weight_grad(small, big, geom)
 
 
+def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`weight_grad` allocates on operands of one compiled dtype (:mod:`.blockconv`'s blocks)."""
+    return blockconv.weight_grad_bytes(geom, itemsize)
+
+
 def _blocks(geom: Geometry) -> bool:
     """Whether the convolution of ``geom`` runs :mod:`.blockconv` (the compiled kernels take its dtype)."""
     return not geom.transposed and available(np.promote_types(geom.dtype, np.float32))

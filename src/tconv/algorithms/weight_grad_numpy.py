@@ -29,6 +29,11 @@ def im2col_bytes(geom: Geometry, itemsize: int) -> int:
     return geom.batch * geom.big_channels * _prod(geom.kernel_shape) * _prod(geom.small_shape) * itemsize
 
 
+def result_bytes(geom: Geometry, itemsize: int) -> int:
+    """Bytes of the weight gradient itself: ``(small channels, big channels // groups, *kernel)``."""
+    return geom.small_channels * (geom.big_channels // geom.groups) * _prod(geom.kernel_shape) * itemsize
+
+
 def _group_rows(a: np.ndarray, geom: Geometry) -> np.ndarray:
     """``(N, C, *spatial) -> (g, C // g, N, *spatial)`` (a view)."""
     g, n = geom.groups, a.shape[0]
@@ -70,6 +75,25 @@ def per_tap_weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> n
 def numpy_weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
     """:func:`im2col_weight_grad` when its gather takes at most a quarter of the available memory, else
     :func:`per_tap_weight_grad`: the default ``weight_grad`` of :class:`~.registry.Algorithm`."""
-    if im2col_bytes(geom, small.dtype.itemsize) <= available_bytes() // 4:
+    if _gathers(geom, small.dtype.itemsize):
         return im2col_weight_grad(small, big, geom)
     return per_tap_weight_grad(small, big, geom)
+
+
+def _gathers(geom: Geometry, itemsize: int) -> bool:
+    return im2col_bytes(geom, itemsize) <= available_bytes() // 4
+
+
+def numpy_weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`numpy_weight_grad` allocates, its result included: the im2col, a copy of the small side
+    and the result; or per tap, the two sides' windows, one tap's product and the result."""
+    result = result_bytes(geom, itemsize)
+    positions = geom.batch * _prod(geom.small_shape) * itemsize
+    small = geom.small_channels * positions
+    if _gathers(geom, itemsize):
+        return im2col_bytes(geom, itemsize) + small + result
+    return 2 * result + small + geom.big_channels * positions
+
+
+#: The kernel and its bytes under the names the other kernels' modules give them (see :mod:`.weight_grad`).
+weight_grad, weight_grad_bytes = numpy_weight_grad, numpy_weight_grad_bytes

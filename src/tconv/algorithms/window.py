@@ -53,3 +53,8 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     for gi in range(g):
         np.matmul(s[:, gi].T, b[:, gi], out=dw[gi])
     return dw.reshape((g * cs, cb) + geom.kernel_shape)
+
+
+def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`weight_grad` allocates: its result."""
+    return geom.small_channels * (geom.big_channels // geom.groups) * prod(geom.kernel_shape) * itemsize

@@ -340,6 +340,16 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     return grad.result()
 
 
+def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`weight_grad` allocates on operands it takes, its result included: a chunk's transformed
+    blocks of both sides, the 36 sums and a chunk's part, the 9 taps and the result."""
+    conv_geom = geom.convolution()
+    c, cs = conv_geom.in_channels, conv_geom.out_channels
+    th, tw = (-(-m // TILE) for m in conv_geom.output_shape)
+    tiles = _chunk_rows(c, cs, th, tw, itemsize) * tw if conv_geom.batch * th * tw and c else 0
+    return (BLOCK * BLOCK * ((c + cs) * tiles + 2 * cs * c) + 2 * 9 * cs * c) * itemsize
+
+
 def tile_operands(small: np.ndarray, big: np.ndarray, geom: Geometry, refuses) -> tuple | None:
     """A tile kernel's weight gradient operands: ``(the convolution big -> small, small, big)`` in the working
     dtype and C order; None where the kernel falls back to the NumPy gradient (a convolution ``refuses``
