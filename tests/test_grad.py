@@ -311,22 +311,34 @@ def test_winograd_weight_gradient_matches_torch(cfg, transposed, dtype):
     """The weight gradient in Winograd tiles (``winograd.weight_grad``: the 6x6 blocks of the big side, the
     4x4 blocks of the small side, 36 GEMMs over the tiles), both directions, partial tiles and any padding:
     by name and through ``ops.weight_gradient`` with auto sent to it, against torch.autograd in float64."""
+    from tconv.algorithms import winograd
+
+    _check_tile_weight_gradient(winograd, cfg, transposed, dtype)
+
+
+def _check_tile_weight_gradient(module, cfg, transposed: bool, dtype: str, patches: tuple = ()) -> None:
+    """``module``'s (``winograd`` or ``phase_winograd``) weight gradient in its tiles on ``cfg``'s layer, under
+    ``patches`` (``(target, attribute, value)``): by name and through ``ops.weight_gradient`` with auto sent
+    to the tiles, against torch.autograd in float64; the tiles' sums counted (auto takes the one-window GEMM
+    and the one-channel sums first)."""
     from tconv import ops
-    from tconv.algorithms import depthwise, window, winograd
+    from tconv.algorithms import depthwise, window
     from tconv.algorithms import weight_grad as wg
 
-    require_algorithm("winograd")
+    name = module.__name__.rsplit(".", 1)[1]
+    require_algorithm(name)
     geom, small, big, want = _weight_gradient_problem(replace(cfg, dtype=dtype), transposed, dtype)
     calls = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(wg, "WINOGRAD_SHARE", float("inf"))  # auto sends every supported geometry to the tiles
-        mp.setattr(winograd._WeightTiles, "result",
-                   lambda self, _o=winograd._WeightTiles.result: (calls.append(1), _o(self))[1])
-        for got in (wg.weight_grad(small, big, geom, method="winograd"), ops.weight_gradient(geom, small, big)):
+        for target, attribute, value in patches:
+            mp.setattr(target, attribute, value)
+        mp.setattr(module._WeightTiles, "result",
+                   lambda self, *args, _o=module._WeightTiles.result: (calls.append(1), _o(self, *args))[1])
+        for got in (wg.weight_grad(small, big, geom, method=name), ops.weight_gradient(geom, small, big)):
             assert got.dtype == dtype and got.shape == want.shape
             assert_close(got, want, dtype)
-            record_error("winograd weight gradient", dtype, got, want)
-    # auto takes the one-window GEMM and the one-channel sums first
+            record_error(f"{name} weight gradient", dtype, got, want)
     assert len(calls) == (1 if window.whole_window(geom) or depthwise.unsupported(geom) is None else 2)
 
 
@@ -338,19 +350,27 @@ def test_winograd_shared_backward_matches_torch(cfg, chunk_tiles, batched):
     weight gradient's), chunks of one tile row to all, unbatched: against torch.autograd; every example runs
     the shared path (counted); geometries whose weight gradient auto sends elsewhere (one window, one
     channel a side) are drawn again."""
+    from tconv.algorithms import winograd
+
+    _check_tiles_shared_backward(winograd, cfg, batched, (winograd, "CHUNK_TILES", chunk_tiles))
+
+
+def _check_tiles_shared_backward(module, cfg, batched: bool, chunk_patch: tuple) -> None:
+    """:func:`_check_shared_backward` for a tile kernel (``winograd`` or ``phase_winograd``) with auto's
+    weight gradient sent to the tiles wherever they are supported, under ``chunk_patch``; geometries whose
+    weight gradient auto sends elsewhere are drawn again."""
     from hypothesis import assume
 
     from tconv.algorithms import weight_grad as wg
-    from tconv.algorithms import winograd
 
-    require_algorithm("winograd")
+    name = module.__name__.rsplit(".", 1)[1]
+    require_algorithm(name)
     x, w, _ = cfg.arrays()
     geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(wg, "WINOGRAD_SHARE", float("inf"))
-        assume(wg.shared_backward(geom, x.dtype) == "winograd")
-    _check_shared_backward(cfg, batched, winograd,
-                           [(wg, "WINOGRAD_SHARE", float("inf")), (winograd, "CHUNK_TILES", chunk_tiles)])
+        assume(wg.shared_backward(geom, x.dtype) == name)
+    _check_shared_backward(cfg, batched, module, [(wg, "WINOGRAD_SHARE", float("inf")), chunk_patch])
 
 
 def test_winograd_shared_backward_at_layer_size(monkeypatch):
@@ -397,24 +417,10 @@ def test_phase_winograd_weight_gradient_matches_torch(cfg, transposed, dtype, ch
     blocks, the small side's 4x4 blocks, 25 GEMMs over the tiles per transform point, the phases stacked),
     both directions, strides 2 and 3, partial tiles, any padding, chunks of one tile row to all: by name and
     through ``ops.weight_gradient`` with auto sent to it, against torch.autograd in float64."""
-    from tconv import ops
-    from tconv.algorithms import depthwise, phase_winograd, window
-    from tconv.algorithms import weight_grad as wg
+    from tconv.algorithms import phase_winograd
 
-    require_algorithm("phase_winograd")
-    geom, small, big, want = _weight_gradient_problem(replace(cfg, dtype=dtype), transposed, dtype)
-    calls = []
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(wg, "WINOGRAD_SHARE", float("inf"))  # auto sends every supported geometry to the tiles
-        mp.setattr(phase_winograd, "WEIGHT_CHUNK_TILES", chunk_tiles)
-        mp.setattr(phase_winograd._WeightTiles, "result",
-                   lambda self, g, _o=phase_winograd._WeightTiles.result: (calls.append(1), _o(self, g))[1])
-        for got in (wg.weight_grad(small, big, geom, method="phase_winograd"), ops.weight_gradient(geom, small, big)):
-            assert got.dtype == dtype and got.shape == want.shape
-            assert_close(got, want, dtype)
-            record_error("phase_winograd weight gradient", dtype, got, want)
-    # auto takes the one-window GEMM and the one-channel sums first
-    assert len(calls) == (1 if window.whole_window(geom) or depthwise.unsupported(geom) is None else 2)
+    _check_tile_weight_gradient(phase_winograd, cfg, transposed, dtype,
+                                ((phase_winograd, "WEIGHT_CHUNK_TILES", chunk_tiles),))
 
 
 @settings(max_examples=40, deadline=None)
@@ -424,19 +430,9 @@ def test_phase_winograd_shared_backward_matches_torch(cfg, chunk_tiles, batched)
     output gradient's phase blocks (``phase_winograd.conv_and_weight_grad``), chunks of one tile row to all,
     unbatched: against torch.autograd; every example runs the shared path (counted); geometries whose
     weight gradient auto sends elsewhere (one window) are drawn again."""
-    from hypothesis import assume
-
     from tconv.algorithms import phase_winograd
-    from tconv.algorithms import weight_grad as wg
 
-    require_algorithm("phase_winograd")
-    x, w, _ = cfg.arrays()
-    geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(wg, "WINOGRAD_SHARE", float("inf"))
-        assume(wg.shared_backward(geom, x.dtype) == "phase_winograd")
-    _check_shared_backward(cfg, batched, phase_winograd, [(wg, "WINOGRAD_SHARE", float("inf")),
-                                                          (phase_winograd, "WEIGHT_CHUNK_TILES", chunk_tiles)])
+    _check_tiles_shared_backward(phase_winograd, cfg, batched, (phase_winograd, "WEIGHT_CHUNK_TILES", chunk_tiles))
 
 
 def test_phase_winograd_shared_backward_at_layer_size(monkeypatch):

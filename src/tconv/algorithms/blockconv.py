@@ -36,6 +36,7 @@ import numpy as np
 from ..params import Geometry
 from . import gemm_loops, packs
 from .phasing import prod
+from .weight_grad_numpy import result_bytes
 
 #: Images per chunk: columns and GEMM result of about this many bytes (they stay in the cache), at least one.
 CHUNK_BYTES = 4 << 20
@@ -138,8 +139,7 @@ def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     nb = prod(block_geometry(view).output_shape)
     rows, spread = cb * prod(view.stride), cs * prod(slots(view))
     per = chunk_images(view, itemsize)
-    result = geom.small_channels * cb * prod(geom.kernel_shape)
-    return ((rows + spread) * per * nb + (g + 1) * spread * rows + 2 * result) * itemsize
+    return ((rows + spread) * per * nb + (g + 1) * spread * rows) * itemsize + 2 * result_bytes(geom, itemsize)
 
 
 def _chunks(n: int, per: int, blocks: int, rows: int, spread: int, dtype):

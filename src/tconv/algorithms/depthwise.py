@@ -35,6 +35,7 @@ from .gemm_loops import LANES
 from .phasing import last_dim_phases, phase_combos, prod, small_padding, too_many_phases
 from .registry import Algorithm
 from .taps import combine_tables, conv_last_dim_ranges, tap_table
+from .weight_grad_numpy import numpy_weight_grad, result_bytes
 
 #: Rows per block: about this many bytes of output (the best of the sizes tried: smaller blocks pay more
 #: Python steps per byte, larger ones fall out of the cache).
@@ -259,8 +260,6 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     [[1.0, 3.0], [7.0, 9.0]]
     """
     if unsupported(geom) or not available(small.dtype) or small.dtype != big.dtype:
-        from .weight_grad_numpy import numpy_weight_grad
-
         return numpy_weight_grad(small, big, geom)
     view = geom.convolution()  # big -> small
     n, c, k = small.shape[0], geom.groups, view.kernel_shape
@@ -283,7 +282,7 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
 
 def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     """What :func:`weight_grad` allocates: its result (the compiled sums keep their rows on the stack)."""
-    return geom.groups * prod(geom.kernel_shape) * itemsize
+    return result_bytes(geom, itemsize)
 
 
 def _outer_pairs(geom, out_shape, in_shape, transposed: bool):

@@ -49,6 +49,7 @@ from .jit import available
 from .phasing import (AxisPhase, batch_chunks, io_bytes, pad_channels_first, phase_combos, prod,
                       too_many_phases)
 from .registry import Algorithm
+from .weight_grad_numpy import result_bytes
 
 
 #: Batch chunks with the compiled col2im: about this many column bytes (they stay in the cache between the
@@ -318,7 +319,7 @@ def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     g = view.groups
     ci, cs, taps, p = view.in_channels // g, view.out_channels // g, prod(view.kernel_shape), prod(view.output_shape)
     per = conv_chunk_images(view, itemsize)
-    return (ci * taps * per * p + cs * per * p + cs * ci * taps + g * cs * ci * taps) * itemsize
+    return (ci * taps * per * p + cs * per * p + cs * ci * taps) * itemsize + result_bytes(geom, itemsize)
 
 
 def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,

@@ -44,7 +44,7 @@ from .jit import jit
 from .phase import channels_last
 from .phasing import io_bytes, prod
 from .registry import Algorithm
-from .weight_grad_numpy import numpy_weight_grad
+from .weight_grad_numpy import numpy_weight_grad, result_bytes
 from .winograd import dense_compiled_reason, tile_operands
 
 #: A^T (4x5): a transformed 5x5 product back to the 4x4 output block ``A^T m A``.
@@ -152,8 +152,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
         return y
     rows_ph = _axis_phases_transposed(geom.output_shape[0], geom.stride[0], geom.before[0])
     cols_ph = _axis_phases_transposed(geom.output_shape[1], geom.stride[1], geom.before[1])
-    th = max(_tiles(count) for _, count, _, _ in rows_ph)
-    tw = max(_tiles(count) for _, count, _, _ in cols_ph)
+    th, tw = _grid(geom)
     chunks = _chunks(n * th, tw, ci, len(cols_ph) * co, x.dtype.itemsize)
     xl = _channels_last(x)
     v_buffer, m_buffer = _buffers(chunks, tw, ci, len(cols_ph) * co, x.dtype)
@@ -218,10 +217,10 @@ def _run_phases(big: np.ndarray, conv_geom: Geometry, consumers: tuple) -> None:
     (sr, sc), (lr, lc) = conv_geom.stride, conv_geom.before
     phases = _phases(conv_geom)
     depth = len(phases) * cb
-    th, tw = (_tiles(m) for m in conv_geom.output_shape)
+    th, tw = _grid(conv_geom)
     chunks = _chunks(n * th, tw, depth, sum(con.channels for con in consumers), big.dtype.itemsize,
                      weight=any(isinstance(con, _WeightTiles) for con in consumers))
-    most = max(r1 - r0 for r0, r1 in chunks) * tw
+    most = _longest(chunks, tw)
     bl = _channels_last(big)
     v_buffer = np.empty(POINTS * most * depth, dtype=big.dtype)
     for con in consumers:
@@ -375,12 +374,10 @@ def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     conv_geom = geom.convolution()
     cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
     th, tw = _grid(conv_geom)
-    most = max(r1 - r0 for r0, r1 in _chunks(conv_geom.batch * th, tw, phases * cb, cs, itemsize,
-                                             weight=True)) * tw if conv_geom.batch * th * tw else 0
+    most = _longest(_chunks(conv_geom.batch * th, tw, phases * cb, cs, itemsize, weight=True), tw)
     copies = conv_geom.batch * (cs * prod(conv_geom.output_shape) + cb * prod(conv_geom.input_shape))
-    result = cs * cb * prod(conv_geom.kernel_shape)
-    return (copies + POINTS * (phases * cb + cs) * most + 2 * POINTS * cs * phases * cb
-            + (POINTS + 4) * cs * cb + result) * itemsize
+    return ((copies + POINTS * (phases * cb + cs) * most + 2 * POINTS * cs * phases * cb + (POINTS + 4) * cs * cb)
+            * itemsize + result_bytes(geom, itemsize))
 
 
 def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
@@ -414,8 +411,7 @@ def backward_bytes(geom: Geometry, itemsize: int) -> int:
     conv_geom = geom.convolution()
     cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
     th, tw = _grid(conv_geom)
-    most = max(r1 - r0 for r0, r1 in _chunks(conv_geom.batch * th, tw, phases * cb, 2 * cs, itemsize,
-                                             weight=True)) * tw if conv_geom.batch * th * tw else 0
+    most = _longest(_chunks(conv_geom.batch * th, tw, phases * cb, 2 * cs, itemsize, weight=True), tw)
     # the longer chunks' transformed blocks of both sides (the convolution's own workspace counted a chunk of
     # the big side's and of the products at the forward's length already), the sums, the gradient
     return (conv_geom.batch * cs * prod(conv_geom.output_shape) + POINTS * (phases * cb + 2 * cs) * most
@@ -439,15 +435,23 @@ def _chunks(rows: int, tw: int, depth: int, co: int, itemsize: int,
             weight: bool = False) -> list[tuple[int, int]]:
     """Ranges of tile rows (all images' in a row) of about ``CHUNK_TILES`` tiles, or fewer where a chunk's
     transformed input (``depth`` channels) and products (``co``) would outgrow ``CHUNK_BYTES``
-    (``weight``: a weight gradient among the consumers, ``WEIGHT_CHUNK_TILES`` and ``WEIGHT_CHUNK_BYTES``)."""
+    (``weight``: a weight gradient among the consumers, ``WEIGHT_CHUNK_TILES`` and ``WEIGHT_CHUNK_BYTES``);
+    none where there are no tiles."""
+    if not rows * tw:
+        return []
     tiles, limit = (WEIGHT_CHUNK_TILES, WEIGHT_CHUNK_BYTES) if weight else (CHUNK_TILES, CHUNK_BYTES)
     per_row = POINTS * tw * (depth + co) * itemsize
     step = max(1, min(-(-tiles // tw), limit // max(1, per_row)))
     return [(r, min(rows, r + step)) for r in range(0, rows, step)]
 
 
+def _longest(chunks: list[tuple[int, int]], tw: int) -> int:
+    """Tiles in the longest of ``chunks`` (0 for none)."""
+    return max((r1 - r0 for r0, r1 in chunks), default=0) * tw
+
+
 def _buffers(chunks, tw: int, depth: int, co: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    most = max(r1 - r0 for r0, r1 in chunks) * tw
+    most = _longest(chunks, tw)
     return np.empty(POINTS * most * depth, dtype=dtype), np.empty(POINTS * most * co, dtype=dtype)
 
 
@@ -579,14 +583,21 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     compiled transforms' scratch."""
     n, ci, co = geom.batch, geom.in_channels, geom.out_channels
     phases = prod(geom.stride)
-    depth, products = (ci, geom.stride[1] * co) if geom.transposed else (phases * ci, co)
+    depth, products = _chunk_channels(geom)
     th, tw = _grid(geom)
-    chunks = _chunks(n * th, tw, depth, products, itemsize) if n * th * tw else [(0, 0)]
-    most = max(r1 - r0 for r0, r1 in chunks) * tw
+    chunks = _chunks(n * th, tw, depth, products, itemsize)
+    most = _longest(chunks, tw)
     filters = (geom.stride[1] if len(chunks) > 1 else 1) if geom.transposed else phases
     scratch = 2 * POINTS * ci + 20 * co + 16 * phases * tw * co  # the compiled transforms' own buffers
     return (n * ci * prod(geom.input_shape) + POINTS * most * (depth + products) + POINTS * filters * ci * co
             + scratch) * itemsize
+
+
+def _chunk_channels(geom: Geometry) -> tuple[int, int]:
+    """A chunk's transformed input channels and product channels per tile: transposed, the input's and one
+    row phase's products; convolution, the stacked input phases' and the output's."""
+    ci, co = geom.in_channels, geom.out_channels
+    return (ci, geom.stride[1] * co) if geom.transposed else (prod(geom.stride) * ci, co)
 
 
 def _grid(geom: Geometry) -> tuple[int, int]:
@@ -624,8 +635,7 @@ def cost(geom: Geometry) -> float:
         transformed = POINTS * tiles * (phases * max(ci, lanes) + max(co, lanes))
     # the transformed filter is written, then streamed by the GEMMs: twice its bytes
     moved = transformed + 2 * POINTS * phases * ci * co + 2 * geom.batch * ci * prod(geom.input_shape)
-    chunks = len(_chunks(geom.batch * th, tw, ci * (1 if geom.transposed else phases),
-                         co * (geom.stride[1] if geom.transposed else 1), isz)) if tiles else 0
+    chunks = len(_chunks(geom.batch * th, tw, *_chunk_channels(geom), isz))
     # per chunk: each phase's input transform and GEMMs, an output per row phase (transposed) or in all; each
     # phase's filter
     steps = FIXED_STEPS + chunks * (geom.stride[0] + 2 * phases if geom.transposed else 1 + phases) + phases

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..params import Geometry
 from .phasing import prod
+from .weight_grad_numpy import result_bytes
 
 
 def whole_window(geom: Geometry) -> bool:
@@ -57,4 +58,4 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
 
 def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     """What :func:`weight_grad` allocates: its result."""
-    return geom.small_channels * (geom.big_channels // geom.groups) * prod(geom.kernel_shape) * itemsize
+    return result_bytes(geom, itemsize)
