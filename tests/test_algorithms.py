@@ -70,6 +70,38 @@ def test_phase_winograd_matches_torch(cfg, chunk_tiles):
         _check_both("phase_winograd", cfg)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_phase_winograd_point_filters_against_the_whole_filter(monkeypatch, dtype):
+    """In one chunk phase_winograd makes each point's filter from its taps just before its GEMM (never the
+    whole transformed filter); in several chunks, or in a bound plan that keeps the filter, it builds the
+    whole one.  All three paths, both directions, at layer size (96 -> 64 channels), against PyTorch, each
+    path counted."""
+    require_algorithm("phase_winograd")
+    from tconv.algorithms import phase_winograd
+
+    taken = []
+    monkeypatch.setattr(phase_winograd._PointFilters, "products",
+                        lambda self, v, out, _o=phase_winograd._PointFilters.products: (taken.append(v.shape[1]),
+                                                                                       _o(self, v, out))[1])
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 96, 7, 6)).astype(dtype)
+    w = rng.standard_normal((96, 64, 4, 4)).astype(dtype)
+    kw = dict(stride=2, padding=1, algorithm="phase_winograd")
+    big = rng.standard_normal((3, 64, 14, 12)).astype(dtype)
+    geo = dict(stride=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
+    want_t = torch_conv_transpose(x, w, None, output_padding=(0, 0), **geo)
+    want_c = torch_conv(big, w, None, **geo)
+    for chunk_tiles, bound, by_point in ((256, False, True), (1, False, False), (256, True, False)):
+        monkeypatch.setattr(phase_winograd, "CHUNK_TILES", chunk_tiles)
+        del taken[:]
+        got_t = (tconv.plan_conv_transpose(x, w, **kw).bind(w)(x) if bound else tconv.conv_transpose(x, w, **kw))
+        got_c = tconv.plan_conv(big, w, **kw).bind(w)(big) if bound else tconv.conv(big, w, **kw)
+        assert_close(got_t, want_t, dtype)
+        assert_close(got_c, want_c, dtype)
+        # by point: each of the 4 output phases, then the convolution (stacked phases), all 3 x 2 x 2 tiles at once
+        assert taken == ([12] * 5 if by_point else []), (chunk_tiles, bound, taken)
+
+
 @settings(max_examples=40)
 @given(cfg=phase_winograd_configs())
 def test_other_algorithms_on_phase_winograd_configs(cfg):

@@ -22,7 +22,8 @@ The transforms run along the channels: the input is copied channels-last once, e
 vectors of channels, and the GEMMs take ``(tiles, channels)`` operands, so short rows (DCGAN's 4x4 to
 32x32 images) still vectorise.  The tile rows of all images run in chunks of about ``CHUNK_TILES`` tiles.
 The transformed filter is ``25 / 4`` times the weight, built per call (or kept by a bound plan, see
-:mod:`.packs`).  Rounding: the transforms' coefficients (up to 8, and 1/6) leave float32 results about 10x
+:mod:`.packs`); where the tiles run in one chunk (and no plan keeps it) each point's filter is made from its
+four taps just before its GEMM instead (:class:`_PointFilters`), so it is never whole in memory.  Rounding: the transforms' coefficients (up to 8, and 1/6) leave float32 results about 10x
 further from the exact value than a direct sum (about 5e-6 of the largest output), float64 about 1e-14.
 
 >>> import numpy as np
@@ -61,8 +62,13 @@ POINTS = BLOCK * BLOCK
 
 #: Tiles per chunk: the 25 GEMMs per phase reach their rate from a few hundred rows.
 CHUNK_TILES = 256
-#: At most this many bytes of a chunk's transformed input and products.
+#: At most this many bytes of a chunk's transformed input and products (the transposed direction: its peak
+#: extra memory, against the output's size).
 CHUNK_BYTES = 8 << 20
+#: The same for the convolution, whose stacked phases make a tile 4x deeper: dcgan_2's 64 tiles (1.5 MB of
+#: blocks and products per image) ran in 54- and 10-row chunks under 8 MiB, in one under 16 MiB, measured
+#: 8-10% faster (dcgan_3 4%, dcgan_4 2%).
+CONV_CHUNK_BYTES = 16 << 20
 #: The same where a weight gradient sums over the chunk's tiles: its GEMMs reduce over them, and each
 #: chunk adds a ``(25, C_small, s s C_big)`` part to the sums, so longer chunks pay (measured, dcgan_3's
 #: weight gradient: 33 ms at 256 tiles / 8 MiB, 29 at 1024 / 32 MiB, 27 at 4096 / 64 MiB; gemm's 42).
@@ -90,14 +96,51 @@ def _phase_filter(weight: np.ndarray, rows: tuple[int, int], cols: tuple[int, in
                   offset: int = 0, transposed: bool = True) -> None:
     """``out[:, offset:offset + C_in] = G g G^T`` (``out``: ``(25, depth, C_out)``) of the 2x2 filters
     ``g[i, j] = weight[..., rows[i], cols[j]]``, ``weight`` a transposed convolution's ``(C_in, C_out, kh,
-    kw)`` or a convolution's ``(C_out, C_in, kh, kw)``."""
-    pairs = _FILTER_PAIRS.astype(out.dtype)
+    kw)`` or a convolution's ``(C_out, C_in, kh, kw)``; with ``out`` of 4 points, the four taps themselves
+    (``g[0, 0], g[0, 1], g[1, 0], g[1, 1]``)."""
+    pairs = (_FILTER_PAIRS if len(out) == POINTS else np.eye(4)).astype(out.dtype)
     _filter_points(weight, out, pairs, rows[0], rows[1], cols[0], cols[1], offset, not transposed)
+
+
+class _PointFilters:
+    """The 25 transformed filters of a phase (or of the convolution's stacked phases) made one at a time from
+    their four taps ``taps`` (``(4, depth, C_out)``, :func:`_phase_filter`), each just before its GEMM: one
+    point's filter in memory instead of 25 (measured on dcgan_2, one chunk: as fast as the whole filter, whose
+    13 MB per phase it no longer holds)."""
+
+    def __init__(self, taps: np.ndarray):
+        self.taps = taps
+        self.point = np.empty(taps.shape[1:], dtype=taps.dtype)
+        self.pairs = _FILTER_PAIRS.astype(taps.dtype)
+
+    def products(self, v: np.ndarray, out: np.ndarray) -> None:
+        """``out[p] = v[p] @ (G g G^T)[p]`` for the 25 points ``p``."""
+        for p in range(POINTS):
+            _combine_taps(self.taps, self.pairs[p], self.point)
+            np.matmul(v[p], self.point, out=out[p])
+
+
+@jit
+def _combine_taps(taps, coef, out):
+    """``out = sum over q of coef[q] taps[q]`` (``taps``: ``(4, rows, cols)``)."""
+    size = np.uint64(out.size)
+    tf, of = taps.reshape(-1), out.reshape(-1)
+    a0, a1, a2, a3 = coef[0], coef[1], coef[2], coef[3]
+    for e in range(size):
+        of[e] = a0 * tf[e] + a1 * tf[size + e] + a2 * tf[np.uint64(2) * size + e] + a3 * tf[np.uint64(3) * size + e]
+
+
+def _products(v: np.ndarray, filters, out: np.ndarray) -> None:
+    """The 25 GEMMs ``out[p] = v[p] @ filters[p]``: a whole transformed filter, or :class:`_PointFilters`."""
+    if isinstance(filters, _PointFilters):
+        filters.products(v, out)
+    else:
+        np.matmul(v, filters, out=out)
 
 
 @jit
 def _filter_points(w, u, pairs, r0, r1, c0, c1, offset, swap):
-    """``u[p, offset + i, j] = sum over q of pairs[p, q] g_q`` with ``g = (w[i, j, r0, c0], w[i, j, r0, c1],
+    """``u[p, offset + i, j] = sum over q of pairs[p, q] g_q`` (``p`` over ``pairs``' rows) with ``g = (w[i, j, r0, c0], w[i, j, r0, c1],
     w[i, j, r1, c0], w[i, j, r1, c1])`` (``swap``: ``w[j, i, ...]``): per row ``i``, the four taps gathered
     for every ``j``, then the 25 points written along ``j``."""
     kh, kw = w.shape[2], w.shape[3]
@@ -118,7 +161,7 @@ def _filter_points(w, u, pairs, r0, r1, c0, c1, offset, swap):
                 pair = j * inner + ui if swap else ui * inner + j
                 g[dst + j] = wf[pair * taps + t]
         row = np.uint64(offset + i) * uj
-        for p in range(25):
+        for p in range(pairs.shape[0]):
             a0, a1, a2, a3 = pairs[p, 0], pairs[p, 1], pairs[p, 2], pairs[p, 3]
             dst = np.uint64(p) * plane + row
             for j in range(uj):
@@ -158,7 +201,13 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     v_buffer, m_buffer = _buffers(chunks, tw, ci, len(cols_ph) * co, x.dtype)
     k = np.array([2, 3, 4, 8], dtype=x.dtype)
 
+    taps = np.empty((4, ci, co), dtype=x.dtype) if _by_point(chunks) else None
+
     def phase_filter(rt, ct, key):
+        if taps is not None:
+            _phase_filter(weight, rt, ct, taps)
+            return _PointFilters(taps)
+
         def build():
             out = np.empty((POINTS, ci, co), dtype=x.dtype)
             _phase_filter(weight, rt, ct, out)
@@ -176,18 +225,27 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
             for rho_c, _, origin_c, taps_c in cols_ph:
                 _input_blocks(xl, v, k, 0, origin_r, origin_c, 1, 1, th, tw, row0, row1)
                 u = kept[rho_c] if kept else phase_filter(taps_r, taps_c, (rho_r, rho_c))
-                np.matmul(v, u, out=m[rho_c])
+                _products(v, u, m[rho_c])
                 del u
             _output_phases(m, y, k, rho_r, len(rows_ph), len(cols_ph), th, tw, row0, row1)
         del kept
     return y
 
 
+def _by_point(chunks: list[tuple[int, int]]) -> bool:
+    """Whether the 25 filters are made one point at a time (:class:`_PointFilters`): the tiles run in one chunk
+    (each filter used once) and no bound plan keeps the whole filter for later calls."""
+    return len(chunks) == 1 and not packs.keeps()
+
+
 def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """The input's ``s * s`` phases, each a 2x2 correlation, summed in the GEMMs' channel reduction."""
     y, done = _result(x, weight.shape[0], geom)
     if not done:
-        u = packs.packed(("phase_winograd", False), lambda: _conv_filter(weight, geom, x.dtype))
+        th, tw = _grid(geom)
+        one = _by_point(_chunks(x.shape[0] * th, tw, *_chunk_channels(geom), x.dtype.itemsize, "conv"))
+        u = _PointFilters(_conv_filter(weight, geom, x.dtype, 4)) if one else \
+            packs.packed(("phase_winograd", False), lambda: _conv_filter(weight, geom, x.dtype))
         _run_phases(x, geom, (_ConvTiles(y, u),))
     return y
 
@@ -197,12 +255,12 @@ def _phases(geom: Geometry) -> list[tuple[int, int]]:
     return [(a, b) for a in range(geom.stride[0]) for b in range(geom.stride[1])]
 
 
-def _conv_filter(weight: np.ndarray, geom: Geometry, dtype) -> np.ndarray:
+def _conv_filter(weight: np.ndarray, geom: Geometry, dtype, points: int = POINTS) -> np.ndarray:
     """``(25, s s C_in, C_out)``: each input phase's 2x2 filters ``weight[..., (a, a + s), (b, b + s)]``
-    transformed, stacked phase by phase."""
+    transformed, stacked phase by phase (``points`` 4: their taps, for :class:`_PointFilters`)."""
     co, ci = weight.shape[:2]
     (sr, sc) = geom.stride
-    u = np.empty((POINTS, sr * sc * ci, co), dtype=dtype)
+    u = np.empty((points, sr * sc * ci, co), dtype=dtype)
     for p, (a, b) in enumerate(_phases(geom)):
         _phase_filter(weight, (a, a + sr), (b, b + sc), u, p * ci, transposed=False)
     return u
@@ -219,7 +277,7 @@ def _run_phases(big: np.ndarray, conv_geom: Geometry, consumers: tuple) -> None:
     depth = len(phases) * cb
     th, tw = _grid(conv_geom)
     chunks = _chunks(n * th, tw, depth, sum(con.channels for con in consumers), big.dtype.itemsize,
-                     weight=any(isinstance(con, _WeightTiles) for con in consumers))
+                     "weight" if any(isinstance(con, _WeightTiles) for con in consumers) else "conv")
     most = _longest(chunks, tw)
     bl = _channels_last(big)
     v_buffer = np.empty(POINTS * most * depth, dtype=big.dtype)
@@ -239,14 +297,14 @@ class _ConvTiles:
     filter ``u``, then the output transform into ``y``."""
 
     def __init__(self, y: np.ndarray, u: np.ndarray):
-        self.y, self.u, self.channels = y, u, u.shape[2]
+        self.y, self.u, self.channels = y, u, y.shape[1]
 
     def start(self, tiles: int) -> None:
         self.buffer = np.empty(POINTS * tiles * self.channels, dtype=self.y.dtype)
 
     def chunk(self, v: np.ndarray, k: np.ndarray, th: int, tw: int, row0: int, row1: int) -> None:
         m = self.buffer[:POINTS * v.shape[1] * self.channels].reshape(1, POINTS, v.shape[1], self.channels)
-        np.matmul(v, self.u, out=m[0])
+        _products(v, self.u, m[0])
         _output_phases(m, self.y, k, 0, 1, 1, th, tw, row0, row1)
 
 
@@ -367,6 +425,24 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     return grad.result(conv_geom)
 
 
+def weight_grad_derate(conv_geom: Geometry) -> float:
+    """How much slower than the convolution's (per multiply-add) :func:`weight_grad`'s GEMMs run: they reduce
+    over a chunk's tiles, a thin reduction where the batch has few (measured: dcgan_2, one tile per image and
+    64 in all, ran its weight gradient 1.29x gemm's where the convolution's cost predicted 0.72 of gemm's;
+    dcgan_3's 256 and dcgan_4's 1024 tiles ran at 0.7 and 0.6 of it, as predicted).
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> g = geometry_from_shapes(True, (64, 512, 4, 4), (512, 256, 4, 4), np.float32, stride=2, padding=1)
+    >>> round(weight_grad_derate(g.convolution()), 2)
+    1.75
+    """
+    from .cost import constants
+
+    th, tw = _grid(conv_geom)
+    tiles = min(conv_geom.batch * th * tw, max(WEIGHT_CHUNK_TILES, tw))
+    return 1 + constants(np.promote_types(conv_geom.dtype, np.float32)).thin / max(tiles, 1)
+
+
 def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     """What :func:`weight_grad` allocates on operands it takes, its result included: both sides'
     channels-last copies, a (weight-gradient length) chunk's transformed blocks of both sides, the 25 sums
@@ -374,7 +450,7 @@ def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     conv_geom = geom.convolution()
     cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
     th, tw = _grid(conv_geom)
-    most = _longest(_chunks(conv_geom.batch * th, tw, phases * cb, cs, itemsize, weight=True), tw)
+    most = _longest(_chunks(conv_geom.batch * th, tw, phases * cb, cs, itemsize, "weight"), tw)
     copies = conv_geom.batch * (cs * prod(conv_geom.output_shape) + cb * prod(conv_geom.input_shape))
     return ((copies + POINTS * (phases * cb + cs) * most + 2 * POINTS * cs * phases * cb + (POINTS + 4) * cs * cb)
             * itemsize + result_bytes(geom, itemsize))
@@ -411,7 +487,7 @@ def backward_bytes(geom: Geometry, itemsize: int) -> int:
     conv_geom = geom.convolution()
     cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
     th, tw = _grid(conv_geom)
-    most = _longest(_chunks(conv_geom.batch * th, tw, phases * cb, 2 * cs, itemsize, weight=True), tw)
+    most = _longest(_chunks(conv_geom.batch * th, tw, phases * cb, 2 * cs, itemsize, "weight"), tw)
     # the longer chunks' transformed blocks of both sides (the convolution's own workspace counted a chunk of
     # the big side's and of the products at the forward's length already), the sums, the gradient
     return (conv_geom.batch * cs * prod(conv_geom.output_shape) + POINTS * (phases * cb + 2 * cs) * most
@@ -432,14 +508,15 @@ def _channels_last(x: np.ndarray) -> np.ndarray:
 
 
 def _chunks(rows: int, tw: int, depth: int, co: int, itemsize: int,
-            weight: bool = False) -> list[tuple[int, int]]:
+            kind: str = "transposed") -> list[tuple[int, int]]:
     """Ranges of tile rows (all images' in a row) of about ``CHUNK_TILES`` tiles, or fewer where a chunk's
-    transformed input (``depth`` channels) and products (``co``) would outgrow ``CHUNK_BYTES``
-    (``weight``: a weight gradient among the consumers, ``WEIGHT_CHUNK_TILES`` and ``WEIGHT_CHUNK_BYTES``);
-    none where there are no tiles."""
+    transformed input (``depth`` channels) and products (``co``) would outgrow ``CHUNK_BYTES`` (``kind``
+    ``"conv"``: ``CONV_CHUNK_BYTES``; ``"weight"``, a weight gradient among the consumers:
+    ``WEIGHT_CHUNK_TILES`` and ``WEIGHT_CHUNK_BYTES``); none where there are no tiles."""
     if not rows * tw:
         return []
-    tiles, limit = (WEIGHT_CHUNK_TILES, WEIGHT_CHUNK_BYTES) if weight else (CHUNK_TILES, CHUNK_BYTES)
+    tiles, limit = {"transposed": (CHUNK_TILES, CHUNK_BYTES), "conv": (CHUNK_TILES, CONV_CHUNK_BYTES),
+                    "weight": (WEIGHT_CHUNK_TILES, WEIGHT_CHUNK_BYTES)}[kind]
     per_row = POINTS * tw * (depth + co) * itemsize
     step = max(1, min(-(-tiles // tw), limit // max(1, per_row)))
     return [(r, min(rows, r + step)) for r in range(0, rows, step)]
@@ -579,17 +656,18 @@ def _output_phases(m, y, k, first_r, step_r, step_c, th, tw, row0, row1):
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     """The channels-last copy of the input, a chunk's transformed input and products (transposed: of one row
-    phase), the transformed filter (transposed: a row phase's where more than one chunk runs) and the
-    compiled transforms' scratch."""
+    phase), the transformed filter (transposed: a row phase's where more than one chunk runs; in one chunk,
+    the taps and one point's filter, :class:`_PointFilters`) and the compiled transforms' scratch."""
     n, ci, co = geom.batch, geom.in_channels, geom.out_channels
     phases = prod(geom.stride)
     depth, products = _chunk_channels(geom)
     th, tw = _grid(geom)
-    chunks = _chunks(n * th, tw, depth, products, itemsize)
+    chunks = _chunks(n * th, tw, depth, products, itemsize, _kind(geom))
     most = _longest(chunks, tw)
     filters = (geom.stride[1] if len(chunks) > 1 else 1) if geom.transposed else phases
+    points = 5 if len(chunks) == 1 else POINTS  # four taps and a point (a bound plan keeps its filter apart)
     scratch = 2 * POINTS * ci + 20 * co + 16 * phases * tw * co  # the compiled transforms' own buffers
-    return (n * ci * prod(geom.input_shape) + POINTS * most * (depth + products) + POINTS * filters * ci * co
+    return (n * ci * prod(geom.input_shape) + POINTS * most * (depth + products) + points * filters * ci * co
             + scratch) * itemsize
 
 
@@ -598,6 +676,11 @@ def _chunk_channels(geom: Geometry) -> tuple[int, int]:
     row phase's products; convolution, the stacked input phases' and the output's."""
     ci, co = geom.in_channels, geom.out_channels
     return (ci, geom.stride[1] * co) if geom.transposed else (prod(geom.stride) * ci, co)
+
+
+def _kind(geom: Geometry) -> str:
+    """The chunks' limits :func:`_chunks` applies to a direction's own run."""
+    return "transposed" if geom.transposed else "conv"
 
 
 def _grid(geom: Geometry) -> tuple[int, int]:
@@ -613,13 +696,14 @@ FIXED_STEPS = 5
 
 
 def cost(geom: Geometry) -> float:
-    """25 GEMMs per phase (or, for the convolution, over the stacked phases), costed as one GEMM with 25 times
-    the output channels (measured: dcgan_4's ``(1024, 128) @ (128, 64)`` point GEMMs ran at about 140
-    GFLOP/s, the rate of a wide GEMM, not the one the thin-dimension derate gives 64 columns), plus the
+    """25 GEMMs per phase (or, for the convolution, over the stacked phases), costed at the wide-GEMM rate
+    whatever their shape (measured: the DCGAN layers' point GEMMs, 64 to 1024 rows, 3 to 512 columns, all
+    ran at 145-175 GFLOP/s, where the thin-dimension derate would predict as low as half that), plus the
     bytes of the tile transforms (each transformed element counted once, and as a whole vector of ``lanes``
     where a side has fewer channels: measured, dcgan_5's 3-channel side made its transforms 2-3x slower per
-    element), the filter transform and the channels-last copy."""
-    from .cost import constants, gemm_seconds, per_call_seconds
+    element), the filter transform (its bytes written once: the GEMMs' reading it is in their rate) and the
+    channels-last copy."""
+    from .cost import PER_GEMM_CALL_SECONDS, constants, per_call_seconds
 
     work = np.promote_types(geom.dtype, np.float32)
     k, isz = constants(work), np.dtype(work).itemsize
@@ -627,15 +711,15 @@ def cost(geom: Geometry) -> float:
     th, tw = _grid(geom)
     tiles = geom.batch * th * tw
     lanes = 64 // isz  # a transform's vector: a cache line of channels; fewer channels leave lanes idle
+    depth = ci if geom.transposed else phases * ci  # the GEMMs' reduction
+    gemms = POINTS * (phases if geom.transposed else 1)
+    mm = POINTS * phases * tiles * ci * co * k.mac_seconds * (1 + k.thin / depth) + gemms * PER_GEMM_CALL_SECONDS
     if geom.transposed:
-        mm = gemm_seconds(tiles, POINTS * co, ci, k, calls=phases)
         transformed = POINTS * tiles * phases * (max(ci, lanes) + max(co, lanes))
     else:
-        mm = gemm_seconds(tiles, POINTS * co, phases * ci, k)
         transformed = POINTS * tiles * (phases * max(ci, lanes) + max(co, lanes))
-    # the transformed filter is written, then streamed by the GEMMs: twice its bytes
-    moved = transformed + 2 * POINTS * phases * ci * co + 2 * geom.batch * ci * prod(geom.input_shape)
-    chunks = len(_chunks(geom.batch * th, tw, *_chunk_channels(geom), isz))
+    moved = transformed + POINTS * phases * ci * co + 2 * geom.batch * ci * prod(geom.input_shape)
+    chunks = len(_chunks(geom.batch * th, tw, *_chunk_channels(geom), isz, _kind(geom)))
     # per chunk: each phase's input transform and GEMMs, an output per row phase (transposed) or in all; each
     # phase's filter
     steps = FIXED_STEPS + chunks * (geom.stride[0] + 2 * phases if geom.transposed else 1 + phases) + phases

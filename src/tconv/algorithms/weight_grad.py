@@ -145,7 +145,8 @@ def phase_winograd_wins(geom: Geometry) -> bool:
     """Whether the weight gradient runs in phase_winograd's F(4x4, 2x2) tiles
     (:func:`.phase_winograd.weight_grad`): where it takes the convolution between the two sides of ``geom``
     (a 2-D kernel twice the stride) and the cost model predicts it at most :data:`WINOGRAD_SHARE` of
-    ``gemm``'s.
+    ``gemm``'s, derated where the weight gradient's GEMMs reduce over few tiles
+    (:func:`.phase_winograd.weight_grad_derate`).
 
     >>> from tconv.params import geometry_from_shapes
     >>> phase_winograd_wins(geometry_from_shapes(True, (64, 128, 16, 16), (128, 64, 4, 4), np.float32, stride=2,
@@ -155,12 +156,13 @@ def phase_winograd_wins(geom: Geometry) -> bool:
     ...                                          padding=1))
     False
     """
-    return _tiles_win("phase_winograd", geom)
+    return _tiles_win("phase_winograd", geom, phase_winograd.weight_grad_derate)
 
 
-def _tiles_win(name: str, geom: Geometry) -> bool:
-    share = _share_of_gemm(name, geom.convolution(), cost.generation())
-    return share is not None and share <= WINOGRAD_SHARE
+def _tiles_win(name: str, geom: Geometry, derate=lambda conv_geom: 1.0) -> bool:
+    conv_geom = geom.convolution()
+    share = _share_of_gemm(name, conv_geom, cost.generation())
+    return share is not None and share * derate(conv_geom) <= WINOGRAD_SHARE
 
 
 def blocks_win(geom: Geometry) -> bool:
