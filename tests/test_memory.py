@@ -299,17 +299,17 @@ def test_auto_needs_at_most_the_output_besides_it_on_the_suite():
     assert len(measured) == 16 + len(CALIBRATED_PICKS), measured
 
 
-def _traced_weight_grad_peak(geom, small, big):
-    """Bytes ``"auto"``'s weight gradient allocated at most at once (its result included), beyond its
+def _traced_weight_grad_peak(geom, small, big, method="auto"):
+    """Bytes the weight gradient with ``method`` allocated at most at once (its result included), beyond its
     operands."""
     from tconv.algorithms.weight_grad import weight_grad
 
-    weight_grad(small, big, geom)  # compilation and caches first
+    weight_grad(small, big, geom, method)  # compilation and caches first
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        dw = weight_grad(small, big, geom)
+        dw = weight_grad(small, big, geom, method)
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
@@ -343,6 +343,37 @@ def test_weight_gradient_estimate_covers_the_measured_peak(numba, monkeypatch):
     expected = {"window", "weight_grad_numpy"} if numba == "0" else {
         "window", "depthwise", "gemm", "subpixel", "winograd", "phase_winograd"}
     assert kernels >= expected, kernels
+
+
+@pytest.mark.parametrize("numba", ["1", "0"])
+@pytest.mark.parametrize("method", ["im2col", "per_tap", "gemm", "subpixel", "depthwise", "winograd",
+                                    "phase_winograd"])
+def test_a_named_weight_gradient_is_reserved_too(method, numba, monkeypatch):
+    """A weight-gradient method named explicitly is reserved like auto's: ``weight_grad.workspace_bytes(geom,
+    dtype, method)`` covers what it allocates on every case (both directions, float32; where the kernel
+    does not take the geometry, or runs without the compiled kernels, it falls back to the NumPy gradient,
+    counted too), and ``ops.weight_gradient`` refuses it with less room."""
+    from tconv.algorithms import weight_grad as wg
+
+    computed = 0
+    with _compiled_kernels(monkeypatch, numba):
+        for case in CASES:
+            for transposed in (True, False):
+                x, w, geom = _operands(case, transposed, np.float32)
+                other = np.random.default_rng(1).standard_normal(geom.result_shape).astype(np.float32)
+                small, big = (x, other) if transposed else (other, x)
+                estimate = wg.workspace_bytes(geom, np.float32, method)
+                peak = _traced_weight_grad_peak(geom, small, big, method)
+                assert peak <= estimate, (case[0], transposed, peak, estimate)
+                computed += 1
+    assert computed == 2 * len(CASES)
+    need = wg.workspace_bytes(geom, np.float32, method) + small.nbytes + big.nbytes
+    # room for the operands' copies alone (the NumPy fallback's own choice shrinks with the room: per tap)
+    monkeypatch.setenv("TCONV_MEMORY_LIMIT", str(small.nbytes + big.nbytes))
+    with pytest.raises(ValueError, match="the weight gradient .* would need"):
+        ops.weight_gradient(geom, np.asfortranarray(small), np.asfortranarray(big), method)
+    monkeypatch.setenv("TCONV_MEMORY_LIMIT", str(need))
+    assert ops.weight_gradient(geom, np.asfortranarray(small), np.asfortranarray(big), method).shape == w.shape
 
 
 def test_weight_gradient_is_refused_when_it_would_not_fit(monkeypatch):

@@ -257,8 +257,8 @@ def weight_gradient(geom: Geometry, small: np.ndarray, big: np.ndarray, method: 
     convolution: its input and the output gradient; for a convolution: the output gradient and its input);
     the result has the weight's layout (complex sides are paired without conjugation: the bilinear sum;
     the gradients conjugate first, see :mod:`tconv.grad`).  The operands are brought into the working
-    dtype and C order first, so the sums do not depend on the caller's memory layout.  Under ``"auto"``
-    the memory guard reserves those copies and the kernel's workspace and result first (the guard's
+    dtype and C order first, so the sums do not depend on the caller's memory layout.  The memory guard
+    reserves those copies and the kernel's workspace and result first, whatever the ``method`` (the guard's
     ``ValueError``, nothing allocated, where they would not fit).
 
     >>> from tconv.params import geometry_from_shapes
@@ -274,9 +274,7 @@ def weight_gradient(geom: Geometry, small: np.ndarray, big: np.ndarray, method: 
     if geom.subsampled() is not None:  # only the big positions the taps meet pair with ``small``
         geom, picks = geom.subsampled()
         big = big[(slice(None), slice(None)) + picks]
-    nbytes = copy_bytes(small, work) + copy_bytes(big, work)
-    if method == "auto":
-        nbytes += weight_grad_bytes(geom, work)
+    nbytes = copy_bytes(small, work) + copy_bytes(big, work) + weight_grad_bytes(geom, work, method)
     with reserve(nbytes, "the weight gradient (operand copies, workspace and result)"):
         return weight_grad(kernel_operand(small, work), kernel_operand(big, work), geom, method)
 

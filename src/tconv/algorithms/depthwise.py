@@ -35,7 +35,7 @@ from .gemm_loops import LANES
 from .phasing import last_dim_phases, phase_combos, prod, small_padding, too_many_phases
 from .registry import Algorithm
 from .taps import combine_tables, conv_last_dim_ranges, tap_table
-from .weight_grad_numpy import numpy_weight_grad, result_bytes
+from .weight_grad_numpy import numpy_weight_grad, numpy_weight_grad_bytes, result_bytes
 
 #: Rows per block: about this many bytes of output (the best of the sizes tried: smaller blocks pay more
 #: Python steps per byte, larger ones fall out of the cache).
@@ -281,7 +281,10 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
 
 
 def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
-    """What :func:`weight_grad` allocates: its result (the compiled sums keep their rows on the stack)."""
+    """What :func:`weight_grad` allocates: its result (the compiled sums keep their rows on the stack), or the
+    NumPy gradient's where it falls back."""
+    if unsupported(geom) or not available(np.dtype(f"f{itemsize}")):
+        return numpy_weight_grad_bytes(geom, itemsize)
     return result_bytes(geom, itemsize)
 
 
@@ -403,4 +406,5 @@ ALGORITHM = Algorithm(
     cost=cost,
     unsupported=unsupported,
     weight_grad=weight_grad,
+    weight_grad_bytes=weight_grad_bytes,
 )

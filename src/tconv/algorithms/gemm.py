@@ -49,7 +49,7 @@ from .jit import available
 from .phasing import (AxisPhase, batch_chunks, io_bytes, pad_channels_first, phase_combos, prod,
                       too_many_phases)
 from .registry import Algorithm
-from .weight_grad_numpy import result_bytes
+from .weight_grad_numpy import numpy_weight_grad, numpy_weight_grad_bytes, result_bytes
 
 
 #: Batch chunks with the compiled col2im: about this many column bytes (they stay in the cache between the
@@ -297,13 +297,16 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
 
 def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarray:
     """The weight gradient, per chunk of images and group: ``small (cs, n*P) @ im2col(big)^T (n*P, cb*taps)``,
-    summed (needs :func:`.jit.available` and operands of one dtype; see :mod:`.weight_grad`).
+    summed (see :mod:`.weight_grad`); without the compiled kernels, or on operands of two dtypes, the NumPy
+    gradient (:mod:`.weight_grad_numpy`).
 
     The im2col is the compiled channels-first gather of :func:`conv` (a cache-sized chunk of images at a
     time), so the workspace stays small whatever the batch.
     """
     if window.whole_window(geom):
         return window.weight_grad(small, big, geom)
+    if not available(small.dtype) or small.dtype != big.dtype:
+        return numpy_weight_grad(small, big, geom)
     view = geom.convolution()  # the conv big -> small
     grad = _WeightProducts(small, geom)
     _run_columns(kernel_operand(big, small.dtype), view, (grad,))
@@ -315,6 +318,8 @@ def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     rows, one group's product and the sums (the one-window GEMM's where :func:`.window.whole_window`)."""
     if window.whole_window(geom):
         return window.weight_grad_bytes(geom, itemsize)
+    if not available(np.dtype(f"f{itemsize}")):
+        return numpy_weight_grad_bytes(geom, itemsize)
     view = geom.convolution()
     g = view.groups
     ci, cs, taps, p = view.in_channels // g, view.out_channels // g, prod(view.kernel_shape), prod(view.output_shape)
@@ -633,4 +638,5 @@ ALGORITHM = Algorithm(
     cost=cost,
     unsupported=too_many_phases,
     weight_grad=weight_grad,
+    weight_grad_bytes=weight_grad_bytes,
 )

@@ -45,7 +45,7 @@ from .jit import jit
 from .phase import channels_last
 from .phasing import io_bytes, prod
 from .registry import Algorithm
-from .weight_grad_numpy import numpy_weight_grad, result_bytes
+from .weight_grad_numpy import numpy_weight_grad, numpy_weight_grad_bytes, result_bytes
 from .winograd import dense_compiled_reason, tile_operands
 
 #: A^T (4x5): a transformed 5x5 product back to the 4x4 output block ``A^T m A``.
@@ -444,10 +444,12 @@ def weight_grad_derate(conv_geom: Geometry) -> float:
 
 
 def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
-    """What :func:`weight_grad` allocates on operands it takes, its result included: both sides'
-    channels-last copies, a (weight-gradient length) chunk's transformed blocks of both sides, the 25 sums
-    and a chunk's part, and per phase a copy of its sums and its taps, and the result."""
+    """What :func:`weight_grad` allocates, its result included: both sides' channels-last copies, a
+    (weight-gradient length) chunk's transformed blocks of both sides, the 25 sums and a chunk's part, and
+    per phase a copy of its sums and its taps, and the result (the NumPy gradient's where it falls back)."""
     conv_geom = geom.convolution()
+    if unsupported(conv_geom):
+        return numpy_weight_grad_bytes(geom, itemsize)
     cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
     th, tw = _grid(conv_geom)
     most = _longest(_chunks(conv_geom.batch * th, tw, phases * cb, cs, itemsize, "weight"), tw)
@@ -737,4 +739,5 @@ ALGORITHM = Algorithm(
     cost=cost,
     unsupported=unsupported,
     weight_grad=weight_grad,
+    weight_grad_bytes=weight_grad_bytes,
 )

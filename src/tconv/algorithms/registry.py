@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 
 from ..params import Geometry
-from .weight_grad_numpy import numpy_weight_grad
+from .weight_grad_numpy import numpy_weight_grad, numpy_weight_grad_bytes
 
 Kernel = Callable[[np.ndarray, np.ndarray, Geometry], np.ndarray]
 
@@ -64,6 +64,9 @@ class Algorithm:
     declines_values: Callable[[np.ndarray, np.ndarray], str | None] = field(default=_any_values)
     #: ``(small, big, geom) -> dweight`` (see :mod:`.weight_grad`); by default the shared NumPy one.
     weight_grad: Kernel = field(default=numpy_weight_grad)
+    #: ``(geom, itemsize) -> bytes`` :attr:`weight_grad` allocates, its result included (the memory guard's
+    #: reservation for it).
+    weight_grad_bytes: Callable[[Geometry, int], int] = field(default=numpy_weight_grad_bytes)
 
 
 _REGISTRY: dict[str, Algorithm] = {}

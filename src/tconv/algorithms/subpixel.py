@@ -43,7 +43,7 @@ from .gather import gather, merge_offsets
 from .jit import available, jit
 from .phasing import AxisPhase, axis_phases, axis_table, batch_chunks, io_bytes, prod, too_many_phases
 from .registry import Algorithm
-from .weight_grad_numpy import numpy_weight_grad
+from .weight_grad_numpy import numpy_weight_grad, numpy_weight_grad_bytes
 
 #: The GEMM runs over blocks of dim-0 phases when its combined weight and result would exceed this many
 #: bytes and half the call's input + output (see :func:`phase_blocks`).
@@ -349,7 +349,10 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
 
 
 def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
-    """What :func:`weight_grad` allocates on operands of one compiled dtype (:mod:`.blockconv`'s blocks)."""
+    """What :func:`weight_grad` allocates (:mod:`.blockconv`'s blocks; without the compiled kernels, the NumPy
+    gradient's)."""
+    if not available(np.dtype(f"f{itemsize}")):
+        return numpy_weight_grad_bytes(geom, itemsize)
     return blockconv.weight_grad_bytes(geom, itemsize)
 
 
@@ -440,4 +443,5 @@ ALGORITHM = Algorithm(
     cost=cost,
     unsupported=too_many_phases,
     weight_grad=weight_grad,
+    weight_grad_bytes=weight_grad_bytes,
 )

@@ -52,12 +52,16 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry, method: str 
         return im2col_weight_grad(small, big, geom)
     if method == "per_tap":
         return per_tap_weight_grad(small, big, geom)
+    return _named(method).weight_grad(small, big, geom)
+
+
+def _named(method: str):
+    """The registered algorithm ``method`` names, or a ValueError listing what ``method`` may be."""
     try:
-        kernel = get(method).weight_grad
+        return get(method)
     except ValueError:
         raise ValueError(f"method must be 'auto', 'im2col', 'per_tap' or a registered algorithm's name, "
                          f"got {method!r}") from None
-    return kernel(small, big, geom)
 
 
 #: The algorithms whose gather of the big side a transposed convolution's backward can share between its
@@ -99,17 +103,26 @@ def _auto_module(geom: Geometry, dtype: np.dtype | None):
     return subpixel if blocks_win(geom) else gemm
 
 
-def workspace_bytes(geom: Geometry, dtype) -> int:
-    """The bytes ``"auto"``'s weight gradient of ``geom`` allocates on operands of ``dtype`` (both, in C
-    order), its result included: what :func:`tconv.ops.weight_gradient` reserves.
+def workspace_bytes(geom: Geometry, dtype, method: str = "auto") -> int:
+    """The bytes :func:`weight_grad` of ``geom`` with ``method`` allocates on operands of ``dtype`` (both, in C
+    order), its result included: what :func:`tconv.ops.weight_gradient` reserves (a registered algorithm's
+    count covers its fallback to the NumPy gradient where its kernel does not take ``geom``).
 
     >>> from tconv.params import geometry_from_shapes
     >>> g = geometry_from_shapes(True, (2, 8, 4, 4), (8, 4, 4, 4), np.float32, stride=2, padding=1)
     >>> workspace_bytes(g, np.float32) >= 8 * 4 * 16 * 4  # at least the gradient itself
     True
+    >>> workspace_bytes(g, np.float32, "per_tap") < workspace_bytes(g, np.float32, "im2col")
+    True
     """
     dtype = np.dtype(dtype)
-    counted = _auto_module(geom, dtype).weight_grad_bytes(geom, dtype.itemsize)
+    size = dtype.itemsize
+    if method == "auto":
+        counted = _auto_module(geom, dtype).weight_grad_bytes(geom, size)
+    elif method in ("im2col", "per_tap"):
+        counted = getattr(weight_grad_numpy, f"{method}_weight_grad_bytes")(geom, size)
+    else:
+        counted = _named(method).weight_grad_bytes(geom, size)
     return counted + counted // ESTIMATE_MARGIN + ESTIMATE_FLOOR_BYTES
 
 

@@ -85,14 +85,22 @@ def _gathers(geom: Geometry, itemsize: int) -> bool:
 
 
 def numpy_weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
-    """What :func:`numpy_weight_grad` allocates, its result included: the im2col, a copy of the small side
-    and the result; or per tap, the two sides' windows, one tap's product and the result."""
-    result = result_bytes(geom, itemsize)
+    """What :func:`numpy_weight_grad` allocates, its result included (:func:`im2col_weight_grad_bytes` or
+    :func:`per_tap_weight_grad_bytes`)."""
+    return (im2col_weight_grad_bytes if _gathers(geom, itemsize) else per_tap_weight_grad_bytes)(geom, itemsize)
+
+
+def im2col_weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`im2col_weight_grad` allocates: the im2col, a copy of the small side and the result."""
+    small = geom.small_channels * geom.batch * _prod(geom.small_shape) * itemsize
+    return im2col_bytes(geom, itemsize) + small + result_bytes(geom, itemsize)
+
+
+def per_tap_weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
+    """What :func:`per_tap_weight_grad` allocates: the two sides' windows (copies; the last tap's are alive
+    while the next tap's are made: twice), one tap's product and the result."""
     positions = geom.batch * _prod(geom.small_shape) * itemsize
-    small = geom.small_channels * positions
-    if _gathers(geom, itemsize):
-        return im2col_bytes(geom, itemsize) + small + result
-    return 2 * result + small + geom.big_channels * positions
+    return 2 * result_bytes(geom, itemsize) + 2 * (geom.small_channels + geom.big_channels) * positions
 
 
 #: The kernel and its bytes under the names the other kernels' modules give them (see :mod:`.weight_grad`).

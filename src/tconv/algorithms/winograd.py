@@ -43,7 +43,7 @@ from . import packs
 from .jit import available, jit
 from .phasing import io_bytes, prod
 from .registry import Algorithm
-from .weight_grad_numpy import numpy_weight_grad
+from .weight_grad_numpy import numpy_weight_grad, numpy_weight_grad_bytes
 
 #: G (6x3): the 3x3 filter to its 6x6 transform ``G g G^T``.
 FILTER = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
@@ -341,9 +341,11 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
 
 
 def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
-    """What :func:`weight_grad` allocates on operands it takes, its result included: a chunk's transformed
-    blocks of both sides, the 36 sums and a chunk's part, the 9 taps and the result."""
+    """What :func:`weight_grad` allocates, its result included: a chunk's transformed blocks of both sides, the
+    36 sums and a chunk's part, the 9 taps and the result (the NumPy gradient's where it falls back)."""
     conv_geom = geom.convolution()
+    if unsupported(conv_geom):
+        return numpy_weight_grad_bytes(geom, itemsize)
     c, cs = conv_geom.in_channels, conv_geom.out_channels
     th, tw = (-(-m // TILE) for m in conv_geom.output_shape)
     tiles = _chunk_rows(c, cs, th, tw, itemsize) * tw if conv_geom.batch * th * tw and c else 0
@@ -482,6 +484,7 @@ ALGORITHM = Algorithm(
     conv_transpose=conv_transpose,
     conv=conv,
     weight_grad=weight_grad,
+    weight_grad_bytes=weight_grad_bytes,
     workspace_bytes=workspace_bytes,
     cost=cost,
     unsupported=unsupported,
