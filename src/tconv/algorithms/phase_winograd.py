@@ -23,8 +23,9 @@ vectors of channels, and the GEMMs take ``(tiles, channels)`` operands, so short
 32x32 images) still vectorise.  The tile rows of all images run in chunks of about ``CHUNK_TILES`` tiles.
 The transformed filter is ``25 / 4`` times the weight, built per call (or kept by a bound plan, see
 :mod:`.packs`); where the tiles run in one chunk (and no plan keeps it) each point's filter is made from its
-four taps just before its GEMM instead (:class:`_PointFilters`), so it is never whole in memory.  Rounding: the transforms' coefficients (up to 8, and 1/6) leave float32 results about 10x
-further from the exact value than a direct sum (about 5e-6 of the largest output), float64 about 1e-14.
+four taps just before its GEMM instead (:class:`_PointFilters`), so it is never whole in memory.
+Rounding: the transforms' coefficients (up to 8, and 1/6) leave float32 results about 10x further from the
+exact value than a direct sum (about 5e-6 of the largest output), float64 about 1e-14.
 
 >>> import numpy as np
 >>> from tconv.params import conv_transpose_geometry
@@ -105,8 +106,8 @@ def _phase_filter(weight: np.ndarray, rows: tuple[int, int], cols: tuple[int, in
 class _PointFilters:
     """The 25 transformed filters of a phase (or of the convolution's stacked phases) made one at a time from
     their four taps ``taps`` (``(4, depth, C_out)``, :func:`_phase_filter`), each just before its GEMM: one
-    point's filter in memory instead of 25 (measured on dcgan_2, one chunk: as fast as the whole filter, whose
-    13 MB per phase it no longer holds)."""
+    point's filter in memory instead of 25 (measured on dcgan_2: the convolution 25.5 ms against 29.1 with
+    the whole 52 MB filter, the transposed direction as fast as with its 13 MB per phase)."""
 
     def __init__(self, taps: np.ndarray):
         self.taps = taps
@@ -140,9 +141,9 @@ def _products(v: np.ndarray, filters, out: np.ndarray) -> None:
 
 @jit
 def _filter_points(w, u, pairs, r0, r1, c0, c1, offset, swap):
-    """``u[p, offset + i, j] = sum over q of pairs[p, q] g_q`` (``p`` over ``pairs``' rows) with ``g = (w[i, j, r0, c0], w[i, j, r0, c1],
-    w[i, j, r1, c0], w[i, j, r1, c1])`` (``swap``: ``w[j, i, ...]``): per row ``i``, the four taps gathered
-    for every ``j``, then the 25 points written along ``j``."""
+    """``u[p, offset + i, j] = sum over q of pairs[p, q] g_q`` (``p`` over ``pairs``' rows) with ``g = (w[i, j,
+    r0, c0], w[i, j, r0, c1], w[i, j, r1, c0], w[i, j, r1, c1])`` (``swap``: ``w[j, i, ...]``): per row ``i``,
+    the four taps gathered for every ``j``, then the points written along ``j``."""
     kh, kw = w.shape[2], w.shape[3]
     rows_i, cols_j = u.shape[1], u.shape[2]
     count_i = w.shape[1] if swap else w.shape[0]
@@ -698,9 +699,10 @@ FIXED_STEPS = 5
 
 
 def cost(geom: Geometry) -> float:
-    """25 GEMMs per phase (or, for the convolution, over the stacked phases), costed at the wide-GEMM rate
-    whatever their shape (measured: the DCGAN layers' point GEMMs, 64 to 1024 rows, 3 to 512 columns, all
-    ran at 145-175 GFLOP/s, where the thin-dimension derate would predict as low as half that), plus the
+    """25 GEMMs per phase (or, for the convolution, over the stacked phases), costed at the wide-GEMM rate,
+    derated only where their reduction is thin (measured: the DCGAN layers' point GEMMs, 64 to 1024 rows, 3 to
+    512 columns, ran at 145-175 GFLOP/s, where derating their thin rows or columns predicted as little as
+    half that; dcgan_5's convolution, a 12-deep reduction, ran at half the rate), plus the
     bytes of the tile transforms (each transformed element counted once, and as a whole vector of ``lanes``
     where a side has fewer channels: measured, dcgan_5's 3-channel side made its transforms 2-3x slower per
     element), the filter transform (its bytes written once: the GEMMs' reading it is in their rate) and the
