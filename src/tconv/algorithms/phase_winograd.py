@@ -202,12 +202,12 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     v_buffer, m_buffer = _buffers(chunks, tw, ci, len(cols_ph) * co, x.dtype)
     k = np.array([2, 3, 4, 8], dtype=x.dtype)
 
-    taps = np.empty((4, ci, co), dtype=x.dtype) if _by_point(chunks) else None
+    points = _PointFilters(np.empty((4, ci, co), dtype=x.dtype)) if _by_point(chunks) else None
 
     def phase_filter(rt, ct, key):
-        if taps is not None:
-            _phase_filter(weight, rt, ct, taps)
-            return _PointFilters(taps)
+        if points is not None:  # one set of taps and point buffer, refilled phase by phase
+            _phase_filter(weight, rt, ct, points.taps)
+            return points
 
         def build():
             out = np.empty((POINTS, ci, co), dtype=x.dtype)
