@@ -316,6 +316,11 @@ def test_winograd_weight_gradient_matches_torch(cfg, transposed, dtype):
     _check_tile_weight_gradient(winograd, cfg, transposed, dtype)
 
 
+#: The weight gradient's thresholds for the tile kernels (``tconv.algorithms.weight_grad``): opened, auto sends
+#: every geometry the tiles support to them.
+TILE_SHARES = ("WINOGRAD_SHARE", "PHASE_WINOGRAD_SHARE")
+
+
 def _check_tile_weight_gradient(module, cfg, transposed: bool, dtype: str, patches: tuple = ()) -> None:
     """``module``'s (``winograd`` or ``phase_winograd``) weight gradient in its tiles on ``cfg``'s layer, under
     ``patches`` (``(target, attribute, value)``): by name and through ``ops.weight_gradient`` with auto sent
@@ -330,7 +335,8 @@ def _check_tile_weight_gradient(module, cfg, transposed: bool, dtype: str, patch
     geom, small, big, want = _weight_gradient_problem(replace(cfg, dtype=dtype), transposed, dtype)
     calls = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(wg, "WINOGRAD_SHARE", float("inf"))  # auto sends every supported geometry to the tiles
+        for share in TILE_SHARES:  # auto sends every supported geometry to the tiles
+            mp.setattr(wg, share, float("inf"))
         for target, attribute, value in patches:
             mp.setattr(target, attribute, value)
         mp.setattr(module._WeightTiles, "result",
@@ -355,9 +361,9 @@ def test_winograd_shared_backward_matches_torch(cfg, chunk_tiles, batched):
     _check_tiles_shared_backward(winograd, cfg, batched, (winograd, "CHUNK_TILES", chunk_tiles))
 
 
-def _check_tiles_shared_backward(module, cfg, batched: bool, chunk_patch: tuple) -> None:
+def _check_tiles_shared_backward(module, cfg, batched: bool, *chunk_patches: tuple) -> None:
     """:func:`_check_shared_backward` for a tile kernel (``winograd`` or ``phase_winograd``) with auto's
-    weight gradient sent to the tiles wherever they are supported, under ``chunk_patch``; geometries whose
+    weight gradient sent to the tiles wherever they are supported, under ``chunk_patches``; geometries whose
     weight gradient auto sends elsewhere are drawn again."""
     from hypothesis import assume
 
@@ -368,9 +374,10 @@ def _check_tiles_shared_backward(module, cfg, batched: bool, chunk_patch: tuple)
     x, w, _ = cfg.arrays()
     geom = conv_transpose_geometry(x, w, **cfg.transpose_kwargs())
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(wg, "WINOGRAD_SHARE", float("inf"))
+        for share in TILE_SHARES:
+            mp.setattr(wg, share, float("inf"))
         assume(wg.shared_backward(geom, x.dtype) == name)
-    _check_shared_backward(cfg, batched, module, [(wg, "WINOGRAD_SHARE", float("inf")), chunk_patch])
+    _check_shared_backward(cfg, batched, module, [(wg, share, float("inf")) for share in TILE_SHARES] + list(chunk_patches))
 
 
 def test_winograd_shared_backward_at_layer_size(monkeypatch):
@@ -411,28 +418,32 @@ def _weight_gradient_problem(cfg, transposed: bool, dtype: str):
 
 @settings(max_examples=60, deadline=None)
 @given(cfg=phase_winograd_configs(), transposed=st.booleans(), dtype=st.sampled_from(["float32", "float64"]),
-       chunk_tiles=st.sampled_from([1, 7, 1024]))
-def test_phase_winograd_weight_gradient_matches_torch(cfg, transposed, dtype, chunk_tiles):
+       chunk_tiles=st.sampled_from([1, 7, 1024]), block_bytes=st.sampled_from([1, 3000, 8 << 20]))
+def test_phase_winograd_weight_gradient_matches_torch(cfg, transposed, dtype, chunk_tiles, block_bytes):
     """The weight gradient in phase_winograd's tiles (``phase_winograd.weight_grad``: the big side's phase
     blocks, the small side's 4x4 blocks, 25 GEMMs over the tiles per transform point, the phases stacked),
-    both directions, strides 2 and 3, partial tiles, any padding, chunks of one tile row to all: by name and
-    through ``ops.weight_gradient`` with auto sent to it, against torch.autograd in float64."""
+    both directions, strides 2 and 3, partial tiles, any padding, chunks of one tile row to all, in one chunk
+    the small side's channels in blocks of one, a few or all: by name and through ``ops.weight_gradient``
+    with auto sent to it, against torch.autograd in float64."""
     from tconv.algorithms import phase_winograd
 
     _check_tile_weight_gradient(phase_winograd, cfg, transposed, dtype,
-                                ((phase_winograd, "WEIGHT_CHUNK_TILES", chunk_tiles),))
+                                ((phase_winograd, "WEIGHT_CHUNK_TILES", chunk_tiles),
+                                 (phase_winograd, "WEIGHT_BLOCK_BYTES", block_bytes)))
 
 
 @settings(max_examples=40, deadline=None)
-@given(cfg=phase_winograd_configs(), chunk_tiles=st.sampled_from([1, 7, 1024]), batched=st.booleans())
-def test_phase_winograd_shared_backward_matches_torch(cfg, chunk_tiles, batched):
+@given(cfg=phase_winograd_configs(), chunk_tiles=st.sampled_from([1, 7, 1024]), batched=st.booleans(),
+       block_bytes=st.sampled_from([1, 8 << 20]))
+def test_phase_winograd_shared_backward_matches_torch(cfg, chunk_tiles, batched, block_bytes):
     """A transposed convolution whose kernel is twice the stride: its two gradients from one transform of the
     output gradient's phase blocks (``phase_winograd.conv_and_weight_grad``), chunks of one tile row to all,
     unbatched: against torch.autograd; every example runs the shared path (counted); geometries whose
     weight gradient auto sends elsewhere (one window) are drawn again."""
     from tconv.algorithms import phase_winograd
 
-    _check_tiles_shared_backward(phase_winograd, cfg, batched, (phase_winograd, "WEIGHT_CHUNK_TILES", chunk_tiles))
+    _check_tiles_shared_backward(phase_winograd, cfg, batched, (phase_winograd, "WEIGHT_CHUNK_TILES", chunk_tiles),
+                                 (phase_winograd, "WEIGHT_BLOCK_BYTES", block_bytes))
 
 
 def test_phase_winograd_shared_backward_at_layer_size(monkeypatch):

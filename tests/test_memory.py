@@ -326,8 +326,9 @@ def test_weight_gradient_estimate_covers_the_measured_peak(numba, monkeypatch):
 
     computed, kernels = 0, set()
     with _compiled_kernels(monkeypatch, numba):
-        for share in (wg.WINOGRAD_SHARE, float("inf")):  # then the tiles wherever they are supported
-            monkeypatch.setattr(wg, "WINOGRAD_SHARE", share)
+        for shares in ((wg.WINOGRAD_SHARE, wg.PHASE_WINOGRAD_SHARE), (float("inf"),) * 2):  # then the tiles
+            monkeypatch.setattr(wg, "WINOGRAD_SHARE", shares[0])  # wherever they are supported
+            monkeypatch.setattr(wg, "PHASE_WINOGRAD_SHARE", shares[1])
             for dtype in (np.float32, np.float64):
                 for case in CASES + [("window", 3, 16, 8, (1, 1), 4, 1, 0, 1, 1)]:
                     for transposed in (True, False):
@@ -374,6 +375,80 @@ def test_a_named_weight_gradient_is_reserved_too(method, numba, monkeypatch):
         ops.weight_gradient(geom, np.asfortranarray(small), np.asfortranarray(big), method)
     monkeypatch.setenv("TCONV_MEMORY_LIMIT", str(need))
     assert ops.weight_gradient(geom, np.asfortranarray(small), np.asfortranarray(big), method).shape == w.shape
+
+
+@pytest.mark.parametrize("patch", ["one tile row", "one channel a block"])
+def test_tile_weight_gradients_are_reserved_in_every_chunking(patch, monkeypatch):
+    """The tile kernels' weight gradients (winograd, phase_winograd) named on every case they take, both
+    directions, float32: the reservation covers the traced peak in chunks of one tile row (their sums and a
+    part per chunk) and with phase_winograd's products one small-side channel at a time (counted)."""
+    from tconv.algorithms import phase_winograd, winograd
+    from tconv.algorithms import weight_grad as wg
+
+    if patch == "one tile row":
+        monkeypatch.setattr(winograd, "CHUNK_TILES", 1)
+        monkeypatch.setattr(phase_winograd, "WEIGHT_CHUNK_TILES", 1)
+    else:
+        monkeypatch.setattr(phase_winograd, "WEIGHT_BLOCK_BYTES", 1)
+    computed = {"winograd": 0, "phase_winograd": 0}
+    for method, module in (("winograd", winograd), ("phase_winograd", phase_winograd)):
+        for case in CASES:
+            for transposed in (True, False):
+                x, w, geom = _operands(case, transposed, np.float32)
+                if module.unsupported(geom.convolution()):
+                    continue
+                other = np.random.default_rng(1).standard_normal(geom.result_shape).astype(np.float32)
+                small, big = (x, other) if transposed else (other, x)
+                estimate = wg.workspace_bytes(geom, np.float32, method)
+                peak = _traced_weight_grad_peak(geom, small, big, method)
+                assert peak <= estimate, (method, case[0], transposed, peak, estimate)
+                computed[method] += 1
+    assert computed["winograd"] >= 2 and computed["phase_winograd"] >= 6, computed
+
+
+@pytest.mark.parametrize("chunks", ["default", "one tile row", "one channel a block"])
+def test_the_shared_backward_is_reserved(chunks, monkeypatch):
+    """A transposed convolution's backward from one gather (``conv_and_weight_grad`` of gemm, winograd and
+    phase_winograd, as ``ops.transposed_gradients`` runs it) allocates at most what it reserves: its
+    convolution's need (``planner.needed_bytes``) plus the module's ``backward_bytes``, on every case each
+    module's convolution takes, float32 and float64, in the default chunks, in chunks of one tile row
+    (the tile kernels' sums then add a part per chunk; phase_winograd's whole filter instead of its point
+    filters) and with phase_winograd's products made one small-side channel at a time.  Counted per module."""
+    from tconv.algorithms import gemm, phase_winograd, winograd
+    from tconv.algorithms import weight_grad as wg
+
+    if chunks == "one channel a block":
+        monkeypatch.setattr(phase_winograd, "WEIGHT_BLOCK_BYTES", 1)
+    elif chunks != "default":
+        monkeypatch.setattr(winograd, "CHUNK_TILES", 1)
+        monkeypatch.setattr(phase_winograd, "WEIGHT_CHUNK_TILES", 1)
+        monkeypatch.setattr(gemm, "CACHE_CHUNK_BYTES", 1)
+    computed = dict.fromkeys(wg.SHARED_BACKWARDS, 0)
+    for name, module in wg.SHARED_BACKWARDS.items():
+        algorithm = registry.get(name)
+        for dtype in (np.float32, np.float64):
+            for case in CASES:
+                x, w, geom = _operands(case, True, dtype)
+                conv_geom = geom.adjoint()
+                if algorithm.unsupported(conv_geom) or geom.groups > 1:
+                    continue
+                gy = np.random.default_rng(1).standard_normal(geom.result_shape).astype(dtype)
+                reserved = (planner.needed_bytes(conv_geom, algorithm, (gy, w))
+                            + module.backward_bytes(geom, np.dtype(dtype).itemsize))
+                module.conv_and_weight_grad(gy, w, x, geom)  # compilation and caches first
+                tracemalloc.start()
+                try:
+                    tracemalloc.reset_peak()
+                    base = tracemalloc.get_traced_memory()[0]
+                    grads = module.conv_and_weight_grad(gy, w, x, geom)
+                    peak = tracemalloc.get_traced_memory()[1] - base
+                finally:
+                    tracemalloc.stop()
+                del grads
+                assert peak <= reserved, (name, case[0], np.dtype(dtype).name, peak, reserved)
+                computed[name] += 1
+    assert computed["gemm"] >= 2 * 10 and computed["winograd"] >= 2 and computed["phase_winograd"] >= 2 * 3, \
+        computed
 
 
 def test_weight_gradient_is_refused_when_it_would_not_fit(monkeypatch):

@@ -335,3 +335,32 @@ def test_phase_winograd_from_threads_and_a_forked_child(monkeypatch):
             np.testing.assert_allclose(result, want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()))
         compared += 1
     assert compared == 12
+
+
+def _phase_winograd_weight_gradient() -> np.ndarray:
+    """phase_winograd's weight gradient of a DCGAN-like layer whose taps are split over the pool."""
+    from tconv.algorithms.weight_grad import weight_grad
+    from tconv.params import geometry_from_shapes
+
+    rng = np.random.default_rng(3)
+    small = rng.standard_normal((4, 128, 8, 8)).astype(np.float32)
+    big = rng.standard_normal((4, 64, 16, 16)).astype(np.float32)
+    geom = geometry_from_shapes(True, small.shape, (128, 64, 4, 4), np.float32, stride=2, padding=1)
+    return weight_grad(small, big, geom, "phase_winograd")
+
+
+def test_phase_winograd_weight_gradient_from_threads_and_a_forked_child(monkeypatch):
+    """phase_winograd's weight gradient (its 25 x 128 x 256 products reduced to taps by the pool's two
+    threads) from four user threads at once, and in a forked child after the parent ran it: the same bits
+    as one call alone (five compared)."""
+    if not jit.available(np.float32):
+        pytest.skip("the compiled kernels are switched off")
+    monkeypatch.setenv(threads.ENV_THREADS, "2")
+    want = _phase_winograd_weight_gradient()
+    with ThreadPoolExecutor(4) as pool:
+        got = [f.result(timeout=TIMEOUT) for f in [pool.submit(_phase_winograd_weight_gradient) for _ in range(4)]]
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got.append(pool.apply_async(_phase_winograd_weight_gradient).get(timeout=TIMEOUT))
+    for i, result in enumerate(got):
+        assert np.array_equal(result, want), i
+    assert len(got) == 5

@@ -23,7 +23,9 @@ vectors of channels, and the GEMMs take ``(tiles, channels)`` operands, so short
 32x32 images) still vectorise.  The tile rows of all images run in chunks of about ``CHUNK_TILES`` tiles.
 The transformed filter is ``25 / 4`` times the weight, built per call (or kept by a bound plan, see
 :mod:`.packs`); where the tiles run in one chunk (and no plan keeps it) each point's filter is made from its
-four taps just before its GEMM instead (:class:`_PointFilters`), so it is never whole in memory.
+nonzero taps just before its GEMM instead (:class:`_PointFilters`), so it is never whole in memory.  The weight
+gradient runs in the same tiles (:func:`weight_grad`; a transposed layer's two gradients from one transform,
+:func:`conv_and_weight_grad`), its products reduced to taps a block of channels at a time.
 Rounding: the transforms' coefficients (up to 8, and 1/6) leave float32 results about 10x further from the
 exact value than a direct sum (about 5e-6 of the largest output), float64 about 1e-14.
 
@@ -40,12 +42,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._threads import num_threads, run_chunks
 from ..params import Geometry
 from . import packs
 from .jit import jit
 from .phase import channels_last
 from .phasing import io_bytes, prod
 from .registry import Algorithm
+from .tile_sums import TileSums, sums_bytes
 from .weight_grad_numpy import numpy_weight_grad, numpy_weight_grad_bytes, result_bytes
 from .winograd import dense_compiled_reason, tile_operands
 
@@ -99,36 +103,56 @@ def _phase_filter(weight: np.ndarray, rows: tuple[int, int], cols: tuple[int, in
     ``g[i, j] = weight[..., rows[i], cols[j]]``, ``weight`` a transposed convolution's ``(C_in, C_out, kh,
     kw)`` or a convolution's ``(C_out, C_in, kh, kw)``; with ``out`` of 4 points, the four taps themselves
     (``g[0, 0], g[0, 1], g[1, 0], g[1, 1]``)."""
-    pairs = (_FILTER_PAIRS if len(out) == POINTS else np.eye(4)).astype(out.dtype)
-    _filter_points(weight, out, pairs, rows[0], rows[1], cols[0], cols[1], offset, not transposed)
+    _phase_filters(weight, [(rows, cols, offset)], out, transposed)
+
+
+def _phase_filters(weight: np.ndarray, phases: list, out: np.ndarray, transposed: bool) -> None:
+    """:func:`_phase_filter` for several ``(rows, cols, offset)`` at once, in one pass over the weight."""
+    pairs = (_FILTER_PAIRS if len(out) == POINTS else np.empty((0, 4))).astype(out.dtype)  # none: the taps
+    table = np.array([(r0, r1, c0, c1, offset) for (r0, r1), (c0, c1), offset in phases], dtype=np.int64)
+    _filter_points(weight, out, pairs, table, not transposed)
 
 
 class _PointFilters:
     """The 25 transformed filters of a phase (or of the convolution's stacked phases) made one at a time from
-    their four taps ``taps`` (``(4, depth, C_out)``, :func:`_phase_filter`), each just before its GEMM: one
+    the four taps ``taps`` (``(4, depth, C_out)``, :func:`_phase_filter`), each just before its GEMM: one
     point's filter in memory instead of 25 (measured on dcgan_2: the convolution 25.5 ms against 29.1 with
-    the whole 52 MB filter, the transposed direction as fast as with its 13 MB per phase)."""
+    the whole 52 MB filter, the transposed direction as fast as with its 13 MB per phase).  Only a point's
+    nonzero taps are read (``G``'s first and last rows hold a zero): the 12 edge points combine two, and the
+    4 corner points, one tap times a power of two, run their GEMM on the tap itself and scale its product."""
 
     def __init__(self, taps: np.ndarray):
         self.taps = taps
         self.point = np.empty(taps.shape[1:], dtype=taps.dtype)
-        self.pairs = _FILTER_PAIRS.astype(taps.dtype)
+        self.terms = [(np.flatnonzero(row), row[np.flatnonzero(row)].astype(taps.dtype)) for row in _FILTER_PAIRS]
 
     def products(self, v: np.ndarray, out: np.ndarray) -> None:
         """``out[p] = v[p] @ (G g G^T)[p]`` for the 25 points ``p``."""
-        for p in range(POINTS):
-            _combine_taps(self.taps, self.pairs[p], self.point)
+        for p, (which, coef) in enumerate(self.terms):
+            if len(which) == 1:
+                np.matmul(v[p], self.taps[which[0]], out=out[p])
+                if coef[0] != 1:
+                    out[p] *= coef[0]
+                continue
+            _combine_taps(self.taps, which, coef, self.point)
             np.matmul(v[p], self.point, out=out[p])
 
 
 @jit
-def _combine_taps(taps, coef, out):
-    """``out = sum over q of coef[q] taps[q]`` (``taps``: ``(4, rows, cols)``)."""
+def _combine_taps(taps, which, coef, out):
+    """``out = sum over k of coef[k] taps[which[k]]`` (``taps``: ``(4, rows, cols)``; two or four terms)."""
     size = np.uint64(out.size)
     tf, of = taps.reshape(-1), out.reshape(-1)
-    a0, a1, a2, a3 = coef[0], coef[1], coef[2], coef[3]
+    a0, a1 = coef[0], coef[1]
+    s0, s1 = np.uint64(which[0]) * size, np.uint64(which[1]) * size
+    if len(which) == 2:
+        for e in range(size):
+            of[e] = a0 * tf[s0 + e] + a1 * tf[s1 + e]
+        return
+    a2, a3 = coef[2], coef[3]
+    s2, s3 = np.uint64(which[2]) * size, np.uint64(which[3]) * size
     for e in range(size):
-        of[e] = a0 * tf[e] + a1 * tf[size + e] + a2 * tf[np.uint64(2) * size + e] + a3 * tf[np.uint64(3) * size + e]
+        of[e] = a0 * tf[s0 + e] + a1 * tf[s1 + e] + a2 * tf[s2 + e] + a3 * tf[s3 + e]
 
 
 def _products(v: np.ndarray, filters, out: np.ndarray) -> None:
@@ -140,10 +164,15 @@ def _products(v: np.ndarray, filters, out: np.ndarray) -> None:
 
 
 @jit
-def _filter_points(w, u, pairs, r0, r1, c0, c1, offset, swap):
-    """``u[p, offset + i, j] = sum over q of pairs[p, q] g_q`` (``p`` over ``pairs``' rows) with ``g = (w[i, j,
-    r0, c0], w[i, j, r0, c1], w[i, j, r1, c0], w[i, j, r1, c1])`` (``swap``: ``w[j, i, ...]``): per row ``i``,
-    the four taps gathered for every ``j``, then the points written along ``j``."""
+def _filter_points(w, u, pairs, phases, swap):
+    """``u[p, offset + i, j] = sum over q of pairs[p, q] g_q`` (``p`` over ``pairs``' rows; ``pairs`` with no
+    rows: ``u[q, offset + i, j] = g_q``, the taps) with ``g = (w[i, j, r0, c0], w[i, j, r0, c1], w[i, j, r1, c0],
+    w[i, j, r1, c1])`` (``swap``: ``w[j, i, ...]``), for every row ``(r0, r1, c0, c1, offset)`` of ``phases``:
+    per block of ``j`` (64 with ``swap``, else all) and row ``i``, each phase's four taps gathered from the
+    block's (in the cache for every phase), then its points written along the block.  (With ``swap``,
+    consecutive ``j`` lie a whole row of the weight apart: a row ``i`` at a time over every ``j``, phase by
+    phase, missed the cache and the TLB on each tap: dcgan_2's convolution filter taps 6.6 ms, now 2.9; its
+    transposed direction's taps per phase 1.1 ms, now 0.45, the copy of the identity's products skipped.)"""
     kh, kw = w.shape[2], w.shape[3]
     rows_i, cols_j = u.shape[1], u.shape[2]
     count_i = w.shape[1] if swap else w.shape[0]
@@ -152,21 +181,34 @@ def _filter_points(w, u, pairs, r0, r1, c0, c1, offset, swap):
     wf, uf = w.reshape(-1), u.reshape(-1)
     uj = np.uint64(cols_j)
     plane = np.uint64(rows_i) * uj
-    g = np.empty(4 * cols_j, dtype=u.dtype)
-    for i in range(count_i):
-        ui = np.uint64(i)
-        for q in range(4):
-            t = np.uint64((r0 if q < 2 else r1) * kw + (c0 if q % 2 == 0 else c1))
-            dst = np.uint64(q) * uj
-            for j in range(uj):
-                pair = j * inner + ui if swap else ui * inner + j
-                g[dst + j] = wf[pair * taps + t]
-        row = np.uint64(offset + i) * uj
-        for p in range(pairs.shape[0]):
-            a0, a1, a2, a3 = pairs[p, 0], pairs[p, 1], pairs[p, 2], pairs[p, 3]
-            dst = np.uint64(p) * plane + row
-            for j in range(uj):
-                uf[dst + j] = a0 * g[j] + a1 * g[uj + j] + a2 * g[np.uint64(2) * uj + j] + a3 * g[np.uint64(3) * uj + j]
+    block = np.uint64(64) if swap else max(uj, np.uint64(1))  # unswapped, a row of ``w`` is every ``j`` in order
+    g = np.empty(np.uint64(4) * block, dtype=u.dtype)
+    for j0 in range(np.uint64(0), uj, block):
+        width = min(block, uj - j0)
+        for i in range(count_i):
+            ui = np.uint64(i)
+            for f in range(phases.shape[0]):
+                r0, r1, c0, c1 = phases[f, 0], phases[f, 1], phases[f, 2], phases[f, 3]
+                t0, t1 = np.uint64(r0 * kw + c0), np.uint64(r0 * kw + c1)
+                t2, t3 = np.uint64(r1 * kw + c0), np.uint64(r1 * kw + c1)
+                for jj in range(width):
+                    j = j0 + jj
+                    src = ((j * inner + ui) if swap else (ui * inner + j)) * taps
+                    g[jj], g[block + jj] = wf[src + t0], wf[src + t1]
+                    g[np.uint64(2) * block + jj], g[np.uint64(3) * block + jj] = wf[src + t2], wf[src + t3]
+                row = np.uint64(phases[f, 4] + i) * uj + j0
+                if pairs.shape[0] == 0:  # the taps themselves
+                    for q in range(np.uint64(4)):
+                        dst, src = q * plane + row, q * block
+                        for jj in range(width):
+                            uf[dst + jj] = g[src + jj]
+                    continue
+                for p in range(pairs.shape[0]):
+                    a0, a1, a2, a3 = pairs[p, 0], pairs[p, 1], pairs[p, 2], pairs[p, 3]
+                    dst = np.uint64(p) * plane + row
+                    for jj in range(width):
+                        uf[dst + jj] = (a0 * g[jj] + a1 * g[block + jj] + a2 * g[np.uint64(2) * block + jj]
+                                        + a3 * g[np.uint64(3) * block + jj])
 
 
 def _axis_phases_transposed(n_out: int, stride: int, lo: int) -> list[tuple[int, int, int, tuple[int, int]]]:
@@ -262,8 +304,8 @@ def _conv_filter(weight: np.ndarray, geom: Geometry, dtype, points: int = POINTS
     co, ci = weight.shape[:2]
     (sr, sc) = geom.stride
     u = np.empty((points, sr * sc * ci, co), dtype=dtype)
-    for p, (a, b) in enumerate(_phases(geom)):
-        _phase_filter(weight, (a, a + sr), (b, b + sc), u, p * ci, transposed=False)
+    _phase_filters(weight, [((a, a + sr), (b, b + sc), p * ci) for p, (a, b) in enumerate(_phases(geom))], u,
+                   transposed=False)
     return u
 
 
@@ -311,36 +353,99 @@ class _ConvTiles:
 
 class _WeightTiles:
     """The weight gradient's consumer of a chunk's transformed blocks of the big side: the small side's
-    4x4 blocks transformed (:func:`_small_blocks`), 25 GEMMs over the chunk's tiles summed into ``sums``
-    (``(25, C_small, s s C_big)``); :meth:`result` applies ``G^T . G`` phase by phase."""
+    4x4 blocks transformed (:func:`_small_blocks`), then 25 GEMMs over the chunk's tiles (``(25, C_small, s s
+    C_big)`` products) and ``G^T . G`` of every phase (:func:`_weight_taps`) into the gradient ``dw``.
 
-    def __init__(self, small: np.ndarray, depth: int):
+    Where the tiles run in one chunk (``chunks`` 1), the products are made and reduced to taps a block of
+    small-side channels at a time (:func:`_small_channel_blocks`: a few MB, still in the cache when the taps
+    read them); otherwise they are summed over the chunks (:class:`.TileSums`) and reduced once at the end.
+    Measured on dcgan_2 (64 tiles, 52 MB of products): 19 ms in blocks of 64-128 channels against 27-33 ms for
+    the whole products at once (their fresh pages and a pass from memory)."""
+
+    def __init__(self, small: np.ndarray, conv_geom: Geometry, chunks: int):
         self.small_last, self.channels = _channels_last(small), small.shape[1]
-        self.sums = np.zeros((POINTS, self.channels, depth), dtype=small.dtype)
+        (sr, sc), cb = conv_geom.stride, conv_geom.in_channels
+        self.stride, self.depth = (sr, sc), sr * sc * cb
+        self.dw = np.empty((self.channels, cb) + tuple(conv_geom.kernel_shape), dtype=small.dtype)
+        self.pairs_t = _FILTER_PAIRS.T.astype(small.dtype)
+        self.sums = TileSums((POINTS, self.channels, self.depth), small.dtype) if chunks > 1 else None
+        self.done = False
 
     def start(self, tiles: int) -> None:
-        self.buffer = np.empty(POINTS * tiles * self.channels, dtype=self.sums.dtype)
-        self.part = np.empty_like(self.sums)
+        self.buffer = np.empty(POINTS * tiles * self.channels, dtype=self.dw.dtype)
+        if self.sums is None:
+            most = max((o1 - o0 for o0, o1 in _small_channel_blocks(self.channels, self.depth, self.dw.itemsize)),
+                       default=0)
+            self.block = np.empty(POINTS * most * self.depth, dtype=self.dw.dtype)
 
     def chunk(self, v: np.ndarray, k: np.ndarray, th: int, tw: int, row0: int, row1: int) -> None:
         s = self.buffer[:POINTS * v.shape[1] * self.channels].reshape(POINTS, v.shape[1], self.channels)
         _small_blocks(self.small_last, s, k, th, tw, row0, row1)
-        np.matmul(s.transpose(0, 2, 1), v, out=self.part)
-        self.sums += self.part
+        self.done = True
+        if self.sums is not None:
+            self.sums.add(s.transpose(0, 2, 1), v)
+            return
+        for o0, o1 in _small_channel_blocks(self.channels, self.depth, self.dw.itemsize):
+            products = self.block[:POINTS * (o1 - o0) * self.depth].reshape(POINTS, o1 - o0, self.depth)
+            np.matmul(s[:, :, o0:o1].transpose(0, 2, 1), v, out=products)
+            self._taps(products, self.dw[o0:o1])
 
-    def result(self, conv_geom: Geometry) -> np.ndarray:
-        cs, depth = self.sums.shape[1:]
-        (sr, sc) = conv_geom.stride
-        cb = depth // (sr * sc)
-        dw = np.empty((cs, cb) + tuple(conv_geom.kernel_shape), dtype=self.sums.dtype)
-        pairs_t = _FILTER_PAIRS.T.astype(self.sums.dtype)  # (4, 25): G^T . G for every 2x2 tap pair
-        for p, (a, b) in enumerate(_phases(conv_geom)):
-            part = np.ascontiguousarray(self.sums[:, :, p * cb:(p + 1) * cb]).reshape(POINTS, cs * cb)
-            taps = (pairs_t @ part).reshape(2, 2, cs, cb)
-            for i, r in enumerate((a, a + sr)):
-                for j, c in enumerate((b, b + sc)):
-                    dw[:, :, r, c] = taps[i, j]
-        return dw
+    def result(self) -> np.ndarray:
+        if self.sums is not None:
+            self._taps(self.sums.total(), self.dw)
+        elif not self.done:  # no tiles ran
+            self.dw[...] = 0
+        return self.dw
+
+    def _taps(self, products: np.ndarray, dw: np.ndarray) -> None:
+        """``dw`` (a block of small-side channels of the gradient) from their ``products``, split over threads."""
+        (sr, sc), pairs_t = self.stride, self.pairs_t
+        run_chunks(len(dw), lambda o0, o1: _weight_taps(products, pairs_t, dw, sr, sc, o0, o1),
+                   min_chunk=1 if products.size >= 1 << 18 else max(len(dw), 1))
+
+
+#: At most this many bytes of products per block of small-side channels where the weight gradient's tiles
+#: run in one chunk (:class:`_WeightTiles`): measured on dcgan_2, blocks of 32 / 64 / 128 / 256 of its 512
+#: channels (3.3 / 6.5 / 13 / 26 MB) took 21.1 / 19.1 / 19.0 / 21.0 ms.
+WEIGHT_BLOCK_BYTES = 8 << 20
+
+
+def _small_channel_blocks(channels: int, depth: int, itemsize: int) -> list[tuple[int, int]]:
+    """Even ranges of the small side's channels whose 25 products rows (``depth`` each) hold at most
+    ``WEIGHT_BLOCK_BYTES`` (at least one channel a block).
+
+    >>> _small_channel_blocks(512, 1024, 4), _small_channel_blocks(3, 8, 4)
+    ([(0, 73), (73, 146), (146, 219), (219, 292), (292, 365), (365, 438), (438, 512)], [(0, 3)])
+    """
+    fits = max(1, WEIGHT_BLOCK_BYTES // max(1, POINTS * depth * itemsize))
+    count = -(-channels // fits)
+    return [(channels * b // count, channels * (b + 1) // count) for b in range(count)]
+
+
+@jit
+def _weight_taps(sums, pairs_t, dw, sr, sc, o0, o1):
+    """``dw[o, c, a + sr i, b + sc j] = sum over p of pairs_t[2i + j, p] sums[p, o, (a sc + b) C + c]`` for the
+    output channels ``o0 <= o < o1``: ``G^T . G`` of every phase ``(a, b)`` and output channel ``o`` from its
+    25 rows of ``C`` sums (read once, in order), the four taps written into ``dw``'s 4x4 block of each ``(o,
+    c)`` (``dw``: ``(C_small, C, 2 sr, 2 sc)``).  Measured on dcgan_2's 52 MB of sums: the per-phase copy and
+    thin GEMM it replaces took 17 ms."""
+    cb = dw.shape[1]
+    taps = np.empty((4, cb), dtype=dw.dtype)
+    for o in range(o0, o1):
+        for a in range(sr):
+            for b in range(sc):
+                first = (a * sc + b) * cb
+                taps[:] = 0
+                for p in range(sums.shape[0]):
+                    for q in range(4):
+                        coef = pairs_t[q, p]
+                        if coef != 0:
+                            for c in range(cb):
+                                taps[q, c] += coef * sums[p, o, first + c]
+                for q in range(4):
+                    r, col = a + sr * (q // 2), b + sc * (q % 2)
+                    for c in range(cb):
+                        dw[o, c, r, col] = taps[q, c]
 
 
 @jit
@@ -420,43 +525,46 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     if operands is None:
         return numpy_weight_grad(small, big, geom)
     conv_geom, small, big = operands
-    grad = _WeightTiles(small, prod(conv_geom.stride) * big.shape[1])
+    grad = _WeightTiles(small, conv_geom, len(_weight_chunks(conv_geom, small.shape[1], small.dtype.itemsize)))
     if small.size and big.shape[1]:
         _run_phases(big, conv_geom, (grad,))
-    return grad.result(conv_geom)
+    return grad.result()
 
 
-def weight_grad_derate(conv_geom: Geometry) -> float:
-    """How much slower than the convolution's (per multiply-add) :func:`weight_grad`'s GEMMs run: they reduce
-    over a chunk's tiles, a thin reduction where the batch has few (measured: dcgan_2, one tile per image and
-    64 in all, ran its weight gradient 1.29x gemm's where the convolution's cost predicted 0.72 of gemm's;
-    dcgan_3's 256 and dcgan_4's 1024 tiles ran at 0.7 and 0.6 of it, as predicted).
-
-    >>> from tconv.params import geometry_from_shapes
-    >>> g = geometry_from_shapes(True, (64, 512, 4, 4), (512, 256, 4, 4), np.float32, stride=2, padding=1)
-    >>> round(weight_grad_derate(g.convolution()), 2)
-    1.75
-    """
-    from .cost import constants
-
+def _weight_chunks(conv_geom: Geometry, consumers: int, itemsize: int) -> list[tuple[int, int]]:
+    """The chunks :func:`_run_phases` runs a weight gradient's tiles in, ``consumers`` channels per tile besides
+    the big side's (the small side's; and the convolution's products in the shared backward)."""
     th, tw = _grid(conv_geom)
-    tiles = min(conv_geom.batch * th * tw, max(WEIGHT_CHUNK_TILES, tw))
-    return 1 + constants(np.promote_types(conv_geom.dtype, np.float32)).thin / max(tiles, 1)
+    return _chunks(conv_geom.batch * th, tw, prod(conv_geom.stride) * conv_geom.in_channels, consumers, itemsize,
+                   "weight")
+
+
+def _weight_products_bytes(conv_geom: Geometry, consumers: int, itemsize: int) -> tuple[int, int]:
+    """The tiles in the longest weight-gradient chunk (:func:`_weight_chunks`) and what the products hold (a
+    block's in one chunk, else the sums, :class:`.TileSums`) with the taps' scratch (:func:`_weight_taps`, one
+    per thread)."""
+    cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
+    chunks = _weight_chunks(conv_geom, consumers, itemsize)
+    if len(chunks) > 1:
+        products = sums_bytes(POINTS, cs, phases * cb, len(chunks), itemsize)
+    else:
+        most = max((o1 - o0 for o0, o1 in _small_channel_blocks(cs, phases * cb, itemsize)), default=0)
+        products = POINTS * most * phases * cb * itemsize
+    return _longest(chunks, _grid(conv_geom)[1]), products + 4 * cb * num_threads() * itemsize
 
 
 def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     """What :func:`weight_grad` allocates, its result included: both sides' channels-last copies, a
-    (weight-gradient length) chunk's transformed blocks of both sides, the 25 sums and a chunk's part, and
-    per phase a copy of its sums and its taps, and the result (the NumPy gradient's where it falls back)."""
+    (weight-gradient length) chunk's transformed blocks of both sides, the products (in one chunk, a block of
+    small-side channels' at a time; else the 25 sums and a chunk's part), the taps' scratch and the result
+    (the NumPy gradient's where it falls back)."""
     conv_geom = geom.convolution()
     if unsupported(conv_geom):
         return numpy_weight_grad_bytes(geom, itemsize)
     cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
-    th, tw = _grid(conv_geom)
-    most = _longest(_chunks(conv_geom.batch * th, tw, phases * cb, cs, itemsize, "weight"), tw)
+    most, held = _weight_products_bytes(conv_geom, cs, itemsize)
     copies = conv_geom.batch * (cs * prod(conv_geom.output_shape) + cb * prod(conv_geom.input_shape))
-    return ((copies + POINTS * (phases * cb + cs) * most + 2 * POINTS * cs * phases * cb + (POINTS + 4) * cs * cb)
-            * itemsize + result_bytes(geom, itemsize))
+    return (copies + POINTS * (phases * cb + cs) * most) * itemsize + held + result_bytes(geom, itemsize)
 
 
 def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
@@ -476,25 +584,33 @@ def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
     """
     conv_geom = geom.convolution()
     y, done = _result(big, small.shape[1], conv_geom)
-    u = packs.packed(("phase_winograd", False), lambda: _conv_filter(weight, conv_geom, big.dtype))
-    grad = _WeightTiles(small, prod(conv_geom.stride) * big.shape[1])
+    chunks = _weight_chunks(conv_geom, 2 * small.shape[1], big.dtype.itemsize)
+    u = _PointFilters(_conv_filter(weight, conv_geom, big.dtype, 4)) if _by_point(chunks) else \
+        packs.packed(("phase_winograd", False), lambda: _conv_filter(weight, conv_geom, big.dtype))
+    grad = _WeightTiles(small, conv_geom, len(chunks))
     if not done and small.size:
         _run_phases(big, conv_geom, (_ConvTiles(y, u), grad))
-    return y, grad.result(conv_geom)
+    return y, grad.result()
 
 
 def backward_bytes(geom: Geometry, itemsize: int) -> int:
     """What :func:`conv_and_weight_grad` holds beyond its convolution's :func:`workspace_bytes`: the small
     side's channels-last copy, a (weight-gradient length) chunk's transformed blocks of both sides and the
-    products, the 25 sums and their chunk's part, and the weight gradient."""
+    products, the weight gradient's products (a block's, or the sums and a chunk's part), the taps' scratch
+    and the weight gradient; and the whole transformed filter where the convolution's own chunks are one (its
+    workspace counted point filters) but these are several (not with the default limits, whose
+    weight-gradient chunks are the longer)."""
     conv_geom = geom.convolution()
     cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
+    most, held = _weight_products_bytes(conv_geom, 2 * cs, itemsize)
     th, tw = _grid(conv_geom)
-    most = _longest(_chunks(conv_geom.batch * th, tw, phases * cb, 2 * cs, itemsize, "weight"), tw)
+    several = len(_weight_chunks(conv_geom, 2 * cs, itemsize)) > 1
+    alone = len(_chunks(conv_geom.batch * th, tw, *_chunk_channels(conv_geom), itemsize, "conv")) == 1
+    whole = (POINTS - 5) * phases * cb * cs if several and alone else 0  # the whole filter, not its point filters
     # the longer chunks' transformed blocks of both sides (the convolution's own workspace counted a chunk of
     # the big side's and of the products at the forward's length already), the sums, the gradient
-    return (conv_geom.batch * cs * prod(conv_geom.output_shape) + POINTS * (phases * cb + 2 * cs) * most
-            + 2 * POINTS * cs * phases * cb + 36 * cs + cs * cb * prod(conv_geom.kernel_shape)) * itemsize
+    return ((conv_geom.batch * cs * prod(conv_geom.output_shape) + POINTS * (phases * cb + 2 * cs) * most
+             + 36 * cs + cs * cb * prod(conv_geom.kernel_shape) + whole) * itemsize + held)
 
 
 def _result(x: np.ndarray, co: int, geom: Geometry) -> tuple[np.ndarray, bool]:

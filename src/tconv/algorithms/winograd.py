@@ -43,6 +43,7 @@ from . import packs
 from .jit import available, jit
 from .phasing import io_bytes, prod
 from .registry import Algorithm
+from .tile_sums import TileSums
 from .weight_grad_numpy import numpy_weight_grad, numpy_weight_grad_bytes
 
 #: G (6x3): the 3x3 filter to its 6x6 transform ``G g G^T``.
@@ -145,26 +146,25 @@ class _ConvTiles:
 
 class _WeightTiles:
     """The weight gradient's consumer of a chunk's transformed blocks of the big side: ``small``'s 4x4
-    blocks transformed (:func:`_small_tiles`), 36 GEMMs over the chunk's tiles summed into ``sums``;
+    blocks transformed (:func:`_small_tiles`), 36 GEMMs over the chunk's tiles summed (:class:`.TileSums`);
     :meth:`result` applies ``G^T . G``."""
 
     def __init__(self, small: np.ndarray, big_channels: int):
         self.small, self.channels = small, small.shape[1]
-        self.sums = np.zeros((BLOCK * BLOCK, self.channels, big_channels), dtype=small.dtype)
+        self.sums = TileSums((BLOCK * BLOCK, self.channels, big_channels), small.dtype)
 
     def start(self, tiles: int) -> None:
         self.buffer = np.empty(BLOCK * BLOCK * self.channels * tiles, dtype=self.small.dtype)
-        self.part = np.empty_like(self.sums)
 
     def chunk(self, v: np.ndarray, k: np.ndarray, th: int, tw: int, row0: int, row1: int) -> None:
         u = _blocks(self.buffer, self.channels, v.shape[2])
         _small_tiles(self.small, u, k, th, tw, row0, row1)
-        np.matmul(u, v.transpose(0, 2, 1), out=self.part)
-        self.sums += self.part
+        self.sums.add(u, v.transpose(0, 2, 1))
 
     def result(self) -> np.ndarray:
-        cs, cb = self.sums.shape[1:]
-        taps = _FILTER_PAIRS.T.astype(self.sums.dtype) @ self.sums.reshape(BLOCK * BLOCK, cs * cb)  # (9, cs*cb)
+        sums = self.sums.total()
+        cs, cb = sums.shape[1:]
+        taps = _FILTER_PAIRS.T.astype(sums.dtype) @ sums.reshape(BLOCK * BLOCK, cs * cb)  # (9, cs*cb)
         return np.ascontiguousarray(taps.reshape(3, 3, cs, cb).transpose(2, 3, 0, 1))
 
 
