@@ -72,6 +72,28 @@ def test_operator_and_gradients_on_every_layout(layer, dtype):
     assert compared == 7 * 11 - 1  # 7 layouts of 11 arrays, the 1-d bias without its channels-last view
 
 
+def test_phase_winograd_backward_on_every_layout(monkeypatch):
+    """A DCGAN-like layer (4 x 128 -> 64 channels, 4x4 stride 2) whose backward auto sends to phase_winograd's
+    tiles (the transposed layer's two gradients from one transform; the convolution's weight gradient in the
+    tiles): both backward doors give the same bits on every layout of each operand; the tiles' weight
+    gradient ran on every call (counted)."""
+    from tconv.algorithms import jit, phase_winograd
+
+    if not jit.available(np.float32):
+        pytest.skip("the compiled kernels are switched off")
+    calls = []
+    monkeypatch.setattr(phase_winograd._WeightTiles, "result",
+                        lambda self, _o=phase_winograd._WeightTiles.result: (calls.append(1), _o(self))[1])
+    x = RNG.standard_normal((4, 128, 16, 16)).astype(np.float32)
+    w = (RNG.standard_normal((128, 64, 4, 4)) * 0.05).astype(np.float32)
+    y = RNG.standard_normal((4, 64, 32, 32)).astype(np.float32)
+    compared = check_all_layouts(
+        lambda g, x, w: tconv.conv_transpose_backward(g, x, w, stride=2, padding=1), y, x, w)
+    compared += check_all_layouts(lambda g, y, w: tconv.conv_backward(g, y, w, stride=2, padding=1), x, y, w)
+    assert compared == 7 * 6
+    assert len(calls) == compared + 2  # and the two references
+
+
 def test_layers_on_every_layout():
     x = RNG.standard_normal((2, 32, 9, 8)).astype(np.float32)
     compared = 0
