@@ -321,10 +321,9 @@ def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     if not available(np.dtype(f"f{itemsize}")):
         return numpy_weight_grad_bytes(geom, itemsize)
     view = geom.convolution()
-    g = view.groups
-    ci, cs, taps, p = view.in_channels // g, view.out_channels // g, prod(view.kernel_shape), prod(view.output_shape)
-    per = conv_chunk_images(view, itemsize)
-    return (ci * taps * per * p + cs * per * p + cs * ci * taps) * itemsize + result_bytes(geom, itemsize)
+    columns = view.in_channels // view.groups * prod(view.kernel_shape) * conv_chunk_images(view, itemsize)
+    return (columns * prod(view.output_shape) * itemsize + _weight_products_bytes(view, itemsize)
+            + result_bytes(geom, itemsize))
 
 
 def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
@@ -352,10 +351,15 @@ def backward_bytes(geom: Geometry, itemsize: int) -> int:
     columns): the chunk's small-side rows, one group's product before it is added and the weight gradient's
     sums (found short by a traced test: it counted the sums alone, 2.75 MB reserved where a 1-d 256 -> 128
     channel layer held 4.79 MB)."""
-    view = geom.convolution()
-    g = view.groups
-    ci, cs, taps, p = view.in_channels // g, view.out_channels // g, prod(view.kernel_shape), prod(view.output_shape)
-    return (cs * conv_chunk_images(view, itemsize) * p + (1 + g) * cs * ci * taps) * itemsize
+    return _weight_products_bytes(geom.convolution(), itemsize) + result_bytes(geom, itemsize)
+
+
+def _weight_products_bytes(view: Geometry, itemsize: int) -> int:
+    """What :class:`_WeightProducts` holds besides the sums for the convolution ``view`` (big -> small): a
+    chunk's small-side rows and one group's product before it is added."""
+    cs = view.out_channels // view.groups
+    rows = cs * conv_chunk_images(view, itemsize) * prod(view.output_shape)
+    return (rows + cs * view.in_channels // view.groups * prod(view.kernel_shape)) * itemsize
 
 
 class _ConvProducts:

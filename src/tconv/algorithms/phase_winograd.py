@@ -82,6 +82,8 @@ WEIGHT_CHUNK_BYTES = 32 << 20
 
 #: ``G g G^T`` for every 2x2 ``g`` at once: row ``5a + b`` holds ``G[a, i] * G[b, j]`` at column ``2i + j``.
 _FILTER_PAIRS = np.kron(FILTER, FILTER)
+#: Per point, its nonzero taps and their coefficients (one, two or four: ``G``'s first and last rows hold a zero).
+_POINT_TERMS = [(np.flatnonzero(row), row[np.flatnonzero(row)]) for row in _FILTER_PAIRS]
 
 
 def unsupported(geom: Geometry) -> str | None:
@@ -124,7 +126,7 @@ class _PointFilters:
     def __init__(self, taps: np.ndarray):
         self.taps = taps
         self.point = np.empty(taps.shape[1:], dtype=taps.dtype)
-        self.terms = [(np.flatnonzero(row), row[np.flatnonzero(row)].astype(taps.dtype)) for row in _FILTER_PAIRS]
+        self.terms = [(which, coef.astype(taps.dtype)) for which, coef in _POINT_TERMS]
 
     def products(self, v: np.ndarray, out: np.ndarray) -> None:
         """``out[p] = v[p] @ (G g G^T)[p]`` for the 25 points ``p``."""
@@ -285,11 +287,10 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
     """The input's ``s * s`` phases, each a 2x2 correlation, summed in the GEMMs' channel reduction."""
     y, done = _result(x, weight.shape[0], geom)
     if not done:
-        th, tw = _grid(geom)
-        one = _by_point(_chunks(x.shape[0] * th, tw, *_chunk_channels(geom), x.dtype.itemsize, "conv"))
-        u = _PointFilters(_conv_filter(weight, geom, x.dtype, 4)) if one else \
+        chunks = _own_chunks(geom, x.dtype.itemsize)
+        u = _PointFilters(_conv_filter(weight, geom, x.dtype, 4)) if _by_point(chunks) else \
             packs.packed(("phase_winograd", False), lambda: _conv_filter(weight, geom, x.dtype))
-        _run_phases(x, geom, (_ConvTiles(y, u),))
+        _run_phases(x, geom, (_ConvTiles(y, u),), chunks)
     return y
 
 
@@ -309,18 +310,17 @@ def _conv_filter(weight: np.ndarray, geom: Geometry, dtype, points: int = POINTS
     return u
 
 
-def _run_phases(big: np.ndarray, conv_geom: Geometry, consumers: tuple) -> None:
+def _run_phases(big: np.ndarray, conv_geom: Geometry, consumers: tuple, chunks: list[tuple[int, int]]) -> None:
     """The convolution ``conv_geom`` from ``big``'s side: the small side's tile rows (of all images) in
-    chunks, each chunk's 5x5 blocks of every input phase transformed once into ``v`` (``(25, tiles, s s
+    ``chunks`` (:func:`_own_chunks`, or :func:`_weight_chunks` where a weight gradient is among the consumers),
+    each chunk's 5x5 blocks of every input phase transformed once into ``v`` (``(25, tiles, s s
     C_big)``, :func:`_input_blocks`) and handed to every consumer (``start(tiles)`` first, then ``chunk(v,
     k, th, tw, row0, row1)``)."""
-    n, cb = big.shape[:2]
+    cb = big.shape[1]
     (sr, sc), (lr, lc) = conv_geom.stride, conv_geom.before
     phases = _phases(conv_geom)
     depth = len(phases) * cb
     th, tw = _grid(conv_geom)
-    chunks = _chunks(n * th, tw, depth, sum(con.channels for con in consumers), big.dtype.itemsize,
-                     "weight" if any(isinstance(con, _WeightTiles) for con in consumers) else "conv")
     most = _longest(chunks, tw)
     bl = _channels_last(big)
     v_buffer = np.empty(POINTS * most * depth, dtype=big.dtype)
@@ -369,13 +369,13 @@ class _WeightTiles:
         self.dw = np.empty((self.channels, cb) + tuple(conv_geom.kernel_shape), dtype=small.dtype)
         self.pairs_t = _FILTER_PAIRS.T.astype(small.dtype)
         self.sums = TileSums((POINTS, self.channels, self.depth), small.dtype) if chunks > 1 else None
+        self.blocks = _small_channel_blocks(self.channels, self.depth, small.itemsize) if chunks == 1 else []
         self.done = False
 
     def start(self, tiles: int) -> None:
         self.buffer = np.empty(POINTS * tiles * self.channels, dtype=self.dw.dtype)
         if self.sums is None:
-            most = max((o1 - o0 for o0, o1 in _small_channel_blocks(self.channels, self.depth, self.dw.itemsize)),
-                       default=0)
+            most = max((o1 - o0 for o0, o1 in self.blocks), default=0)
             self.block = np.empty(POINTS * most * self.depth, dtype=self.dw.dtype)
 
     def chunk(self, v: np.ndarray, k: np.ndarray, th: int, tw: int, row0: int, row1: int) -> None:
@@ -385,7 +385,7 @@ class _WeightTiles:
         if self.sums is not None:
             self.sums.add(s.transpose(0, 2, 1), v)
             return
-        for o0, o1 in _small_channel_blocks(self.channels, self.depth, self.dw.itemsize):
+        for o0, o1 in self.blocks:
             products = self.block[:POINTS * (o1 - o0) * self.depth].reshape(POINTS, o1 - o0, self.depth)
             np.matmul(s[:, :, o0:o1].transpose(0, 2, 1), v, out=products)
             self._taps(products, self.dw[o0:o1])
@@ -525,9 +525,10 @@ def weight_grad(small: np.ndarray, big: np.ndarray, geom: Geometry) -> np.ndarra
     if operands is None:
         return numpy_weight_grad(small, big, geom)
     conv_geom, small, big = operands
-    grad = _WeightTiles(small, conv_geom, len(_weight_chunks(conv_geom, small.shape[1], small.dtype.itemsize)))
+    chunks = _weight_chunks(conv_geom, small.shape[1], small.dtype.itemsize)
+    grad = _WeightTiles(small, conv_geom, len(chunks))
     if small.size and big.shape[1]:
-        _run_phases(big, conv_geom, (grad,))
+        _run_phases(big, conv_geom, (grad,), chunks)
     return grad.result()
 
 
@@ -539,18 +540,16 @@ def _weight_chunks(conv_geom: Geometry, consumers: int, itemsize: int) -> list[t
                    "weight")
 
 
-def _weight_products_bytes(conv_geom: Geometry, consumers: int, itemsize: int) -> tuple[int, int]:
-    """The tiles in the longest weight-gradient chunk (:func:`_weight_chunks`) and what the products hold (a
-    block's in one chunk, else the sums, :class:`.TileSums`) with the taps' scratch (:func:`_weight_taps`, one
-    per thread)."""
+def _weight_products_bytes(conv_geom: Geometry, chunks: int, itemsize: int) -> int:
+    """What the weight gradient's products hold in ``chunks`` chunks (a block's in one, else the sums,
+    :class:`.TileSums`) with the taps' scratch (:func:`_weight_taps`, one per thread)."""
     cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
-    chunks = _weight_chunks(conv_geom, consumers, itemsize)
-    if len(chunks) > 1:
-        products = sums_bytes(POINTS, cs, phases * cb, len(chunks), itemsize)
+    if chunks > 1:
+        products = sums_bytes(POINTS, cs, phases * cb, chunks, itemsize)
     else:
         most = max((o1 - o0 for o0, o1 in _small_channel_blocks(cs, phases * cb, itemsize)), default=0)
         products = POINTS * most * phases * cb * itemsize
-    return _longest(chunks, _grid(conv_geom)[1]), products + 4 * cb * num_threads() * itemsize
+    return products + 4 * cb * num_threads() * itemsize
 
 
 def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
@@ -562,7 +561,8 @@ def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     if unsupported(conv_geom):
         return numpy_weight_grad_bytes(geom, itemsize)
     cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
-    most, held = _weight_products_bytes(conv_geom, cs, itemsize)
+    chunks = _weight_chunks(conv_geom, cs, itemsize)
+    most, held = _longest(chunks, _grid(conv_geom)[1]), _weight_products_bytes(conv_geom, len(chunks), itemsize)
     copies = conv_geom.batch * (cs * prod(conv_geom.output_shape) + cb * prod(conv_geom.input_shape))
     return (copies + POINTS * (phases * cb + cs) * most) * itemsize + held + result_bytes(geom, itemsize)
 
@@ -589,7 +589,7 @@ def conv_and_weight_grad(big: np.ndarray, weight: np.ndarray, small: np.ndarray,
         packs.packed(("phase_winograd", False), lambda: _conv_filter(weight, conv_geom, big.dtype))
     grad = _WeightTiles(small, conv_geom, len(chunks))
     if not done and small.size:
-        _run_phases(big, conv_geom, (_ConvTiles(y, u), grad))
+        _run_phases(big, conv_geom, (_ConvTiles(y, u), grad), chunks)
     return y, grad.result()
 
 
@@ -602,11 +602,10 @@ def backward_bytes(geom: Geometry, itemsize: int) -> int:
     weight-gradient chunks are the longer)."""
     conv_geom = geom.convolution()
     cb, cs, phases = conv_geom.in_channels, conv_geom.out_channels, prod(conv_geom.stride)
-    most, held = _weight_products_bytes(conv_geom, 2 * cs, itemsize)
-    th, tw = _grid(conv_geom)
-    several = len(_weight_chunks(conv_geom, 2 * cs, itemsize)) > 1
-    alone = len(_chunks(conv_geom.batch * th, tw, *_chunk_channels(conv_geom), itemsize, "conv")) == 1
-    whole = (POINTS - 5) * phases * cb * cs if several and alone else 0  # the whole filter, not its point filters
+    chunks = _weight_chunks(conv_geom, 2 * cs, itemsize)
+    most, held = _longest(chunks, _grid(conv_geom)[1]), _weight_products_bytes(conv_geom, len(chunks), itemsize)
+    alone = len(_own_chunks(conv_geom, itemsize)) == 1
+    whole = (POINTS - 5) * phases * cb * cs if len(chunks) > 1 and alone else 0  # the whole filter, not its points
     # the longer chunks' transformed blocks of both sides (the convolution's own workspace counted a chunk of
     # the big side's and of the products at the forward's length already), the sums, the gradient
     return ((conv_geom.batch * cs * prod(conv_geom.output_shape) + POINTS * (phases * cb + 2 * cs) * most
@@ -780,8 +779,8 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     n, ci, co = geom.batch, geom.in_channels, geom.out_channels
     phases = prod(geom.stride)
     depth, products = _chunk_channels(geom)
-    th, tw = _grid(geom)
-    chunks = _chunks(n * th, tw, depth, products, itemsize, _kind(geom))
+    tw = _grid(geom)[1]
+    chunks = _own_chunks(geom, itemsize)
     most = _longest(chunks, tw)
     filters = (geom.stride[1] if len(chunks) > 1 else 1) if geom.transposed else phases
     points = 5 if len(chunks) == 1 else POINTS  # four taps and a point (a bound plan keeps its filter apart)
@@ -800,6 +799,13 @@ def _chunk_channels(geom: Geometry) -> tuple[int, int]:
 def _kind(geom: Geometry) -> str:
     """The chunks' limits :func:`_chunks` applies to a direction's own run."""
     return "transposed" if geom.transposed else "conv"
+
+
+def _own_chunks(geom: Geometry, itemsize: int) -> list[tuple[int, int]]:
+    """The chunks of a direction's own run, as its byte count and cost see them (the transposed direction
+    runs with its column phases' products, at most the stride's: :func:`conv_transpose` counts its own)."""
+    th, tw = _grid(geom)
+    return _chunks(geom.batch * th, tw, *_chunk_channels(geom), itemsize, _kind(geom))
 
 
 def _grid(geom: Geometry) -> tuple[int, int]:
@@ -839,7 +845,7 @@ def cost(geom: Geometry) -> float:
     else:
         transformed = POINTS * tiles * (phases * max(ci, lanes) + max(co, lanes))
     moved = transformed + POINTS * phases * ci * co + 2 * geom.batch * ci * prod(geom.input_shape)
-    chunks = len(_chunks(geom.batch * th, tw, *_chunk_channels(geom), isz, _kind(geom)))
+    chunks = len(_own_chunks(geom, isz))
     # per chunk: each phase's input transform and GEMMs, an output per row phase (transposed) or in all; each
     # phase's filter
     steps = FIXED_STEPS + chunks * (geom.stride[0] + 2 * phases if geom.transposed else 1 + phases) + phases
