@@ -304,6 +304,53 @@ def test_stride2_im2col_matches_the_general_one():
     assert {long for _, _, long in cases} == {True, False}
 
 
+def test_space_to_depth_matches_the_general_one():
+    """``_space_to_depth`` (each input row read once and dealt to its last-dim taps) fills the same columns
+    as ``_im2col_planes``, bit for bit, through ``im2col_planes``'s own dispatch, on 1-3 d convolutions
+    with no padding, no overlap and the last dim's stride equal to its kernel: strides 1-4, outer dims
+    with gaps between taps and dilation, a chunk of images and channels; geometries with padding or
+    overlapping taps stay on the general loop.  Counted over every last-dim stride and dims with and
+    without gaps."""
+    from tconv.params import geometry_from_shapes
+
+    cases = []
+
+    @settings(max_examples=80, deadline=None)
+    @given(data=st.data())
+    def compare(data):
+        nd = data.draw(st.integers(1, 3), label="ndim")
+        s = data.draw(st.integers(1, 4), label="last stride = kernel")
+        kernel = tuple(data.draw(st.integers(1, 3)) for _ in range(nd - 1)) + (s,)
+        dilation = tuple(data.draw(st.integers(1, 2)) for _ in range(nd - 1)) + (1,)
+        stride = tuple((k - 1) * d + 1 + data.draw(st.integers(0, 2)) for k, d in zip(kernel[:-1], dilation)) + (s,)
+        shape = tuple((k - 1) * d + 1 + data.draw(st.integers(0, 9)) for k, d in zip(kernel, dilation))
+        n, c = data.draw(st.integers(1, 3), label="images"), data.draw(st.integers(1, 4), label="channels")
+        geom = geometry_from_shapes(False, (n, c) + shape, (2, c) + kernel, np.float32, stride=stride,
+                                    dilation=dilation)
+        assert gemm_loops.space_to_depth(geom)
+        n0 = data.draw(st.integers(0, n - 1), label="first image")
+        nb = data.draw(st.integers(1, n - n0), label="images in the chunk")
+        c0 = data.draw(st.integers(0, c - 1), label="first channel")
+        c1 = data.draw(st.integers(c0 + 1, c), label="channel end")
+        x = np.random.default_rng(len(cases)).standard_normal((n, c) + shape).astype(np.float32)
+        tables = gemm_loops.conv_tap_rows(geom)
+        cols = (int(np.prod(kernel)) * (c1 - c0), nb * int(np.prod(geom.output_shape)))
+        want, got = np.full(cols, np.nan, np.float32), np.full(cols, np.nan, np.float32)
+        gemm_loops._im2col_planes(want, x.reshape(n, c, -1, shape[-1]), n0, nb, c0, c1, *tables, s,
+                                  geom.output_shape[-1])
+        gemm_loops.im2col_planes(got, x, geom, tables, n0, nb, c0, c1)
+        assert not np.isnan(want).any()
+        np.testing.assert_array_equal(got, want)
+        cases.append((s, any(st > (k - 1) * d + 1 for st, k, d in zip(stride, kernel, dilation))))
+
+    compare()
+    assert len(cases) >= 40
+    assert {s for s, _ in cases} == {1, 2, 3, 4} and {gaps for _, gaps in cases} == {True, False}
+    for kw in (dict(padding=1), dict(stride=1), dict(stride=(2, 1)), dict(dilation=(1, 2))):
+        geom = geometry_from_shapes(False, (1, 1, 8, 8), (1, 1, 2, 2), np.float32, **{"stride": 2, **kw})
+        assert not gemm_loops.space_to_depth(geom), kw
+
+
 def test_available_switches():
     assert jit.available(np.float32) and jit.available(np.float64)
     assert not jit.available(np.float16) and not jit.available(np.longdouble)

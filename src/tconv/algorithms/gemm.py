@@ -634,6 +634,8 @@ def _conv_cost(geom: Geometry, work: np.dtype) -> float:
     out = n * geom.out_channels * p * isz
     moved = n * g * ci * taps * p * isz + n * geom.in_channels * prod(geom.input_shape) * isz + out * (2 if per > 1 else 1)
     rows = n * g * ci * taps * prod(geom.output_shape[:-1])  # the im2col's inner loops (over the last dim)
+    if gemm_loops.space_to_depth(geom):  # one loop per input row deals all the last dim's taps
+        rows //= geom.stride[-1]
     return (gemm_seconds(co, per * p, ci * taps, c, calls=g * chunks) + moved * c.byte_seconds
             + rows * gemm_loops.IM2COL_ROW_SECONDS + (CONV_STEPS + STEPS_PER_CHUNK * g * chunks) * c.step_seconds
             + per_call_seconds(c))

@@ -257,10 +257,66 @@ def _stride2_rows(geom) -> bool:
             and geom.output_shape[-1] >= STRIDE2_FROM_WIDTH)
 
 
+@jit
+def _space_to_depth(cols, x, n0, nb, c0, c1, rows, kout, s, nj, no):
+    """:func:`_im2col_planes` where each input row feeds one outer tap and the last dim's taps tile it
+    (:func:`space_to_depth`): input row ``r`` of image ``n``, channel ``c`` is read once, in order, and dealt
+    to its ``s`` last-dim taps' rows, at outer tap ``rows[r, 0]`` and outer output index ``rows[r, 1]``
+    (skipped where ``rows[r, 0]`` is -1: a row between taps)."""
+    channels, jn, ni = x.shape[1], x.shape[2], x.shape[3]
+    cf, xf = cols.reshape(-1), x.reshape(-1)
+    width, per_image, uno, us = np.uint64(cols.shape[1]), np.uint64(nj * no), np.uint64(no), np.uint64(s)
+    one, two = np.uint64(1), np.uint64(2)
+    for c in range(c0, c1):
+        for n in range(nb):
+            plane = np.uint64(((n0 + n) * channels + c) * jn) * np.uint64(ni)
+            for r in range(jn):
+                to = rows[r, 0]
+                if to < 0:
+                    continue
+                src = plane + np.uint64(r) * np.uint64(ni)
+                dst = (np.uint64(((c - c0) * kout + to) * s) * width + np.uint64(n) * per_image
+                       + np.uint64(rows[r, 1]) * uno)
+                if s == 2:  # the common 2x2 up/down-sampling: a fixed stride the compiler vectorises
+                    dst1 = dst + width
+                    for q in range(uno):
+                        cf[dst + q] = xf[src + two * q]
+                        cf[dst1 + q] = xf[src + two * q + one]
+                    continue
+                for tl in range(us):
+                    d = dst + np.uint64(tl) * width
+                    for q in range(uno):
+                        cf[d + q] = xf[src + us * q + np.uint64(tl)]
+
+
+def space_to_depth(geom) -> bool:
+    """Whether :func:`im2col_planes` is a space to depth: no padding, no two taps on one input position
+    (every dim's stride at least its dilated kernel) and the last dim's taps side by side (stride ==
+    kernel, dilation 1), as in U-Net's 2x2 stride-2 layers seen from the convolution side."""
+    return (all(lo == 0 and hi == 0 for lo, hi in geom.padding)
+            and all(s >= ke for s, ke in zip(geom.stride, geom.effective_kernel))
+            and geom.stride[-1] == geom.kernel_shape[-1] and geom.dilation[-1] == 1)
+
+
+@functools.lru_cache(maxsize=256)
+def _space_to_depth_rows(geom) -> np.ndarray:
+    """Per outer input row: the outer tap and outer output index that read it (-1, -1: none), the
+    inverse of :func:`conv_tap_rows`'s ``jin`` (one reader per row under :func:`space_to_depth`)."""
+    jin = conv_tap_rows(geom)[0]
+    rows = np.full((prod(geom.input_shape[:-1]), 2), -1, dtype=np.int64)
+    j, to = np.nonzero(jin >= 0)
+    rows[jin[j, to]] = np.stack([to, j], axis=1)
+    return rows
+
+
 def im2col_planes(cols: np.ndarray, x: np.ndarray, geom, tables, n0: int, nb: int, c0: int, c1: int) -> None:
     """Fill ``cols (taps * (c1 - c0), nb * prod(out))`` from images ``n0:n0+nb``, channels ``c0:c1`` of the
     channels-first ``x`` (tables from :func:`conv_tap_rows`); needs :func:`.jit.available`."""
     x4 = x.reshape(x.shape[:2] + (prod(geom.input_shape[:-1]), geom.input_shape[-1]))
+    if space_to_depth(geom):  # one thread: split over the pool it measured no faster inside the calls
+        _space_to_depth(cols, x4, n0, nb, c0, c1, _space_to_depth_rows(geom), prod(geom.kernel_shape[:-1]),
+                        geom.stride[-1], prod(geom.output_shape[:-1]), geom.output_shape[-1])
+        return
     if _stride2_rows(geom):
         _im2col_stride2(cols, x4, n0, nb, c0, c1, *tables, geom.output_shape[-1])
         return
