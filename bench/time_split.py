@@ -1,10 +1,12 @@
-"""Where a ``gemm`` transposed convolution spends its time: the GEMM, the col2im, the weight re-layout.
+"""Where a ``gemm`` call spends its time: the GEMMs, the compiled re-layouts around them, the weight re-layout.
 
-For each suite layer that ``auto`` runs with ``gemm`` (float32, batch as in the suite), the compiled
-channels-last path is timed whole and by parts: :func:`tconv.algorithms.gemm_loops.col2im` and the
-weight re-layout are wrapped with timers, the rest of the call is the GEMM (plus the little around it).
-The GEMM's rate counts every tap it multiplies (cropped ones included), against the NumPy GEMM peak
-measured in the same run.  Median over ``--repeats`` calls after a warm-up.  Timings only.
+For each suite layer and direction (``conv_transpose``, ``conv``) that ``auto`` runs with ``gemm``
+(float32, batch as in the suite), the call is timed whole and by parts: the compiled loops of
+:mod:`tconv.algorithms.gemm_loops` (``col2im``, ``col2im_planes`` after the transposed GEMM,
+``im2col_planes`` before the convolution's) and the weight re-layout are wrapped with timers; the rest
+of the call is the GEMM (plus the little around it).  The GEMM's rate counts every tap it multiplies
+(cropped ones included) against the NumPy GEMM peak measured in the same run.  Median over
+``--repeats`` calls after a warm-up.  Timings only; it says so when no layer runs on ``gemm``.
 
     python bench/time_split.py [--repeats 7]
 """
@@ -21,6 +23,10 @@ import tconv
 from tconv.algorithms import gemm, gemm_loops
 from tconv.algorithms.planner import plan
 from tconv.bench import _geometry, _operands, _params, gemm_peak, load_suite
+
+#: The wrapped steps: (module, function name, column heading)
+STEPS = ((gemm_loops, "col2im", "col2im"), (gemm_loops, "col2im_planes", "col2im planes"),
+         (gemm_loops, "im2col_planes", "im2col"), (gemm, "_channels_last_weight", "weight"))
 
 
 class _Timer:
@@ -42,37 +48,51 @@ class _Timer:
         setattr(self.module, self.name, self.inner)
 
 
+def _split(call, repeats: int) -> tuple[float, list[float]]:
+    """Median total seconds of ``call`` and the median seconds of each of :data:`STEPS` inside it."""
+    call()
+    rows = []
+    for _ in range(repeats):
+        timers = [_Timer(module, name) for module, name, _ in STEPS]
+        start = time.perf_counter()
+        try:
+            call()
+        finally:
+            for t in timers:
+                t.restore()
+        rows.append([time.perf_counter() - start] + [t.seconds for t in timers])
+    medians = [statistics.median(r[i] for r in rows) for i in range(len(STEPS) + 1)]
+    return medians[0], medians[1:]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
     peak = gemm_peak("float32")
     print(f"NumPy float32 GEMM peak {peak:.0f} GFLOP/s; median of {args.repeats} calls")
-    print(f"{'layer':12s} {'total ms':>9s} {'GEMM ms':>8s} {'col2im ms':>10s} {'weight ms':>10s} "
-          f"{'GEMM GFLOP/s':>13s} {'% peak':>7s}")
+    print(f"{'layer':12s} {'op':15s} {'total ms':>9s} {'GEMM ms':>8s} "
+          + " ".join(f"{heading + ' ms':>16s}" for *_, heading in STEPS) + f" {'GEMM GFLOP/s':>13s} {'% peak':>7s}")
+    timed = 0
     for layer in load_suite():
-        x, w, _ = _operands(layer, "float32", "conv_transpose")
-        kw = dict(_params(layer), output_padding=layer["output_padding"])
-        geom = _geometry(layer, "conv_transpose", "float32")
-        if plan(geom).name != "gemm" or not gemm._compiled_path(geom):
-            continue
-        tconv.conv_transpose(x, w, **kw, algorithm="gemm")
-        rows = []
-        for _ in range(args.repeats):
-            timers = [_Timer(gemm_loops, "col2im"), _Timer(gemm, "_channels_last_weight")]
-            start = time.perf_counter()
-            tconv.conv_transpose(x, w, **kw, algorithm="gemm")
-            total = time.perf_counter() - start
-            for t in timers:
-                t.restore()
-            rows.append((total, timers[0].seconds, timers[1].seconds))
-        total, col2im, relayout = (statistics.median(r[i] for r in rows) for i in range(3))
-        rest = total - col2im - relayout
-        flops = 2 * x.shape[0] * int(np.prod(geom.input_shape)) * geom.in_channels * int(
-            np.prod(geom.kernel_shape)) * geom.out_channels // geom.groups
-        rate = flops / rest / 1e9
-        print(f"{layer['name']:12s} {total * 1e3:9.2f} {rest * 1e3:8.2f} {col2im * 1e3:10.2f} "
-              f"{relayout * 1e3:10.2f} {rate:13.1f} {100 * rate / peak:7.0f}")
+        for op in ("conv_transpose", "conv"):
+            geom = _geometry(layer, op, "float32")
+            if plan(geom).name != "gemm":
+                continue
+            x, w, _ = _operands(layer, "float32", op)
+            kw = dict(_params(layer), algorithm="gemm")
+            if op == "conv_transpose":
+                kw["output_padding"] = layer["output_padding"]
+            run = getattr(tconv, op)
+            total, steps = _split(lambda: run(x, w, **kw), args.repeats)
+            rest = total - sum(steps)
+            flops = 2 * geom.batch * int(np.prod(geom.small_shape)) * geom.small_channels * int(
+                np.prod(geom.kernel_shape)) * geom.big_channels // geom.groups
+            rate = flops / rest / 1e9
+            print(f"{layer['name']:12s} {op:15s} {total * 1e3:9.2f} {rest * 1e3:8.2f} "
+                  + " ".join(f"{s * 1e3:16.2f}" for s in steps) + f" {rate:13.1f} {100 * rate / peak:7.0f}")
+            timed += 1
+    print(f"{timed} layer-directions timed" if timed else "no suite layer runs on gemm in either direction here")
 
 
 if __name__ == "__main__":
