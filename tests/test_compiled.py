@@ -351,6 +351,29 @@ def test_space_to_depth_matches_the_general_one():
         assert not gemm_loops.space_to_depth(geom), kw
 
 
+def test_space_to_depth_declines_block_views_reaching_past_the_input():
+    """A blockconv block view can have taps past its input with no padding (stride 2 on a 1-long dim: found
+    reading past the input and leaving columns unwritten); it stays on the general loop, which writes zeros
+    there, and subpixel's convolution (the block view's caller) matches PyTorch on it every time."""
+    from tconv.algorithms import blockconv
+    from tconv.params import conv_geometry
+
+    x = np.random.default_rng(0).standard_normal((1, 1, 1, 1, 1)).astype(np.float32)
+    w = np.full((1, 1, 1, 1, 1), 2.0, np.float32)
+    view = blockconv.block_geometry(conv_geometry(x, w, stride=(2, 1, 2)))
+    assert view.kernel_shape == (2, 1, 2) and view.input_shape == (1, 1, 1)
+    assert not gemm_loops.space_to_depth(view)
+    tables = gemm_loops.conv_tap_rows(view)
+    cols = np.full((4, 1), np.nan, np.float32)
+    gemm_loops.im2col_planes(cols, x, view, tables, 0, 1, 0, 1)
+    np.testing.assert_array_equal(cols.ravel(), [x.item(), 0, 0, 0])
+    for _ in range(50):  # freed NaN blocks for the allocator to hand back: unwritten columns would show
+        junk = [np.full(size, np.nan, np.float32) for size in (1, 4, 16, 64)]
+        del junk
+        got = tconv.conv(x, w, stride=(2, 1, 2), algorithm="subpixel")
+        np.testing.assert_array_equal(got, 2 * x)
+
+
 def test_available_switches():
     assert jit.available(np.float32) and jit.available(np.float64)
     assert not jit.available(np.float16) and not jit.available(np.longdouble)

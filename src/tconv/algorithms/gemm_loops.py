@@ -290,10 +290,13 @@ def _space_to_depth(cols, x, n0, nb, c0, c1, rows, kout, s, nj, no):
 
 
 def space_to_depth(geom) -> bool:
-    """Whether :func:`im2col_planes` is a space to depth: no padding, no two taps on one input position
-    (every dim's stride at least its dilated kernel) and the last dim's taps side by side (stride ==
-    kernel, dilation 1), as in U-Net's 2x2 stride-2 layers seen from the convolution side."""
+    """Whether :func:`im2col_planes` is a space to depth: no padding, every tap of every output inside the
+    input (a block view of :mod:`.blockconv` may reach past it), no two taps on one input position (every
+    dim's stride at least its dilated kernel) and the last dim's taps side by side (stride == kernel,
+    dilation 1), as in U-Net's 2x2 stride-2 layers seen from the convolution side."""
     return (all(lo == 0 and hi == 0 for lo, hi in geom.padding)
+            and all((o - 1) * s + ke <= i for o, s, ke, i in
+                    zip(geom.output_shape, geom.stride, geom.effective_kernel, geom.input_shape))
             and all(s >= ke for s, ke in zip(geom.stride, geom.effective_kernel))
             and geom.stride[-1] == geom.kernel_shape[-1] and geom.dilation[-1] == 1)
 
