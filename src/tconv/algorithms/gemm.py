@@ -192,8 +192,7 @@ def _ct_compiled(x: np.ndarray, weight: np.ndarray, geom: Geometry, y: np.ndarra
 def _channels_last_chunk(x: np.ndarray, n0: int, m: int, geom: Geometry, buffer: np.ndarray) -> np.ndarray:
     """Images ``n0:n0 + m`` of the channels-first ``x`` as ``(g, m * P, ci)`` in the front of ``buffer``."""
     g, ci, p = geom.groups, geom.in_channels // geom.groups, prod(geom.input_shape)
-    out = buffer[:g * m * p * ci].reshape(g, m, p, ci)
-    np.copyto(out, x[n0:n0 + m].reshape(m, g, ci, p).transpose(1, 0, 3, 2))
+    out = phase.channels_last(x[n0:n0 + m], g, geom.input_shape, ((0, 0),) * geom.ndim, buffer)
     return out.reshape(g, m * p, ci)
 
 

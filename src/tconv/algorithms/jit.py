@@ -87,14 +87,64 @@ def describe() -> str:
 
 
 def jit(fn):
-    """Compile ``fn`` with numba on first use (cached on disk, GIL released); needs :func:`available`."""
+    """Compile ``fn`` with numba on first use (cached on disk, GIL released); needs :func:`available`.
+
+    The :class:`Helper` placeholders among ``fn``'s globals are replaced by the numba functions they
+    build just before ``fn`` is compiled."""
     compiled = None
 
     @functools.wraps(fn)
     def call(*args):
         nonlocal compiled
         if compiled is None:
-            compiled = _numba().njit(nogil=True, cache=True, boundscheck=False)(fn)
+            compiled = _compile(fn)
         return compiled(*args)
 
     return call
+
+
+def _compile(fn):
+    """``fn`` compiled by numba (its helpers built first)."""
+    _bind_helpers(fn)
+    return _numba().njit(nogil=True, cache=True, boundscheck=False)(fn)
+
+
+class Helper:
+    """A numba-level function that compiled loops call (a register intrinsic, a shared inner loop), which
+    Python cannot call: built (importing numba) when the first loop naming it is compiled, never at import.
+
+    A module holds the placeholder under the helper's name (``from .simd import transpose_block``);
+    :func:`jit` swaps it for the built function in the calling loop's module before compiling the loop.
+    numba's on-disk cache keys a loop on its own source file only: after editing a helper, clear the cache
+    (``__pycache__/*.nbi``) of the modules whose loops call it.
+
+    >>> Helper(lambda: "built").built()
+    'built'
+    """
+
+    def __init__(self, build) -> None:
+        self._build, self._built = build, None
+
+    def built(self):
+        """The numba function (built once)."""
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+
+def helper(fn) -> Helper:
+    """A :class:`Helper` compiling ``fn`` as an inner loop for other compiled loops (its own helpers first).
+
+    >>> isinstance(helper(lambda a: a), Helper)
+    True
+    """
+    return Helper(lambda: _compile(fn))
+
+
+def _bind_helpers(fn) -> None:
+    """Replace the :class:`Helper` placeholders that ``fn`` names among its module's globals by their functions."""
+    names = fn.__globals__
+    for name in fn.__code__.co_names:
+        value = names.get(name)
+        if isinstance(value, Helper):
+            names[name] = value.built()

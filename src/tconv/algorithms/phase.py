@@ -24,6 +24,7 @@ array([[0., 0., 0., 1.],
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import replace
 
@@ -34,7 +35,9 @@ from .._threads import parallel_copy, run_chunks
 from . import phasing
 from .phasing import (batch_chunks, geometry_phases, geometry_task_counts, phase_combos, phase_task_sizes, prod,
                       small_padding, too_many_phases, uniform_phases_possible)
+from .jit import available, jit
 from .registry import Algorithm
+from .simd import transpose_block
 
 
 def _phase_weight(wk: np.ndarray, axis_taps: list[list[int]]) -> np.ndarray:
@@ -47,32 +50,73 @@ def _phase_weight(wk: np.ndarray, axis_taps: list[list[int]]) -> np.ndarray:
 _ALIASED_CHANNEL_TILE = 8
 
 
-def channels_last(x: np.ndarray, g: int, spatial: tuple[int, ...], pads: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """``(N, g*c, *spatial) -> (g, N, *padded, c)``: one copy, zeros only in the padded borders."""
+def channels_last(x: np.ndarray, g: int, spatial: tuple[int, ...], pads: tuple[tuple[int, int], ...],
+                  buffer: np.ndarray | None = None) -> np.ndarray:
+    """``(N, g*c, *spatial) -> (g, N, *padded, c)``: one copy, zeros only in the padded borders (in the front
+    of the flat ``buffer`` if given).
+
+    With the compiled kernels each image's channel planes are transposed through registers
+    (:data:`.simd.transpose_block`), a run of positions along the last dim at a time (the whole plane where
+    nothing is padded); otherwise NumPy copies a few channels at a time."""
     n, c = x.shape[0], x.shape[1] // g
     nd = len(spatial)
-    src = x.reshape((n, g, c) + spatial).transpose((1, 0) + tuple(range(3, 3 + nd)) + (2,))
     shape = (g, n) + tuple(m + lo + hi for m, (lo, hi) in zip(spatial, pads)) + (c,)
-    out = np.empty(shape, dtype=x.dtype)
+    out = np.empty(shape, dtype=x.dtype) if buffer is None else buffer[:prod(shape)].reshape(shape)
     for d, (lo, hi) in enumerate(pads):  # zero the border slabs only
         pre = (slice(None),) * (2 + d)
         if lo:
             out[pre + (slice(0, lo),)] = 0
         if hi:
             out[pre + (slice(shape[2 + d] - hi, None),)] = 0
-    inner = (slice(None), slice(None)) + tuple(slice(lo, lo + m) for m, (lo, _) in zip(spatial, pads))
-    # Reading channel planes whose size is a multiple of 4 KiB makes every channel's element land in the same
-    # cache set; copying 8 channels at a time avoids the thrashing.
-    plane = prod(spatial) * x.dtype.itemsize
-    step = _ALIASED_CHANNEL_TILE if plane % 4096 == 0 and plane >= 4096 else c
+    if available(x.dtype) and x.flags.c_contiguous:
+        runs, width = _padded_runs(tuple(spatial), tuple(pads))
+        work = lambda lo, hi: _channels_last_runs(out.reshape(-1), x.reshape(-1), lo, hi, g, c, n, prod(spatial),
+                                                  prod(shape[2:-1]), width, runs)
+    else:
+        src = x.reshape((n, g, c) + spatial).transpose((1, 0) + tuple(range(3, 3 + nd)) + (2,))
+        inner = (slice(None), slice(None)) + tuple(slice(lo, lo + m) for m, (lo, _) in zip(spatial, pads))
+        # Reading channel planes whose size is a multiple of 4 KiB makes every channel's element land in the
+        # same cache set; copying 8 channels at a time avoids the thrashing.
+        plane = prod(spatial) * x.dtype.itemsize
+        step = _ALIASED_CHANNEL_TILE if plane % 4096 == 0 and plane >= 4096 else c
 
-    def work(lo: int, hi: int) -> None:
-        dst = out[inner][:, lo:hi]
-        for c0 in range(0, c, step):
-            dst[..., c0:c0 + step] = src[:, lo:hi, ..., c0:c0 + step]
+        def work(lo: int, hi: int) -> None:
+            dst = out[inner][:, lo:hi]
+            for c0 in range(0, c, step):
+                dst[..., c0:c0 + step] = src[:, lo:hi, ..., c0:c0 + step]
 
     run_chunks(n, work, min_chunk=1 if out.size >= 1 << 16 else max(n, 1))
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _padded_runs(spatial: tuple[int, ...], pads: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, int]:
+    """Where the input's runs of positions land in the padded plane (in positions), and the run length: one
+    run (the whole plane) where nothing is padded, else one per outer position (the last dim's length)."""
+    if not any(lo or hi for lo, hi in pads):
+        return np.zeros(1, dtype=np.int64), prod(spatial)
+    padded = tuple(m + lo + hi for m, (lo, hi) in zip(spatial, pads))
+    starts = np.zeros(1, dtype=np.int64)
+    for d, (m, (lo, _)) in enumerate(zip(spatial, pads)):
+        step = prod(padded[d + 1:])
+        offsets = (np.arange(m) + lo) * step if d < len(spatial) - 1 else np.array([lo])
+        starts = (starts[:, None] + offsets[None, :]).reshape(-1)
+    return starts.astype(np.int64), spatial[-1]
+
+
+@jit
+def _channels_last_runs(dst, src, n0, n1, groups, c, batch, p, padded, width, runs):
+    """Images ``n0:n1`` of the flat channels-first ``src (N, groups * c, p)`` into the flat ``dst (groups, N,
+    padded, c)``: run ``j`` (``width`` positions from ``j * width``) of each group's channel planes to
+    padded position ``runs[j]``, transposed a tile at a time."""
+    uc, up = np.uint64(c), np.uint64(p)
+    for n in range(n0, n1):
+        for gi in range(groups):
+            src0 = np.uint64((n * groups + gi) * c) * up
+            dst0 = np.uint64(gi * batch + n) * np.uint64(padded)
+            for j in range(runs.shape[0]):
+                transpose_block(dst, (dst0 + np.uint64(runs[j])) * uc, uc, src, src0 + np.uint64(j * width), up,
+                                uc, np.uint64(width))
 
 
 def gather_windows(dst: np.ndarray, src: np.ndarray, windows: list[tuple[slice, ...]]) -> None:

@@ -49,6 +49,7 @@ from .jit import jit
 from .phase import channels_last
 from .phasing import io_bytes, prod
 from .registry import Algorithm
+from .simd import transpose_block
 from .tile_sums import TileSums, sums_bytes
 from .weight_grad_numpy import numpy_weight_grad, numpy_weight_grad_bytes, result_bytes
 from .winograd import dense_compiled_reason, tile_operands
@@ -717,7 +718,8 @@ def _output_phases(m, y, k, first_r, step_r, step_c, th, tw, row0, row1):
 
     Per tile and phase: ``m A`` along the block's rows, then ``A^T (m A)`` down its columns, a 4x4 block of
     channel vectors put in its strided place in a channels-last stage of the tile row (``4 step_r`` output
-    rows); then the stage's rows go out channel by channel, contiguous, into the channels-first ``y``.
+    rows); then each stage row goes out transposed through registers (:data:`.simd.transpose_block`) into
+    the channels-first ``y``.
     """
     channels, ho, wo = np.uint64(y.shape[1]), y.shape[2], y.shape[3]
     uho, uwo = np.uint64(ho), np.uint64(wo)
@@ -762,14 +764,11 @@ def _output_phases(m, y, k, first_r, step_r, step_c, th, tw, row0, row1):
                             stage[d0 + u3 * rstep + c] = e1 - e2 + k8 * e3 + e4
         top = 4 * step_r * i
         cols = np.uint64(min(wo, tw * 4 * step_c))
-        for c in range(channels):  # the stage's rows of these row phases into y, cropped
-            for r in range(min(4 * step_r, ho - top)):
-                if r % step_r < first_r or r % step_r >= first_r + phases_r:
-                    continue
-                dst = n * channels * area + c * area + np.uint64(top + r) * uwo
-                src = np.uint64(r) * width * channels + c
-                for q in range(cols):
-                    yf[dst + q] = stage[src + q * channels]
+        for r in range(min(4 * step_r, ho - top)):  # the stage's rows of these row phases into y, cropped
+            if r % step_r < first_r or r % step_r >= first_r + phases_r:
+                continue
+            transpose_block(yf, n * channels * area + np.uint64(top + r) * uwo, area,
+                            stage, np.uint64(r) * width * channels, channels, cols, channels)
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
