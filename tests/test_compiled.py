@@ -256,6 +256,25 @@ def test_wide_planes_sizes():
     assert sizes((64, 64, 32, 32), (64, 3, 4, 4), stride=2, padding=1) is None  # dcgan_5: 1024 positions
 
 
+def _compare_with_the_general_im2col(data, geom, seed: int, special) -> None:
+    """Draw a chunk of images and channels of the convolution ``geom``, fill NaN columns with the general
+    ``_im2col_planes`` and with ``special(got, x, tables, n0, nb, c0, c1)``, and compare them bit for bit."""
+    n, c = geom.batch, geom.in_channels
+    n0 = data.draw(st.integers(0, n - 1), label="first image")
+    nb = data.draw(st.integers(1, n - n0), label="images in the chunk")
+    c0 = data.draw(st.integers(0, c - 1), label="first channel")
+    c1 = data.draw(st.integers(c0 + 1, c), label="channel end")
+    x = np.random.default_rng(seed).standard_normal((n, c) + geom.input_shape).astype(geom.dtype)
+    tables = gemm_loops.conv_tap_rows(geom)
+    shape = (int(np.prod(geom.kernel_shape)) * (c1 - c0), nb * int(np.prod(geom.output_shape)))
+    want, got = np.full(shape, np.nan, geom.dtype), np.full(shape, np.nan, geom.dtype)
+    gemm_loops._im2col_planes(want, x.reshape(n, c, -1, geom.input_shape[-1]), n0, nb, c0, c1, *tables,
+                              geom.stride[-1], geom.output_shape[-1])
+    special(got, x, tables, n0, nb, c0, c1)
+    assert not np.isnan(want).any()
+    np.testing.assert_array_equal(got, want)
+
+
 def test_stride2_im2col_matches_the_general_one():
     """``_im2col_stride2`` (a row's taps written together) fills the same columns as ``_im2col_planes``, bit for
     bit, on 1-3 d convolutions of stride 2 along the last dim: 2-4 taps, any padding (taps with a narrower
@@ -282,19 +301,9 @@ def test_stride2_im2col_matches_the_general_one():
         outer = tuple(max(o, kk) for o, kk in zip(outer, kernel))
         geom = geometry_from_shapes(False, (n, c) + outer + (width,), (2, c) + kernel, np.float64, stride=stride,
                                     padding=padding)
-        n0 = data.draw(st.integers(0, n - 1), label="first image")
-        nb = data.draw(st.integers(1, n - n0), label="images in the chunk")
-        c0 = data.draw(st.integers(0, c - 1), label="first channel")
-        c1 = data.draw(st.integers(c0 + 1, c), label="channel end")
-        x = np.random.default_rng(len(cases)).standard_normal((n, c) + outer + (width,))
-        x4 = x.reshape(n, c, -1, width)
-        tables = gemm_loops.conv_tap_rows(geom)
-        shape = (int(np.prod(kernel)) * (c1 - c0), nb * int(np.prod(geom.output_shape)))
-        want, got = np.full(shape, np.nan), np.full(shape, np.nan)
-        gemm_loops._im2col_planes(want, x4, n0, nb, c0, c1, *tables, 2, geom.output_shape[-1])
-        gemm_loops._im2col_stride2(got, x4, n0, nb, c0, c1, *tables, geom.output_shape[-1])
-        assert not np.isnan(want).any()
-        np.testing.assert_array_equal(got, want)
+        _compare_with_the_general_im2col(data, geom, len(cases), lambda got, x, tables, n0, nb, c0, c1: (
+            gemm_loops._im2col_stride2(got, x.reshape(x.shape[:2] + (-1, width)), n0, nb, c0, c1, *tables,
+                                       geom.output_shape[-1])))
         cases.append((k, pad, geom.output_shape[-1] >= gemm_loops.STRIDE2_FROM_WIDTH))
 
     compare()
@@ -328,19 +337,8 @@ def test_space_to_depth_matches_the_general_one():
         geom = geometry_from_shapes(False, (n, c) + shape, (2, c) + kernel, np.float32, stride=stride,
                                     dilation=dilation)
         assert gemm_loops.space_to_depth(geom)
-        n0 = data.draw(st.integers(0, n - 1), label="first image")
-        nb = data.draw(st.integers(1, n - n0), label="images in the chunk")
-        c0 = data.draw(st.integers(0, c - 1), label="first channel")
-        c1 = data.draw(st.integers(c0 + 1, c), label="channel end")
-        x = np.random.default_rng(len(cases)).standard_normal((n, c) + shape).astype(np.float32)
-        tables = gemm_loops.conv_tap_rows(geom)
-        cols = (int(np.prod(kernel)) * (c1 - c0), nb * int(np.prod(geom.output_shape)))
-        want, got = np.full(cols, np.nan, np.float32), np.full(cols, np.nan, np.float32)
-        gemm_loops._im2col_planes(want, x.reshape(n, c, -1, shape[-1]), n0, nb, c0, c1, *tables, s,
-                                  geom.output_shape[-1])
-        gemm_loops.im2col_planes(got, x, geom, tables, n0, nb, c0, c1)
-        assert not np.isnan(want).any()
-        np.testing.assert_array_equal(got, want)
+        _compare_with_the_general_im2col(data, geom, len(cases), lambda got, x, tables, n0, nb, c0, c1: (
+            gemm_loops.im2col_planes(got, x, geom, tables, n0, nb, c0, c1)))
         cases.append((s, any(st > (k - 1) * d + 1 for st, k, d in zip(stride, kernel, dilation))))
 
     compare()

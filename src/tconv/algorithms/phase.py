@@ -70,8 +70,10 @@ def channels_last(x: np.ndarray, g: int, spatial: tuple[int, ...], pads: tuple[t
             out[pre + (slice(shape[2 + d] - hi, None),)] = 0
     if available(x.dtype) and x.flags.c_contiguous:
         runs, width = _padded_runs(tuple(spatial), tuple(pads))
-        work = lambda lo, hi: _channels_last_runs(out.reshape(-1), x.reshape(-1), lo, hi, g, c, n, prod(spatial),
-                                                  prod(shape[2:-1]), width, runs)
+
+        def work(lo: int, hi: int) -> None:
+            _channels_last_runs(out.reshape(-1), x.reshape(-1), lo, hi, g, c, n, prod(spatial), prod(shape[2:-1]),
+                                width, runs)
     else:
         src = x.reshape((n, g, c) + spatial).transpose((1, 0) + tuple(range(3, 3 + nd)) + (2,))
         inner = (slice(None), slice(None)) + tuple(slice(lo, lo + m) for m, (lo, _) in zip(spatial, pads))
