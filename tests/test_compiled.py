@@ -24,7 +24,7 @@ from support import Config, _repad, assert_close, configs, configs_for
 from torch_oracle import torch_conv, torch_conv_transpose
 
 pytest.importorskip("numba")
-from tconv.algorithms import depthwise, depthwise_planes, gather, gemm_loops, jit  # noqa: E402  (after the skip: they import without numba too)
+from tconv.algorithms import depthwise, depthwise_planes, gather, gemm_loops, jit, nooverlap  # noqa: E402  (after the skip: they import without numba too)
 
 if not jit.available():
     pytest.skip("the compiled kernels are switched off (TCONV_NUMBA=0)", allow_module_level=True)
@@ -188,7 +188,8 @@ def test_compiled_kernels_are_used(monkeypatch):
     calls = []
     for module, name in ((gemm_loops, "_col2im4"), (gemm_loops, "_col2im_planes"), (gather, "_gather4"),
                          (depthwise, "_depthwise_rows"), (gemm_loops, "_im2col_planes"),
-                         (gemm_loops, "_im2col_stride2"), (depthwise_planes, "_ct_planes")):
+                         (gemm_loops, "_im2col_stride2"), (depthwise_planes, "_ct_planes"),
+                         (nooverlap, "_interleave_taps")):
         original = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _o=original, _n=name: (calls.append(_n), _o(*a))[1])
     rng = np.random.default_rng(0)
@@ -197,9 +198,12 @@ def test_compiled_kernels_are_used(monkeypatch):
     tconv.conv_transpose(x, rng.standard_normal((4, 3, 3, 3)), stride=2, algorithm="gemm")  # few channels
     tconv.conv_transpose(x, rng.standard_normal((4, 16, 3, 3)), stride=2, algorithm="subpixel")
     tconv.conv_transpose(rng.standard_normal((1, 4, 9, 9)), rng.standard_normal((4, 3, 2, 2)), stride=2,
-                         algorithm="nooverlap")
+                         algorithm="nooverlap")  # the taps tile the output: rows interleaved
+    tconv.conv_transpose(rng.standard_normal((1, 4, 9, 9)), rng.standard_normal((4, 3, 2, 2)), stride=3,
+                         algorithm="nooverlap")  # gaps between the taps: the gather
     tconv.conv_transpose(x, rng.standard_normal((4, 1, 3, 3)), stride=2, groups=4, algorithm="depthwise")
     assert calls.count("_col2im4") == 1 and calls.count("_col2im_planes") == 1
+    assert calls.count("_interleave_taps") == 1
     assert calls.count("_gather4") >= 2 and calls.count("_ct_planes") >= 1  # 11x11 outputs: the phase planes
     tconv.conv_transpose(x[..., :3, :3], rng.standard_normal((4, 1, 3, 3)), stride=2, groups=4, algorithm="depthwise")
     assert calls.count("_depthwise_rows") >= 1  # 7x7 outputs: the row kernel

@@ -9,7 +9,10 @@ only a crop (padding), zero gaps (stride larger than the kernel, dilation) or
 trailing zeros (``output_padding``) need a further copy.  With the compiled
 kernels (:mod:`.gather`) the interleave, the crop and the zeros are one
 gather from the per-image GEMM result, where NumPy's transposition with short
-inner axes is slow.  The convolution gathers the same blocks back
+inner axes is slow; where the taps' blocks tile the output exactly (stride ==
+kernel, nothing cropped: U-Net's 2x2 up-convolutions) each output row is the
+interleave of its last-dim taps' rows, read and written in order
+(:func:`_interleave_taps`, no per-element offset lookup).  The convolution gathers the same blocks back
 (a pure re-layout of the input) and runs one GEMM.
 
 >>> import numpy as np
@@ -26,9 +29,9 @@ import functools
 import numpy as np
 
 from ..params import Geometry
-from .._threads import parallel_copy
+from .._threads import parallel_copy, run_chunks
 from .gather import gather
-from .jit import available
+from .jit import available, jit
 from .phasing import prod
 from .registry import Algorithm
 from . import window
@@ -90,6 +93,13 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     if p >= PER_IMAGE_GEMM_FROM:  # per image: (co*taps, ci) @ (ci, P), result (N, g, co, *k, *in)
         r = np.matmul(w.transpose(0, 2, 1), x.reshape(n, g, ci, p))
         r = r.reshape((n, geom.out_channels) + geom.kernel_shape + geom.input_shape)
+        if available(x.dtype) and _tiled(geom):  # the taps' blocks tile the output: an interleave of rows
+            y = np.empty(out_shape, dtype=x.dtype)
+            rows, k, per = _tap_rows(geom), geom.kernel_shape[-1], taps * p
+            run_chunks(n * geom.out_channels,
+                       lambda c0, c1: _interleave_taps(y, r, rows, k, geom.input_shape[-1], p, per, c0, c1),
+                       min_chunk=max(1, INTERLEAVE_PIECE // per))
+            return y
         if available(x.dtype):  # interleave, crop and zero-fill as one compiled gather
             y = np.empty(out_shape, dtype=x.dtype)
             offsets = [np.arange(n, dtype=np.int64) * (geom.out_channels * taps * p),
@@ -132,6 +142,60 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     lead = (slice(None), slice(None))
     parallel_copy(y[lead + big], full[lead + src])
     return y
+
+
+#: Elements of the GEMM result below which a piece of the interleave is not worth a thread
+INTERLEAVE_PIECE = 1 << 16
+
+
+def _tiled(geom: Geometry) -> bool:
+    """Whether the taps' blocks tile the output exactly: stride == kernel and dilation 1 on every dim, nothing
+    cropped or added (U-Net's 2x2 stride-2 up-convolutions)."""
+    return (all(s == k and d == 1 for s, k, d in zip(geom.stride, geom.kernel_shape, geom.dilation))
+            and all(lo == 0 for lo in geom.before)
+            and geom.output_shape == tuple(m * s for m, s in zip(geom.input_shape, geom.stride)))
+
+
+@functools.lru_cache(maxsize=256)
+def _tap_rows(geom: Geometry) -> np.ndarray:
+    """Per output row (all dims but the last, row-major): where its first source row starts in one channel's
+    block ``(*k, *in)`` of the GEMM result, ``t * k_last * P + i`` for its outer tap ``t`` and input row ``i``.
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> _tap_rows(geometry_from_shapes(True, (1, 1, 2, 3), (1, 1, 2, 2), np.float32, stride=2)).tolist()
+    [0, 12, 3, 15]
+    """
+    k, inp, p = geom.kernel_shape, geom.input_shape, prod(geom.input_shape)
+    starts = np.zeros(1, dtype=np.int64)
+    for d in range(geom.ndim - 1):
+        o = np.arange(inp[d] * k[d])
+        tap, i = o % k[d], o // k[d]
+        starts = (starts[:, None] + (tap * prod(k[d + 1:]) * p + i * prod(inp[d + 1:]))[None, :]).reshape(-1)
+    return starts
+
+
+@jit
+def _interleave_taps(y, r, rows, k, width, positions, per, c0, c1):
+    """``y[c, R, w * k + t] = r[c, rows[R] + t * positions + w]`` for the (image, channel) blocks ``c0:c1``: each
+    output row the interleave of its ``k`` last-dim taps' rows (``width`` inputs each) of the GEMM result
+    ``r`` (``per`` elements per block), read and written in order."""
+    yf, rf = y.reshape(-1), r.reshape(-1)
+    uk, uw, up = np.uint64(k), np.uint64(width), np.uint64(positions)
+    out_last = uk * uw
+    per_out = np.uint64(rows.shape[0]) * out_last
+    one, two = np.uint64(1), np.uint64(2)
+    for c in range(np.uint64(c0), np.uint64(c1)):
+        src0, dst0 = c * np.uint64(per), c * per_out
+        for row in range(rows.shape[0]):
+            src, dst = src0 + np.uint64(rows[row]), dst0 + np.uint64(row) * out_last
+            if k == 2:  # the common 2x2 up-convolution: a fixed stride the compiler vectorises
+                for w in range(uw):
+                    yf[dst + two * w] = rf[src + w]
+                    yf[dst + two * w + one] = rf[src + up + w]
+                continue
+            for t in range(uk):
+                for w in range(uw):
+                    yf[dst + w * uk + t] = rf[src + t * up + w]
 
 
 def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
