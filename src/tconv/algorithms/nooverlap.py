@@ -119,8 +119,7 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     gapless = all(st == k and d == 1 for st, k, d in zip(steps, geom.kernel_shape, geom.dilation))
     full_shape = tuple(m * st for m, st in zip(geom.input_shape, steps))
     blocks = r.transpose(order)  # (N, C, in_0, k_0, in_1, k_1, ...)
-    exact = full_shape == geom.output_shape and all(lo == 0 for lo in geom.before)
-    if gapless and exact:
+    if _tiled(geom):
         if blocks.flags.c_contiguous:  # e.g. a 1-position input: the GEMM result is the output
             return blocks.reshape(out_shape)
         y = np.empty(out_shape, dtype=x.dtype)
@@ -149,11 +148,13 @@ INTERLEAVE_PIECE = 1 << 16
 
 
 def _tiled(geom: Geometry) -> bool:
-    """Whether the taps' blocks tile the output exactly: stride == kernel and dilation 1 on every dim, nothing
-    cropped or added (U-Net's 2x2 stride-2 up-convolutions)."""
-    return (all(s == k and d == 1 for s, k, d in zip(geom.stride, geom.kernel_shape, geom.dilation))
+    """Whether the taps' blocks tile the big side exactly: the blocks' step (:func:`_steps`) equals the kernel
+    and dilation is 1 on every dim, nothing cropped or added (U-Net's 2x2 stride-2 up-convolutions); the GEMM
+    result then needs only a re-layout."""
+    steps = _steps(geom)
+    return (all(st == k and d == 1 for st, k, d in zip(steps, geom.kernel_shape, geom.dilation))
             and all(lo == 0 for lo in geom.before)
-            and geom.output_shape == tuple(m * s for m, s in zip(geom.input_shape, geom.stride)))
+            and geom.big_shape == tuple(m * st for m, st in zip(geom.small_shape, steps)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -248,9 +249,7 @@ def cost(geom: Geometry) -> float:
     cs, cb, taps = geom.small_channels // g, geom.big_channels // g, prod(geom.kernel_shape)
     s = n * prod(geom.small_shape)
     full = n * geom.big_channels * prod(m * st for m, st in zip(geom.small_shape, _steps(geom)))
-    steps = _steps(geom)
-    simple = (all(st == k and d == 1 for st, k, d in zip(steps, geom.kernel_shape, geom.dilation))
-              and all(lo == 0 for lo in geom.before) and geom.big_shape == tuple(m * st for m, st in zip(geom.small_shape, steps)))
+    simple = _tiled(geom)
     moved = (SIMPLE_PASSES if simple else RELAYOUT_PASSES) * full * isz + 2 * s * geom.small_channels * isz
     if geom.transposed and prod(geom.small_shape) >= PER_IMAGE_GEMM_FROM and available(work):
         moved = GATHER_PASSES * full * isz  # one compiled gather: the GEMM result read once, the output written once
