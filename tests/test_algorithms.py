@@ -263,10 +263,11 @@ def test_phase_batched_path_matches_torch(cfg):
 
 def test_nooverlap_tiled_interleave_matches_the_gather():
     """Where the taps' blocks tile the output (stride == kernel, nothing cropped) and each image has at least
-    ``PER_IMAGE_GEMM_FROM`` positions, ``nooverlap`` interleaves rows (``_interleave_taps``); it gives the
-    same bits as its general gather, and PyTorch's result in float64, on 1-3 d layers with kernels 1-4 per dim
-    (2 along the last: the vectorised branch), groups and several images.  Counted over dims, last-dim
-    kernels of 2 and others, and grouped layers."""
+    ``PER_IMAGE_GEMM_FROM`` positions, ``nooverlap`` interleaves rows (``_interleave_taps``) slab by slab
+    (``_tiled_slabs``); in one slab it gives the same bits as its general gather, in slabs of one input row
+    and up the same to rounding, and PyTorch's result in float64, on 1-3 d layers with kernels 1-4 per dim (2 along the last: the
+    vectorised branch), groups and several images.  Counted over dims, last-dim kernels of 2 and others,
+    grouped layers, calls in more than two slabs and in one, and slabs of several images."""
     from tconv.algorithms import nooverlap
     from tconv.params import conv_transpose_geometry
 
@@ -288,16 +289,29 @@ def test_nooverlap_tiled_interleave_matches_the_gather():
         w = rng.standard_normal((ci, co // g) + kernel).astype(dtype)
         geom = conv_transpose_geometry(x, w, stride=kernel, groups=g)
         assert nooverlap._tiled(geom)
-        got = nooverlap.conv_transpose(x, w, geom)
+        least = data.draw(st.sampled_from([1, 7, 64, nooverlap.SLAB_LEAST_POSITIONS]), label="slab positions")
+        with pytest.MonkeyPatch.context() as mp:  # small slabs: several GEMMs, a shorter last slab
+            mp.setattr(nooverlap, "SLAB_BYTES", 1)
+            mp.setattr(nooverlap, "SLAB_LEAST_POSITIONS", least)
+            nooverlap._slabs.cache_clear()
+            slab = nooverlap._slabs(geom, x.dtype.itemsize)[0]
+            got = nooverlap.conv_transpose(x, w, geom)
+        nooverlap._slabs.cache_clear()
+        assert nooverlap._slabs(geom, x.dtype.itemsize)[1] == n
+        whole = nooverlap.conv_transpose(x, w, geom)  # one slab (these sizes), all images in one GEMM
+        tolerance = 1e-6 if dtype == "float32" else 1e-14  # other GEMM shapes: other roundings
+        np.testing.assert_allclose(got, whole, rtol=tolerance, atol=tolerance * np.abs(whole).max())
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(nooverlap, "_tiled", lambda geom: False)
-            np.testing.assert_array_equal(got, nooverlap.conv_transpose(x, w, geom))
+            np.testing.assert_array_equal(whole, nooverlap.conv_transpose(x, w, geom))
         if dtype == "float64":
             assert_close(got, torch_conv_transpose(x, w, None, stride=kernel, padding=((0, 0),) * nd,
                                                    output_padding=(0,) * nd, dilation=(1,) * nd, groups=g), dtype)
-        seen.append((nd, kernel[-1] == 2, g > 1))
+        seen.append((nd, kernel[-1] == 2, g > 1, -(-inp[0] // slab), n))
 
     compare()
     assert len(seen) >= 30
-    assert {nd for nd, _, _ in seen} == {1, 2, 3} and {two for _, two, _ in seen} == {True, False}
-    assert {grouped for _, _, grouped in seen} == {True, False}
+    assert {nd for nd, *_ in seen} == {1, 2, 3} and {two for _, two, *_ in seen} == {True, False}
+    assert {grouped for _, _, grouped, *_ in seen} == {True, False}
+    assert sum(slabs > 2 for *_, slabs, _ in seen) >= 10 and sum(slabs == 1 for *_, slabs, _ in seen) >= 3
+    assert sum(images > 1 for *_, images in seen) >= 10  # several images in one slab's GEMM

@@ -376,6 +376,82 @@ def test_space_to_depth_declines_block_views_reaching_past_the_input():
         np.testing.assert_array_equal(got, 2 * x)
 
 
+def test_conv_slabs_match_whole_images():
+    """Where one image's columns are large, ``gemm``'s compiled convolution, its weight gradient and the
+    shared transposed backward run slabs of dim 0's output rows (``gemm.conv_slabs``): the results equal
+    those from whole images (the convolution bit for bit, the weight gradient's sums to rounding) and
+    PyTorch's in float64, on 2-3 d layers with any stride, padding, dilation and groups, slabs of one row
+    up to all but one.  Counted over the im2col's three kernels (space to depth, stride-2 rows, the general
+    one) and calls in more than two slabs."""
+    from tconv.algorithms import gemm
+    from tconv.params import geometry_from_shapes
+
+    seen = []
+
+    @settings(max_examples=60, deadline=None)
+    @given(data=st.data())
+    def compare(data):
+        nd = data.draw(st.integers(2, 3), label="ndim")
+        kernel = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+        stride = tuple(data.draw(st.integers(1, 3)) for _ in range(nd))
+        dilation = tuple(data.draw(st.integers(1, 2)) for _ in range(nd))
+        padding = tuple(data.draw(st.integers(0, 2)) for _ in range(nd))
+        path = data.draw(st.sampled_from(["space to depth", "stride-2 rows", "any"]), label="path")
+        if path == "space to depth":
+            stride, dilation, padding = kernel, (1,) * nd, (0,) * nd
+        if path == "stride-2 rows":  # long output rows of stride 2 and 2-4 adjacent taps
+            kernel = kernel[:-1] + (data.draw(st.integers(2, 4)),)
+            stride, dilation = stride[:-1] + (2,), dilation[:-1] + (1,)
+        big = tuple(data.draw(st.integers(ke, ke + 9)) for ke in
+                    ((k - 1) * d + 1 for k, d in zip(kernel, dilation)))
+        if path == "stride-2 rows":
+            big = big[:-1] + (2 * gemm_loops.STRIDE2_FROM_WIDTH + data.draw(st.integers(0, 9)),)
+        g = data.draw(st.integers(1, 2), label="groups")
+        cb, cs = g * data.draw(st.integers(1, 3)), g * data.draw(st.integers(1, 3))
+        n, dtype = data.draw(st.integers(1, 3), label="images"), data.draw(st.sampled_from(["float32", "float64"]))
+        rng = np.random.default_rng(len(seen))
+        x = rng.standard_normal((n, cb) + big).astype(dtype)
+        w = rng.standard_normal((cs, cb // g) + kernel).astype(dtype)
+        conv = geometry_from_shapes(False, x.shape, w.shape, np.dtype(dtype), stride=stride, padding=padding,
+                                    dilation=dilation, groups=g)
+        transposed = conv.adjoint()
+        small = rng.standard_normal((n, cs) + conv.output_shape).astype(dtype)
+
+        def run():
+            gemm.conv_slabs.cache_clear()
+            return (gemm.conv(x, w, conv), gemm.weight_grad(small, x, transposed),
+                    *gemm.conv_and_weight_grad(x, w, small, transposed))
+
+        whole = run()
+        rows = data.draw(st.integers(1, max(1, conv.output_shape[0] - 1)), label="rows per slab")
+        per_row = cb // g * int(np.prod(kernel)) * int(np.prod(conv.output_shape[1:])) * x.dtype.itemsize
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(gemm, "SLAB_FROM_BYTES", 0)
+            mp.setattr(gemm, "MIN_CONV_COLUMNS", 1)
+            mp.setattr(gemm, "CACHE_CHUNK_BYTES", rows * per_row)
+            gemm.conv_chunk_images.cache_clear()
+            gemm.conv_slabs.cache_clear()
+            slabs = len(gemm.conv_slabs(conv, x.dtype.itemsize))
+            sliced = run()
+        gemm.conv_chunk_images.cache_clear()
+        gemm.conv_slabs.cache_clear()
+        assert slabs == -(-conv.output_shape[0] // rows)
+        tolerance = 1e-5 if dtype == "float32" else 1e-12  # other GEMM shapes: other roundings
+        for got, want in zip(sliced, (whole[0], whole[1], whole[0], whole[1])):
+            np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance * max(1, np.abs(want).max()))
+        if dtype == "float64":
+            assert_close(sliced[0], torch_conv(x, w, None, stride=stride, padding=tuple((p, p) for p in padding),
+                                               dilation=dilation, groups=g), dtype)
+        kind = ("space to depth" if gemm_loops.space_to_depth(conv) else
+                "stride-2 rows" if gemm_loops._stride2_rows(conv) else "general")
+        seen.append((kind, slabs))
+
+    compare()
+    assert len(seen) >= 50
+    assert {kind for kind, _ in seen} == {"space to depth", "stride-2 rows", "general"}
+    assert sum(slabs > 2 for _, slabs in seen) >= 10
+
+
 def test_available_switches():
     assert jit.available(np.float32) and jit.available(np.float64)
     assert not jit.available(np.float16) and not jit.available(np.longdouble)

@@ -41,7 +41,7 @@ import numpy as np
 import pytest
 
 import tconv
-from support import layouts, record_error, require_algorithm
+from support import assert_close, layouts, record_error, require_algorithm
 from torch_oracle import torch_conv, torch_conv_transpose
 
 ALGORITHMS = tconv.algorithm_names()
@@ -618,3 +618,29 @@ def documented_bounds() -> dict[str, dict[str, float]]:
 def test_documented_bounds_are_the_tested_ones():
     assert documented_bounds() == BOUNDS
     assert re.search(r"max\s*\|got\s*-\s*ref\|", DOC.read_text())
+
+
+# --------------------------------------------------------------------------- slabs at the layers' own sizes
+
+def test_slabs_at_the_suite_sizes():
+    """The slab paths at the sizes that take them, with their default thresholds: nnunet3d_up's transposed
+    convolution (one image: a 33.5 MB GEMM result, ``nooverlap`` interleaves it in slabs) and unet_up4's
+    convolution (19 MB of columns per image, ``gemm`` runs slabs of output rows), each against PyTorch
+    with the float32 tolerance, and the slab counts asserted (more than one each)."""
+    from tconv.algorithms import gemm, nooverlap
+    from tconv.params import conv_transpose_geometry, geometry_from_shapes
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 64, 32, 32, 32), dtype=np.float32)
+    w = rng.standard_normal((64, 32, 2, 2, 2), dtype=np.float32)
+    slab, images, _ = nooverlap._slabs(conv_transpose_geometry(x, w, stride=2), 4)
+    assert -(-32 // slab) > 1 and images == 1
+    got = tconv.conv_transpose(x, w, stride=2, algorithm="nooverlap")
+    assert_close(got, torch_conv_transpose(x, w, None, stride=(2,) * 3, padding=((0, 0),) * 3,
+                                           output_padding=(0,) * 3, dilation=(1,) * 3, groups=1), "float32")
+    big = rng.standard_normal((1, 64, 272, 272), dtype=np.float32)
+    wc = rng.standard_normal((128, 64, 2, 2), dtype=np.float32)
+    assert len(gemm.conv_slabs(geometry_from_shapes(False, big.shape, wc.shape, np.dtype(np.float32), stride=2), 4)) > 1
+    got = tconv.conv(big, wc, stride=2, algorithm="gemm")
+    assert_close(got, torch_conv(big, wc, None, stride=(2, 2), padding=((0, 0),) * 2, dilation=(1, 1), groups=1),
+                 "float32")

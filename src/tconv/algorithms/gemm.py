@@ -320,8 +320,8 @@ def weight_grad_bytes(geom: Geometry, itemsize: int) -> int:
     if not available(np.dtype(f"f{itemsize}")):
         return numpy_weight_grad_bytes(geom, itemsize)
     view = geom.convolution()
-    columns = view.in_channels // view.groups * prod(view.kernel_shape) * conv_chunk_images(view, itemsize)
-    return (columns * prod(view.output_shape) * itemsize + _weight_products_bytes(view, itemsize)
+    columns = view.in_channels // view.groups * prod(view.kernel_shape) * conv_chunk_positions(view, itemsize)
+    return (columns * itemsize + _weight_products_bytes(view, itemsize)
             + result_bytes(geom, itemsize))
 
 
@@ -357,7 +357,7 @@ def _weight_products_bytes(view: Geometry, itemsize: int) -> int:
     """What :class:`_WeightProducts` holds besides the sums for the convolution ``view`` (big -> small): a
     chunk's small-side rows and one group's product before it is added."""
     cs = view.out_channels // view.groups
-    rows = cs * conv_chunk_images(view, itemsize) * prod(view.output_shape)
+    rows = cs * conv_chunk_positions(view, itemsize)
     return (rows + cs * view.in_channels // view.groups * prod(view.kernel_shape)) * itemsize
 
 
@@ -372,10 +372,10 @@ class _ConvProducts:
         per = conv_chunk_images(geom, y.dtype.itemsize)
         self.result = np.empty(self.co * per * self.p, dtype=y.dtype) if per > 1 else None
 
-    def __call__(self, n0: int, m: int, gi: int, cols: np.ndarray) -> None:
-        co, p, out = self.co, self.p, self.y3[n0:n0 + m, gi * self.co:(gi + 1) * self.co]
+    def __call__(self, n0: int, m: int, gi: int, cols: np.ndarray, p0: int, p1: int) -> None:
+        co, p, out = self.co, self.p, self.y3[n0:n0 + m, gi * self.co:(gi + 1) * self.co, p0:p1]
         if m == 1 or p >= PER_IMAGE_CONV_FROM:  # straight into the images' channels-first outputs
-            np.matmul(self.w[gi], cols.reshape(cols.shape[0], m, p).transpose(1, 0, 2), out=out)
+            np.matmul(self.w[gi], cols.reshape(cols.shape[0], m, p1 - p0).transpose(1, 0, 2), out=out)
             return
         r = self.result[:co * m * p].reshape(co, m * p)
         np.matmul(self.w[gi], cols, out=r)
@@ -390,9 +390,10 @@ class _WeightProducts:
         self.small, self.g, self.geom = small, g, geom
         self.dw = np.zeros((g, self.cs, (geom.big_channels // g) * prod(geom.kernel_shape)), dtype=small.dtype)
 
-    def __call__(self, n0: int, m: int, gi: int, cols: np.ndarray) -> None:
+    def __call__(self, n0: int, m: int, gi: int, cols: np.ndarray, p0: int, p1: int) -> None:
         cs, p = self.cs, self.p
-        rows = self.small[n0:n0 + m, gi * cs:(gi + 1) * cs].reshape(m, cs, p).transpose(1, 0, 2).reshape(cs, m * p)
+        rows = self.small[n0:n0 + m, gi * cs:(gi + 1) * cs].reshape(m, cs, p)[:, :, p0:p1]
+        rows = rows.transpose(1, 0, 2).reshape(cs, m * (p1 - p0))
         self.dw[gi] += rows @ cols.T
 
     def result(self) -> np.ndarray:
@@ -401,22 +402,60 @@ class _WeightProducts:
 
 def _run_columns(x: np.ndarray, geom: Geometry, consumers) -> None:
     """The compiled im2col of the channels-first ``x`` for the convolution ``geom``, per chunk of images
-    (:func:`conv_chunk_images`) and group, each chunk's columns ``(ci * taps, m * P)`` handed to every
-    consumer as ``consumer(n0, m, group, cols)`` before the buffer is reused."""
+    (:func:`conv_chunk_images`) and group, or per image, slab of output rows (:func:`conv_slabs`) and group,
+    each chunk's columns ``(ci * taps, m * positions)`` handed to every consumer as
+    ``consumer(n0, m, group, cols, p0, p1)`` (images ``n0:n0+m``, output positions ``p0:p1`` of each) before
+    the buffer is reused."""
     g, n = geom.groups, geom.batch
-    ci, taps, p = geom.in_channels // g, prod(geom.kernel_shape), prod(geom.output_shape)
+    ci, taps = geom.in_channels // g, prod(geom.kernel_shape)
     if n == 0:
         return
-    tables = gemm_loops.conv_tap_rows(geom)
-    per = conv_chunk_images(geom, x.dtype.itemsize)
-    cols_buffer = np.empty(ci * taps * per * p, dtype=x.dtype)
-    for n0 in range(0, n, per):
-        m = min(n, n0 + per) - n0
-        cols = cols_buffer[:ci * taps * m * p].reshape(ci * taps, m * p)
+    tables, last, outer = gemm_loops.conv_tap_rows(geom), geom.output_shape[-1], prod(geom.output_shape[:-1])
+    slabs, per = conv_slabs(geom, x.dtype.itemsize), conv_chunk_images(geom, x.dtype.itemsize)
+    chunks = ([(image, 1, j0, j1) for image in range(n) for j0, j1 in slabs] if slabs
+              else [(n0, min(per, n - n0), 0, outer) for n0 in range(0, n, per)])
+    cols_buffer = np.empty(ci * taps * conv_chunk_positions(geom, x.dtype.itemsize), dtype=x.dtype)
+    for n0, m, j0, j1 in chunks:
+        p0, p1 = j0 * last, j1 * last
+        cols = cols_buffer[:ci * taps * m * (p1 - p0)].reshape(ci * taps, m * (p1 - p0))
         for gi in range(g):
-            gemm_loops.im2col_planes(cols, x, geom, tables, n0, m, gi * ci, (gi + 1) * ci)
+            gemm_loops.im2col_planes(cols, x, geom, tables, n0, m, gi * ci, (gi + 1) * ci, (j0, j1))
             for consume in consumers:
-                consume(n0, m, gi, cols)
+                consume(n0, m, gi, cols, p0, p1)
+
+
+#: One image's columns above this many bytes run in slabs of output rows (:func:`conv_slabs`)
+SLAB_FROM_BYTES = 16 << 20
+
+
+@functools.lru_cache(maxsize=256)
+def conv_slabs(geom: Geometry, itemsize: int) -> tuple[tuple[int, int], ...]:
+    """Where one image's columns exceed ``SLAB_FROM_BYTES`` (a convolution of two or more dims, a chunk of
+    one image): slabs of whole rows of dim 0's outputs with about ``CACHE_CHUNK_BYTES`` of columns each (at
+    least ``MIN_CONV_COLUMNS`` positions), as ranges ``(j0, j1)`` of outer output indices (all dims but the
+    last, flattened).  Empty where whole images run (:func:`conv_chunk_images`).
+
+    >>> from tconv.params import geometry_from_shapes
+    >>> g = geometry_from_shapes(False, (1, 1, 6, 5, 256), (1, 1, 3, 3, 3), np.float32, padding=1)
+    >>> conv_slabs(g, 1 << 20)  # as if each item were 1 MiB: one row of dim 0's outputs per slab
+    ((0, 5), (5, 10), (10, 15), (15, 20), (20, 25), (25, 30))
+    """
+    out, ci = geom.output_shape, geom.in_channels // geom.groups
+    inner = prod(out[1:])
+    per_row = ci * prod(geom.kernel_shape) * inner * itemsize
+    if geom.ndim < 2 or per_row * out[0] <= SLAB_FROM_BYTES or conv_chunk_images(geom, itemsize) > 1:
+        return ()
+    rows, outer = max(1, -(-MIN_CONV_COLUMNS // inner), CACHE_CHUNK_BYTES // per_row), prod(out[1:-1])
+    return tuple((o0 * outer, min(out[0], o0 + rows) * outer) for o0 in range(0, out[0], rows))
+
+
+def conv_chunk_positions(geom: Geometry, itemsize: int) -> int:
+    """Output positions in the largest chunk of the compiled conv's columns: a slab's (:func:`conv_slabs`)
+    or a chunk of images' (:func:`conv_chunk_images`)."""
+    slabs = conv_slabs(geom, itemsize)
+    if slabs:
+        return max(j1 - j0 for j0, j1 in slabs) * geom.output_shape[-1]
+    return conv_chunk_images(geom, itemsize) * prod(geom.output_shape)
 
 
 @functools.lru_cache(maxsize=256)
@@ -546,9 +585,9 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
     if not geom.transposed:
         if not available(np.promote_types(geom.dtype, np.float32)):
             return phase.workspace_bytes(geom, itemsize)
-        per, p = conv_chunk_images(geom, itemsize), prod(geom.output_shape)
-        cols = geom.in_channels // geom.groups * taps * per * p
-        return (cols + (geom.out_channels // geom.groups * per * p if per > 1 else 0)) * itemsize
+        per, positions = conv_chunk_images(geom, itemsize), conv_chunk_positions(geom, itemsize)
+        cols = geom.in_channels // geom.groups * taps * positions
+        return (cols + (geom.out_channels // geom.groups * positions if per > 1 else 0)) * itemsize
     if _compiled_path(geom):
         block = _channel_block(geom, itemsize)
         per = _compiled_chunk(geom, itemsize, block)
@@ -628,14 +667,14 @@ def _conv_cost(geom: Geometry, work: np.dtype) -> float:
     g, n = geom.groups, geom.batch
     ci, co = geom.in_channels // g, geom.out_channels // g
     taps, p = prod(geom.kernel_shape), prod(geom.output_shape)
-    per = conv_chunk_images(geom, isz)
-    chunks = -(-n // per)
+    per, slabs = conv_chunk_images(geom, isz), conv_slabs(geom, isz)
+    chunks = n * len(slabs) if slabs else -(-n // per)
     out = n * geom.out_channels * p * isz
     moved = n * g * ci * taps * p * isz + n * geom.in_channels * prod(geom.input_shape) * isz + out * (2 if per > 1 else 1)
     rows = n * g * ci * taps * prod(geom.output_shape[:-1])  # the im2col's inner loops (over the last dim)
     if gemm_loops.space_to_depth(geom):  # one loop per input row deals all the last dim's taps
         rows //= geom.stride[-1]
-    return (gemm_seconds(co, per * p, ci * taps, c, calls=g * chunks) + moved * c.byte_seconds
+    return (gemm_seconds(co, conv_chunk_positions(geom, isz), ci * taps, c, calls=g * chunks) + moved * c.byte_seconds
             + rows * gemm_loops.IM2COL_ROW_SECONDS + (CONV_STEPS + STEPS_PER_CHUNK * g * chunks) * c.step_seconds
             + per_call_seconds(c))
 

@@ -258,11 +258,11 @@ def _stride2_rows(geom) -> bool:
 
 
 @jit
-def _space_to_depth(cols, x, n0, nb, c0, c1, rows, kout, s, nj, no):
+def _space_to_depth(cols, x, n0, nb, c0, c1, rows, r0, r1, j0, kout, s, nj, no):
     """:func:`_im2col_planes` where each input row feeds one outer tap and the last dim's taps tile it
-    (:func:`space_to_depth`): input row ``r`` of image ``n``, channel ``c`` is read once, in order, and dealt
-    to its ``s`` last-dim taps' rows, at outer tap ``rows[r, 0]`` and outer output index ``rows[r, 1]``
-    (skipped where ``rows[r, 0]`` is -1: a row between taps)."""
+    (:func:`space_to_depth`): input row ``r`` (of ``r0:r1``) of image ``n``, channel ``c`` is read once, in
+    order, and dealt to its ``s`` last-dim taps' rows, at outer tap ``rows[r, 0]`` and outer output index
+    ``rows[r, 1] - j0`` (skipped where ``rows[r, 0]`` is -1: a row between taps)."""
     channels, jn, ni = x.shape[1], x.shape[2], x.shape[3]
     cf, xf = cols.reshape(-1), x.reshape(-1)
     width, per_image, uno, us = np.uint64(cols.shape[1]), np.uint64(nj * no), np.uint64(no), np.uint64(s)
@@ -270,13 +270,13 @@ def _space_to_depth(cols, x, n0, nb, c0, c1, rows, kout, s, nj, no):
     for c in range(c0, c1):
         for n in range(nb):
             plane = np.uint64(((n0 + n) * channels + c) * jn) * np.uint64(ni)
-            for r in range(jn):
+            for r in range(r0, r1):
                 to = rows[r, 0]
                 if to < 0:
                     continue
                 src = plane + np.uint64(r) * np.uint64(ni)
                 dst = (np.uint64(((c - c0) * kout + to) * s) * width + np.uint64(n) * per_image
-                       + np.uint64(rows[r, 1]) * uno)
+                       + np.uint64(rows[r, 1] - j0) * uno)
                 if s == 2:  # the common 2x2 up/down-sampling: a fixed stride the compiler vectorises
                     dst1 = dst + width
                     for q in range(uno):
@@ -312,18 +312,35 @@ def _space_to_depth_rows(geom) -> np.ndarray:
     return rows
 
 
-def im2col_planes(cols: np.ndarray, x: np.ndarray, geom, tables, n0: int, nb: int, c0: int, c1: int) -> None:
+def im2col_planes(cols: np.ndarray, x: np.ndarray, geom, tables, n0: int, nb: int, c0: int, c1: int,
+                  outer: tuple[int, int] | None = None) -> None:
     """Fill ``cols (taps * (c1 - c0), nb * prod(out))`` from images ``n0:n0+nb``, channels ``c0:c1`` of the
-    channels-first ``x`` (tables from :func:`conv_tap_rows`); needs :func:`.jit.available`."""
+    channels-first ``x`` (tables from :func:`conv_tap_rows`); with ``outer = (j0, j1)`` (whole rows of dim
+    0's outputs) only the outputs of outer output indices ``j0:j1``, ``cols`` holding ``(j1 - j0) * out[-1]``
+    columns per image.  Needs :func:`.jit.available`."""
     x4 = x.reshape(x.shape[:2] + (prod(geom.input_shape[:-1]), geom.input_shape[-1]))
+    j0, j1 = outer if outer is not None else (0, prod(geom.output_shape[:-1]))
     if space_to_depth(geom):  # one thread: split over the pool it measured no faster inside the calls
-        _space_to_depth(cols, x4, n0, nb, c0, c1, _space_to_depth_rows(geom), prod(geom.kernel_shape[:-1]),
-                        geom.stride[-1], prod(geom.output_shape[:-1]), geom.output_shape[-1])
+        r0, r1 = _space_to_depth_range(geom, j0, j1)
+        _space_to_depth(cols, x4, n0, nb, c0, c1, _space_to_depth_rows(geom), r0, r1, j0,
+                        prod(geom.kernel_shape[:-1]), geom.stride[-1], j1 - j0, geom.output_shape[-1])
         return
+    tables = (tables[0][j0:j1],) + tuple(tables[1:])
     if _stride2_rows(geom):
         _im2col_stride2(cols, x4, n0, nb, c0, c1, *tables, geom.output_shape[-1])
         return
     _im2col_planes(cols, x4, n0, nb, c0, c1, *tables, geom.stride[-1], geom.output_shape[-1])
+
+
+def _space_to_depth_range(geom, j0: int, j1: int) -> tuple[int, int]:
+    """The outer input rows that outer output indices ``j0:j1`` (whole rows of dim 0's outputs) read under
+    :func:`space_to_depth`."""
+    outer_out, outer_in = prod(geom.output_shape[1:-1]), prod(geom.input_shape[1:-1])
+    o0, o1 = j0 // outer_out, j1 // outer_out
+    if geom.ndim < 2 or o1 <= o0:
+        return 0, prod(geom.input_shape[:-1])
+    end = min(geom.input_shape[0], (o1 - 1) * geom.stride[0] + geom.effective_kernel[0])
+    return o0 * geom.stride[0] * outer_in, end * outer_in
 
 
 @jit

@@ -12,7 +12,8 @@ gather from the per-image GEMM result, where NumPy's transposition with short
 inner axes is slow; where the taps' blocks tile the output exactly (stride ==
 kernel, nothing cropped: U-Net's 2x2 up-convolutions) each output row is the
 interleave of its last-dim taps' rows, read and written in order
-(:func:`_interleave_taps`, no per-element offset lookup).  The convolution gathers the same blocks back
+(:func:`_interleave_taps`, no per-element offset lookup), one cache-sized slab of input rows at a time
+(:func:`_tiled_slabs`: the GEMM result is never held whole).  The convolution gathers the same blocks back
 (a pure re-layout of the input) and runs one GEMM.
 
 >>> import numpy as np
@@ -90,16 +91,11 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     if n == 0:
         return np.zeros(out_shape, dtype=x.dtype)
     w = weight.reshape(g, ci, co * taps)
+    if _slab_path(geom, x.dtype):
+        return _tiled_slabs(x, w.transpose(0, 2, 1), geom)
     if p >= PER_IMAGE_GEMM_FROM:  # per image: (co*taps, ci) @ (ci, P), result (N, g, co, *k, *in)
         r = np.matmul(w.transpose(0, 2, 1), x.reshape(n, g, ci, p))
         r = r.reshape((n, geom.out_channels) + geom.kernel_shape + geom.input_shape)
-        if available(x.dtype) and _tiled(geom):  # the taps' blocks tile the output: an interleave of rows
-            y = np.empty(out_shape, dtype=x.dtype)
-            rows, k, per = _tap_rows(geom), geom.kernel_shape[-1], taps * p
-            run_chunks(n * geom.out_channels,
-                       lambda c0, c1: _interleave_taps(y, r, rows, k, geom.input_shape[-1], p, per, c0, c1),
-                       min_chunk=max(1, INTERLEAVE_PIECE // per))
-            return y
         if available(x.dtype):  # interleave, crop and zero-fill as one compiled gather
             y = np.empty(out_shape, dtype=x.dtype)
             offsets = [np.arange(n, dtype=np.int64) * (geom.out_channels * taps * p),
@@ -143,6 +139,12 @@ def conv_transpose(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndar
     return y
 
 
+def _slab_path(geom: Geometry, dtype: np.dtype) -> bool:
+    """Whether a transposed ``geom`` runs :func:`_tiled_slabs` on ``dtype`` operands."""
+    return (geom.transposed and prod(geom.input_shape) >= PER_IMAGE_GEMM_FROM and available(dtype)
+            and _tiled(geom))
+
+
 #: Elements of the GEMM result below which a piece of the interleave is not worth a thread
 INTERLEAVE_PIECE = 1 << 16
 
@@ -158,17 +160,68 @@ def _tiled(geom: Geometry) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def _tap_rows(geom: Geometry) -> np.ndarray:
-    """Per output row (all dims but the last, row-major): where its first source row starts in one channel's
-    block ``(*k, *in)`` of the GEMM result, ``t * k_last * P + i`` for its outer tap ``t`` and input row ``i``.
+def _slabs(geom: Geometry, itemsize: int) -> tuple[int, int, int]:
+    """The tiled path's slabs: how many input positions along the slab dim (dim 0, or the only dim of a 1-d
+    operator) one slab holds, how many images (several where one slab holds whole images), and the
+    elements of a slab's GEMM result (the buffer :func:`_tiled_slabs` reuses)."""
+    inner = prod(geom.input_shape[1:])
+    per_position = geom.out_channels * prod(geom.kernel_shape) * inner
+    slab = min(geom.input_shape[0], max(1, -(-SLAB_LEAST_POSITIONS // inner), SLAB_BYTES // (per_position * itemsize)))
+    images = 1
+    if slab == geom.input_shape[0]:
+        images = max(1, min(geom.batch, SLAB_BYTES // (slab * per_position * itemsize)))
+    return slab, images, images * slab * per_position
 
-    >>> from tconv.params import geometry_from_shapes
-    >>> _tap_rows(geometry_from_shapes(True, (1, 1, 2, 3), (1, 1, 2, 2), np.float32, stride=2)).tolist()
+
+def _tiled_slabs(x: np.ndarray, wt: np.ndarray, geom: Geometry) -> np.ndarray:
+    """The tiled transposed convolution slab by slab: per slab of input positions along dim 0 (a 1-d
+    operator: along its one dim) and of images, the GEMM ``(g, co*taps, ci) @ (m, g, ci, slab)`` into one
+    cache-sized buffer, then its rows interleaved into the output's slab (:func:`_interleave_taps`), so the
+    GEMM result is never written to memory whole."""
+    n, c, nd = geom.batch, geom.out_channels, geom.ndim
+    g, ci = geom.groups, geom.in_channels // geom.groups
+    taps, k = prod(geom.kernel_shape), geom.kernel_shape[-1]
+    y = np.empty((n, c) + geom.output_shape, dtype=x.dtype)
+    slab, images, elements = _slabs(geom, x.dtype.itemsize)
+    along, inner = geom.input_shape[0], prod(geom.input_shape[1:])  # slab-dim positions; input positions per one
+    out_inner = prod(geom.output_shape[1:]) * geom.kernel_shape[0]  # outputs per slab-dim position, per channel
+    buffer = np.empty(elements, dtype=x.dtype)
+    yf, per_out = y.reshape(-1), prod(geom.output_shape)
+    xs = x.reshape(n, g, ci, along * inner)
+    for start in range(0, along, slab):
+        rows_in = min(slab, along - start)
+        rows = _tap_rows(geom.kernel_shape, (rows_in,) + geom.input_shape[1:])
+        width = geom.input_shape[-1] if nd > 1 else rows_in
+        cols, per = rows_in * inner, taps * rows_in * inner
+        for i0 in range(0, n, images):
+            m = min(images, n - i0)
+            r = buffer[:m * c * per].reshape(m, g, c // g * taps, cols)
+            np.matmul(wt, xs[i0:i0 + m, :, :, start * inner:(start + rows_in) * inner], out=r)
+            first = i0 * c * per_out + start * out_inner
+            run_chunks(m * c, lambda c0, c1: _interleave_taps(yf, r, rows, k, width, cols, per, per_out, first, c0, c1),
+                       min_chunk=max(1, INTERLEAVE_PIECE // per))
+    return y
+
+
+#: Bytes of GEMM result per slab of the tiled path (interleaved from the cache, not written to memory whole;
+#: measured on nnunet3d_up: 1-2 MiB slabs lose to per-slab overhead, 8 MiB took 0.66-0.71 of the whole
+#: result's time) and the fewest input positions a slab's GEMM gets (fewer columns lose BLAS speed)
+SLAB_BYTES = 8 << 20
+SLAB_LEAST_POSITIONS = 256
+
+
+@functools.lru_cache(maxsize=256)
+def _tap_rows(kernel: tuple[int, ...], inputs: tuple[int, ...]) -> np.ndarray:
+    """Per output row (all dims but the last, row-major) of a block of ``inputs`` positions: where its first
+    source row starts in one channel's block ``(*kernel, *inputs)`` of the GEMM result, ``t * k_last * P + i``
+    for its outer tap ``t`` and input row ``i``.
+
+    >>> _tap_rows((2, 2), (2, 3)).tolist()
     [0, 12, 3, 15]
     """
-    k, inp, p = geom.kernel_shape, geom.input_shape, prod(geom.input_shape)
+    k, inp, p = kernel, inputs, prod(inputs)
     starts = np.zeros(1, dtype=np.int64)
-    for d in range(geom.ndim - 1):
+    for d in range(len(k) - 1):
         o = np.arange(inp[d] * k[d])
         tap, i = o % k[d], o // k[d]
         starts = (starts[:, None] + (tap * prod(k[d + 1:]) * p + i * prod(inp[d + 1:]))[None, :]).reshape(-1)
@@ -176,17 +229,18 @@ def _tap_rows(geom: Geometry) -> np.ndarray:
 
 
 @jit
-def _interleave_taps(y, r, rows, k, width, positions, per, c0, c1):
-    """``y[c, R, w * k + t] = r[c, rows[R] + t * positions + w]`` for the (image, channel) blocks ``c0:c1``: each
-    output row the interleave of its ``k`` last-dim taps' rows (``width`` inputs each) of the GEMM result
-    ``r`` (``per`` elements per block), read and written in order."""
-    yf, rf = y.reshape(-1), r.reshape(-1)
+def _interleave_taps(yf, rf, rows, k, width, positions, per, per_out, first, c0, c1):
+    """``yf[first + c * per_out + R * k * width + w * k + t] = rf[c * per + rows[R] + t * positions + w]`` for
+    the channels ``c0:c1`` of one GEMM result ``rf`` (``per`` elements per channel, ``positions`` per tap):
+    each output row the interleave of its ``k`` last-dim taps' rows (``width`` inputs each), read and
+    written in order, into the flat output ``yf`` (``per_out`` elements per channel, this block's first at
+    ``first``)."""
+    rf = rf.reshape(-1)
     uk, uw, up = np.uint64(k), np.uint64(width), np.uint64(positions)
     out_last = uk * uw
-    per_out = np.uint64(rows.shape[0]) * out_last
     one, two = np.uint64(1), np.uint64(2)
     for c in range(np.uint64(c0), np.uint64(c1)):
-        src0, dst0 = c * np.uint64(per), c * per_out
+        src0, dst0 = c * np.uint64(per), np.uint64(first) + c * np.uint64(per_out)
         for row in range(rows.shape[0]):
             src, dst = src0 + np.uint64(rows[row]), dst0 + np.uint64(row) * out_last
             if k == 2:  # the common 2x2 up-convolution: a fixed stride the compiler vectorises
@@ -225,7 +279,10 @@ def conv(x: np.ndarray, weight: np.ndarray, geom: Geometry) -> np.ndarray:
 
 
 def workspace_bytes(geom: Geometry, itemsize: int) -> int:
-    """The GEMM result (the uncropped output) plus, at most, one re-laid-out copy of it."""
+    """The GEMM result (the uncropped output) plus, at most, one re-laid-out copy of it; on the compiled
+    tiled path (:func:`_tiled_slabs`) one slab's GEMM result."""
+    if _slab_path(geom, np.dtype(f"f{itemsize}")):
+        return _slabs(geom, itemsize)[2] * itemsize
     full = geom.batch * geom.big_channels * prod(m * st for m, st in zip(geom.small_shape, _steps(geom)))
     small = geom.batch * geom.small_channels * prod(geom.small_shape)
     return (2 * full + small) * itemsize
@@ -233,10 +290,11 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
 
 #: Cost model (bytes weighted in passes over the uncropped output): one copy where the GEMM result only
 #: needs a re-layout, several (zero fill, re-layout, crop) otherwise, and the compiled gather's one read and
-#: one write; Python-level steps per call
+#: one write, the tiled slabs' one write of the output; Python-level steps per call
 SIMPLE_PASSES = 2
 RELAYOUT_PASSES = 5
 GATHER_PASSES = 1.5
+SLAB_PASSES = 1
 FIXED_STEPS = 10
 
 def cost(geom: Geometry) -> float:
@@ -251,7 +309,9 @@ def cost(geom: Geometry) -> float:
     full = n * geom.big_channels * prod(m * st for m, st in zip(geom.small_shape, _steps(geom)))
     simple = _tiled(geom)
     moved = (SIMPLE_PASSES if simple else RELAYOUT_PASSES) * full * isz + 2 * s * geom.small_channels * isz
-    if geom.transposed and prod(geom.small_shape) >= PER_IMAGE_GEMM_FROM and available(work):
+    if _slab_path(geom, work):
+        moved = SLAB_PASSES * full * isz  # each slab's GEMM result interleaved from the cache
+    elif geom.transposed and prod(geom.small_shape) >= PER_IMAGE_GEMM_FROM and available(work):
         moved = GATHER_PASSES * full * isz  # one compiled gather: the GEMM result read once, the output written once
     elif (geom.transposed and simple and g == 1 and prod(geom.small_shape) == 1) or (
             not geom.transposed and window.whole_window(geom)):
