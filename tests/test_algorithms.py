@@ -265,8 +265,8 @@ def test_nooverlap_tiled_interleave_matches_the_gather():
     """Where the taps' blocks tile the output (stride == kernel, nothing cropped) and each image has at least
     ``PER_IMAGE_GEMM_FROM`` positions, ``nooverlap`` interleaves rows (``_interleave_taps``) slab by slab
     (``_tiled_slabs``); in one slab it gives the same bits as its general gather, in slabs of one input row
-    and up the same to rounding, and PyTorch's result in float64, on 1-3 d layers with kernels 1-4 per dim (2 along the last: the
-    vectorised branch), groups and several images.  Counted over dims, last-dim kernels of 2 and others,
+    and up the same to rounding, and PyTorch's result in float64, on 1-3 d layers with kernels 1-4 per dim
+    (2 along the last: the vectorised branch), groups and several images.  Counted over dims, last-dim kernels of 2 and others,
     grouped layers, calls in more than two slabs and in one, and slabs of several images."""
     from tconv.algorithms import nooverlap
     from tconv.params import conv_transpose_geometry

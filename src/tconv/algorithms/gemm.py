@@ -434,8 +434,9 @@ SLAB_FROM_BYTES = 16 << 20
 def conv_slabs(geom: Geometry, itemsize: int) -> tuple[tuple[int, int], ...]:
     """Where one image's columns are large (``SLAB_FROM_BYTES``; a convolution of two or more dims, a chunk
     of one image): slabs of whole rows of dim 0's outputs with at most ``CACHE_CHUNK_BYTES`` of columns each
-    and at most the image's output bytes (but at least ``MIN_CONV_COLUMNS`` positions), as ranges ``(j0, j1)`` of outer output indices (all dims but the
-    last, flattened).  Empty where whole images run (:func:`conv_chunk_images`).
+    and at most the image's output bytes (but at least ``MIN_CONV_COLUMNS`` positions), as ranges ``(j0, j1)``
+    of outer output indices (all dims but the last, flattened).  Empty where whole images run
+    (:func:`conv_chunk_images`).
 
     >>> from tconv.params import geometry_from_shapes
     >>> g = geometry_from_shapes(False, (1, 1, 6, 5, 256), (1, 1, 3, 3, 3), np.float32, padding=1)
