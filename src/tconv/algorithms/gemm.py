@@ -617,8 +617,7 @@ def workspace_bytes(geom: Geometry, itemsize: int) -> int:
 
 
 #: Cost model (bytes are weighted in passes over them, steps in Python-level loop steps):
-#: the compiled col2im reads its columns back from the cache, cheaper than a pass over memory (as the compiled
-#: conv's GEMM reads the columns its im2col wrote)
+#: the compiled col2im reads its columns back from the cache, cheaper than a pass over memory
 CACHED_COLUMN_PASSES = 0.6
 #: steps of the compiled transposed path besides those per batch chunk (and per chunk and group for conv)
 COMPILED_STEPS = 8
@@ -666,9 +665,8 @@ def cost(geom: Geometry) -> float:
 
 
 def _conv_cost(geom: Geometry, work: np.dtype) -> float:
-    """The compiled conv: the columns written once to a cache-sized chunk (or slab) and read back by the GEMM
-    from there (weighted as the transposed path's, ``CACHED_COLUMN_PASSES``), one GEMM per chunk and group,
-    the result re-laid out to channels-first when a chunk holds several images."""
+    """The compiled conv: the columns written once (read back by the GEMM from the cache), one GEMM per
+    chunk and group, the result re-laid out to channels-first when a chunk holds several images."""
     from .cost import constants, gemm_seconds, per_call_seconds
 
     c, isz = constants(work), np.dtype(work).itemsize
@@ -678,8 +676,7 @@ def _conv_cost(geom: Geometry, work: np.dtype) -> float:
     per, slabs = conv_chunk_images(geom, isz), conv_slabs(geom, isz)
     chunks = n * len(slabs) if slabs else -(-n // per)
     out = n * geom.out_channels * p * isz
-    columns = CACHED_COLUMN_PASSES * n * g * ci * taps * p * isz  # written to a cache-sized chunk, read from there
-    moved = columns + n * geom.in_channels * prod(geom.input_shape) * isz + out * (2 if per > 1 else 1)
+    moved = n * g * ci * taps * p * isz + n * geom.in_channels * prod(geom.input_shape) * isz + out * (2 if per > 1 else 1)
     rows = n * g * ci * taps * prod(geom.output_shape[:-1])  # the im2col's inner loops (over the last dim)
     if gemm_loops.space_to_depth(geom):  # one loop per input row deals all the last dim's taps
         rows //= geom.stride[-1]
