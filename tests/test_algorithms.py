@@ -267,7 +267,7 @@ def test_nooverlap_tiled_interleave_matches_the_gather():
     (``_tiled_slabs``); in one slab it gives the same bits as its general gather, in slabs of one input row
     and up the same to rounding, and PyTorch's result in float64, on 1-3 d layers with kernels 1-4 per dim
     (2 along the last: the vectorised branch), groups and several images.  Counted over dims, last-dim kernels of 2 and others,
-    grouped layers, calls in more than two slabs and in one, and slabs of several images."""
+    grouped layers, calls in more than two slabs (each also run in one), and slabs of several images."""
     from tconv.algorithms import nooverlap
     from tconv.params import conv_transpose_geometry
 
@@ -279,6 +279,9 @@ def test_nooverlap_tiled_interleave_matches_the_gather():
         nd = data.draw(st.integers(1, 3), label="ndim")
         kernel = tuple(data.draw(st.integers(1, 4)) for _ in range(nd))
         inp = tuple(data.draw(st.integers(1, 9 if nd > 1 else 80)) for _ in range(nd))
+        one_row = data.draw(st.booleans(), label="one input row per slab")  # then three slabs or more
+        if one_row:
+            inp = (max(3, inp[0]),) + inp[1:]
         if np.prod(inp) < nooverlap.PER_IMAGE_GEMM_FROM:
             inp = inp[:-1] + (-(-nooverlap.PER_IMAGE_GEMM_FROM // int(np.prod(inp[:-1]))),)
         g = data.draw(st.integers(1, 2), label="groups")
@@ -289,7 +292,8 @@ def test_nooverlap_tiled_interleave_matches_the_gather():
         w = rng.standard_normal((ci, co // g) + kernel).astype(dtype)
         geom = conv_transpose_geometry(x, w, stride=kernel, groups=g)
         assert nooverlap._tiled(geom)
-        least = data.draw(st.sampled_from([1, 7, 64, nooverlap.SLAB_LEAST_POSITIONS]), label="slab positions")
+        least = 1 if one_row else data.draw(st.sampled_from([7, 64, nooverlap.SLAB_LEAST_POSITIONS]),
+                                            label="slab positions")
         with pytest.MonkeyPatch.context() as mp:  # small slabs: several GEMMs, a shorter last slab
             mp.setattr(nooverlap, "SLAB_BYTES", 1)
             mp.setattr(nooverlap, "SLAB_LEAST_POSITIONS", least)
@@ -313,5 +317,5 @@ def test_nooverlap_tiled_interleave_matches_the_gather():
     assert len(seen) >= 30
     assert {nd for nd, *_ in seen} == {1, 2, 3} and {two for _, two, *_ in seen} == {True, False}
     assert {grouped for _, _, grouped, *_ in seen} == {True, False}
-    assert sum(slabs > 2 for *_, slabs, _ in seen) >= 10 and sum(slabs == 1 for *_, slabs, _ in seen) >= 3
-    assert sum(images > 1 for *_, images in seen) >= 10  # several images in one slab's GEMM
+    assert sum(slabs > 2 for *_, slabs, _ in seen) >= 8  # and every call compared in one slab, too
+    assert sum(images > 1 for *_, images in seen) >= 6  # several images in one slab's GEMM
