@@ -112,7 +112,7 @@ def _transpose_block(dst, dst_offset, dst_stride, src, src_offset, src_stride, r
     """``dst[dst_offset + j * dst_stride + i] = src[src_offset + i * src_stride + j]`` for ``i < rows``,
     ``j < cols`` (flat arrays of one dtype; offsets and strides in elements): whole tiles through
     registers, the ragged edges element by element."""
-    n = np.uint64(64 // src.itemsize)
+    n = np.uint64(ROW_BYTES // src.itemsize)  # lanes(itemsize), which compiled code cannot call
     rows, cols = np.uint64(rows), np.uint64(cols)
     src_offset, src_stride = np.uint64(src_offset), np.uint64(src_stride)
     dst_offset, dst_stride = np.uint64(dst_offset), np.uint64(dst_stride)
