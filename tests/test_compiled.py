@@ -293,7 +293,11 @@ def test_stride2_im2col_matches_the_general_one():
     def compare(data):
         nd = data.draw(st.integers(1, 3), label="ndim")
         k = data.draw(st.integers(2, 4), label="k")
-        width = data.draw(st.integers(1, 80), label="input width")
+        if data.draw(st.booleans(), label="rows longer than the threshold"):
+            least = 2 * gemm_loops.STRIDE2_FROM_WIDTH + k  # its outputs reach the threshold with any padding
+            width = data.draw(st.integers(least, least + 40), label="input width")
+        else:
+            width = data.draw(st.integers(1, 80), label="input width")
         pad = data.draw(st.integers(0, k - 1), label="last padding")
         outer = tuple(data.draw(st.integers(1, 5)) for _ in range(nd - 1))
         kernel = tuple(data.draw(st.integers(1, 3)) for _ in range(nd - 1)) + (k,)
